@@ -1,0 +1,607 @@
+#!/usr/bin/env bash
+# Local stack for dm-worker: NATS (JetStream), PostgreSQL 15, Redis, workers.
+#
+# Usage: deploy/stack.sh COMMAND [ARG]
+#   start                  start nats, postgres, redis (idempotent)
+#   stop                   stop workers, nats, redis, postgres (idempotent)
+#   status                 one line per service, then the workers
+#   env                    print export lines: eval "$(deploy/stack.sh env)"
+#   workers N              (re)start N dm-worker processes w1..wN
+#   stop-workers           stop all workers of this stack
+#   start-service SERVICE  SERVICE: nats | postgres | redis
+#   stop-service SERVICE
+#   restart SERVICE
+#   clean                  stop everything and delete all stack data
+#
+# Configuration (environment, with defaults):
+#   DM_STACK_DIR      <repo>/.stack       state, logs, pid files
+#   DM_NATS_PORT      14222
+#   DM_NATS_MON_PORT  18222
+#   DM_PG_PORT        15432               user dm, database dm
+#   DM_PG_PASSWORD    dm-local-only
+#   DM_REDIS_PORT     16379
+#   DM_BUILD_DIR      <repo>/build        where the dm-worker binary is
+#   DM_WORKER_ARGS    extra arguments for every worker (split on whitespace)
+#   DM_WORKER_READY_TIMEOUT  10           seconds to wait for "ready" per worker
+#
+# PostgreSQL must run as the 'postgres' user, which cannot enter a checkout
+# under /root; its data and socket dirs therefore live in
+# /var/tmp/dm-stack-<hash of DM_STACK_DIR>/ and are symlinked into
+# $DM_STACK_DIR as pg/ and pgsock/.
+set -euo pipefail
+
+# ---------------------------------------------------------------- config ---
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(dirname "$SCRIPT_DIR")
+
+DM_STACK_DIR=$(realpath -m -- "${DM_STACK_DIR:-$REPO_ROOT/.stack}")
+DM_BUILD_DIR=$(realpath -m -- "${DM_BUILD_DIR:-$REPO_ROOT/build}")
+DM_NATS_PORT=${DM_NATS_PORT:-14222}
+DM_NATS_MON_PORT=${DM_NATS_MON_PORT:-18222}
+DM_PG_PORT=${DM_PG_PORT:-15432}
+DM_PG_PASSWORD=${DM_PG_PASSWORD:-dm-local-only}
+DM_REDIS_PORT=${DM_REDIS_PORT:-16379}
+DM_WORKER_ARGS=${DM_WORKER_ARGS:-}
+DM_WORKER_READY_TIMEOUT=${DM_WORKER_READY_TIMEOUT:-10}
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_USER=postgres
+PG_HASH=$(printf '%s' "$DM_STACK_DIR" | sha256sum | cut -c1-12)
+PG_BASE=/var/tmp/dm-stack-$PG_HASH
+PG_DATA=$PG_BASE/pg
+PG_SOCK=$PG_BASE/sock
+PG_LOG=$PG_BASE/postgres.log
+
+NATS_DIR=$DM_STACK_DIR/nats
+NATS_CONF=$NATS_DIR/nats.conf
+NATS_PID=$NATS_DIR/nats.pid
+NATS_LOG=$NATS_DIR/nats.log
+NATS_TMPL=$SCRIPT_DIR/nats.conf.tmpl
+
+REDIS_DIR=$DM_STACK_DIR/redis
+REDIS_PID=$REDIS_DIR/redis.pid
+REDIS_LOG=$REDIS_DIR/redis.log
+
+WORKERS_DIR=$DM_STACK_DIR/workers
+WORKER_BIN=$DM_BUILD_DIR/dm-worker
+
+# ------------------------------------------------------------- messages ---
+
+if [[ -t 1 ]]; then
+    C_OK=$'\e[32m' C_BAD=$'\e[31m' C_OFF=$'\e[0m'
+else
+    C_OK='' C_BAD='' C_OFF=''
+fi
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+# Print the last lines of a log file to stderr (for failures).
+log_tail() {
+    local file=$1 n=${2:-30}
+    if [[ -r $file ]]; then
+        printf -- '----- last %d lines of %s -----\n' "$n" "$file" >&2
+        tail -n "$n" -- "$file" >&2 || true
+        printf -- '-----\n' >&2
+    fi
+}
+
+usage() {
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+    exit 2
+}
+
+# -------------------------------------------------------------- helpers ---
+
+# Does process $1 exist and is it not a zombie? (Orphans are reparented to
+# PID 1, which in some containers never reaps them.)
+proc_running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ -n $stat && ${stat:0:1} != Z ]]
+}
+
+# Is pid $1 alive and is its executable name $2 (from /proc/PID/comm)?
+pid_alive() {
+    local pid=$1 comm=${2:-}
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    proc_running "$pid" || return 1
+    [[ -z $comm ]] && return 0
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]]
+}
+
+# Command line of pid $1, arguments separated (and followed) by one space.
+proc_cmdline() {
+    tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true
+}
+
+# First line of a pid file, or nothing.
+read_pid() {
+    local f=$1 pid=''
+    if [[ -r $f ]]; then
+        read -r pid <"$f" 2>/dev/null || true # nats writes no newline
+    fi
+    printf '%s' "$pid"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+require_port_free() {
+    local port=$1 what=$2
+    if port_in_use "$port"; then
+        die "$what: port $port on 127.0.0.1 is already in use by another process (set a different port via the environment)"
+    fi
+}
+
+require_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 ||
+            die "'$c' not found; run deploy/install-deps.sh"
+    done
+}
+
+# Wait up to $1 seconds (0.2 s steps) for command "${@:2}" to succeed.
+wait_for() {
+    local timeout=$1; shift
+    local i steps=$((timeout * 5))
+    for ((i = 0; i < steps; i++)); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    "$@"
+}
+
+# Send SIGTERM to pid $1, wait up to $2 s, then SIGKILL.
+term_wait_kill() {
+    local pid=$1 timeout=${2:-15} i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < timeout * 10; i++)); do
+        proc_running "$pid" || return 0
+        sleep 0.1
+    done
+    log "pid $pid did not exit after ${timeout}s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.1
+}
+
+# Run a command as the postgres user, from a directory it can enter.
+as_pg() {
+    (cd / && runuser -u "$PG_USER" -- "$@")
+}
+
+env_lines() {
+    local name
+    for name in DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT \
+        DM_PG_PASSWORD DM_REDIS_HOST DM_REDIS_PORT DM_STACK_DIR; do
+        printf 'export %s=%q\n' "$name" "${!name}"
+    done
+}
+
+DM_NATS_URL=nats://127.0.0.1:$DM_NATS_PORT
+DM_NATS_MON_URL=http://127.0.0.1:$DM_NATS_MON_PORT
+DM_PG_HOST=127.0.0.1
+DM_REDIS_HOST=127.0.0.1
+
+# ----------------------------------------------------------------- nats ---
+
+nats_pid() {
+    local pid
+    pid=$(read_pid "$NATS_PID")
+    pid_alive "$pid" nats-server || return 1
+    # Make sure it is the server of this stack (pid reuse, other stacks).
+    [[ $(proc_cmdline "$pid") == *" $NATS_CONF "* ]] || return 1
+    printf '%s' "$pid"
+}
+
+nats_healthy() {
+    curl -sf -o /dev/null --max-time 2 "$DM_NATS_MON_URL/healthz"
+}
+
+nats_write_conf() {
+    [[ -r $NATS_TMPL ]] || die "nats: template $NATS_TMPL not found"
+    local conf
+    conf=$(<"$NATS_TMPL")
+    conf=${conf//@NATS_PORT@/$DM_NATS_PORT}
+    conf=${conf//@NATS_MON_PORT@/$DM_NATS_MON_PORT}
+    conf=${conf//@NATS_JS_DIR@/$NATS_DIR/js}
+    printf '%s\n' "$conf" >"$NATS_CONF.tmp"
+    mv -f -- "$NATS_CONF.tmp" "$NATS_CONF"
+}
+
+nats_start() {
+    local pid
+    if pid=$(nats_pid); then
+        log "nats: already running (pid $pid, port $DM_NATS_PORT)"
+        return 0
+    fi
+    require_cmd nats-server curl
+    require_port_free "$DM_NATS_PORT" nats
+    require_port_free "$DM_NATS_MON_PORT" "nats monitor"
+    mkdir -p -- "$NATS_DIR/js"
+    rm -f -- "$NATS_PID"
+    nats_write_conf
+    log "nats: starting on 127.0.0.1:$DM_NATS_PORT (monitor $DM_NATS_MON_PORT)"
+    # Detached from our session; nats-server writes its own pid file.
+    setsid nats-server -c "$NATS_CONF" -l "$NATS_LOG" -P "$NATS_PID" \
+        </dev/null >>"$NATS_DIR/nats.stdout" 2>&1 &
+    local launcher=$! i
+    for ((i = 0; i < 100; i++)); do
+        nats_healthy && break
+        if ! proc_running "$launcher"; then
+            log_tail "$NATS_LOG"
+            log_tail "$NATS_DIR/nats.stdout"
+            die "nats: server exited during startup"
+        fi
+        sleep 0.2
+    done
+    if ! nats_healthy; then
+        log_tail "$NATS_LOG"
+        die "nats: not healthy after 20s ($DM_NATS_MON_URL/healthz)"
+    fi
+    wait_for 5 nats_pid >/dev/null || die "nats: pid file $NATS_PID not written"
+    log "nats: running (pid $(nats_pid))"
+}
+
+nats_stop() {
+    local pid
+    if pid=$(nats_pid); then
+        log "nats: stopping (pid $pid)"
+        term_wait_kill "$pid" 15
+    fi
+    rm -f -- "$NATS_PID"
+}
+
+# ------------------------------------------------------------- postgres ---
+
+pg_pid() {
+    local pid
+    pid=$(read_pid "$PG_DATA/postmaster.pid")
+    pid_alive "$pid" postgres || return 1
+    printf '%s' "$pid"
+}
+
+pg_ready() {
+    "$PG_BIN/pg_isready" -q -h "$PG_SOCK" -p "$DM_PG_PORT" -t 2
+}
+
+# Create the postgres-owned dirs in /var/tmp and the symlinks in the stack dir.
+pg_prepare_dirs() {
+    id -u "$PG_USER" >/dev/null 2>&1 ||
+        die "postgres: system user '$PG_USER' missing; run deploy/install-deps.sh"
+    install -d -m 0700 -o "$PG_USER" -g "$(id -gn "$PG_USER")" -- "$PG_BASE" "$PG_SOCK"
+    # Record which stack dir this belongs to (helps when cleaning /var/tmp).
+    printf '%s\n' "$DM_STACK_DIR" >"$PG_BASE/stack-dir"
+    ln -sfn -- "$PG_DATA" "$DM_STACK_DIR/pg"
+    ln -sfn -- "$PG_SOCK" "$DM_STACK_DIR/pgsock"
+    ln -sfn -- "$PG_LOG" "$DM_STACK_DIR/postgres.log"
+}
+
+pg_write_hba() {
+    cat >"$PG_DATA/pg_hba.conf" <<'EOF'
+# Written by deploy/stack.sh (local development stack only).
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+local   all       all                  trust
+host    all       all   127.0.0.1/32   scram-sha-256
+EOF
+    chown "$PG_USER:" "$PG_DATA/pg_hba.conf"
+    chmod 0600 "$PG_DATA/pg_hba.conf"
+}
+
+pg_initdb() {
+    [[ -s $PG_DATA/PG_VERSION ]] && return 0
+    log "postgres: initdb in $PG_DATA"
+    local out
+    if ! out=$(as_pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust --username=postgres \
+        -E UTF8 --locale=C.UTF-8 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "postgres: initdb failed"
+    fi
+}
+
+# Idempotently create/update role dm (password always = DM_PG_PASSWORD) and db dm.
+pg_setup_db() {
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$DM_PG_PORT" \
+        -U postgres -d postgres -v pw="$DM_PG_PASSWORD" >/dev/null <<'EOF'
+SET password_encryption = 'scram-sha-256';
+SELECT 'CREATE ROLE dm LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dm') \gexec
+SELECT format('ALTER ROLE dm WITH LOGIN PASSWORD %L', :'pw') \gexec
+SELECT 'CREATE DATABASE dm OWNER dm'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'dm') \gexec
+ALTER DATABASE dm OWNER TO dm;
+EOF
+}
+
+pg_start() {
+    local pid
+    pg_prepare_dirs
+    if pid=$(pg_pid); then
+        log "postgres: already running (pid $pid, port $DM_PG_PORT)"
+    else
+        [[ -x $PG_BIN/pg_ctl ]] || die "postgres: $PG_BIN/pg_ctl not found; run deploy/install-deps.sh"
+        require_port_free "$DM_PG_PORT" postgres
+        pg_initdb
+        pg_write_hba
+        log "postgres: starting on 127.0.0.1:$DM_PG_PORT"
+        local out
+        if ! out=$(as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
+            -o "-p $DM_PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=on" \
+            start 2>&1); then
+            printf '%s\n' "$out" >&2
+            log_tail "$PG_LOG"
+            die "postgres: pg_ctl start failed"
+        fi
+    fi
+    wait_for 30 pg_ready || { log_tail "$PG_LOG"; die "postgres: not ready (pg_isready)"; }
+    pg_setup_db || die "postgres: creating role/database dm failed"
+    log "postgres: running (pid $(pg_pid)), role/database dm ready"
+}
+
+pg_stop() {
+    local pid
+    if pid=$(pg_pid); then
+        log "postgres: stopping (pid $pid)"
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 || {
+            log "postgres: pg_ctl stop failed, sending SIGQUIT"
+            kill -QUIT "$pid" 2>/dev/null || true
+            sleep 1
+        }
+    fi
+}
+
+# ---------------------------------------------------------------- redis ---
+
+redis_pid() {
+    local pid
+    pid=$(read_pid "$REDIS_PID")
+    pid_alive "$pid" redis-server || return 1
+    printf '%s' "$pid"
+}
+
+redis_ping() {
+    [[ $(redis-cli -h 127.0.0.1 -p "$DM_REDIS_PORT" ping 2>/dev/null) == PONG ]]
+}
+
+redis_start() {
+    local pid
+    if pid=$(redis_pid); then
+        log "redis: already running (pid $pid, port $DM_REDIS_PORT)"
+        return 0
+    fi
+    require_cmd redis-server redis-cli
+    require_port_free "$DM_REDIS_PORT" redis
+    mkdir -p -- "$REDIS_DIR"
+    rm -f -- "$REDIS_PID"
+    log "redis: starting on 127.0.0.1:$DM_REDIS_PORT"
+    if ! redis-server --port "$DM_REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$REDIS_DIR" --daemonize yes \
+        --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" </dev/null >/dev/null 2>&1; then
+        log_tail "$REDIS_LOG"
+        die "redis: redis-server failed to start"
+    fi
+    wait_for 15 redis_ping || { log_tail "$REDIS_LOG"; die "redis: no PONG on port $DM_REDIS_PORT"; }
+    wait_for 5 redis_pid >/dev/null || die "redis: pid file $REDIS_PID not written"
+    log "redis: running (pid $(redis_pid))"
+}
+
+redis_stop() {
+    local pid
+    if pid=$(redis_pid); then
+        log "redis: stopping (pid $pid)"
+        redis-cli -h 127.0.0.1 -p "$DM_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+        local i
+        for ((i = 0; i < 50; i++)); do
+            proc_running "$pid" || break
+            sleep 0.1
+        done
+        if proc_running "$pid"; then term_wait_kill "$pid" 10; fi
+    fi
+    rm -f -- "$REDIS_PID"
+}
+
+# -------------------------------------------------------------- workers ---
+
+# Print "K PID" for each worker pid file whose process is alive.
+worker_pids() {
+    local f name pid
+    shopt -s nullglob
+    for f in "$WORKERS_DIR"/w*.pid; do
+        name=$(basename "$f" .pid)
+        pid=$(read_pid "$f")
+        pid_alive "$pid" || continue
+        # Guard against pid reuse: the process must be a dm-worker named wK.
+        [[ $(proc_cmdline "$pid") == *dm-worker*" --name $name "* ]] || continue
+        printf '%s %s\n' "$name" "$pid"
+    done
+    shopt -u nullglob
+}
+
+workers_stop() {
+    local name pid pids=() i
+    while read -r name pid; do
+        [[ -n $pid ]] && pids+=("$pid")
+    done < <(worker_pids)
+    if ((${#pids[@]} > 0)); then
+        log "workers: stopping ${#pids[@]} (pids ${pids[*]})"
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        for ((i = 0; i < 150; i++)); do
+            local alive=0 p
+            for p in "${pids[@]}"; do proc_running "$p" && alive=1; done
+            ((alive)) || break
+            sleep 0.1
+        done
+        for p in "${pids[@]}"; do
+            if proc_running "$p"; then
+                log "workers: pid $p still alive after 15s, sending SIGKILL"
+                kill -KILL "$p" 2>/dev/null || true
+            fi
+        done
+    fi
+    rm -f -- "$WORKERS_DIR"/w*.pid
+}
+
+workers_start() {
+    local n=${1:-}
+    [[ $n =~ ^[0-9]+$ ]] || die "usage: stack.sh workers N"
+    [[ -x $WORKER_BIN ]] || die "workers: $WORKER_BIN not found or not executable (build first, or set DM_BUILD_DIR)"
+    local svc
+    for svc in nats pg redis; do
+        "${svc}_pid" >/dev/null || log "workers: warning: $svc is not running (run: stack.sh start)"
+    done
+
+    workers_stop
+    mkdir -p -- "$WORKERS_DIR"
+    ((n == 0)) && { log "workers: none started (N=0)"; return 0; }
+
+    local extra=()
+    read -r -a extra <<<"$DM_WORKER_ARGS" || true
+    export DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
+        DM_REDIS_HOST DM_REDIS_PORT DM_STACK_DIR
+
+    local k name pids=()
+    for ((k = 1; k <= n; k++)); do
+        name=w$k
+        : >"$WORKERS_DIR/$name.log"
+        # setsid: detach from our terminal/process group. Since this shell
+        # has no job control the child is not a group leader, so setsid
+        # execs in place and $! is the worker's own pid.
+        setsid "$WORKER_BIN" \
+            --config-dir "$REPO_ROOT/deploy/config" \
+            --strategy "$REPO_ROOT/strategy/strategy.json" \
+            --name "$name" "${extra[@]}" \
+            </dev/null >>"$WORKERS_DIR/$name.log" 2>&1 &
+        pids[k]=$!
+        printf '%s\n' "${pids[k]}" >"$WORKERS_DIR/$name.pid"
+    done
+    log "workers: started $n (pids ${pids[*]}), waiting for 'ready'"
+
+    local pending=() failed=0 i
+    for ((k = 1; k <= n; k++)); do pending+=("$k"); done
+    for ((i = 0; i < DM_WORKER_READY_TIMEOUT * 10 && ${#pending[@]} > 0; i++)); do
+        local still=()
+        for k in "${pending[@]}"; do
+            if grep -qw ready -- "$WORKERS_DIR/w$k.log" 2>/dev/null; then
+                continue
+            elif ! proc_running "${pids[k]}"; then
+                wait "${pids[k]}" 2>/dev/null && rc=0 || rc=$?
+                log "workers: w$k (pid ${pids[k]}) exited during startup (status $rc)"
+                log_tail "$WORKERS_DIR/w$k.log"
+                rm -f -- "$WORKERS_DIR/w$k.pid"
+                failed=1
+            else
+                still+=("$k")
+            fi
+        done
+        pending=("${still[@]}")
+        ((${#pending[@]} > 0)) && sleep 0.1
+    done
+    for k in "${pending[@]}"; do
+        log "workers: w$k (pid ${pids[k]}) not ready after ${DM_WORKER_READY_TIMEOUT}s"
+        log_tail "$WORKERS_DIR/w$k.log"
+        failed=1
+    done
+    ((failed)) && die "workers: startup failed (others left running; use: stack.sh stop-workers)"
+    log "workers: all $n ready"
+}
+
+# ---------------------------------------------------------------- status ---
+
+status_line() {
+    local svc=$1 port=$2 pid
+    if pid=$("${svc}_pid"); then
+        printf '%-9s %srunning%s  pid %-7s port %s\n' "$3" "$C_OK" "$C_OFF" "$pid" "$port"
+    else
+        printf '%-9s %sstopped%s  %-11s port %s\n' "$3" "$C_BAD" "$C_OFF" '' "$port"
+    fi
+}
+
+cmd_status() {
+    echo "stack dir: $DM_STACK_DIR"
+    status_line nats "$DM_NATS_PORT (monitor $DM_NATS_MON_PORT)" nats
+    status_line pg "$DM_PG_PORT" postgres
+    status_line redis "$DM_REDIS_PORT" redis
+    local lines
+    lines=$(worker_pids)
+    if [[ -z $lines ]]; then
+        echo "workers   none running"
+    else
+        echo "workers   $(wc -l <<<"$lines") running"
+        local name pid
+        while read -r name pid; do
+            printf '  %-7s %srunning%s  pid %s  log %s\n' "$name" "$C_OK" "$C_OFF" "$pid" "$WORKERS_DIR/$name.log"
+        done <<<"$lines"
+    fi
+}
+
+# --------------------------------------------------------------- commands ---
+
+service_fn() {
+    case ${1:-} in
+    nats) echo nats ;;
+    postgres | pg) echo pg ;;
+    redis) echo redis ;;
+    *) die "unknown service '${1:-}' (expected nats, postgres or redis)" ;;
+    esac
+}
+
+cmd_start() {
+    mkdir -p -- "$DM_STACK_DIR"
+    nats_start
+    pg_start
+    redis_start
+    env_lines >"$DM_STACK_DIR/env"
+    log "stack up; env in $DM_STACK_DIR/env  (eval \"\$($0 env)\")"
+}
+
+cmd_stop() {
+    workers_stop
+    nats_stop
+    redis_stop
+    pg_stop
+    log "stack stopped"
+}
+
+cmd_clean() {
+    cmd_stop
+    # Only remove what this script creates.
+    [[ $PG_BASE == /var/tmp/dm-stack-* ]] && rm -rf -- "$PG_BASE"
+    rm -rf -- "$DM_STACK_DIR"/{nats,redis,workers,pg,pgsock,postgres.log,env}
+    rmdir -- "$DM_STACK_DIR" 2>/dev/null || true
+    log "stack data removed"
+}
+
+main() {
+    local cmd=${1:-}
+    (($# > 0)) && shift
+    case $cmd in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) env_lines ;;
+    workers) workers_start "${1:-}" ;;
+    stop-workers) workers_stop ;;
+    start-service)
+        local s; s=$(service_fn "${1:-}")
+        mkdir -p -- "$DM_STACK_DIR"
+        "${s}_start" ;;
+    stop-service)
+        local s; s=$(service_fn "${1:-}")
+        "${s}_stop" ;;
+    restart)
+        local s; s=$(service_fn "${1:-}")
+        mkdir -p -- "$DM_STACK_DIR"
+        "${s}_stop"
+        "${s}_start" ;;
+    clean) cmd_clean ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,46 @@
+#include "backend.h"
+
+#include <stdlib.h>
+
+static void *grow(void *v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return v;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *p = realloc(v, c * elem);
+    if (p)
+        *cap = c;
+    return p;
+}
+
+dm_candle *dm_candle_vec_push(dm_candle_vec *vec)
+{
+    dm_candle *p = grow(vec->v, &vec->cap, vec->n, sizeof *vec->v);
+    if (p == NULL)
+        return NULL;
+    vec->v = p;
+    return &vec->v[vec->n++];
+}
+
+dm_event *dm_event_vec_push(dm_event_vec *vec)
+{
+    dm_event *p = grow(vec->v, &vec->cap, vec->n, sizeof *vec->v);
+    if (p == NULL)
+        return NULL;
+    vec->v = p;
+    return &vec->v[vec->n++];
+}
+
+void dm_candle_vec_free(dm_candle_vec *vec)
+{
+    free(vec->v);
+    vec->v = NULL;
+    vec->n = vec->cap = 0;
+}
+
+void dm_event_vec_free(dm_event_vec *vec)
+{
+    free(vec->v);
+    vec->v = NULL;
+    vec->n = vec->cap = 0;
+}

@@ -1,0 +1,90 @@
+/* One interface for every database. The contract, stated once:
+ *
+ * - Every call returns DM_BS_OK, DM_BS_MISS (this source has no answer: try the next),
+ *   DM_BS_TRANSIENT (connection lost, timeout, overload: retry later or elsewhere) or
+ *   DM_BS_PERMANENT (the database refused this data; retrying will not help).
+ * - A NULL operation means the backend does not offer it; the router skips it.
+ * - Writes are idempotent upserts on the natural key and atomic per call: when a write
+ *   returns anything but OK, none of it may be assumed committed.
+ * - A backend instance is used by one thread at a time (per-thread connections); it
+ *   reconnects by itself on the next call after a failure.
+ * - Backends know nothing of NATS, of each other or of the strategy file: what they need
+ *   from the strategy (TTLs, cache depth) comes in dm_cache_opts. */
+#ifndef DM_BACKEND_H
+#define DM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../model/model.h"
+#include "../strategy/strategy.h"
+#include "../util/err.h"
+
+typedef enum { DM_BS_OK, DM_BS_MISS, DM_BS_TRANSIENT, DM_BS_PERMANENT } dm_bstatus;
+
+typedef struct { dm_candle *v; size_t n, cap; } dm_candle_vec;
+typedef struct { dm_event *v; size_t n, cap; } dm_event_vec;
+
+dm_candle *dm_candle_vec_push(dm_candle_vec *vec);
+dm_event *dm_event_vec_push(dm_event_vec *vec);
+void dm_candle_vec_free(dm_candle_vec *vec);
+void dm_event_vec_free(dm_event_vec *vec);
+
+typedef struct {
+    int ttl_s; /* expiry of cached latest values */
+    int depth; /* newest candles kept per (symbol, timeframe) */
+} dm_cache_opts;
+
+/* Candles of one (symbol, timeframe) with start <= ts < end, oldest first, at most limit. */
+typedef struct {
+    const char *symbol;
+    dm_tf tf;
+    int64_t start, end;
+    size_t limit;
+} dm_range_query;
+
+/* Events with start <= ts < end, ordered by (ts, event_id), after the cursor key. */
+typedef struct {
+    int64_t start, end;
+    const char *country;  /* NULL: any */
+    const char *currency; /* NULL: any */
+    int impact;           /* -1: any, else dm_impact */
+    int64_t after_ts;     /* cursor: (ts, event_id) > (after_ts, after_id) */
+    const char *after_id; /* NULL: no cursor */
+    size_t limit;
+} dm_event_query;
+
+typedef struct dm_backend dm_backend;
+
+typedef struct {
+    dm_bstatus (*write_ticks)(dm_backend *b, const dm_tick *t, size_t n, const dm_cache_opts *o,
+                              dm_err *err);
+    dm_bstatus (*write_candles)(dm_backend *b, const dm_candle *c, size_t n,
+                                const dm_cache_opts *o, dm_err *err);
+    dm_bstatus (*write_events)(dm_backend *b, const dm_event *e, size_t n, dm_err *err);
+    dm_bstatus (*latest_tick)(dm_backend *b, const char *symbol, dm_tick *out, dm_err *err);
+    /* Newest `limit` candles, returned oldest first. MISS when fewer than limit are known
+     * here and the source cannot tell whether more exist (a cache). */
+    dm_bstatus (*latest_candles)(dm_backend *b, const char *symbol, dm_tf tf, size_t limit,
+                                 dm_candle_vec *out, dm_err *err);
+    dm_bstatus (*candle_range)(dm_backend *b, const dm_range_query *q, dm_candle_vec *out,
+                               dm_err *err);
+    dm_bstatus (*events)(dm_backend *b, const dm_event_query *q, dm_event_vec *out, dm_err *err);
+    dm_bstatus (*ping)(dm_backend *b, dm_err *err);
+    void (*destroy)(dm_backend *b);
+} dm_backend_ops;
+
+struct dm_backend {
+    const dm_backend_ops *ops;
+    dm_backend_id id;
+};
+
+static inline const char *dm_backend_label(const dm_backend *b) { return dm_backend_name(b->id); }
+
+static inline void dm_backend_destroy(dm_backend *b)
+{
+    if (b)
+        b->ops->destroy(b);
+}
+
+#endif

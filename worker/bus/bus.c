@@ -1,0 +1,123 @@
+#include "bus.h"
+
+#include <string.h>
+
+#include "../util/config.h"
+#include "../util/log.h"
+
+#define NS_PER_S 1000000000LL
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    (void)nc, (void)closure;
+    DM_WARN("bus", "disconnected from NATS: reconnecting");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    (void)nc, (void)closure;
+    DM_INFO("bus", "reconnected to NATS");
+}
+
+static dm_code nats_fail(dm_err *err, const char *what, natsStatus s)
+{
+    const char *last = nats_GetLastError(NULL);
+    return dm_fail(err, DM_E_UNAVAILABLE, "", "%s: %s%s%s", what, natsStatus_GetText(s),
+                   last ? ": " : "", last ? last : "");
+}
+
+dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err)
+{
+    memset(bus, 0, sizeof *bus);
+    const char *url = dm_cfg_str(cfg, "url", "nats://127.0.0.1:4222");
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK) s = natsOptions_SetName(opts, name);
+    /* Workers outlive NATS restarts: reconnect forever, buffer what is published meanwhile. */
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    if (s == NATS_OK) s = natsConnection_Connect(&bus->nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK)
+        return nats_fail(err, "NATS connect", s);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    s = natsConnection_JetStream(&bus->js, bus->nc, &jo);
+    if (s != NATS_OK)
+        return nats_fail(err, "JetStream context", s);
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
+    bus->replicas = dm_cfg_int(stream, "replicas", 1);
+    return DM_OK;
+}
+
+static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, bus->js, sc->Name, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        si = NULL;
+        s = js_UpdateStream(&si, bus->js, sc, NULL, &jerr);
+    } else if (s == NATS_NOT_FOUND) {
+        s = js_AddStream(&si, bus->js, sc, NULL, &jerr);
+        /* Another worker may have created it a moment ago. */
+        if (s != NATS_OK)
+            s = js_UpdateStream(&si, bus->js, sc, NULL, &jerr);
+    }
+    jsStreamInfo_Destroy(si);
+    if (s != NATS_OK)
+        return nats_fail(err, sc->Name, s);
+    return DM_OK;
+}
+
+dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
+    const char *market_subjects[] = {DM_SUBJ_MARKET_ALL};
+    const char *dlq_subjects[] = {DM_SUBJ_DLQ_ALL};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = DM_STREAM_MARKET;
+    sc.Subjects = market_subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Retention = js_LimitsPolicy; /* history stays so a backend added later can replay */
+    sc.MaxAge = (int64_t)dm_cfg_int(st, "max_age_hours", 24 * 30) * 3600 * NS_PER_S;
+    sc.MaxBytes = (int64_t)dm_cfg_int(st, "max_gigabytes", 20) * 1024 * 1024 * 1024;
+    sc.MaxMsgSize = 8 * 1024 * 1024;
+    sc.Duplicates = (int64_t)dm_cfg_int(st, "duplicate_window_s", 120) * NS_PER_S;
+    sc.Replicas = bus->replicas;
+    dm_code c = ensure(bus, &sc, err);
+    if (c)
+        return c;
+    jsStreamConfig_Init(&sc);
+    sc.Name = DM_STREAM_DLQ;
+    sc.Subjects = dlq_subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Retention = js_LimitsPolicy;
+    sc.MaxAge = 90LL * 24 * 3600 * NS_PER_S;
+    /* Every consumer that meets a bad message dead-letters it under the same id; a long
+     * window collapses them to one entry even when a backend catches up hours later. */
+    sc.Duplicates = 7LL * 24 * 3600 * NS_PER_S;
+    sc.Replicas = bus->replicas;
+    return ensure(bus, &sc, err);
+}
+
+void dm_bus_close(dm_bus *bus)
+{
+    if (bus->nc) {
+        natsConnection_FlushTimeout(bus->nc, 2000); /* acks are buffered: send them */
+        natsConnection_Close(bus->nc);
+    }
+    jsCtx_Destroy(bus->js);
+    natsConnection_Destroy(bus->nc);
+    memset(bus, 0, sizeof *bus);
+}

@@ -1,0 +1,29 @@
+/* NATS: the connection, the MARKET stream (the write-ahead log) and the DLQ stream.
+ * The only layer that includes nats.h. */
+#ifndef DM_BUS_H
+#define DM_BUS_H
+
+#include <cjson/cJSON.h>
+#include <nats/nats.h>
+
+#include "../util/err.h"
+
+#define DM_STREAM_MARKET "MARKET"
+#define DM_STREAM_DLQ "DLQ"
+#define DM_SUBJ_MARKET_ALL "market.>"
+#define DM_SUBJ_DLQ_ALL "dm.dlq.>"
+#define DM_QUEUE_GROUP "dm"
+
+typedef struct {
+    natsConnection *nc;
+    jsCtx *js;
+    int replicas;
+} dm_bus;
+
+/* cfg: deploy/config/nats.json ({"url", "stream": {...}}); may be NULL for defaults. */
+dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err);
+/* Creates or updates MARKET and DLQ so every worker agrees on their settings. */
+dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err);
+void dm_bus_close(dm_bus *bus);
+
+#endif

@@ -1,0 +1,327 @@
+#include "consumer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../util/log.h"
+#include "../util/metrics.h"
+
+#define NS_PER_MS 1000000LL
+#define DM_ACK_WAIT_S 30
+#define DM_FETCH_MAX_BYTES (32 * 1024 * 1024)
+#define DM_IDLE_WAIT_MS 500
+#define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */
+
+struct dm_consumer {
+    dm_bus *bus;
+    dm_kind kind;
+    dm_backend *backend;
+    dm_ingest *ingest;
+    const dm_strategy *st;
+    natsSubscription *sub;
+    pthread_t thread;
+    atomic_bool stop;
+    char durable[48];
+    int failures; /* consecutive failed batches, for backoff */
+    dm_ingest_msg *msgs;
+    size_t msgs_cap;
+};
+
+static int batch_size(const dm_consumer *c)
+{
+    int n = c->st->perf.batch_size;
+    return c->kind == DM_KIND_CANDLES && n > DM_BULK_BATCH ? DM_BULK_BATCH : n;
+}
+
+static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
+{
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = c->durable;
+    cc.AckPolicy = js_AckExplicit;
+    cc.AckWait = DM_ACK_WAIT_S * 1000 * NS_PER_MS;
+    cc.MaxDeliver = -1; /* a write waits for its backend however long it is down */
+    cc.FilterSubject = dm_kind_filter(c->kind);
+    cc.DeliverPolicy = js_DeliverAll;
+    /* Room for every worker to have a few batches in flight. */
+    cc.MaxAckPending = (int64_t)batch_size(c) * 16 < 1000 ? 1000 : (int64_t)batch_size(c) * 16;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_AddConsumer(&ci, c->bus->js, DM_STREAM_MARKET, &cc, NULL, &jerr);
+    if (s != NATS_OK) /* exists with other settings (an older version): bring it in line */
+        s = js_UpdateConsumer(&ci, c->bus->js, DM_STREAM_MARKET, &cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (s == NATS_OK) {
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = DM_STREAM_MARKET;
+        so.Consumer = c->durable;
+        s = js_PullSubscribe(&c->sub, c->bus->js, dm_kind_filter(c->kind), c->durable, NULL, &so,
+                             &jerr);
+    }
+    if (s != NATS_OK)
+        dm_fail(err, DM_E_UNAVAILABLE, "", "consumer %s: %s (%d)", c->durable, natsStatus_GetText(s),
+                (int)jerr);
+    return s;
+}
+
+/* Returns as soon as messages are there: a no-wait fetch takes what is pending; when
+ * nothing is, wait for one message, then top up without waiting. Low latency when idle,
+ * full batches under load. */
+static int fetch(dm_consumer *c, natsMsgList lists[2])
+{
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = batch_size(c);
+    req.NoWait = true;
+    req.Expires = 2000 * NS_PER_MS;
+    req.MaxBytes = DM_FETCH_MAX_BYTES;
+    if (natsSubscription_FetchRequest(&lists[0], c->sub, &req) == NATS_OK)
+        return 1;
+    jsFetchRequest_Init(&req);
+    req.Batch = 1;
+    req.Expires = DM_IDLE_WAIT_MS * NS_PER_MS;
+    if (natsSubscription_FetchRequest(&lists[0], c->sub, &req) != NATS_OK)
+        return 0;
+    if (batch_size(c) == 1)
+        return 1;
+    jsFetchRequest_Init(&req);
+    req.Batch = batch_size(c) - 1;
+    req.NoWait = true;
+    req.Expires = 2000 * NS_PER_MS;
+    req.MaxBytes = DM_FETCH_MAX_BYTES;
+    return natsSubscription_FetchRequest(&lists[1], c->sub, &req) == NATS_OK ? 2 : 1;
+}
+
+static void set_header(natsMsg *m, const char *k, const char *v)
+{
+    if (v && *v)
+        natsMsgHeader_Set(m, k, v);
+}
+
+/* Dead letters keep the original payload and say why in headers. The id is derived from
+ * the stream sequence so every consumer that meets the message makes the same entry. */
+static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size_t len,
+                        const dm_err *e, int index)
+{
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, orig) != NATS_OK)
+        return false;
+    char subject[64], id[64], seq[24], idx[16], delivered[24];
+    snprintf(subject, sizeof subject, "dm.dlq.%s", dm_kind_name(c->kind));
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)meta->Sequence.Stream);
+    snprintf(delivered, sizeof delivered, "%llu", (unsigned long long)meta->NumDelivered);
+    if (index >= 0)
+        snprintf(id, sizeof id, "dlq:%s:%s", seq, (snprintf(idx, sizeof idx, "%d", index), idx));
+    else
+        snprintf(id, sizeof id, "dlq:%s", seq);
+    jsMsgMetaData_Destroy(meta);
+
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, subject, NULL, payload, (int)len) != NATS_OK)
+        return false;
+    const char *ct = NULL;
+    natsMsgHeader_Get(orig, "Content-Type", &ct);
+    set_header(m, "Nats-Msg-Id", id);
+    set_header(m, "Content-Type", index >= 0 ? "application/json" : ct);
+    set_header(m, "Dm-Reason", e->message);
+    set_header(m, "Dm-Code", dm_code_name(e->code));
+    set_header(m, "Dm-Field", e->field);
+    set_header(m, "Dm-Original-Subject", natsMsg_GetSubject(orig));
+    set_header(m, "Dm-Stream-Seq", seq);
+    set_header(m, "Dm-Consumer", c->durable);
+    set_header(m, "Dm-Delivered", delivered);
+    if (index >= 0)
+        set_header(m, "Dm-Index", idx);
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&pa, c->bus->js, m, NULL, &jerr);
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+    if (s != NATS_OK)
+        DM_WARN("ingest", "%s: dead-letter publish failed (%s): message will be redelivered",
+                c->durable, natsStatus_GetText(s));
+    return s == NATS_OK;
+}
+
+static int64_t backoff_ms(dm_consumer *c)
+{
+    double d = 250;
+    for (int i = 1; i < c->failures && d < 10000; i++)
+        d *= c->st->perf.retry_backoff_multiplier;
+    if (d > 10000)
+        d = 10000;
+    return (int64_t)(d * (0.75 + 0.5 * (double)rand() / RAND_MAX)); /* jitter: no herd */
+}
+
+static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned counts[3])
+{
+    bool ok = true;
+    for (size_t r = 0; r < im->n_rejects && ok; r++) {
+        const dm_reject *rj = &im->rejects[r];
+        ok = rj->payload && dead_letter(c, m, rj->payload, strlen(rj->payload), &rj->err, rj->index);
+    }
+    if (!ok) {
+        natsMsg_NakWithDelay(m, 1000, NULL);
+        counts[2]++;
+        return;
+    }
+    switch (im->verdict) {
+    case DM_V_ACK:
+        natsMsg_Ack(m, NULL);
+        counts[0]++;
+        break;
+    case DM_V_DEAD:
+        if (dead_letter(c, m, im->data, im->len, &im->err, -1)) {
+            natsMsg_Term(m, NULL);
+            counts[1]++;
+            DM_INFO("ingest", "%s: dead-lettered %s: %s", c->durable, im->subject, im->err.message);
+        } else {
+            natsMsg_NakWithDelay(m, 1000, NULL);
+            counts[2]++;
+        }
+        break;
+    case DM_V_RETRY:
+        natsMsg_NakWithDelay(m, backoff_ms(c), NULL);
+        counts[2]++;
+        break;
+    }
+}
+
+static bool reserve_msgs(dm_consumer *c, size_t n)
+{
+    if (n <= c->msgs_cap)
+        return true;
+    dm_ingest_msg *p = realloc(c->msgs, n * sizeof *p);
+    if (p == NULL)
+        return false;
+    c->msgs = p;
+    c->msgs_cap = n;
+    return true;
+}
+
+static void process(dm_consumer *c, natsMsgList *lists, int nlists)
+{
+    size_t n = 0;
+    for (int l = 0; l < nlists; l++)
+        n += (size_t)lists[l].Count;
+    if (!reserve_msgs(c, n))
+        return; /* unacked: redelivered after AckWait */
+    size_t k = 0;
+    for (int l = 0; l < nlists; l++) {
+        for (int i = 0; i < lists[l].Count; i++, k++) {
+            natsMsg *m = lists[l].Msgs[i];
+            dm_ingest_msg *im = &c->msgs[k];
+            memset(im, 0, sizeof *im);
+            im->subject = natsMsg_GetSubject(m);
+            im->data = natsMsg_GetData(m);
+            im->len = (size_t)natsMsg_GetDataLength(m);
+            if (natsMsgHeader_Get(m, "Content-Type", &im->content_type) != NATS_OK)
+                im->content_type = NULL;
+        }
+    }
+    const dm_cache_opts opts = {
+        .ttl_s = c->kind == DM_KIND_TICK ? c->st->cache.tick_ttl_s : c->st->cache.candle_ttl_s,
+        .depth = c->st->cache.candle_cache_depth};
+    dm_ingest_batch(c->ingest, c->msgs, n, &opts);
+    unsigned counts[3] = {0, 0, 0}; /* acked, dead, retried */
+    k = 0;
+    for (int l = 0; l < nlists; l++)
+        for (int i = 0; i < lists[l].Count; i++, k++)
+            settle(c, lists[l].Msgs[i], &c->msgs[k], counts);
+    dm_metrics_ingest((int)c->kind, c->backend->id, counts[0], counts[1], counts[2]);
+    if (counts[2] > 0) {
+        c->failures++;
+        const dm_ingest_msg *bad = NULL;
+        for (size_t i = 0; i < n && !bad; i++)
+            if (c->msgs[i].verdict == DM_V_RETRY)
+                bad = &c->msgs[i];
+        DM_WARN("ingest", "%s: %u message(s) left for redelivery: %s", c->durable, counts[2],
+                bad ? bad->err.message : "dead-letter publish failed");
+    } else {
+        c->failures = 0;
+    }
+}
+
+static void sleep_interruptible(dm_consumer *c, int64_t ms)
+{
+    while (ms > 0 && !atomic_load(&c->stop)) {
+        int64_t step = ms > 100 ? 100 : ms;
+        struct timespec ts = {0, (long)(step * NS_PER_MS)};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static void *run(void *arg)
+{
+    dm_consumer *c = arg;
+    while (!atomic_load(&c->stop)) {
+        natsMsgList lists[2];
+        memset(lists, 0, sizeof lists);
+        int nlists = fetch(c, lists);
+        if (nlists > 0)
+            process(c, lists, nlists); /* a started batch always finishes, even when stopping */
+        for (int l = 0; l < nlists; l++)
+            natsMsgList_Destroy(&lists[l]);
+        if (c->failures > 0)
+            sleep_interruptible(c, backoff_ms(c));
+    }
+    nats_ReleaseThreadMemory();
+    return NULL;
+}
+
+dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
+                               const dm_strategy *st, dm_err *err)
+{
+    dm_consumer *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        dm_backend_destroy(backend);
+        dm_fail(err, DM_E_INTERNAL, "", "out of memory");
+        return NULL;
+    }
+    c->bus = bus;
+    c->kind = kind;
+    c->backend = backend;
+    c->st = st;
+    atomic_init(&c->stop, false);
+    snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));
+    c->ingest = dm_ingest_create(kind, backend);
+    if (c->ingest == NULL || bind_consumer(c, err) != NATS_OK ||
+        pthread_create(&c->thread, NULL, run, c) != 0) {
+        if (c->ingest && err->code == DM_OK)
+            dm_fail(err, DM_E_INTERNAL, "", "cannot start thread for %s", c->durable);
+        natsSubscription_Destroy(c->sub);
+        dm_ingest_destroy(c->ingest);
+        dm_backend_destroy(backend);
+        free(c);
+        return NULL;
+    }
+    DM_INFO("ingest", "consumer %s on %s (batch %d)", c->durable, dm_kind_filter(kind), batch_size(c));
+    return c;
+}
+
+void dm_consumer_stop(dm_consumer *c)
+{
+    if (c)
+        atomic_store(&c->stop, true);
+}
+
+void dm_consumer_destroy(dm_consumer *c)
+{
+    if (c == NULL)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->thread, NULL);
+    /* Unsubscribe, not Destroy alone: a durable consumer must survive the worker. */
+    natsSubscription_Unsubscribe(c->sub);
+    natsSubscription_Destroy(c->sub);
+    dm_ingest_destroy(c->ingest);
+    dm_backend_destroy(c->backend);
+    free(c->msgs);
+    free(c);
+}

@@ -1,0 +1,83 @@
+#include "responder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../util/log.h"
+
+#define DM_SUBJ_REQUESTS "dm.v1.>"
+
+struct dm_responder {
+    dm_bus *bus;
+    dm_serve *serve;
+    natsSubscription *sub;
+    dm_reply reply; /* reused: only the subscription's delivery thread touches it */
+};
+
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    dm_responder *r = closure;
+    const char *reply_to = natsMsg_GetReply(msg);
+    if (reply_to == NULL || *reply_to == '\0') {
+        natsMsg_Destroy(msg); /* nobody is waiting for an answer */
+        return;
+    }
+    const char *ct = NULL;
+    if (natsMsgHeader_Get(msg, "Content-Type", &ct) != NATS_OK)
+        ct = NULL;
+    dm_serve_handle(r->serve, natsMsg_GetSubject(msg), natsMsg_GetData(msg),
+                    (size_t)natsMsg_GetDataLength(msg), ct, &r->reply);
+    natsMsg *out = NULL;
+    char status[8];
+    snprintf(status, sizeof status, "%d", r->reply.status);
+    natsStatus s = natsMsg_Create(&out, reply_to, NULL, r->reply.body.data, (int)r->reply.body.len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(out, "Content-Type",
+                              r->reply.enc == DM_ENC_MSGPACK ? DM_CT_MSGPACK : DM_CT_JSON);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(out, "Status", status);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(nc, out);
+    if (s != NATS_OK)
+        DM_WARN("serve", "reply to %s failed: %s", natsMsg_GetSubject(msg), natsStatus_GetText(s));
+    natsMsg_Destroy(out);
+    natsMsg_Destroy(msg);
+}
+
+dm_responder *dm_responder_start(dm_bus *bus, dm_serve *serve, dm_err *err)
+{
+    dm_responder *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        dm_serve_destroy(serve);
+        dm_fail(err, DM_E_INTERNAL, "", "out of memory");
+        return NULL;
+    }
+    r->bus = bus;
+    r->serve = serve;
+    dm_buf_init(&r->reply.body);
+    natsStatus s = natsConnection_QueueSubscribe(&r->sub, bus->nc, DM_SUBJ_REQUESTS, DM_QUEUE_GROUP,
+                                                 on_request, r);
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(r->sub, 100000, 256 * 1024 * 1024);
+    if (s != NATS_OK) {
+        dm_fail(err, DM_E_UNAVAILABLE, "", "subscribe %s: %s", DM_SUBJ_REQUESTS, natsStatus_GetText(s));
+        dm_responder_destroy(r);
+        return NULL;
+    }
+    return r;
+}
+
+void dm_responder_destroy(dm_responder *r)
+{
+    if (r == NULL)
+        return;
+    if (r->sub) {
+        if (natsSubscription_Drain(r->sub) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(r->sub, 10000);
+        natsSubscription_Destroy(r->sub);
+    }
+    dm_serve_destroy(r->serve);
+    dm_buf_free(&r->reply.body);
+    free(r);
+}

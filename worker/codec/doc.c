@@ -1,0 +1,323 @@
+#include "doc.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+dm_encoding dm_doc_detect(const char *content_type, const char *data, size_t len)
+{
+    if (content_type) {
+        if (strstr(content_type, "msgpack"))
+            return DM_ENC_MSGPACK;
+        if (strstr(content_type, "json"))
+            return DM_ENC_JSON;
+    }
+    /* A msgpack map starts with 0x80-0x8f, 0xde or 0xdf; JSON with '{' or whitespace. */
+    if (len > 0) {
+        unsigned char c = (unsigned char)data[0];
+        if ((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf)
+            return DM_ENC_MSGPACK;
+    }
+    return DM_ENC_JSON;
+}
+
+static cJSON *mp_to_json(const msgpack_object *o, int depth, dm_err *err);
+
+static cJSON *mp_map(const msgpack_object_map *m, int depth, dm_err *err)
+{
+    cJSON *obj = cJSON_CreateObject();
+    for (uint32_t i = 0; obj && i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size > 256) {
+            dm_fail(err, DM_E_INVALID_MSGPACK, "", "msgpack map keys must be strings of at most 256 bytes");
+            cJSON_Delete(obj);
+            return NULL;
+        }
+        char key[257];
+        memcpy(key, k->via.str.ptr, k->via.str.size);
+        key[k->via.str.size] = '\0';
+        cJSON *v = mp_to_json(&m->ptr[i].val, depth + 1, err);
+        if (v == NULL) {
+            cJSON_Delete(obj);
+            return NULL;
+        }
+        cJSON_AddItemToObject(obj, key, v);
+    }
+    return obj;
+}
+
+static cJSON *mp_to_json(const msgpack_object *o, int depth, dm_err *err)
+{
+    if (depth > DM_DOC_MAX_DEPTH) {
+        dm_fail(err, DM_E_INVALID_MSGPACK, "", "msgpack nesting deeper than %d", DM_DOC_MAX_DEPTH);
+        return NULL;
+    }
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return cJSON_CreateNull();
+    case MSGPACK_OBJECT_BOOLEAN: return cJSON_CreateBool(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: return cJSON_CreateNumber((double)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return cJSON_CreateNumber((double)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return cJSON_CreateNumber(o->via.f64);
+    case MSGPACK_OBJECT_STR: {
+        char *s = malloc(o->via.str.size + 1);
+        if (s == NULL)
+            return NULL;
+        memcpy(s, o->via.str.ptr, o->via.str.size);
+        s[o->via.str.size] = '\0';
+        /* An embedded NUL would silently truncate: refuse it. */
+        cJSON *r = strlen(s) == o->via.str.size ? cJSON_CreateString(s) : NULL;
+        if (r == NULL)
+            dm_fail(err, DM_E_INVALID_MSGPACK, "", "msgpack string contains a NUL byte");
+        free(s);
+        return r;
+    }
+    case MSGPACK_OBJECT_ARRAY: {
+        cJSON *arr = cJSON_CreateArray();
+        for (uint32_t i = 0; arr && i < o->via.array.size; i++) {
+            cJSON *v = mp_to_json(&o->via.array.ptr[i], depth + 1, err);
+            if (v == NULL) {
+                cJSON_Delete(arr);
+                return NULL;
+            }
+            cJSON_AddItemToArray(arr, v);
+        }
+        return arr;
+    }
+    case MSGPACK_OBJECT_MAP: return mp_map(&o->via.map, depth, err);
+    default:
+        dm_fail(err, DM_E_INVALID_MSGPACK, "", "msgpack binary and extension types are not accepted");
+        return NULL;
+    }
+}
+
+static dm_code parse_msgpack(const char *data, size_t len, cJSON **out, dm_err *err)
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack_next(&up, data, len, &off);
+    dm_code code = DM_OK;
+    if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
+        code = dm_fail(err, DM_E_INVALID_MSGPACK, "",
+                       off != len && r == MSGPACK_UNPACK_SUCCESS
+                           ? "trailing bytes after the msgpack document"
+                           : "payload is not valid msgpack");
+    } else if (up.data.type != MSGPACK_OBJECT_MAP) {
+        code = dm_fail(err, DM_E_INVALID_MSGPACK, "", "payload must be a msgpack map");
+    } else {
+        err->code = DM_OK;
+        *out = mp_to_json(&up.data, 0, err);
+        if (*out == NULL)
+            code = err->code ? err->code : dm_fail(err, DM_E_INTERNAL, "", "out of memory");
+    }
+    msgpack_unpacked_destroy(&up);
+    return code;
+}
+
+dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_len, cJSON **out,
+                     dm_err *err)
+{
+    *out = NULL;
+    if (len > max_len)
+        return dm_fail(err, DM_E_TOO_LARGE, "", "payload of %zu bytes exceeds the limit of %zu bytes",
+                       len, max_len);
+    if (enc == DM_ENC_MSGPACK)
+        return parse_msgpack(data, len, out, err);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    if (root == NULL)
+        return dm_fail(err, DM_E_INVALID_JSON, "", "payload is not valid JSON (near byte %zu)",
+                       end ? (size_t)(end - data) : (size_t)0);
+    /* Only whitespace (or a NUL some clients append) may follow the document. */
+    for (const char *p = end; p < data + len; p++) {
+        if (!isspace((unsigned char)*p) && *p != '\0') {
+            cJSON_Delete(root);
+            return dm_fail(err, DM_E_INVALID_JSON, "", "trailing characters after the JSON document");
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return dm_fail(err, DM_E_INVALID_JSON, "", "payload must be a JSON object");
+    }
+    *out = root;
+    return DM_OK;
+}
+
+static const char *type_name(const cJSON *v)
+{
+    if (cJSON_IsString(v)) return "string";
+    if (cJSON_IsNumber(v)) return "number";
+    if (cJSON_IsBool(v)) return "boolean";
+    if (cJSON_IsArray(v)) return "array";
+    if (cJSON_IsObject(v)) return "object";
+    return "null";
+}
+
+/* Returns the item, NULL when absent or null (then sets *present=false or fails). */
+static const cJSON *field(const cJSON *obj, const char *name, bool required, bool *present,
+                          dm_code *code, dm_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    *code = DM_OK;
+    if (present)
+        *present = v != NULL && !cJSON_IsNull(v);
+    if (v == NULL || cJSON_IsNull(v)) {
+        if (required)
+            *code = dm_fail(err, DM_E_MISSING_FIELD, name, "%s is required", name);
+        return NULL;
+    }
+    return v;
+}
+
+dm_code dm_get_str(const cJSON *obj, const char *name, char *buf, size_t cap, bool required,
+                   bool *present, dm_err *err)
+{
+    dm_code c;
+    const cJSON *v = field(obj, name, required, present, &c, err);
+    if (v == NULL)
+        return c;
+    if (!cJSON_IsString(v))
+        return dm_fail(err, DM_E_INVALID_FIELD, name, "%s must be a string, got %s", name, type_name(v));
+    size_t n = strlen(v->valuestring);
+    if (n >= cap)
+        return dm_fail(err, DM_E_INVALID_FIELD, name, "%s is %zu bytes long, at most %zu allowed",
+                       name, n, cap - 1);
+    memcpy(buf, v->valuestring, n + 1);
+    return DM_OK;
+}
+
+dm_code dm_get_num(const cJSON *obj, const char *name, double *out, bool required, bool *present,
+                   dm_err *err)
+{
+    dm_code c;
+    const cJSON *v = field(obj, name, required, present, &c, err);
+    if (v == NULL)
+        return c;
+    if (!cJSON_IsNumber(v))
+        return dm_fail(err, DM_E_INVALID_FIELD, name, "%s must be a number, got %s", name, type_name(v));
+    if (!isfinite(v->valuedouble))
+        return dm_fail(err, DM_E_INVALID_FIELD, name, "%s must be a finite number", name);
+    *out = v->valuedouble;
+    return DM_OK;
+}
+
+dm_code dm_get_int(const cJSON *obj, const char *name, int64_t *out, int64_t min, int64_t max,
+                   bool required, bool *present, dm_err *err)
+{
+    double d;
+    bool here = false;
+    dm_code c = dm_get_num(obj, name, &d, required, &here, err);
+    if (present)
+        *present = here;
+    if (c || !here)
+        return c;
+    /* 2^53: beyond it a double no longer holds every integer exactly. */
+    if (d != floor(d) || fabs(d) > 9007199254740992.0)
+        return dm_fail(err, DM_E_INVALID_FIELD, name, "%s must be an integer, got %.17g", name, d);
+    if (d < (double)min || d > (double)max)
+        return dm_fail(err, DM_E_INVALID_FIELD, name, "%s %.0f is out of range [%lld, %lld]", name, d,
+                       (long long)min, (long long)max);
+    *out = (int64_t)d;
+    return DM_OK;
+}
+
+static int64_t days_from_civil(int y, int m, int d)
+{
+    /* Howard Hinnant's algorithm: proleptic Gregorian calendar, no timezone tables. */
+    y -= m <= 2;
+    int era = (y >= 0 ? y : y - 399) / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int64_t)era * 146097 + doe - 719468;
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool dm_parse_iso_time(const char *s, int64_t *out_ms)
+{
+    int y, mo, d, h = 0, mi = 0, se = 0, ms = 0;
+    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d))
+        return false;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+        return false;
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return false;
+    const char *p = s + 10;
+    int64_t offset_min = 0;
+    if (*p == 'T' || *p == ' ') {
+        if (!digits(p + 1, 2, &h) || p[3] != ':' || !digits(p + 4, 2, &mi))
+            return false;
+        p += 6;
+        if (*p == ':') {
+            if (!digits(p + 1, 2, &se))
+                return false;
+            p += 3;
+            if (*p == '.') {
+                int n = 0, frac = 0;
+                p++;
+                while (isdigit((unsigned char)*p)) {
+                    if (n < 3)
+                        frac = frac * 10 + (*p - '0');
+                    n++, p++;
+                }
+                if (n == 0)
+                    return false;
+                for (int k = n; k < 3; k++)
+                    frac *= 10;
+                ms = frac;
+            }
+        }
+        if (h > 23 || mi > 59 || se > 60)
+            return false;
+        if (*p == 'Z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+                return false;
+            offset_min = (oh * 60 + om) * (*p == '+' ? 1 : -1);
+            p += 6;
+        } else {
+            return false; /* an instant needs its zone; "local time" means nothing to a server */
+        }
+    }
+    if (*p != '\0')
+        return false;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_min * 60;
+    *out_ms = secs * 1000 + ms;
+    return true;
+}
+
+dm_code dm_get_time(const cJSON *obj, const char *name, int64_t *out, bool required,
+                    bool *present, dm_err *err)
+{
+    dm_code c;
+    const cJSON *v = field(obj, name, required, present, &c, err);
+    if (v == NULL)
+        return c;
+    if (cJSON_IsNumber(v))
+        return dm_get_int(obj, name, out, 0, 253402300799999LL, required, present, err);
+    if (cJSON_IsString(v) && strlen(v->valuestring) <= 40 && dm_parse_iso_time(v->valuestring, out))
+        return DM_OK;
+    return dm_fail(err, DM_E_INVALID_FIELD, name,
+                   "%s must be Unix milliseconds, YYYY-MM-DD or an ISO-8601 instant with a zone "
+                   "(2020-01-09T00:00:00Z)",
+                   name);
+}

@@ -1,0 +1,38 @@
+/* Payload documents: JSON or msgpack bytes -> one cJSON tree, so validation is written
+ * once. msgpack is converted with hard limits on depth and sizes (hostile input). */
+#ifndef DM_DOC_H
+#define DM_DOC_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/err.h"
+
+typedef enum { DM_ENC_JSON, DM_ENC_MSGPACK } dm_encoding;
+
+#define DM_CT_JSON "application/json"
+#define DM_CT_MSGPACK "application/msgpack"
+#define DM_DOC_MAX_DEPTH 16
+
+/* content_type may be NULL (detect from the first byte). */
+dm_encoding dm_doc_detect(const char *content_type, const char *data, size_t len);
+/* Parses into *out (caller deletes with cJSON_Delete). The root must be an object. */
+dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_len, cJSON **out,
+                     dm_err *err);
+
+/* Typed field access. `required` false: a missing or null field leaves *present false.
+ * Messages name the field ("bid must be a number, got string"). */
+dm_code dm_get_str(const cJSON *obj, const char *name, char *buf, size_t cap, bool required,
+                   bool *present, dm_err *err);
+dm_code dm_get_num(const cJSON *obj, const char *name, double *out, bool required, bool *present,
+                   dm_err *err);
+dm_code dm_get_int(const cJSON *obj, const char *name, int64_t *out, int64_t min, int64_t max,
+                   bool required, bool *present, dm_err *err);
+/* Request dates: Unix ms integer, "YYYY-MM-DD" (00:00 UTC) or an ISO-8601 instant. */
+dm_code dm_get_time(const cJSON *obj, const char *name, int64_t *out, bool required,
+                    bool *present, dm_err *err);
+bool dm_parse_iso_time(const char *s, int64_t *out_ms);
+
+#endif

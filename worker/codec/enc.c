@@ -1,0 +1,236 @@
+#include "enc.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dm_buf_init(dm_buf *b) { memset(b, 0, sizeof *b); }
+void dm_buf_free(dm_buf *b) { free(b->data); memset(b, 0, sizeof *b); }
+void dm_buf_reset(dm_buf *b) { b->len = 0; b->oom = false; }
+
+static bool reserve(dm_buf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (p == NULL) {
+        b->oom = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+void dm_buf_put(dm_buf *b, const void *p, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void dm_buf_puts(dm_buf *b, const char *s) { dm_buf_put(b, s, strlen(s)); }
+
+void dm_buf_printf(dm_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static int mp_write(void *data, const char *buf, size_t len)
+{
+    dm_buf_put((dm_buf *)data, buf, len);
+    return 0;
+}
+
+void dm_enc_init(dm_enc *e, dm_encoding enc, dm_buf *out)
+{
+    memset(e, 0, sizeof *e);
+    e->enc = enc;
+    e->out = out;
+    msgpack_packer_init(&e->pk, out, mp_write);
+}
+
+/* JSON separators: a value after a key needs none; otherwise a comma after the first. */
+static void json_sep(dm_enc *e)
+{
+    if (e->after_key) {
+        e->after_key = false;
+        return;
+    }
+    if (e->need_comma[e->depth])
+        dm_buf_put(e->out, ",", 1);
+    e->need_comma[e->depth] = true;
+}
+
+static void open_container(dm_enc *e, char c)
+{
+    json_sep(e);
+    dm_buf_put(e->out, &c, 1);
+    if (e->depth < DM_ENC_MAX_DEPTH)
+        e->depth++;
+    e->need_comma[e->depth] = false;
+}
+
+static void close_container(dm_enc *e, char c)
+{
+    dm_buf_put(e->out, &c, 1);
+    if (e->depth > 0)
+        e->depth--;
+}
+
+void dm_enc_map(dm_enc *e, size_t n)
+{
+    if (e->enc == DM_ENC_MSGPACK)
+        msgpack_pack_map(&e->pk, n);
+    else
+        open_container(e, '{');
+}
+
+void dm_enc_map_end(dm_enc *e)
+{
+    if (e->enc == DM_ENC_JSON)
+        close_container(e, '}');
+}
+
+void dm_enc_arr(dm_enc *e, size_t n)
+{
+    if (e->enc == DM_ENC_MSGPACK)
+        msgpack_pack_array(&e->pk, n);
+    else
+        open_container(e, '[');
+}
+
+void dm_enc_arr_end(dm_enc *e)
+{
+    if (e->enc == DM_ENC_JSON)
+        close_container(e, ']');
+}
+
+static void json_string(dm_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    dm_buf_put(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        dm_buf_put(b, run, (size_t)(p - run));
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            dm_buf_put(b, esc, 2);
+        } else {
+            dm_buf_put(b, esc, 6);
+        }
+        run = p + 1;
+    }
+    dm_buf_puts(b, run);
+    dm_buf_put(b, "\"", 1);
+}
+
+void dm_enc_key(dm_enc *e, const char *k)
+{
+    if (e->enc == DM_ENC_MSGPACK) {
+        size_t n = strlen(k);
+        msgpack_pack_str(&e->pk, n);
+        msgpack_pack_str_body(&e->pk, k, n);
+        return;
+    }
+    json_sep(e);
+    json_string(e->out, k);
+    dm_buf_put(e->out, ":", 1);
+    e->after_key = true;
+}
+
+void dm_enc_str(dm_enc *e, const char *s)
+{
+    if (e->enc == DM_ENC_MSGPACK) {
+        size_t n = strlen(s);
+        msgpack_pack_str(&e->pk, n);
+        msgpack_pack_str_body(&e->pk, s, n);
+        return;
+    }
+    json_sep(e);
+    json_string(e->out, s);
+}
+
+void dm_enc_i64(dm_enc *e, int64_t v)
+{
+    if (e->enc == DM_ENC_MSGPACK) {
+        msgpack_pack_int64(&e->pk, v);
+        return;
+    }
+    json_sep(e);
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    dm_buf_put(e->out, tmp, (size_t)n);
+}
+
+int dm_fmt_double(char *buf, size_t cap, double v)
+{
+    /* Prices carry at most 6 significant decimals in practice: try short forms first. */
+    for (int prec = 6; prec <= 17; prec += (prec < 15 ? 9 : 1)) {
+        int n = snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v || prec == 17)
+            return n;
+    }
+    return 0;
+}
+
+void dm_enc_f64(dm_enc *e, double v)
+{
+    if (!isfinite(v)) {
+        dm_enc_null(e); /* JSON has no NaN; validation keeps them out of storage anyway */
+        return;
+    }
+    if (e->enc == DM_ENC_MSGPACK) {
+        msgpack_pack_double(&e->pk, v);
+        return;
+    }
+    json_sep(e);
+    char tmp[40];
+    int n = dm_fmt_double(tmp, sizeof tmp, v);
+    dm_buf_put(e->out, tmp, (size_t)n);
+}
+
+void dm_enc_null(dm_enc *e)
+{
+    if (e->enc == DM_ENC_MSGPACK) {
+        msgpack_pack_nil(&e->pk);
+        return;
+    }
+    json_sep(e);
+    dm_buf_put(e->out, "null", 4);
+}
+
+void dm_enc_bool(dm_enc *e, bool v)
+{
+    if (e->enc == DM_ENC_MSGPACK) {
+        if (v)
+            msgpack_pack_true(&e->pk);
+        else
+            msgpack_pack_false(&e->pk);
+        return;
+    }
+    json_sep(e);
+    dm_buf_puts(e->out, v ? "true" : "false");
+}

@@ -1,0 +1,53 @@
+/* Streaming reply writer: JSON or msgpack into one growing buffer. Large replies (10,000
+ * candles) are written straight out; building a cJSON tree first is ten times slower.
+ * Maps and arrays take their element count up front because msgpack needs it. */
+#ifndef DM_ENC_H
+#define DM_ENC_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "doc.h"
+
+#define DM_ENC_MAX_DEPTH 16
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} dm_buf;
+
+void dm_buf_init(dm_buf *b);
+void dm_buf_free(dm_buf *b);
+void dm_buf_reset(dm_buf *b);
+void dm_buf_put(dm_buf *b, const void *p, size_t n);
+void dm_buf_puts(dm_buf *b, const char *s);
+void dm_buf_printf(dm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct {
+    dm_encoding enc;
+    dm_buf *out;
+    msgpack_packer pk;
+    int depth;
+    bool need_comma[DM_ENC_MAX_DEPTH + 1];
+    bool after_key;
+} dm_enc;
+
+void dm_enc_init(dm_enc *e, dm_encoding enc, dm_buf *out);
+void dm_enc_map(dm_enc *e, size_t n);
+void dm_enc_map_end(dm_enc *e);
+void dm_enc_arr(dm_enc *e, size_t n);
+void dm_enc_arr_end(dm_enc *e);
+void dm_enc_key(dm_enc *e, const char *k);
+void dm_enc_str(dm_enc *e, const char *s);
+void dm_enc_i64(dm_enc *e, int64_t v);
+void dm_enc_f64(dm_enc *e, double v);
+void dm_enc_null(dm_enc *e);
+void dm_enc_bool(dm_enc *e, bool v);
+
+/* Shortest decimal that reads back as the same double ("1.09551", not 1.0955100000000001). */
+int dm_fmt_double(char *buf, size_t cap, double v);
+
+#endif

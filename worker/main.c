@@ -1,0 +1,246 @@
+/* dm-worker: wiring and signals. Loads configs and the strategy, applies the schema,
+ * starts one consumer thread per (backend, kind) the strategy writes to and N responder
+ * threads, then waits for SIGTERM/SIGINT and shuts down in order: stop answering,
+ * finish and ack in-flight batches, flush, close. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/dragonfly.h"
+#include "backend/timescale.h"
+#include "bus/bus.h"
+#include "bus/consumer.h"
+#include "bus/responder.h"
+#include "strategy/strategy.h"
+#include "util/config.h"
+#include "util/log.h"
+
+#define DM_MAX_CONSUMERS (DM_KIND_COUNT * DM_BK_COUNT)
+#define DM_MAX_RESPONDERS 32
+
+typedef struct {
+    const char *config_dir, *strategy_path, *name, *env_file;
+    int responders;
+} options;
+
+typedef struct {
+    cJSON *cfg[DM_BK_COUNT]; /* connection configs of the configured backends */
+    cJSON *nats_cfg;
+    dm_strategy strategy;
+    char app_name[64];
+} worker;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: dm-worker --config-dir DIR --strategy FILE [--name NAME] [--env-file FILE]\n"
+            "                 [--responders N] [--log-level debug|info|warn|error]\n");
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"config-dir", required_argument, 0, 'c'}, {"strategy", required_argument, 0, 's'},
+        {"name", required_argument, 0, 'n'},       {"env-file", required_argument, 0, 'e'},
+        {"responders", required_argument, 0, 'r'}, {"log-level", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    *o = (options){.config_dir = "deploy/config", .strategy_path = "strategy/strategy.json",
+                   .name = "dm-worker", .env_file = ".env", .responders = 4};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:s:n:e:r:l:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o->config_dir = optarg; break;
+        case 's': o->strategy_path = optarg; break;
+        case 'n': o->name = optarg; break;
+        case 'e': o->env_file = optarg; break;
+        case 'r':
+            o->responders = atoi(optarg);
+            if (o->responders < 1 || o->responders > DM_MAX_RESPONDERS) {
+                fprintf(stderr, "--responders must be 1..%d\n", DM_MAX_RESPONDERS);
+                return -1;
+            }
+            break;
+        case 'l':
+            dm_log_set_level(strcmp(optarg, "debug") == 0  ? DM_LOG_DEBUG
+                             : strcmp(optarg, "warn") == 0 ? DM_LOG_WARN
+                             : strcmp(optarg, "error") == 0 ? DM_LOG_ERROR
+                                                            : DM_LOG_INFO);
+            break;
+        default: usage(); return -1;
+        }
+    }
+    return 0;
+}
+
+/* A fresh backend instance: every thread gets its own connection. */
+static dm_backend *make_backend(const worker *w, dm_backend_id id)
+{
+    const dm_strategy *st = &w->strategy;
+    int timeout = st->pools[id].timeout_s;
+    switch (id) {
+    case DM_BK_TIMESCALE:
+        return w->cfg[id] ? dm_timescale_create(w->cfg[id], w->app_name, st->perf.query_timeout_s) : NULL;
+    case DM_BK_DRAGONFLY: return w->cfg[id] ? dm_dragonfly_create(w->cfg[id], timeout) : NULL;
+    default: return NULL;
+    }
+}
+
+static dm_code load_configs(worker *w, const options *o, dm_err *err)
+{
+    static const struct {
+        dm_backend_id id;
+        const char *file;
+    } files[] = {{DM_BK_TIMESCALE, "timescale"}, {DM_BK_DRAGONFLY, "dragonfly"}};
+    dm_code c = dm_config_load(o->config_dir, "nats", &w->nats_cfg, err);
+    for (size_t i = 0; c == DM_OK && i < sizeof files / sizeof *files; i++) {
+        c = dm_config_load(o->config_dir, files[i].file, &w->cfg[files[i].id], err);
+        if (c == DM_OK && w->cfg[files[i].id] == NULL)
+            DM_WARN("main", "%s/%s.json not found: backend %s not configured", o->config_dir,
+                    files[i].file, dm_backend_name(files[i].id));
+    }
+    return c;
+}
+
+static void migrate(const worker *w)
+{
+    if (w->cfg[DM_BK_TIMESCALE] == NULL)
+        return;
+    for (int attempt = 1; attempt <= 30; attempt++) {
+        dm_err err = {0};
+        if (dm_timescale_migrate(w->cfg[DM_BK_TIMESCALE], &err) == DM_OK)
+            return;
+        DM_WARN("main", "schema not applied (attempt %d): %s", attempt, err.message);
+        sleep(1);
+    }
+    DM_ERROR("main", "schema not applied: writes to timescale will wait in the stream");
+}
+
+static int start_consumers(worker *w, dm_bus *bus, dm_consumer **out)
+{
+    int n = 0;
+    for (int k = 0; k < DM_KIND_COUNT; k++) {
+        const dm_route *r = &w->strategy.routing[dm_kind_op((dm_kind)k)];
+        for (int i = 0; i < r->n; i++) {
+            dm_backend *b = make_backend(w, r->targets[i]);
+            if (b == NULL) {
+                DM_WARN("main", "%s lists %s, which this worker has not configured: skipped",
+                        dm_op_name(dm_kind_op((dm_kind)k)), dm_backend_name(r->targets[i]));
+                continue;
+            }
+            if (!dm_kind_supported((dm_kind)k, b)) {
+                dm_backend_destroy(b);
+                continue;
+            }
+            dm_err err = {0};
+            dm_consumer *c = dm_consumer_start(bus, (dm_kind)k, b, &w->strategy, &err);
+            if (c == NULL) {
+                DM_ERROR("main", "%s", err.message);
+                return -1;
+            }
+            out[n++] = c;
+        }
+    }
+    return n;
+}
+
+static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
+{
+    dm_serve_config sc = {.worker_name = name, .strategy = &w->strategy};
+    for (int id = 0; id < DM_BK_COUNT; id++)
+        sc.backends[id] = make_backend(w, (dm_backend_id)id);
+    dm_serve *s = dm_serve_create(&sc);
+    if (s == NULL) {
+        for (int id = 0; id < DM_BK_COUNT; id++)
+            dm_backend_destroy(sc.backends[id]);
+        return NULL;
+    }
+    dm_err err = {0};
+    dm_responder *r = dm_responder_start(bus, s, &err);
+    if (r == NULL)
+        DM_ERROR("main", "%s", err.message);
+    return r;
+}
+
+static void free_worker(worker *w)
+{
+    for (int i = 0; i < DM_BK_COUNT; i++)
+        cJSON_Delete(w->cfg[i]);
+    cJSON_Delete(w->nats_cfg);
+}
+
+static int run(worker *w, const options *o, sigset_t *signals)
+{
+    dm_bus bus;
+    dm_err err = {0};
+    if (dm_bus_connect(&bus, w->nats_cfg, o->name, &err) || dm_bus_ensure_streams(&bus, w->nats_cfg, &err)) {
+        DM_ERROR("main", "%s", err.message);
+        dm_bus_close(&bus);
+        return 1;
+    }
+    dm_consumer *consumers[DM_MAX_CONSUMERS] = {0};
+    dm_responder *responders[DM_MAX_RESPONDERS] = {0};
+    int nc = start_consumers(w, &bus, consumers), nr = 0;
+    int rc = nc < 0 ? 1 : 0;
+    for (int i = 0; rc == 0 && i < o->responders; i++)
+        if ((responders[nr++] = start_responder(w, &bus, o->name)) == NULL)
+            rc = 1;
+    if (rc == 0) {
+        DM_INFO("main", "ready: %d consumers, %d responders, strategy %s", nc, nr, w->strategy.version);
+        int sig = 0;
+        sigwait(signals, &sig);
+        DM_INFO("main", "%s: draining", strsignal(sig));
+    }
+    for (int i = 0; i < nr; i++)
+        dm_responder_destroy(responders[i]);
+    for (int i = 0; i < DM_MAX_CONSUMERS; i++)
+        dm_consumer_stop(consumers[i]);
+    for (int i = 0; i < DM_MAX_CONSUMERS; i++)
+        dm_consumer_destroy(consumers[i]);
+    dm_bus_close(&bus);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* Block the stop signals before any thread exists, so only sigwait sees them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    options o;
+    if (parse_args(argc, argv, &o) != 0)
+        return 2;
+    dm_log_set_name(o.name);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+    worker w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.app_name, sizeof w.app_name, "dm-worker-%s", o.name);
+    dm_err err = {0};
+    if (dm_env_load_file(o.env_file, &err) || dm_strategy_load(o.strategy_path, &w.strategy, &err) ||
+        load_configs(&w, &o, &err)) {
+        DM_ERROR("main", "%s", err.message);
+        free_worker(&w);
+        return 1;
+    }
+    DM_INFO("main", "strategy %s version %s", o.strategy_path, w.strategy.version);
+    if (nats_Open(-1) != NATS_OK) {
+        DM_ERROR("main", "cannot initialise the NATS library");
+        free_worker(&w);
+        return 1;
+    }
+    migrate(&w);
+    int rc = run(&w, &o, &signals);
+    free_worker(&w);
+    nats_Close();
+    DM_INFO("main", "stopped");
+    return rc;
+}

@@ -1,0 +1,59 @@
+/* Ingest: decode -> validate -> write one batch to one backend -> a verdict per message.
+ * The bus turns verdicts into ack / nak / dead-letter + term; this layer never sees NATS.
+ * One dm_ingest belongs to one consumer thread. */
+#ifndef DM_INGEST_H
+#define DM_INGEST_H
+
+#include <stddef.h>
+
+#include "../backend/backend.h"
+#include "../util/err.h"
+
+typedef enum { DM_KIND_TICK, DM_KIND_CANDLE, DM_KIND_CANDLES, DM_KIND_EVENT, DM_KIND_COUNT } dm_kind;
+
+const char *dm_kind_name(dm_kind kind);     /* tick candle candles event */
+const char *dm_kind_filter(dm_kind kind);   /* market.tick.> ... */
+dm_op dm_kind_op(dm_kind kind);             /* save_tick ... */
+/* Does this backend implement the write this kind needs? */
+bool dm_kind_supported(dm_kind kind, const dm_backend *b);
+
+#define DM_INGEST_MAX_BYTES (8u << 20) /* the stack's max_payload */
+
+typedef enum {
+    DM_V_ACK,   /* committed (or nothing to commit) */
+    DM_V_RETRY, /* backend unavailable: redeliver later */
+    DM_V_DEAD,  /* can never be stored: dead-letter with err, then terminate */
+} dm_verdict;
+
+/* A rejected item inside an otherwise good bulk message. */
+typedef struct {
+    int index;
+    dm_err err;
+    char *payload; /* the item as JSON, owned by the ingest until the next batch */
+} dm_reject;
+
+typedef struct {
+    /* in */
+    const char *subject;
+    const char *data;
+    size_t len;
+    const char *content_type; /* NULL: detect */
+    /* out */
+    dm_verdict verdict;
+    dm_err err;
+    dm_reject *rejects;
+    size_t n_rejects;
+    /* private */
+    size_t row_start, row_count;
+} dm_ingest_msg;
+
+typedef struct dm_ingest dm_ingest;
+
+dm_ingest *dm_ingest_create(dm_kind kind, dm_backend *backend);
+void dm_ingest_destroy(dm_ingest *ing);
+/* Fills every message's verdict. When the backend fails transiently every message with
+ * rows is DM_V_RETRY; when it refuses data, messages are retried one by one so only the
+ * offending ones are dead-lettered. */
+void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *opts);
+
+#endif

@@ -1,0 +1,598 @@
+#include "serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../codec/doc.h"
+#include "../codec/models.h"
+#include "../util/b64.h"
+#include "../util/log.h"
+#include "../util/metrics.h"
+#include "ingest.h"
+
+#define DM_VERSION "0.1.0"
+
+struct dm_serve {
+    dm_serve_config cfg;
+    int64_t started_ms;
+};
+
+dm_serve *dm_serve_create(const dm_serve_config *cfg)
+{
+    dm_serve *s = calloc(1, sizeof *s);
+    if (s) {
+        s->cfg = *cfg;
+        s->started_ms = dm_now_ms();
+    }
+    return s;
+}
+
+void dm_serve_destroy(dm_serve *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < DM_BK_COUNT; i++)
+        dm_backend_destroy(s->cfg.backends[i]);
+    free(s);
+}
+
+/* ---- the source walk ---------------------------------------------------------------- */
+
+typedef dm_bstatus (*try_fn)(dm_backend *b, void *q, dm_err *err);
+
+typedef struct {
+    dm_backend_id served_by;
+    dm_backend *missed[DM_ROUTE_MAX]; /* caches that missed, to fill on the way back */
+    int n_missed;
+} walk_result;
+
+static bool offers(const dm_backend *b, size_t op_offset)
+{
+    return *(void *const *)((const char *)b->ops + op_offset) != NULL;
+}
+
+/* Walks the strategy's sources for `op`. A miss or a failure moves on; the first answer
+ * wins. Returns DM_OK, DM_E_NOT_FOUND (every source missed) or DM_E_UNAVAILABLE. */
+static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q, walk_result *w,
+                    dm_err *err)
+{
+    const dm_route *r = &s->cfg.strategy->routing[op];
+    char failures[256] = "";
+    size_t flen = 0;
+    bool tried = false;
+    w->n_missed = 0;
+    for (int i = 0; i < r->n; i++) {
+        dm_backend *b = s->cfg.backends[r->targets[i]];
+        if (b == NULL || !offers(b, op_offset))
+            continue;
+        tried = true;
+        dm_err e = {0};
+        dm_bstatus st = fn(b, q, &e);
+        dm_metrics_backend(b->id, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT);
+        if (b->id == DM_BK_DRAGONFLY && (st == DM_BS_OK || st == DM_BS_MISS))
+            dm_metrics_cache(DM_BK_DRAGONFLY, st == DM_BS_OK);
+        if (st == DM_BS_OK) {
+            w->served_by = b->id;
+            dm_metrics_served(b->id);
+            return DM_OK;
+        }
+        if (st == DM_BS_MISS) {
+            if (b->id == DM_BK_DRAGONFLY)
+                w->missed[w->n_missed++] = b;
+            continue;
+        }
+        DM_WARN("serve", "%s: %s failed, trying the next source: %s", dm_op_name(op),
+                dm_backend_label(b), e.message);
+        flen += (size_t)snprintf(failures + flen, flen < sizeof failures ? sizeof failures - flen : 0,
+                                 "%s%s", flen ? "; " : "", e.message);
+        if (flen >= sizeof failures)
+            flen = sizeof failures - 1;
+    }
+    if (failures[0])
+        return dm_fail(err, DM_E_UNAVAILABLE, "", "every source failed: %s", failures);
+    if (!tried)
+        return dm_fail(err, DM_E_UNAVAILABLE, "", "no configured source serves %s", dm_op_name(op));
+    return DM_E_NOT_FOUND;
+}
+
+#define OP_OFFSET(field) offsetof(dm_backend_ops, field)
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static void reply_error(dm_reply *out, const dm_err *err)
+{
+    dm_enc e;
+    dm_buf_reset(&out->body);
+    dm_enc_init(&e, out->enc, &out->body);
+    dm_enc_map(&e, 1);
+    dm_enc_key(&e, "error");
+    dm_enc_map(&e, 3);
+    dm_enc_key(&e, "code"); dm_enc_str(&e, dm_code_name(err->code));
+    dm_enc_key(&e, "message"); dm_enc_str(&e, err->message);
+    dm_enc_key(&e, "field");
+    if (err->field[0]) dm_enc_str(&e, err->field); else dm_enc_null(&e);
+    dm_enc_map_end(&e);
+    dm_enc_map_end(&e);
+    out->status = dm_code_status(err->code);
+}
+
+static void begin_data(dm_enc *e, dm_reply *out, size_t members)
+{
+    dm_buf_reset(&out->body);
+    dm_enc_init(e, out->enc, &out->body);
+    dm_enc_map(e, members);
+    dm_enc_key(e, "data");
+    out->status = 200;
+}
+
+static void end_data(dm_enc *e, dm_backend_id served_by)
+{
+    dm_enc_key(e, "served_by");
+    dm_enc_str(e, dm_backend_name(served_by));
+    dm_enc_map_end(e);
+}
+
+static void put_cursor(dm_enc *e, const char *raw)
+{
+    dm_enc_key(e, "next_cursor");
+    if (raw == NULL) {
+        dm_enc_null(e);
+        return;
+    }
+    char enc[256];
+    dm_b64url_encode(raw, strlen(raw), enc, sizeof enc);
+    dm_enc_str(e, enc);
+}
+
+/* ---- request fields ----------------------------------------------------------------- */
+
+static dm_code req_symbol(const cJSON *req, const char *name, char *symbol, dm_err *err)
+{
+    char raw[64], token[DM_TOKEN_MAX + 1];
+    dm_code c = dm_get_str(req, name, raw, sizeof raw, true, NULL, err);
+    return c ? c : dm_symbol_normalize(raw, symbol, token, name, err);
+}
+
+static dm_code req_tf(const cJSON *req, dm_tf *tf, dm_err *err)
+{
+    char raw[16];
+    dm_code c = dm_get_str(req, "timeframe", raw, sizeof raw, true, NULL, err);
+    if (c)
+        return c;
+    if (!dm_tf_parse(raw, tf))
+        return dm_fail(err, DM_E_INVALID_FIELD, "timeframe",
+                       "timeframe '%s' is unknown (1m 5m 15m 30m 1h 4h 1d 1w)", raw);
+    return DM_OK;
+}
+
+static dm_code req_range(const cJSON *req, int64_t *start, int64_t *end, dm_err *err)
+{
+    dm_code c;
+    if ((c = dm_get_time(req, "start_date", start, true, NULL, err)) ||
+        (c = dm_get_time(req, "end_date", end, true, NULL, err)))
+        return c;
+    if (*end < *start)
+        return dm_fail(err, DM_E_INVALID_FIELD, "end_date",
+                       "end_date %lld is before start_date %lld (the range is [start, end))",
+                       (long long)*end, (long long)*start);
+    return DM_OK;
+}
+
+static dm_code req_page(const cJSON *req, size_t *page, dm_err *err)
+{
+    int64_t v = DM_PAGE_DEFAULT;
+    dm_code c = dm_get_int(req, "page_size", &v, 1, DM_PAGE_MAX, false, NULL, err);
+    *page = (size_t)v;
+    return c;
+}
+
+/* Cursors carry the last key returned; any source can continue from it. */
+static dm_code req_cursor(const cJSON *req, char *raw, size_t cap, bool *present, dm_err *err)
+{
+    char enc[256];
+    dm_code c = dm_get_str(req, "cursor", enc, sizeof enc, false, present, err);
+    if (c || !*present)
+        return c;
+    size_t n;
+    if (!dm_b64url_decode(enc, raw, cap, &n) || strlen(raw) != n)
+        return dm_fail(err, DM_E_INVALID_FIELD, "cursor",
+                       "cursor is not one this service issued: pass next_cursor back unchanged");
+    return DM_OK;
+}
+
+/* ---- operations --------------------------------------------------------------------- */
+
+typedef struct {
+    char symbol[DM_SYMBOL_MAX + 1];
+    dm_tick tick;
+} tick_q;
+
+static dm_bstatus try_latest_tick(dm_backend *b, void *q, dm_err *err)
+{
+    tick_q *t = q;
+    return b->ops->latest_tick(b, t->symbol, &t->tick, err);
+}
+
+static void fill_caches(dm_serve *s, const walk_result *w, const dm_tick *t, const dm_candle *c,
+                        size_t n)
+{
+    dm_cache_opts o = {.ttl_s = t ? s->cfg.strategy->cache.tick_ttl_s
+                                  : s->cfg.strategy->cache.candle_ttl_s,
+                       .depth = s->cfg.strategy->cache.candle_cache_depth};
+    for (int i = 0; i < w->n_missed; i++) {
+        dm_backend *b = w->missed[i];
+        dm_err e = {0};
+        dm_bstatus st = t ? b->ops->write_ticks(b, t, 1, &o, &e) : b->ops->write_candles(b, c, n, &o, &e);
+        if (st != DM_BS_OK)
+            DM_WARN("serve", "cache fill of %s failed: %s", dm_backend_label(b), e.message);
+    }
+}
+
+static dm_code op_latest_tick(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
+{
+    tick_q q;
+    walk_result w;
+    dm_code c = req_symbol(req, "symbol", q.symbol, err);
+    if (c || (c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err)))
+        return c == DM_E_NOT_FOUND ? dm_fail(err, c, "symbol", "no ticks stored for %s", q.symbol) : c;
+    fill_caches(s, &w, &q.tick, NULL, 0);
+    dm_enc e;
+    begin_data(&e, out, 2);
+    dm_tick_encode(&e, &q.tick);
+    end_data(&e, w.served_by);
+    return DM_OK;
+}
+
+typedef struct {
+    char symbol[DM_SYMBOL_MAX + 1];
+    dm_tf tf;
+    size_t limit;
+    dm_candle_vec out;
+} latest_q;
+
+static dm_bstatus try_latest_candles(dm_backend *b, void *q, dm_err *err)
+{
+    latest_q *l = q;
+    l->out.n = 0;
+    return b->ops->latest_candles(b, l->symbol, l->tf, l->limit, &l->out, err);
+}
+
+static void encode_candles(dm_enc *e, const dm_candle *c, size_t n)
+{
+    dm_enc_arr(e, n);
+    for (size_t i = 0; i < n; i++)
+        dm_candle_encode(e, &c[i]);
+    dm_enc_arr_end(e);
+}
+
+static dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
+{
+    latest_q q = {.limit = DM_LATEST_LIMIT_DEFAULT};
+    int64_t limit = DM_LATEST_LIMIT_DEFAULT;
+    walk_result w;
+    dm_code c;
+    if ((c = req_symbol(req, "symbol", q.symbol, err)) || (c = req_tf(req, &q.tf, err)) ||
+        (c = dm_get_int(req, "limit", &limit, 1, DM_LATEST_LIMIT_MAX, false, NULL, err)))
+        return c;
+    q.limit = (size_t)limit;
+    c = walk(s, DM_OP_GET_CANDLES, OP_OFFSET(latest_candles), try_latest_candles, &q, &w, err);
+    if (c == DM_OK) {
+        fill_caches(s, &w, NULL, q.out.v, q.out.n);
+        dm_enc e;
+        begin_data(&e, out, 2);
+        encode_candles(&e, q.out.v, q.out.n);
+        end_data(&e, w.served_by);
+    } else if (c == DM_E_NOT_FOUND) {
+        dm_fail(err, c, "symbol", "no %s candles stored for %s", dm_tf_name(q.tf), q.symbol);
+    }
+    dm_candle_vec_free(&q.out);
+    return c;
+}
+
+typedef struct {
+    dm_range_query rq;
+    dm_candle_vec out;
+} range_q;
+
+static dm_bstatus try_range(dm_backend *b, void *q, dm_err *err)
+{
+    range_q *r = q;
+    r->out.n = 0;
+    return b->ops->candle_range(b, &r->rq, &r->out, err);
+}
+
+static dm_code history_cursor(const cJSON *req, const char *symbol, dm_tf tf, int64_t *start,
+                              dm_err *err)
+{
+    char raw[128], sym[DM_SYMBOL_MAX + 1], tfs[8];
+    bool present;
+    long long last;
+    dm_code c = req_cursor(req, raw, sizeof raw, &present, err);
+    if (c || !present)
+        return c;
+    if (sscanf(raw, "c1|%24[^|]|%7[^|]|%lld", sym, tfs, &last) != 3 || strcmp(sym, symbol) != 0 ||
+        strcmp(tfs, dm_tf_name(tf)) != 0)
+        return dm_fail(err, DM_E_INVALID_FIELD, "cursor",
+                       "cursor belongs to another query: pass next_cursor with the same symbol "
+                       "and timeframe");
+    if (last + 1 > *start)
+        *start = last + 1;
+    return DM_OK;
+}
+
+static dm_code op_history(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
+{
+    char symbol[DM_SYMBOL_MAX + 1];
+    range_q q = {.rq = {.symbol = symbol}};
+    size_t page;
+    bool has_cursor = cJSON_GetObjectItemCaseSensitive(req, "cursor") != NULL;
+    walk_result w;
+    dm_code c;
+    if ((c = req_symbol(req, "symbol", symbol, err)) || (c = req_tf(req, &q.rq.tf, err)) ||
+        (c = req_range(req, &q.rq.start, &q.rq.end, err)) || (c = req_page(req, &page, err)) ||
+        (c = history_cursor(req, symbol, q.rq.tf, &q.rq.start, err)))
+        return c;
+    q.rq.limit = page + 1; /* one more tells whether another page exists */
+    if (q.rq.start >= q.rq.end) {
+        dm_enc e;
+        begin_data(&e, out, 3);
+        encode_candles(&e, NULL, 0);
+        put_cursor(&e, NULL);
+        end_data(&e, DM_BK_TIMESCALE);
+        return DM_OK;
+    }
+    c = walk(s, DM_OP_GET_HISTORICAL, OP_OFFSET(candle_range), try_range, &q, &w, err);
+    if (c == DM_OK && q.out.n == 0 && !has_cursor) {
+        /* An empty range is data: [], but a symbol never seen at all is not_found. */
+        dm_backend *b = s->cfg.backends[w.served_by];
+        dm_candle_vec probe = {0};
+        dm_err e = {0};
+        if (b->ops->latest_candles && b->ops->latest_candles(b, symbol, q.rq.tf, 1, &probe, &e) == DM_BS_MISS)
+            c = dm_fail(err, DM_E_NOT_FOUND, "symbol", "no %s candles stored for %s",
+                        dm_tf_name(q.rq.tf), symbol);
+        dm_candle_vec_free(&probe);
+    }
+    if (c == DM_E_NOT_FOUND && !err->message[0])
+        dm_fail(err, c, "symbol", "no %s candles stored for %s", dm_tf_name(q.rq.tf), symbol);
+    if (c == DM_OK) {
+        bool more = q.out.n > page;
+        size_t n = more ? page : q.out.n;
+        char raw[128];
+        if (more)
+            snprintf(raw, sizeof raw, "c1|%s|%s|%lld", symbol, dm_tf_name(q.rq.tf),
+                     (long long)q.out.v[n - 1].ts);
+        dm_enc e;
+        begin_data(&e, out, 3);
+        encode_candles(&e, q.out.v, n);
+        put_cursor(&e, more ? raw : NULL);
+        end_data(&e, w.served_by);
+    }
+    dm_candle_vec_free(&q.out);
+    return c;
+}
+
+typedef struct {
+    dm_event_query eq;
+    dm_event_vec out;
+} events_q;
+
+static dm_bstatus try_events(dm_backend *b, void *q, dm_err *err)
+{
+    events_q *e = q;
+    e->out.n = 0;
+    return b->ops->events(b, &e->eq, &e->out, err);
+}
+
+static dm_code events_filters(const cJSON *req, char *country, char *currency, int *impact,
+                              dm_err *err)
+{
+    bool has_country, has_currency, has_impact;
+    char imp[16];
+    dm_code c;
+    if ((c = dm_get_str(req, "country", country, 3, false, &has_country, err)) ||
+        (c = dm_get_str(req, "currency", currency, 4, false, &has_currency, err)) ||
+        (c = dm_get_str(req, "impact", imp, sizeof imp, false, &has_impact, err)))
+        return c;
+    if (has_country && !dm_is_country(country))
+        return dm_fail(err, DM_E_INVALID_FIELD, "country",
+                       "country must be an ISO 3166 alpha-2 code such as US (EU for the euro area)");
+    if (has_currency && !dm_is_currency(currency))
+        return dm_fail(err, DM_E_INVALID_FIELD, "currency", "currency must be a code such as USD");
+    *impact = -1;
+    if (has_impact) {
+        dm_impact v;
+        if (!dm_impact_parse(imp, &v))
+            return dm_fail(err, DM_E_INVALID_FIELD, "impact", "impact must be high, medium or low");
+        *impact = (int)v;
+    }
+    if (!has_country)
+        country[0] = '\0';
+    if (!has_currency)
+        currency[0] = '\0';
+    return DM_OK;
+}
+
+static dm_code events_cursor(const cJSON *req, events_q *q, char *after_id, dm_err *err)
+{
+    char raw[256];
+    bool present;
+    long long ts;
+    int off = 0;
+    dm_code c = req_cursor(req, raw, sizeof raw, &present, err);
+    if (c || !present)
+        return c;
+    if (sscanf(raw, "e1|%lld|%n", &ts, &off) != 1 || off == 0 || strlen(raw + off) > DM_EVENT_ID_MAX)
+        return dm_fail(err, DM_E_INVALID_FIELD, "cursor",
+                       "cursor belongs to another query: pass next_cursor back unchanged");
+    strcpy(after_id, raw + off);
+    q->eq.after_ts = ts;
+    q->eq.after_id = after_id;
+    return DM_OK;
+}
+
+static dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
+{
+    char country[3], currency[4], after_id[DM_EVENT_ID_MAX + 1];
+    events_q q = {.eq = {.impact = -1}};
+    size_t page;
+    walk_result w;
+    dm_code c;
+    if ((c = req_range(req, &q.eq.start, &q.eq.end, err)) ||
+        (c = events_filters(req, country, currency, &q.eq.impact, err)) ||
+        (c = req_page(req, &page, err)) || (c = events_cursor(req, &q, after_id, err)))
+        return c;
+    q.eq.country = country[0] ? country : NULL;
+    q.eq.currency = currency[0] ? currency : NULL;
+    q.eq.limit = page + 1;
+    c = walk(s, DM_OP_GET_EVENTS, OP_OFFSET(events), try_events, &q, &w, err);
+    if (c == DM_OK) {
+        bool more = q.out.n > page;
+        size_t n = more ? page : q.out.n;
+        char raw[200];
+        if (more)
+            snprintf(raw, sizeof raw, "e1|%lld|%s", (long long)q.out.v[n - 1].ts, q.out.v[n - 1].event_id);
+        dm_enc e;
+        begin_data(&e, out, 3);
+        dm_enc_arr(&e, n);
+        for (size_t i = 0; i < n; i++)
+            dm_event_encode(&e, &q.out.v[i]);
+        dm_enc_arr_end(&e);
+        put_cursor(&e, more ? raw : NULL);
+        end_data(&e, w.served_by);
+    }
+    dm_event_vec_free(&q.out);
+    return c;
+}
+
+typedef struct {
+    dm_backend *b;
+    bool up;
+    double ms;
+    dm_err err;
+} probe;
+
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void encode_probe(dm_enc *e, const probe *p)
+{
+    dm_enc_key(e, dm_backend_label(p->b));
+    dm_enc_map(e, p->up ? 2 : 3);
+    dm_enc_key(e, "status"); dm_enc_str(e, p->up ? "up" : "down");
+    dm_enc_key(e, "latency_ms"); dm_enc_f64(e, p->ms);
+    if (!p->up) {
+        dm_enc_key(e, "error");
+        dm_enc_str(e, p->err.message);
+    }
+    dm_enc_map_end(e);
+}
+
+static void op_health(dm_serve *s, dm_reply *out)
+{
+    probe probes[DM_BK_COUNT];
+    int n = 0, up = 0;
+    for (int i = 0; i < DM_BK_COUNT; i++) {
+        if (s->cfg.backends[i] == NULL)
+            continue;
+        probe *p = &probes[n++];
+        struct timespec t0;
+        memset(p, 0, sizeof *p);
+        p->b = s->cfg.backends[i];
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        p->up = p->b->ops->ping(p->b, &p->err) == DM_BS_OK;
+        p->ms = elapsed_ms(&t0);
+        up += p->up;
+    }
+    bool extra = s->cfg.health_extra != NULL;
+    dm_enc e;
+    dm_buf_reset(&out->body);
+    dm_enc_init(&e, out->enc, &out->body);
+    dm_enc_map(&e, 6 + (extra ? 1 : 0));
+    dm_enc_key(&e, "status");
+    dm_enc_str(&e, up == n ? "healthy" : up > 0 ? "degraded" : "unhealthy");
+    dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
+    dm_enc_key(&e, "version"); dm_enc_str(&e, DM_VERSION);
+    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->cfg.strategy->version);
+    dm_enc_key(&e, "uptime_s"); dm_enc_i64(&e, (dm_now_ms() - s->started_ms) / 1000);
+    dm_enc_key(&e, "backends");
+    dm_enc_map(&e, (size_t)n);
+    for (int i = 0; i < n; i++)
+        encode_probe(&e, &probes[i]);
+    dm_enc_map_end(&e);
+    if (extra)
+        s->cfg.health_extra(s->cfg.health_ctx, &e);
+    dm_enc_map_end(&e);
+    out->status = 200;
+}
+
+static void op_metrics(dm_serve *s, dm_reply *out)
+{
+    static const char *const kinds[] = {"tick", "candle", "candles", "event"};
+    dm_enc e;
+    dm_buf_reset(&out->body);
+    dm_enc_init(&e, out->enc, &out->body);
+    dm_enc_map(&e, 5);
+    dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
+    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->cfg.strategy->version);
+    dm_metrics_encode(&e, kinds, 4);
+    dm_enc_map_end(&e);
+    out->status = 200;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+typedef dm_code (*op_fn)(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
+
+static const struct {
+    const char *subject;
+    dm_op op;
+    op_fn fn;
+} ROUTES[] = {
+    {DM_SUBJ_TICK_LATEST, DM_OP_GET_LATEST_TICK, op_latest_tick},
+    {DM_SUBJ_CANDLES_LATEST, DM_OP_GET_CANDLES, op_latest_candles},
+    {DM_SUBJ_CANDLES_HISTORY, DM_OP_GET_HISTORICAL, op_history},
+    {DM_SUBJ_EVENTS, DM_OP_GET_EVENTS, op_events},
+};
+
+
+void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t len,
+                     const char *content_type, dm_reply *out)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    out->enc = dm_doc_detect(content_type, data, len);
+    dm_err err = {0};
+    if (strcmp(subject, DM_SUBJ_HEALTH) == 0) {
+        op_health(s, out);
+        return;
+    }
+    if (strcmp(subject, DM_SUBJ_METRICS) == 0) {
+        op_metrics(s, out);
+        return;
+    }
+    for (size_t i = 0; i < sizeof ROUTES / sizeof *ROUTES; i++) {
+        if (strcmp(subject, ROUTES[i].subject) != 0)
+            continue;
+        cJSON *req = NULL;
+        dm_code c = len == 0 ? (req = cJSON_CreateObject()) ? DM_OK : DM_E_INTERNAL
+                             : dm_doc_parse(data, len, out->enc, DM_REQUEST_MAX_BYTES, &req, &err);
+        if (c == DM_OK)
+            c = ROUTES[i].fn(s, req, out, &err);
+        cJSON_Delete(req);
+        if (c == DM_OK && out->body.oom)
+            c = dm_fail(&err, DM_E_INTERNAL, "", "out of memory while encoding the reply");
+        if (c != DM_OK)
+            reply_error(out, &err);
+        dm_metrics_op(ROUTES[i].op, elapsed_ms(&t0), c != DM_OK && c != DM_E_NOT_FOUND);
+        return;
+    }
+    dm_fail(&err, DM_E_NOT_FOUND, "subject",
+            "%.80s is not a subject of this service (see subjects/README.md)", subject);
+    reply_error(out, &err);
+}

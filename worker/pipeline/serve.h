@@ -1,0 +1,52 @@
+/* Serve: one request in, one reply out. Parses and validates the request, walks the
+ * strategy's source list for the operation (skipping sources that miss or fail, filling
+ * the caches it passed on the way back) and encodes the reply in the request's encoding.
+ * One dm_serve belongs to one responder thread and owns that thread's backend handles. */
+#ifndef DM_SERVE_H
+#define DM_SERVE_H
+
+#include <stddef.h>
+
+#include "../backend/backend.h"
+#include "../codec/enc.h"
+#include "../strategy/strategy.h"
+
+#define DM_SUBJ_PREFIX "dm.v1."
+#define DM_SUBJ_TICK_LATEST "dm.v1.tick.latest"
+#define DM_SUBJ_CANDLES_LATEST "dm.v1.candles.latest"
+#define DM_SUBJ_CANDLES_HISTORY "dm.v1.candles.history"
+#define DM_SUBJ_EVENTS "dm.v1.events"
+#define DM_SUBJ_HEALTH "dm.v1.health"
+#define DM_SUBJ_METRICS "dm.v1.metrics"
+
+#define DM_REQUEST_MAX_BYTES (1u << 20)
+#define DM_PAGE_DEFAULT 1000
+#define DM_PAGE_MAX 10000
+#define DM_LATEST_LIMIT_DEFAULT 100
+#define DM_LATEST_LIMIT_MAX 1000
+
+typedef struct {
+    dm_buf body;
+    dm_encoding enc;
+    int status; /* 200, or the error code's status */
+} dm_reply;
+
+typedef struct dm_serve dm_serve;
+
+/* Extra health figures the layer above knows (consumer lag, ingest counters). */
+typedef void (*dm_health_extra_fn)(void *ctx, dm_enc *e);
+
+typedef struct {
+    const char *worker_name;
+    const dm_strategy *strategy; /* immutable for the life of the dm_serve */
+    dm_backend *backends[DM_BK_COUNT]; /* taken over: destroyed with the dm_serve */
+    dm_health_extra_fn health_extra;
+    void *health_ctx;
+} dm_serve_config;
+
+dm_serve *dm_serve_create(const dm_serve_config *cfg);
+void dm_serve_destroy(dm_serve *s);
+void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t len,
+                     const char *content_type, dm_reply *out);
+
+#endif

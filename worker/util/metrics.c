@@ -1,0 +1,149 @@
+#include "metrics.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DM_KINDS 4
+
+typedef struct {
+    atomic_ullong count, errors;
+    atomic_ullong buckets[DM_LAT_BUCKETS];
+} op_stats;
+
+static struct {
+    op_stats ops[DM_OP_COUNT];
+    atomic_ullong served[DM_BK_COUNT];
+    atomic_ullong hits[DM_BK_COUNT], misses[DM_BK_COUNT];
+    atomic_ullong queries[DM_BK_COUNT], failures[DM_BK_COUNT];
+    atomic_ullong acked[DM_KINDS][DM_BK_COUNT], dead[DM_KINDS][DM_BK_COUNT],
+        retried[DM_KINDS][DM_BK_COUNT];
+} g_m;
+
+static double bucket_upper_ms(int i) { return 0.025 * pow(1.5, i); }
+
+void dm_metrics_op(dm_op op, double ms, bool error)
+{
+    op_stats *s = &g_m.ops[op];
+    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    if (error)
+        atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+    int i = 0;
+    while (i < DM_LAT_BUCKETS - 1 && ms > bucket_upper_ms(i))
+        i++;
+    atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
+}
+
+void dm_metrics_served(dm_backend_id id)
+{
+    atomic_fetch_add_explicit(&g_m.served[id], 1, memory_order_relaxed);
+}
+
+void dm_metrics_cache(dm_backend_id level, bool hit)
+{
+    atomic_fetch_add_explicit(hit ? &g_m.hits[level] : &g_m.misses[level], 1, memory_order_relaxed);
+}
+
+void dm_metrics_backend(dm_backend_id id, bool failed)
+{
+    atomic_fetch_add_explicit(&g_m.queries[id], 1, memory_order_relaxed);
+    if (failed)
+        atomic_fetch_add_explicit(&g_m.failures[id], 1, memory_order_relaxed);
+}
+
+void dm_metrics_ingest(int kind, dm_backend_id id, unsigned acked, unsigned dead, unsigned retried)
+{
+    if (kind < 0 || kind >= DM_KINDS)
+        return;
+    atomic_fetch_add_explicit(&g_m.acked[kind][id], acked, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_m.dead[kind][id], dead, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_m.retried[kind][id], retried, memory_order_relaxed);
+}
+
+static unsigned long long ld(atomic_ullong *a) { return atomic_load_explicit(a, memory_order_relaxed); }
+
+/* Upper bound of the bucket holding quantile q: an estimate within one bucket (x1.5). */
+static double quantile(op_stats *s, unsigned long long total, double q)
+{
+    unsigned long long want = (unsigned long long)ceil(q * (double)total), seen = 0;
+    for (int i = 0; i < DM_LAT_BUCKETS; i++) {
+        seen += ld(&s->buckets[i]);
+        if (seen >= want && want > 0)
+            return bucket_upper_ms(i);
+    }
+    return 0;
+}
+
+static void encode_ops(dm_enc *e)
+{
+    size_t n = 0;
+    for (int i = 0; i < DM_OP_COUNT; i++)
+        n += ld(&g_m.ops[i].count) > 0;
+    dm_enc_map(e, n);
+    for (int i = 0; i < DM_OP_COUNT; i++) {
+        op_stats *s = &g_m.ops[i];
+        unsigned long long c = ld(&s->count);
+        if (c == 0)
+            continue;
+        dm_enc_key(e, dm_op_name((dm_op)i));
+        dm_enc_map(e, 5);
+        dm_enc_key(e, "count"); dm_enc_i64(e, (int64_t)c);
+        dm_enc_key(e, "errors"); dm_enc_i64(e, (int64_t)ld(&s->errors));
+        dm_enc_key(e, "p50_ms"); dm_enc_f64(e, quantile(s, c, 0.50));
+        dm_enc_key(e, "p95_ms"); dm_enc_f64(e, quantile(s, c, 0.95));
+        dm_enc_key(e, "p99_ms"); dm_enc_f64(e, quantile(s, c, 0.99));
+        dm_enc_map_end(e);
+    }
+    dm_enc_map_end(e);
+}
+
+static void encode_backends(dm_enc *e)
+{
+    dm_enc_map(e, DM_BK_COUNT);
+    for (int i = 0; i < DM_BK_COUNT; i++) {
+        dm_enc_key(e, dm_backend_name((dm_backend_id)i));
+        dm_enc_map(e, 5);
+        dm_enc_key(e, "queries"); dm_enc_i64(e, (int64_t)ld(&g_m.queries[i]));
+        dm_enc_key(e, "failures"); dm_enc_i64(e, (int64_t)ld(&g_m.failures[i]));
+        dm_enc_key(e, "served"); dm_enc_i64(e, (int64_t)ld(&g_m.served[i]));
+        dm_enc_key(e, "cache_hits"); dm_enc_i64(e, (int64_t)ld(&g_m.hits[i]));
+        dm_enc_key(e, "cache_misses"); dm_enc_i64(e, (int64_t)ld(&g_m.misses[i]));
+        dm_enc_map_end(e);
+    }
+    dm_enc_map_end(e);
+}
+
+static void encode_ingest(dm_enc *e, const char *const *kind_names, int n_kinds)
+{
+    size_t n = 0;
+    for (int k = 0; k < n_kinds && k < DM_KINDS; k++)
+        for (int b = 0; b < DM_BK_COUNT; b++)
+            n += ld(&g_m.acked[k][b]) + ld(&g_m.dead[k][b]) + ld(&g_m.retried[k][b]) > 0;
+    dm_enc_map(e, n);
+    for (int k = 0; k < n_kinds && k < DM_KINDS; k++) {
+        for (int b = 0; b < DM_BK_COUNT; b++) {
+            if (ld(&g_m.acked[k][b]) + ld(&g_m.dead[k][b]) + ld(&g_m.retried[k][b]) == 0)
+                continue;
+            char name[48];
+            snprintf(name, sizeof name, "%s-%s", dm_backend_name((dm_backend_id)b), kind_names[k]);
+            dm_enc_key(e, name);
+            dm_enc_map(e, 3);
+            dm_enc_key(e, "acked"); dm_enc_i64(e, (int64_t)ld(&g_m.acked[k][b]));
+            dm_enc_key(e, "dead_lettered"); dm_enc_i64(e, (int64_t)ld(&g_m.dead[k][b]));
+            dm_enc_key(e, "retried"); dm_enc_i64(e, (int64_t)ld(&g_m.retried[k][b]));
+            dm_enc_map_end(e);
+        }
+    }
+    dm_enc_map_end(e);
+}
+
+void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds)
+{
+    dm_enc_key(e, "operations");
+    encode_ops(e);
+    dm_enc_key(e, "backends");
+    encode_backends(e);
+    dm_enc_key(e, "ingest");
+    encode_ingest(e, kind_names, n_kinds);
+}

@@ -1,0 +1,23 @@
+/* Process-wide counters. Every field is an atomic updated with relaxed ordering from any
+ * thread: figures, not synchronisation. Owner: nobody; written by responder and consumer
+ * threads, read by whoever encodes a metrics or health reply. */
+#ifndef DM_METRICS_H
+#define DM_METRICS_H
+
+#include <stdbool.h>
+
+#include "../codec/enc.h"
+#include "../strategy/strategy.h"
+
+#define DM_LAT_BUCKETS 40 /* 25 us .. ~10 min, x1.5 per bucket */
+
+void dm_metrics_op(dm_op op, double ms, bool error);
+void dm_metrics_served(dm_backend_id id);            /* which source answered */
+void dm_metrics_cache(dm_backend_id level, bool hit); /* l1 / dragonfly hit or miss */
+void dm_metrics_backend(dm_backend_id id, bool failed);
+void dm_metrics_ingest(int kind, dm_backend_id id, unsigned acked, unsigned dead, unsigned retried);
+/* Writes three members, "operations", "backends" and "ingest", into a map the caller
+ * opened (msgpack: counted as 3 entries). */
+void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds);
+
+#endif
