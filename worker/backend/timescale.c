@@ -261,7 +261,8 @@ static dm_bstatus ts_write_candles(dm_backend *b, const dm_candle *c, size_t n,
 static dm_bstatus simple(timescale *ts, const char *sql, dm_err *err)
 {
     PGresult *r = PQexec(ts->conn, sql);
-    dm_bstatus st = PQresultStatus(r) == PGRES_COMMAND_OK ? DM_BS_OK : fail(ts, r, sql, err);
+    ExecStatusType es = PQresultStatus(r);
+    dm_bstatus st = es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK ? DM_BS_OK : fail(ts, r, sql, err);
     PQclear(r);
     return st;
 }
@@ -549,7 +550,9 @@ dm_code dm_timescale_migrate(const cJSON *cfg, dm_err *err)
         return dm_fail(err, DM_E_UNAVAILABLE, "", "timescale connect failed: %s", msg);
     }
     /* Workers start together: one applies the schema while the others wait. */
-    dm_code c = run(conn, "SELECT pg_advisory_lock(7346201)", "lock", err);
+    dm_code c = run(conn, "SET client_min_messages TO warning", "settings", err);
+    if (c == DM_OK)
+        c = run(conn, "SELECT pg_advisory_lock(7346201)", "lock", err);
     if (c == DM_OK)
         c = run(conn, dm_timescale_schema_sql, "schema", err);
     if (c == DM_OK && has_timescale(conn)) {

@@ -68,7 +68,11 @@ static dm_code resolve_env(cJSON *node, const char *file, dm_err *err)
                                "%s: %s refers to environment variable %s, which is not set", file,
                                it->string ? it->string : "value", name);
             cJSON *repl = cJSON_CreateString(v);
-            if (repl == NULL || !cJSON_ReplaceItemViaPointer(node, it, repl)) {
+            /* Replacing inside an object must keep the member's name. */
+            bool ok = repl && (cJSON_IsObject(node)
+                                   ? cJSON_ReplaceItemInObjectCaseSensitive(node, it->string, repl)
+                                   : cJSON_ReplaceItemViaPointer(node, it, repl));
+            if (!ok) {
                 cJSON_Delete(repl);
                 return dm_fail(err, DM_E_INTERNAL, "", "out of memory");
             }
