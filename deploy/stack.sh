@@ -8,6 +8,7 @@
 #   env                    print export lines: eval "$(deploy/stack.sh env)"
 #   workers N              (re)start N dm-worker processes w1..wN
 #   stop-workers           stop all workers of this stack
+#   start-worker wK        start (or restart after a crash) one worker, keep the others
 #   start-service SERVICE  SERVICE: nats | postgres | redis
 #   stop-service SERVICE
 #   restart SERVICE
@@ -446,68 +447,90 @@ workers_stop() {
     rm -f -- "$WORKERS_DIR"/w*.pid
 }
 
-workers_start() {
-    local n=${1:-}
-    [[ $n =~ ^[0-9]+$ ]] || die "usage: stack.sh workers N"
+worker_env() {
+    read -r -a WORKER_EXTRA <<<"$DM_WORKER_ARGS" || true
+    export DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
+        DM_REDIS_HOST DM_REDIS_PORT DM_STACK_DIR
+}
+
+# Start worker NAME in the background; its log is appended to, so the log of a
+# worker killed earlier stays readable. Prints the pid.
+worker_spawn() {
+    local name=$1
+    mkdir -p -- "$WORKERS_DIR"
+    # setsid: detach from our terminal/process group. Since this shell
+    # has no job control the child is not a group leader, so setsid
+    # execs in place and $! is the worker's own pid.
+    setsid "$WORKER_BIN" \
+        --config-dir "$REPO_ROOT/deploy/config" \
+        --strategy "$REPO_ROOT/strategy/strategy.json" \
+        --name "$name" "${WORKER_EXTRA[@]}" \
+        </dev/null >>"$WORKERS_DIR/$name.log" 2>&1 &
+    printf '%s\n' "$!" >"$WORKERS_DIR/$name.pid"
+    printf '%s\n' "$!"
+}
+
+# Wait until the log of NAME, past line SKIP, says "ready". Returns 1 on failure.
+worker_wait_ready() {
+    local name=$1 pid=$2 skip=$3 i rc
+    for ((i = 0; i < DM_WORKER_READY_TIMEOUT * 10; i++)); do
+        tail -n +"$((skip + 1))" -- "$WORKERS_DIR/$name.log" 2>/dev/null | grep -qw ready && return 0
+        if ! proc_running "$pid"; then
+            wait "$pid" 2>/dev/null && rc=0 || rc=$?
+            log "workers: $name (pid $pid) exited during startup (status $rc)"
+            log_tail "$WORKERS_DIR/$name.log"
+            rm -f -- "$WORKERS_DIR/$name.pid"
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "workers: $name (pid $pid) not ready after ${DM_WORKER_READY_TIMEOUT}s"
+    log_tail "$WORKERS_DIR/$name.log"
+    return 1
+}
+
+workers_check() {
     [[ -x $WORKER_BIN ]] || die "workers: $WORKER_BIN not found or not executable (build first, or set DM_BUILD_DIR)"
     local svc
     for svc in nats pg redis; do
         "${svc}_pid" >/dev/null || log "workers: warning: $svc is not running (run: stack.sh start)"
     done
+}
 
+workers_start() {
+    local n=${1:-}
+    [[ $n =~ ^[0-9]+$ ]] || die "usage: stack.sh workers N"
+    workers_check
     workers_stop
-    mkdir -p -- "$WORKERS_DIR"
     ((n == 0)) && { log "workers: none started (N=0)"; return 0; }
-
-    local extra=()
-    read -r -a extra <<<"$DM_WORKER_ARGS" || true
-    export DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
-        DM_REDIS_HOST DM_REDIS_PORT DM_STACK_DIR
-
-    local k name pids=()
+    worker_env
+    local k pids=() failed=0
     for ((k = 1; k <= n; k++)); do
-        name=w$k
-        : >"$WORKERS_DIR/$name.log"
-        # setsid: detach from our terminal/process group. Since this shell
-        # has no job control the child is not a group leader, so setsid
-        # execs in place and $! is the worker's own pid.
-        setsid "$WORKER_BIN" \
-            --config-dir "$REPO_ROOT/deploy/config" \
-            --strategy "$REPO_ROOT/strategy/strategy.json" \
-            --name "$name" "${extra[@]}" \
-            </dev/null >>"$WORKERS_DIR/$name.log" 2>&1 &
-        pids[k]=$!
-        printf '%s\n' "${pids[k]}" >"$WORKERS_DIR/$name.pid"
+        mkdir -p -- "$WORKERS_DIR"
+        : >"$WORKERS_DIR/w$k.log"
+        pids[k]=$(worker_spawn "w$k")
     done
     log "workers: started $n (pids ${pids[*]}), waiting for 'ready'"
-
-    local pending=() failed=0 i
-    for ((k = 1; k <= n; k++)); do pending+=("$k"); done
-    for ((i = 0; i < DM_WORKER_READY_TIMEOUT * 10 && ${#pending[@]} > 0; i++)); do
-        local still=()
-        for k in "${pending[@]}"; do
-            if grep -qw ready -- "$WORKERS_DIR/w$k.log" 2>/dev/null; then
-                continue
-            elif ! proc_running "${pids[k]}"; then
-                wait "${pids[k]}" 2>/dev/null && rc=0 || rc=$?
-                log "workers: w$k (pid ${pids[k]}) exited during startup (status $rc)"
-                log_tail "$WORKERS_DIR/w$k.log"
-                rm -f -- "$WORKERS_DIR/w$k.pid"
-                failed=1
-            else
-                still+=("$k")
-            fi
-        done
-        pending=("${still[@]}")
-        ((${#pending[@]} > 0)) && sleep 0.1
-    done
-    for k in "${pending[@]}"; do
-        log "workers: w$k (pid ${pids[k]}) not ready after ${DM_WORKER_READY_TIMEOUT}s"
-        log_tail "$WORKERS_DIR/w$k.log"
-        failed=1
+    for ((k = 1; k <= n; k++)); do
+        worker_wait_ready "w$k" "${pids[k]}" 0 || failed=1
     done
     ((failed)) && die "workers: startup failed (others left running; use: stack.sh stop-workers)"
     log "workers: all $n ready"
+}
+
+# Start one more worker (or restart a killed one) under NAME, keeping the others.
+worker_start_one() {
+    local name=${1:-}
+    [[ $name =~ ^w[0-9]+$ ]] || die "usage: stack.sh start-worker wK"
+    workers_check
+    worker_pids | grep -q "^$name " && die "workers: $name is already running"
+    worker_env
+    mkdir -p -- "$WORKERS_DIR"
+    local skip pid
+    skip=$(wc -l <"$WORKERS_DIR/$name.log" 2>/dev/null || echo 0)
+    pid=$(worker_spawn "$name")
+    worker_wait_ready "$name" "$pid" "$skip" || die "workers: $name did not start"
+    log "workers: $name ready (pid $pid)"
 }
 
 # ---------------------------------------------------------------- status ---
@@ -586,6 +609,7 @@ main() {
     env) env_lines ;;
     workers) workers_start "${1:-}" ;;
     stop-workers) workers_stop ;;
+    start-worker) worker_start_one "${1:-}" ;;
     start-service)
         local s; s=$(service_fn "${1:-}")
         mkdir -p -- "$DM_STACK_DIR"

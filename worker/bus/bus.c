@@ -9,8 +9,9 @@
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    (void)nc, (void)closure;
-    DM_WARN("bus", "disconnected from NATS: reconnecting");
+    (void)closure;
+    if (!natsConnection_IsClosed(nc)) /* a deliberate close is not news */
+        DM_WARN("bus", "disconnected from NATS: reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)

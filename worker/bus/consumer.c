@@ -11,7 +11,7 @@
 #include "../util/metrics.h"
 
 #define NS_PER_MS 1000000LL
-#define DM_ACK_WAIT_S 30
+#define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */
 #define DM_FETCH_MAX_BYTES (32 * 1024 * 1024)
 #define DM_IDLE_WAIT_MS 500
 #define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */

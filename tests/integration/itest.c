@@ -1,0 +1,635 @@
+/* Server tests: each publishes through JetStream or asks over request/reply, against the
+ * real NATS, PostgreSQL and Redis of the stack tests/run.sh started, with two workers. */
+#include <math.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define H1_FILE DM_SOURCE_DIR "/data/EURUSD_H1_2010-10_2021-04.csv"
+#define M1_FILE DM_SOURCE_DIR "/data/EURUSD_M1_2020-01-09_2020-01-20.csv"
+#define T0 1578528000000LL /* 2020-01-09 00:00 UTC */
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static const cJSON *data(const reply *r) { return cJSON_GetObjectItemCaseSensitive(r->body, "data"); }
+
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_cmd(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static const char *dmctl(void) { return env_or("DM_DMCTL", "build-asan/cli/dmctl"); }
+
+/* ---- round trips ---------------------------------------------------------------------- */
+
+static void tick_round_trips_every_field(void)
+{
+    const char *tick = "{\"symbol\":\"TRT/USD\",\"timestamp\":1578528000123,\"bid\":1.11154,"
+                       "\"ask\":1.11156,\"spread\":0.00002,\"volume\":12.5,\"source\":\"oanda\"}";
+    CHECK(publish_json("market.tick.TRTUSD", tick, "tick:TRTUSD:1578528000123:oanda") > 0, "publish");
+    CHECK(wait_idle(20), "consumers did not drain");
+    for (int mp = 0; mp < 2; mp++) {
+        reply r;
+        CHECK(request("dm.v1.tick.latest", "{\"symbol\":\"TRT/USD\"}", mp, &r), "no reply");
+        const cJSON *d = data(&r);
+        bool ok = r.status == 200 && strcmp(str(d, "symbol"), "TRT/USD") == 0 &&
+                  num(d, "timestamp") == 1578528000123.0 && num(d, "bid") == 1.11154 &&
+                  num(d, "ask") == 1.11156 && num(d, "spread") == 0.00002 &&
+                  num(d, "volume") == 12.5 && strcmp(str(d, "source"), "oanda") == 0 &&
+                  strcmp(str(r.body, "served_by"), "dragonfly") == 0;
+        char *txt = cJSON_PrintUnformatted(r.body);
+        reply_free(&r);
+        CHECK(ok, "reply (%s) differs from the published tick: %s", mp ? "msgpack" : "json", txt);
+        free(txt);
+    }
+    /* The same answer from PostgreSQL once the cache is gone. */
+    CHECK(redis_del("tick:latest:{TRTUSD}") == 1, "cache key tick:latest:{TRTUSD} missing");
+    reply r;
+    CHECK(request("dm.v1.tick.latest", "{\"symbol\":\"TRTUSD\"}", false, &r), "no reply");
+    bool ok = num(data(&r), "bid") == 1.11154 && num(data(&r), "volume") == 12.5 &&
+              strcmp(str(r.body, "served_by"), "timescale") == 0;
+    reply_free(&r);
+    CHECK(ok, "timescale answer differs");
+}
+
+static void latest_tick_stays_newest_when_an_older_one_arrives_late(void)
+{
+    publish_json("market.tick.TLAUSD", "{\"symbol\":\"TLA/USD\",\"timestamp\":1578528060000,"
+                 "\"bid\":1.2,\"ask\":1.3,\"spread\":0.1,\"source\":\"oanda\"}", NULL);
+    CHECK(wait_idle(20), "drain");
+    publish_json("market.tick.TLAUSD", "{\"symbol\":\"TLA/USD\",\"timestamp\":1578528000000,"
+                 "\"bid\":1.0,\"ask\":1.1,\"spread\":0.1,\"source\":\"oanda\"}", NULL);
+    CHECK(wait_idle(20), "drain");
+    reply r;
+    CHECK(request("dm.v1.tick.latest", "{\"symbol\":\"TLA/USD\"}", false, &r), "no reply");
+    double ts = num(data(&r), "timestamp");
+    bool null_volume = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(data(&r), "volume"));
+    reply_free(&r);
+    CHECK(ts == 1578528060000.0, "latest tick went back in time: %.0f", ts);
+    CHECK(null_volume, "a tick published without volume must read back volume null");
+}
+
+static void candles_round_trip_oldest_first_with_limit(void)
+{
+    char buf[512];
+    for (int i = 0; i < 5; i++) {
+        snprintf(buf, sizeof buf,
+                 "{\"symbol\":\"CRT/USD\",\"timeframe\":\"1h\",\"timestamp\":%lld,\"open\":1.1%d,"
+                 "\"high\":1.2%d,\"low\":1.0%d,\"close\":1.15%d,\"volume\":%d,\"source\":\"oanda\"}",
+                 T0 + i * 3600000LL, i, i, i, i, 100 + i);
+        CHECK(publish_json("market.candle.CRTUSD.1h", buf, NULL) > 0, "publish");
+    }
+    CHECK(wait_idle(20), "drain");
+    for (int mp = 0; mp < 2; mp++) {
+        reply r;
+        CHECK(request("dm.v1.candles.latest", "{\"symbol\":\"CRT/USD\",\"timeframe\":\"1h\",\"limit\":3}",
+                      mp, &r), "no reply");
+        const cJSON *d = data(&r);
+        int n = cJSON_GetArraySize(d);
+        const cJSON *first = cJSON_GetArrayItem(d, 0), *last = cJSON_GetArrayItem(d, 2);
+        bool ok = n == 3 && num(first, "timestamp") == (double)(T0 + 2 * 3600000LL) &&
+                  num(last, "timestamp") == (double)(T0 + 4 * 3600000LL) && num(last, "open") == 1.14 &&
+                  num(last, "high") == 1.24 && num(last, "low") == 1.04 && num(last, "close") == 1.154 &&
+                  num(last, "volume") == 104 && strcmp(str(last, "timeframe"), "1h") == 0 &&
+                  strcmp(str(last, "symbol"), "CRT/USD") == 0 && strcmp(str(last, "source"), "oanda") == 0;
+        char *txt = cJSON_PrintUnformatted(r.body);
+        reply_free(&r);
+        CHECK(ok, "latest candles wrong: %s", txt);
+        free(txt);
+    }
+}
+
+static void latest_candles_fall_back_to_timescale_and_refill_the_cache(void)
+{
+    CHECK(redis_del("candle:latest:{CRTUSD}:1h") == 1, "cache key missing");
+    const char *q = "{\"symbol\":\"CRT/USD\",\"timeframe\":\"1h\",\"limit\":5}";
+    reply r;
+    CHECK(request("dm.v1.candles.latest", q, false, &r), "no reply");
+    bool from_db = strcmp(str(r.body, "served_by"), "timescale") == 0 && cJSON_GetArraySize(data(&r)) == 5;
+    reply_free(&r);
+    CHECK(from_db, "expected 5 candles from timescale after the cache was emptied");
+    CHECK(request("dm.v1.candles.latest", q, false, &r), "no reply");
+    bool from_cache = strcmp(str(r.body, "served_by"), "dragonfly") == 0 && cJSON_GetArraySize(data(&r)) == 5;
+    reply_free(&r);
+    CHECK(from_cache, "the database answer did not refill the cache");
+    /* More than the cache holds for this key: the database answers, never a short list. */
+    CHECK(request("dm.v1.candles.latest", "{\"symbol\":\"CRT/USD\",\"timeframe\":\"1h\",\"limit\":50}", false, &r), "no reply");
+    int n = cJSON_GetArraySize(data(&r));
+    reply_free(&r);
+    CHECK(n == 5, "asked 50 of 5 stored candles, got %d", n);
+}
+
+/* ---- history -------------------------------------------------------------------------- */
+
+typedef struct {
+    long long ts;
+    double o, h, l, c, v;
+} row;
+
+static int load_h1(row **out)
+{
+    FILE *f = fopen(H1_FILE, "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    int n = 0, cap = 70000;
+    row *rows = malloc(sizeof *rows * (size_t)cap);
+    if (fgets(line, sizeof line, f) == NULL) { /* header */
+        fclose(f);
+        free(rows);
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) && n < cap) {
+        struct tm tm = {0};
+        row r;
+        if (sscanf(line, "%d.%d.%d %d:%d,%lf,%lf,%lf,%lf,%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &r.o, &r.h, &r.l, &r.c, &r.v) != 10)
+            continue;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        r.ts = (long long)timegm(&tm) * 1000;
+        rows[n++] = r;
+    }
+    fclose(f);
+    *out = rows;
+    return n;
+}
+
+static int ensure_h1_loaded(void)
+{
+    static int loaded;
+    if (!loaded && run_cmd("%s publish-candles --symbol EUR/USD --timeframe 1h --file %s --quiet >/dev/null",
+                           dmctl(), H1_FILE) == 0 && wait_idle(120))
+        loaded = 1;
+    return loaded;
+}
+
+/* Pages through the whole history; returns rows seen or -1. */
+static int page_all(bool msgpack, const row *want, int n_want, int page_size, int *pages)
+{
+    char cursor[256] = "", q[512];
+    int seen = 0;
+    *pages = 0;
+    for (;;) {
+        snprintf(q, sizeof q,
+                 "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2010-01-01\","
+                 "\"end_date\":\"2021-12-31T00:00:00Z\",\"page_size\":%d%s%s%s}",
+                 page_size, cursor[0] ? ",\"cursor\":\"" : "", cursor, cursor[0] ? "\"" : "");
+        reply r;
+        if (!request("dm.v1.candles.history", q, msgpack, &r) || r.status != 200) {
+            reply_free(&r);
+            return -1;
+        }
+        (*pages)++;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, data(&r))
+        {
+            const row *w = seen < n_want ? &want[seen] : NULL;
+            if (w == NULL || num(it, "timestamp") != (double)w->ts || num(it, "open") != w->o ||
+                num(it, "high") != w->h || num(it, "low") != w->l || num(it, "close") != w->c ||
+                num(it, "volume") != w->v) {
+                fprintf(stderr, "  row %d differs (ts %.0f)\n", seen, num(it, "timestamp"));
+                reply_free(&r);
+                return -1;
+            }
+            seen++;
+        }
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(r.body, "next_cursor");
+        bool more = cJSON_IsString(next);
+        if (more)
+            snprintf(cursor, sizeof cursor, "%s", next->valuestring);
+        reply_free(&r);
+        if (!more)
+            return seen;
+    }
+}
+
+static void history_pages_reassemble_to_the_published_set(void)
+{
+    row *rows = NULL;
+    int n = load_h1(&rows);
+    CHECK(n == 65000, "could not read %s (%d rows)", H1_FILE, n);
+    if (!ensure_h1_loaded()) {
+        free(rows);
+        CHECK(false, "backfill of the H1 file did not finish");
+    }
+    int pages = 0;
+    int got = page_all(false, rows, n, 7000, &pages);
+    int got_mp = page_all(true, rows, n, 10000, &pages);
+    free(rows);
+    CHECK(got == 65000, "JSON pages reassembled %d of 65000 rows", got);
+    CHECK(got_mp == 65000 && pages == 7, "msgpack pages reassembled %d rows in %d pages", got_mp, pages);
+    CHECK(pg_count("SELECT count(*) FROM candles WHERE symbol = $1 AND timeframe = '1h'", "EUR/USD") == 65000,
+          "PostgreSQL holds other than 65000 candles");
+}
+
+static void json_and_msgpack_answers_are_identical(void)
+{
+    const char *qs[][2] = {
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":1262304000000,\"end_date\":\"2011-01-01\",\"page_size\":500}"},
+        {"dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":100}"},
+        {"dm.v1.tick.latest", "{\"symbol\":\"TRT/USD\"}"},
+        {"dm.v1.events", "{\"start_date\":\"2026-01-01\",\"end_date\":\"2027-01-01\"}"},
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2012-01-01\",\"end_date\":\"2011-01-01\"}"},
+    };
+    CHECK(ensure_h1_loaded(), "backfill");
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        reply a, b;
+        CHECK(request(qs[i][0], qs[i][1], false, &a) && request(qs[i][0], qs[i][1], true, &b), "no reply");
+        bool same = cJSON_Compare(a.body, b.body, true) && a.status == b.status;
+        char *ja = cJSON_PrintUnformatted(a.body);
+        reply_free(&a);
+        reply_free(&b);
+        CHECK(same, "%s %s: JSON and msgpack answers differ (%.200s)", qs[i][0], qs[i][1], ja);
+        free(ja);
+    }
+}
+
+static void history_edges_empty_range_unknown_symbol_and_foreign_cursor(void)
+{
+    reply r;
+    CHECK(ensure_h1_loaded(), "backfill");
+    CHECK(request("dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"1999-01-01\",\"end_date\":\"2000-01-01\"}", false, &r), "no reply");
+    bool empty = r.status == 200 && cJSON_IsArray(data(&r)) && cJSON_GetArraySize(data(&r)) == 0 &&
+                 cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r.body, "next_cursor"));
+    reply_free(&r);
+    CHECK(empty, "an empty range must be data: [] with next_cursor null");
+    CHECK(request("dm.v1.candles.history", "{\"symbol\":\"ZZZ/USD\",\"timeframe\":\"1h\",\"start_date\":\"2010-01-01\",\"end_date\":\"2011-01-01\"}", false, &r), "no reply");
+    bool nf = r.status == 404 && strcmp(str(cJSON_GetObjectItemCaseSensitive(r.body, "error"), "code"), "not_found") == 0;
+    reply_free(&r);
+    CHECK(nf, "a symbol never seen must be not_found");
+    CHECK(request("dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2010-01-01\",\"end_date\":\"2011-01-01\",\"page_size\":10}", false, &r), "no reply");
+    char cursor[256];
+    snprintf(cursor, sizeof cursor, "%s", str(r.body, "next_cursor"));
+    reply_free(&r);
+    char q[512];
+    snprintf(q, sizeof q, "{\"symbol\":\"EUR/USD\",\"timeframe\":\"4h\",\"start_date\":\"2010-01-01\",\"end_date\":\"2011-01-01\",\"cursor\":\"%s\"}", cursor);
+    CHECK(request("dm.v1.candles.history", q, false, &r), "no reply");
+    bool bad = r.status == 400 && strcmp(str(cJSON_GetObjectItemCaseSensitive(r.body, "error"), "field"), "cursor") == 0;
+    reply_free(&r);
+    CHECK(bad, "a cursor used with another timeframe must be refused");
+}
+
+/* ---- events --------------------------------------------------------------------------- */
+
+static void events_are_filtered_by_country_currency_and_impact(void)
+{
+    /* Values of the US CPI release of 2026-04-10 are illustrative test numbers. */
+    const char *evs[][2] = {
+        {"market.event.US", "{\"event_id\":\"t-us-cpi\",\"timestamp\":1775824200000,\"country\":\"US\",\"event_name\":\"CPI\",\"actual\":3.1,\"forecast\":3.0,\"previous\":2.9,\"impact\":\"high\",\"currency_impact\":[\"USD\"]}"},
+        {"market.event.EU", "{\"event_id\":\"t-eu-ecb\",\"timestamp\":1776435300000,\"country\":\"EU\",\"event_name\":\"ECB Rate Decision\",\"impact\":\"high\",\"currency_impact\":[\"EUR\"]}"},
+        {"market.event.US", "{\"event_id\":\"t-us-claims\",\"timestamp\":1775737800000,\"country\":\"US\",\"event_name\":\"Jobless Claims\",\"impact\":\"medium\",\"currency_impact\":[\"USD\"]}"},
+    };
+    for (size_t i = 0; i < 3; i++)
+        CHECK(publish_json(evs[i][0], evs[i][1], NULL) > 0, "publish");
+    CHECK(wait_idle(20), "drain");
+    const char *range = "\"start_date\":\"2026-04-09\",\"end_date\":\"2026-04-18\"";
+    struct { const char *filter; int n; const char *first; } cases[] = {
+        {"", 3, "t-us-claims"}, {",\"country\":\"US\"", 2, "t-us-claims"},
+        {",\"currency\":\"EUR\"", 1, "t-eu-ecb"}, {",\"impact\":\"high\"", 2, "t-us-cpi"},
+        {",\"country\":\"US\",\"impact\":\"high\"", 1, "t-us-cpi"}, {",\"country\":\"JP\"", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char q[256];
+        snprintf(q, sizeof q, "{%s%s}", range, cases[i].filter);
+        reply r;
+        CHECK(request("dm.v1.events", q, false, &r), "no reply");
+        int n = cJSON_GetArraySize(data(&r));
+        const cJSON *first = cJSON_GetArrayItem(data(&r), 0);
+        bool ok = r.status == 200 && n == cases[i].n &&
+                  (!cases[i].first || strcmp(str(first, "event_id"), cases[i].first) == 0);
+        if (ok && cases[i].first && strcmp(cases[i].first, "t-us-cpi") == 0)
+            ok = num(first, "actual") == 3.1 && num(first, "forecast") == 3.0 && num(first, "previous") == 2.9 &&
+                 strcmp(str(first, "impact"), "high") == 0 &&
+                 strcmp(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(first, "currency_impact"), 0)->valuestring, "USD") == 0;
+        char *txt = cJSON_PrintUnformatted(r.body);
+        reply_free(&r);
+        CHECK(ok, "events %s: expected %d, got %s", q, cases[i].n, txt);
+        free(txt);
+    }
+}
+
+/* ---- bad input ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *subject, *payload, *code, *field;
+    int status;
+} bad_request;
+
+static void bad_requests_get_a_code_a_field_and_a_status(void)
+{
+    static const bad_request cases[] = {
+        {"dm.v1.tick.latest", "{bad", "invalid_json", NULL, 400},
+        {"dm.v1.tick.latest", "[1,2]", "invalid_json", NULL, 400},
+        {"dm.v1.tick.latest", "{}", "missing_field", "symbol", 400},
+        {"dm.v1.tick.latest", "{\"symbol\":5}", "invalid_field", "symbol", 400},
+        {"dm.v1.tick.latest", "{\"symbol\":\"eur/usd; drop table ticks\"}", "invalid_field", "symbol", 400},
+        {"dm.v1.tick.latest", "{\"symbol\":\"NOP/USD\"}", "not_found", "symbol", 404},
+        {"dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"2h\"}", "invalid_field", "timeframe", 400},
+        {"dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":0}", "invalid_field", "limit", 400},
+        {"dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":1001}", "invalid_field", "limit", 400},
+        {"dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":2.5}", "invalid_field", "limit", 400},
+        {"dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":\"5\"}", "invalid_field", "limit", 400},
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2020-01-01\"}", "missing_field", "end_date", 400},
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2020-13-01\",\"end_date\":\"2021-01-01\"}", "invalid_field", "start_date", 400},
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2021-01-01\",\"end_date\":\"2020-01-01\"}", "invalid_field", "end_date", 400},
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2020-01-01\",\"end_date\":\"2021-01-01\",\"page_size\":10001}", "invalid_field", "page_size", 400},
+        {"dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2020-01-01\",\"end_date\":\"2021-01-01\",\"cursor\":\"!!\"}", "invalid_field", "cursor", 400},
+        {"dm.v1.events", "{\"start_date\":\"2026-01-01\",\"end_date\":\"2027-01-01\",\"impact\":\"extreme\"}", "invalid_field", "impact", 400},
+        {"dm.v1.events", "{\"start_date\":\"2026-01-01\",\"end_date\":\"2027-01-01\",\"country\":\"USA\"}", "invalid_field", "country", 400},
+        {"dm.v1.nothing.here", "{}", "not_found", "subject", 404},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const bad_request *c = &cases[i];
+        reply r;
+        CHECK(request_raw(c->subject, c->payload, (int)strlen(c->payload), "application/json", &r),
+              "no reply to %s", c->payload);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(r.body, "error");
+        const cJSON *field = cJSON_GetObjectItemCaseSensitive(e, "field");
+        bool ok = r.status == c->status && strcmp(str(e, "code"), c->code) == 0 &&
+                  strlen(str(e, "message")) > 10 &&
+                  (c->field ? strcmp(str(e, "field"), c->field) == 0 : cJSON_IsNull(field));
+        char *txt = cJSON_PrintUnformatted(r.body);
+        int st = r.status;
+        reply_free(&r);
+        CHECK(ok, "%s %s: want %s/%s/%d, got %d %s", c->subject, c->payload, c->code,
+              c->field ? c->field : "null", c->status, st, txt);
+        free(txt);
+    }
+    /* msgpack garbage and an oversized request */
+    reply r;
+    const char junk[] = {(char)0x82, (char)0xa1, 'a'};
+    CHECK(request_raw("dm.v1.tick.latest", junk, sizeof junk, "application/msgpack", &r), "no reply");
+    bool mp = r.status == 400 && strstr(r.raw, "invalid_msgpack") != NULL;
+    reply_free(&r);
+    CHECK(mp, "truncated msgpack must be invalid_msgpack");
+    size_t big = (1u << 20) + 10;
+    char *huge = malloc(big + 1);
+    memset(huge, ' ', big);
+    memcpy(huge, "{\"symbol\":\"EUR/USD\"", 19);
+    huge[big - 1] = '}';
+    huge[big] = '\0';
+    bool got = request_raw("dm.v1.tick.latest", huge, (int)big, "application/json", &r);
+    free(huge);
+    CHECK(got, "no reply to an oversized request");
+    bool tl = r.status == 413 && strstr(r.raw, "too_large") != NULL;
+    reply_free(&r);
+    CHECK(tl, "a request over 1 MB must be too_large (413)");
+}
+
+typedef struct {
+    const char *subject, *payload, *field; /* field the reason must name */
+    bool msgpack;
+} bad_publish;
+
+static void bad_publishes_are_dead_lettered_once_and_never_stored(void)
+{
+    static const bad_publish cases[] = {
+        {"market.tick.BADUSD", "{bad json", "JSON", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":\"1.1\",\"ask\":1.2,\"spread\":0.1,\"source\":\"x\"}", "bid", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":1.1,\"spread\":0.1,\"source\":\"x\"}", "ask", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":1.2,\"ask\":1.1,\"spread\":0.1,\"source\":\"x\"}", "ask", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":0,\"ask\":1.1,\"spread\":0.1,\"source\":\"x\"}", "bid", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000,\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"x\"}", "timestamp", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"EUR/USD\",\"timestamp\":1578528000000,\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"x\"}", "subject token", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", "source", false},
+        {"market.candle.BADUSD.1h", "{\"symbol\":\"BAD/USD\",\"timeframe\":\"1h\",\"timestamp\":1578528000000,\"open\":1.1,\"high\":1.0,\"low\":1.2,\"close\":1.1,\"source\":\"x\"}", "high", false},
+        {"market.candle.BADUSD.1h", "{\"symbol\":\"BAD/USD\",\"timeframe\":\"1h\",\"timestamp\":1578528060000,\"open\":1.1,\"high\":1.2,\"low\":1.0,\"close\":1.1,\"source\":\"x\"}", "aligned", false},
+        {"market.candle.BADUSD.2h", "{\"symbol\":\"BAD/USD\",\"timeframe\":\"2h\",\"timestamp\":1578528000000,\"open\":1.1,\"high\":1.2,\"low\":1.0,\"close\":1.1,\"source\":\"x\"}", "timeframe", false},
+        {"market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":1e999,\"ask\":1.2,\"spread\":0.1,\"source\":\"x\"}", "bid", false},
+    };
+    uint64_t seqs[sizeof cases / sizeof *cases];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        CHECK((seqs[i] = publish_json(cases[i].subject, cases[i].payload, NULL)) > 0, "publish %zu", i);
+    /* msgpack: truncated document, and a NaN price (JSON cannot even say NaN) */
+    const char trunc[] = {(char)0x87, (char)0xa6, 's', 'y', 'm'};
+    uint64_t seq_trunc = publish("market.tick.BADUSD", trunc, sizeof trunc, "application/msgpack", NULL);
+    int nlen = 0;
+    char *nan_mp = msgpack_from_json("{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":1.5,\"ask\":1.6,\"spread\":0.1,\"source\":\"x\"}", &nlen);
+    /* patch bid 1.5 (float64 0x3ff8000000000000) into NaN */
+    for (int i = 0; i + 8 < nlen; i++)
+        if ((unsigned char)nan_mp[i] == 0xcb && (unsigned char)nan_mp[i + 1] == 0x3f && (unsigned char)nan_mp[i + 2] == 0xf8) {
+            memcpy(nan_mp + i + 1, "\x7f\xf8\x00\x00\x00\x00\x00\x00", 8);
+            break;
+        }
+    uint64_t seq_nan = publish("market.tick.BADUSD", nan_mp, nlen, "application/msgpack", NULL);
+    free(nan_mp);
+    uint64_t good = publish_json("market.tick.BADUSD", "{\"symbol\":\"BAD/USD\",\"timestamp\":1578528000000,\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"x\"}", NULL);
+    CHECK(seq_trunc && seq_nan && good, "publish");
+    CHECK(wait_idle(30), "bad messages are still pending: they must be terminated, not redelivered");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char reason[400];
+        int n = dlq_count(seqs[i], reason, sizeof reason);
+        CHECK(n == 1, "case %zu (%s): %d dead letters, want exactly 1", i, cases[i].payload, n);
+        CHECK(strstr(reason, cases[i].field) != NULL, "case %zu: reason '%s' does not name %s", i,
+              reason, cases[i].field);
+    }
+    char reason[400];
+    CHECK(dlq_count(seq_trunc, reason, sizeof reason) == 1 && strstr(reason, "msgpack"), "truncated msgpack: %s", reason);
+    CHECK(dlq_count(seq_nan, reason, sizeof reason) == 1 && strstr(reason, "bid"), "NaN bid: %s", reason);
+    CHECK(dlq_count(good, NULL, 0) == 0, "a valid tick was dead-lettered");
+    CHECK(pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "BAD/USD") == 1,
+          "exactly the one valid BAD/USD tick must be stored");
+    CHECK(pg_count("SELECT count(*) FROM candles WHERE symbol = $1", "BAD/USD") == 0, "bad candles stored");
+}
+
+static void bulk_keeps_valid_candles_and_dead_letters_the_rest(void)
+{
+    char *body = malloc(1 << 16);
+    int off = sprintf(body, "{\"candles\":[");
+    for (int i = 0; i < 10; i++) {
+        bool bad = i == 2 || i == 5 || i == 9;
+        off += sprintf(body + off, "%s{\"symbol\":\"BLK/USD\",\"timeframe\":\"1h\",\"timestamp\":%lld,"
+                       "\"open\":1.1,\"high\":%s,\"low\":1.0,\"close\":1.15,\"source\":\"oanda\"}",
+                       i ? "," : "", T0 + i * 3600000LL + (i == 5 ? 1 : 0), bad && i != 5 ? "0.9" : "1.2");
+    }
+    sprintf(body + off, "]}");
+    uint64_t seq = publish_json("market.candles.BLKUSD.1h", body, NULL);
+    free(body);
+    CHECK(seq > 0, "publish");
+    CHECK(wait_idle(30), "drain");
+    CHECK(pg_count("SELECT count(*) FROM candles WHERE symbol = $1", "BLK/USD") == 7, "want the 7 valid candles stored");
+    CHECK(dlq_count(seq, NULL, 0) == 3, "want 3 dead letters for the 3 invalid candles");
+    /* More than 10,000 candles in one message is refused whole. */
+    size_t cap = 10001 * 160 + 64;
+    char *big = malloc(cap);
+    off = sprintf(big, "{\"candles\":[");
+    for (int i = 0; i < 10001; i++)
+        off += sprintf(big + off, "%s{\"symbol\":\"BLK/USD\",\"timeframe\":\"1m\",\"timestamp\":%lld,\"open\":1.1,\"high\":1.2,\"low\":1.0,\"close\":1.15,\"source\":\"oanda\"}",
+                       i ? "," : "", T0 + i * 60000LL);
+    sprintf(big + off, "]}");
+    uint64_t seq_big = publish_json("market.candles.BLKUSD.1m", big, NULL);
+    free(big);
+    CHECK(seq_big > 0, "publish of the oversized bulk");
+    CHECK(wait_idle(30), "drain");
+    char reason[400];
+    CHECK(dlq_count(seq_big, reason, sizeof reason) == 1 && strstr(reason, "10000"), "oversized bulk: %s", reason);
+    CHECK(pg_count("SELECT count(*) FROM candles WHERE symbol = $1 AND timeframe = '1m'", "BLK/USD") == 0, "oversized bulk partly stored");
+}
+
+/* ---- workers -------------------------------------------------------------------------- */
+
+static int ask_metrics_acked(const char *worker)
+{
+    for (int attempt = 0; attempt < 200; attempt++) {
+        reply r;
+        if (!request("dm.v1.metrics", "{}", false, &r))
+            return -1;
+        int acked = -1;
+        if (strcmp(str(r.body, "worker"), worker) == 0) {
+            const cJSON *ing = cJSON_GetObjectItemCaseSensitive(r.body, "ingest");
+            const cJSON *tt = cJSON_GetObjectItemCaseSensitive(ing, "timescale-tick");
+            acked = (int)num(tt, "acked");
+            if (isnan(num(tt, "acked")))
+                acked = 0;
+        }
+        reply_free(&r);
+        if (acked >= 0)
+            return acked;
+    }
+    return -1;
+}
+
+static void two_workers_share_the_load_and_write_nothing_twice(void)
+{
+    CHECK(run_cmd("%s publish-ticks --symbol SHR/USD --file %s --per-minute 2 --limit 20000 --quiet >/dev/null",
+                  dmctl(), M1_FILE) == 0, "dmctl publish-ticks failed");
+    CHECK(wait_idle(60), "drain");
+    CHECK(pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "SHR/USD") == 20000, "want 20000 ticks");
+    int a = ask_metrics_acked("w1"), b = ask_metrics_acked("w2");
+    CHECK(a > 0 && b > 0, "both workers must have committed ticks (w1 %d, w2 %d)", a, b);
+}
+
+static pid_t read_pid(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/workers/%s.pid", env_or("DM_STACK_DIR", "."), name);
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+static void killed_worker_loses_no_tick(void)
+{
+    long long before = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "EUR/USD");
+    CHECK(before == 0, "EUR/USD ticks must not exist before this test");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s publish-ticks --symbol EUR/USD --file %s --limit 100000 --quiet >/dev/null",
+             dmctl(), M1_FILE);
+    pid_t pub = fork();
+    if (pub == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    /* Kill w1 while ticks are flowing, mid-batch as likely as not. */
+    long long n = 0;
+    for (int i = 0; i < 200 && n < 20000; i++) {
+        usleep(20000);
+        n = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "EUR/USD");
+    }
+    pid_t w1 = read_pid("w1");
+    CHECK(w1 > 0 && kill(w1, SIGKILL) == 0, "could not kill -9 w1");
+    int status = 0;
+    waitpid(pub, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "publisher failed");
+    CHECK(run_cmd("%s/deploy/stack.sh start-worker w1 >/dev/null", DM_SOURCE_DIR) == 0, "restart w1");
+    CHECK(wait_idle(90), "consumers did not catch up after the restart");
+    long long after = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "EUR/USD");
+    long long distinct = pg_count("SELECT count(DISTINCT (ts, source)) FROM ticks WHERE symbol = $1", "EUR/USD");
+    CHECK(after == 100000 && distinct == 100000, "after kill -9: %lld rows (%lld distinct), want 100000", after, distinct);
+}
+
+static void health_reports_each_backend(void)
+{
+    reply r;
+    CHECK(request("dm.v1.health", "{}", false, &r), "no reply");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(r.body, "backends");
+    bool ok = strcmp(str(r.body, "status"), "healthy") == 0 &&
+              strcmp(str(cJSON_GetObjectItemCaseSensitive(b, "timescale"), "status"), "up") == 0 &&
+              strcmp(str(cJSON_GetObjectItemCaseSensitive(b, "dragonfly"), "status"), "up") == 0 &&
+              strcmp(str(r.body, "strategy_version"), "1") == 0;
+    char *txt = cJSON_PrintUnformatted(r.body);
+    reply_free(&r);
+    CHECK(ok, "health: %s", txt);
+    free(txt);
+}
+
+static const itest TESTS[] = {
+    {"tick_round_trips_every_field", tick_round_trips_every_field},
+    {"latest_tick_stays_newest_when_an_older_one_arrives_late", latest_tick_stays_newest_when_an_older_one_arrives_late},
+    {"candles_round_trip_oldest_first_with_limit", candles_round_trip_oldest_first_with_limit},
+    {"latest_candles_fall_back_to_timescale_and_refill_the_cache", latest_candles_fall_back_to_timescale_and_refill_the_cache},
+    {"history_pages_reassemble_to_the_published_set", history_pages_reassemble_to_the_published_set},
+    {"json_and_msgpack_answers_are_identical", json_and_msgpack_answers_are_identical},
+    {"history_edges_empty_range_unknown_symbol_and_foreign_cursor", history_edges_empty_range_unknown_symbol_and_foreign_cursor},
+    {"events_are_filtered_by_country_currency_and_impact", events_are_filtered_by_country_currency_and_impact},
+    {"bad_requests_get_a_code_a_field_and_a_status", bad_requests_get_a_code_a_field_and_a_status},
+    {"bad_publishes_are_dead_lettered_once_and_never_stored", bad_publishes_are_dead_lettered_once_and_never_stored},
+    {"bulk_keeps_valid_candles_and_dead_letters_the_rest", bulk_keeps_valid_candles_and_dead_letters_the_rest},
+    {"two_workers_share_the_load_and_write_nothing_twice", two_workers_share_the_load_and_write_nothing_twice},
+    {"killed_worker_loses_no_tick", killed_worker_loses_no_tick},
+    {"health_reports_each_backend", health_reports_each_backend},
+};
+
+int main(int argc, char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : NULL;
+    if (natsConnection_ConnectTo(&g_nc, env_or("DM_NATS_URL", "nats://127.0.0.1:24222")) != NATS_OK ||
+        natsConnection_JetStream(&g_js, g_nc, NULL) != NATS_OK) {
+        fprintf(stderr, "cannot reach NATS at %s\n", env_or("DM_NATS_URL", "nats://127.0.0.1:24222"));
+        return 1;
+    }
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof TESTS / sizeof *TESTS; i++) {
+        if (only && strstr(TESTS[i].name, only) == NULL)
+            continue;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        g_failure = NULL;
+        TESTS[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (g_failure) {
+            failed++;
+            printf("FAIL %s (%.0f ms)\n     %s\n", TESTS[i].name, ms, g_failure);
+        } else {
+            passed++;
+            printf("ok   %s (%.0f ms)\n", TESTS[i].name, ms);
+        }
+        fflush(stdout);
+    }
+    jsCtx_Destroy(g_js);
+    natsConnection_Destroy(g_nc);
+    nats_Close();
+    printf("integration: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

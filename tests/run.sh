@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds with AddressSanitizer and
+# UndefinedBehaviorSanitizer, starts a private stack (NATS, PostgreSQL, Redis) in a
+# temporary folder on its own ports, runs the unit tests and the server tests against
+# two workers, stops everything and fails on any test failure or sanitizer report.
+#
+#   tests/run.sh            everything
+#   tests/run.sh NAME       only server tests whose name contains NAME
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+BUILD=${DM_TEST_BUILD_DIR:-$ROOT/build-asan}
+FILTER=${1:-}
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "dependencies"
+"$ROOT/deploy/install-deps.sh"
+
+say "build (ASan + UBSan) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DDM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+
+# A private stack: never the demo's ports or folder.
+export DM_STACK_DIR
+DM_STACK_DIR=$(mktemp -d /tmp/dm-test-stack.XXXXXX)
+export DM_NATS_PORT=${DM_TEST_NATS_PORT:-24222} DM_NATS_MON_PORT=${DM_TEST_NATS_MON_PORT:-28222}
+export DM_PG_PORT=${DM_TEST_PG_PORT:-25432} DM_REDIS_PORT=${DM_TEST_REDIS_PORT:-26379}
+export DM_PG_PASSWORD=dm-test-only DM_BUILD_DIR=$BUILD
+export DM_DMCTL=$BUILD/cli/dmctl
+# halt_on_error: a sanitizer report in a worker must fail the run, not scroll past.
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+cleanup() {
+    local rc=$?
+    "$ROOT/deploy/stack.sh" clean >/dev/null 2>&1 || true
+    rm -rf -- "$DM_STACK_DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+say "unit tests"
+(cd "$BUILD" && ctest --output-on-failure -R '^unit_')
+
+say "stack in $DM_STACK_DIR"
+"$ROOT/deploy/stack.sh" start
+eval "$("$ROOT/deploy/stack.sh" env)"
+"$ROOT/deploy/stack.sh" workers 2
+
+say "server tests"
+status=0
+"$BUILD/tests/integration/dm_itest" $FILTER || status=$?
+
+say "worker shutdown"
+"$ROOT/deploy/stack.sh" stop-workers
+if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$DM_STACK_DIR"/workers/*.log; then
+    echo "sanitizer reports in the worker logs above" >&2
+    grep -hE -A20 'AddressSanitizer|LeakSanitizer|runtime error:' "$DM_STACK_DIR"/workers/*.log | head -80 >&2
+    status=1
+fi
+exit "$status"
