@@ -1,0 +1,129 @@
+/* publish-raw: arbitrary bytes to any subject through JetStream, so tests
+ * can feed the worker malformed input. Synchronous: one message, one ack. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "buf.h"
+#include "commands.h"
+
+/* PAYLOAD is literal text, "@path" for a file's bytes or "-" for stdin. */
+static bool read_payload(const char *arg, buf *out)
+{
+    if (strcmp(arg, "-") != 0 && arg[0] != '@') {
+        buf_puts(out, arg);
+        return !out->oom;
+    }
+    FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg + 1, "rb");
+    if (!f) {
+        fprintf(stderr, "dmctl publish-raw: cannot open %s: %s\n", arg + 1, strerror(errno));
+        return false;
+    }
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(out, chunk, n);
+    bool ok = !ferror(f) && !out->oom;
+    if (!ok)
+        fprintf(stderr, "dmctl publish-raw: cannot read %s\n", arg);
+    if (f != stdin)
+        fclose(f);
+    return ok;
+}
+
+static natsStatus build_msg(natsMsg **m, const char *subject, const buf *payload,
+                            const char *msg_id, const char *content_type)
+{
+    natsStatus s = natsMsg_Create(m, subject, NULL, payload->data, (int)payload->len);
+    if (s == NATS_OK && msg_id && *msg_id)
+        s = natsMsgHeader_Set(*m, "Nats-Msg-Id", msg_id);
+    if (s == NATS_OK && content_type && *content_type)
+        s = natsMsgHeader_Set(*m, "Content-Type", content_type);
+    return s;
+}
+
+static int report_publish_error(natsStatus s, jsErrCode jerr)
+{
+    if (s == NATS_NO_RESPONDERS || jerr == JSStreamNotFoundErr)
+        fprintf(stderr, "dmctl: " NO_STREAM_MSG "\n");
+    else if (jerr != 0) {
+        natsStatus last;
+        const char *detail = nats_GetLastError(&last);
+        fprintf(stderr, "dmctl: publish rejected by JetStream (error %d): %s\n", (int)jerr,
+                detail ? detail : natsStatus_GetText(s));
+    } else
+        dm_nats_error("publish failed", s);
+    return EXIT_FAIL;
+}
+
+static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m)
+{
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = jsOptions_Init(&jo);
+    if (s == NATS_OK) {
+        jo.Wait = g->timeout_ms;
+        s = natsConnection_JetStream(&js, nc, &jo);
+    }
+    if (s != NATS_OK) {
+        dm_nats_error("cannot create JetStream context", s);
+        return EXIT_FAIL;
+    }
+    s = js_PublishMsg(&pa, js, m, NULL, &jerr);
+    int rc = EXIT_OK;
+    if (s != NATS_OK)
+        rc = report_publish_error(s, jerr);
+    else {
+        printf("%" PRIu64 "\n", pa->Sequence);
+        if (pa->Duplicate)
+            fprintf(stderr, "duplicate: stream %s already had this Nats-Msg-Id (seq %" PRIu64 ")\n",
+                    pa->Stream, pa->Sequence);
+    }
+    jsPubAck_Destroy(pa);
+    jsCtx_Destroy(js);
+    return rc;
+}
+
+int cmd_publish_raw(global_opts *g, int argc, char **argv)
+{
+    const char *msg_id = NULL, *content_type = "application/json";
+    const arg_spec specs[] = {
+        {"msg-id", ARG_STR, &msg_id},
+        {"content-type", ARG_STR, &content_type},
+    };
+    char *pos[2];
+    int npos;
+    int r = args_parse(argc, argv, specs, 2, g, pos, 2, &npos);
+    if (r == ARGS_HELP) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (r != ARGS_OK)
+        return EXIT_USAGE;
+    if (npos != 2) {
+        fprintf(stderr, "dmctl publish-raw: usage: publish-raw SUBJECT PAYLOAD "
+                        "[--msg-id ID] [--content-type T]\n");
+        return EXIT_USAGE;
+    }
+    buf payload;
+    buf_init(&payload);
+    natsConnection *nc = NULL;
+    natsMsg *m = NULL;
+    int rc = EXIT_FAIL;
+    if (read_payload(pos[1], &payload)) {
+        natsStatus s = build_msg(&m, pos[0], &payload, msg_id, content_type);
+        if (s != NATS_OK)
+            dm_nats_error("cannot build message", s);
+        else if (dm_connect(g, &nc) == NATS_OK)
+            rc = publish_raw(nc, g, m);
+    }
+    natsMsg_Destroy(m);
+    dm_disconnect(nc);
+    buf_free(&payload);
+    return rc;
+}

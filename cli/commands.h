@@ -1,0 +1,20 @@
+/* Entry points of the dmctl subcommands. argv[0] is the command name;
+ * each returns a process exit code (see conn.h). */
+#ifndef DMCTL_COMMANDS_H
+#define DMCTL_COMMANDS_H
+
+#include <stdio.h>
+
+#include "conn.h"
+
+int cmd_publish_candles(global_opts *g, int argc, char **argv);
+int cmd_publish_ticks(global_opts *g, int argc, char **argv);
+int cmd_publish_events(global_opts *g, int argc, char **argv);
+int cmd_publish_raw(global_opts *g, int argc, char **argv);
+int cmd_query(global_opts *g, int argc, char **argv);
+int cmd_lag(global_opts *g, int argc, char **argv);
+
+/* Prints the full usage text (dmctl.c). */
+void usage(FILE *out);
+
+#endif
