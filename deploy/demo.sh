@@ -17,8 +17,12 @@ step "1/6 dependencies (apt, only what is missing)"
 deploy/install-deps.sh
 
 step "2/6 build (Release) in $DM_BUILD_DIR"
-cmake -S . -B "$DM_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$DM_BUILD_DIR" -j"$(nproc)" --target dm-worker dmctl 2>&1 | grep -vE '^\[|Built target|Consolidate|Scanning' || true
+cmake -S . -B "$DM_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DDM_TESTS=OFF -DDM_BENCH=OFF >/dev/null
+if ! cmake --build "$DM_BUILD_DIR" -j"$(nproc)" --target dm-worker dmctl >"$DM_BUILD_DIR/build.log" 2>&1; then
+    cat "$DM_BUILD_DIR/build.log"
+    exit 1
+fi
+echo "built $DM_BUILD_DIR/dm-worker and $DMCTL"
 
 step "3/6 local stack in ${DM_STACK_DIR:-.stack}"
 deploy/stack.sh start

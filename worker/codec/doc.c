@@ -208,7 +208,7 @@ dm_code dm_get_num(const cJSON *obj, const char *name, double *out, bool require
 dm_code dm_get_int(const cJSON *obj, const char *name, int64_t *out, int64_t min, int64_t max,
                    bool required, bool *present, dm_err *err)
 {
-    double d;
+    double d = 0;
     bool here = false;
     dm_code c = dm_get_num(obj, name, &d, required, &here, err);
     if (present)

@@ -233,7 +233,7 @@ static void fill_caches(dm_serve *s, const walk_result *w, const dm_tick *t, con
 static dm_code op_latest_tick(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
 {
     tick_q q;
-    walk_result w;
+    walk_result w = {0};
     dm_code c = req_symbol(req, "symbol", q.symbol, err);
     if (c || (c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err)))
         return c == DM_E_NOT_FOUND ? dm_fail(err, c, "symbol", "no ticks stored for %s", q.symbol) : c;
@@ -271,7 +271,7 @@ static dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, d
 {
     latest_q q = {.limit = DM_LATEST_LIMIT_DEFAULT};
     int64_t limit = DM_LATEST_LIMIT_DEFAULT;
-    walk_result w;
+    walk_result w = {0};
     dm_code c;
     if ((c = req_symbol(req, "symbol", q.symbol, err)) || (c = req_tf(req, &q.tf, err)) ||
         (c = dm_get_int(req, "limit", &limit, 1, DM_LATEST_LIMIT_MAX, false, NULL, err)))
@@ -328,7 +328,7 @@ static dm_code op_history(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *
     range_q q = {.rq = {.symbol = symbol}};
     size_t page;
     bool has_cursor = cJSON_GetObjectItemCaseSensitive(req, "cursor") != NULL;
-    walk_result w;
+    walk_result w = {0};
     dm_code c;
     if ((c = req_symbol(req, "symbol", symbol, err)) || (c = req_tf(req, &q.rq.tf, err)) ||
         (c = req_range(req, &q.rq.start, &q.rq.end, err)) || (c = req_page(req, &page, err)) ||
@@ -437,7 +437,7 @@ static dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *e
     char country[3], currency[4], after_id[DM_EVENT_ID_MAX + 1];
     events_q q = {.eq = {.impact = -1}};
     size_t page;
-    walk_result w;
+    walk_result w = {0};
     dm_code c;
     if ((c = req_range(req, &q.eq.start, &q.eq.end, err)) ||
         (c = events_filters(req, country, currency, &q.eq.impact, err)) ||
