@@ -31,8 +31,10 @@ static cJSON *mp_map(const msgpack_object_map *m, int depth, dm_err *err)
     cJSON *obj = cJSON_CreateObject();
     for (uint32_t i = 0; obj && i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size > 256) {
-            dm_fail(err, DM_E_INVALID_MSGPACK, "", "msgpack map keys must be strings of at most 256 bytes");
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size > 256 ||
+            memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL) {
+            dm_fail(err, DM_E_INVALID_MSGPACK, "",
+                    "msgpack map keys must be strings of at most 256 bytes without NUL");
             cJSON_Delete(obj);
             return NULL;
         }

@@ -28,6 +28,8 @@ bool dm_tf_parse(const char *s, dm_tf *out)
 
 bool dm_tf_aligned(dm_tf tf, int64_t ts)
 {
+    if (tf >= DM_TF_COUNT)
+        return false;
     int64_t base = tf == DM_TF_1W ? DM_FIRST_MONDAY_MS : 0;
     int64_t r = (ts - base) % TF_MS[tf];
     return r == 0;
@@ -115,29 +117,37 @@ bool dm_is_currency(const char *s)
            s[2] >= 'A' && s[2] <= 'Z';
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+ * PostgreSQL refuses such bytes; letting them through would fail a whole batch later. */
 bool dm_is_text(const char *s, size_t max)
 {
-    size_t n = 0;
     const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
     while (*p) {
         unsigned char c = *p;
+        unsigned cp;
         int extra;
         if (c < 0x20 || c == 0x7f)
             return false;
         if (c < 0x80)
-            extra = 0;
-        else if ((c & 0xe0) == 0xc0 && c >= 0xc2)
-            extra = 1;
+            extra = 0, cp = c;
+        else if (c >= 0xc2 && c <= 0xdf)
+            extra = 1, cp = c & 0x1fu;
         else if ((c & 0xf0) == 0xe0)
-            extra = 2;
-        else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
-            extra = 3;
+            extra = 2, cp = c & 0x0fu;
+        else if (c >= 0xf0 && c <= 0xf4)
+            extra = 3, cp = c & 0x07u;
         else
             return false;
-        p++;
-        for (int i = 0; i < extra; i++, p++)
-            if ((*p & 0xc0) != 0x80)
+        for (int i = 1; i <= extra; i++) {
+            if ((p[i] & 0xc0) != 0x80)
                 return false;
+            cp = (cp << 6) | (p[i] & 0x3fu);
+        }
+        static const unsigned min_for[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_for[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += extra + 1;
         n += (size_t)extra + 1;
         if (n > max)
             return false;

@@ -200,7 +200,7 @@ static dm_code decode_bulk(dm_ingest *ing, dm_ingest_msg *m, const cJSON *root,
         dm_err e = {0};
         dm_candle *c = &ing->candles[ing->rows];
         if (!cJSON_IsObject(item))
-            dm_fail(&e, DM_E_INVALID_FIELD, "candles", "candles[%d] must be an object", i);
+            dm_fail(&e, DM_E_INVALID_FIELD, "candles", "the item must be an object");
         else if (dm_candle_decode(item, now, c, &e) == DM_OK)
             check_candle_subject(c, st, &e);
         if (e.code == DM_OK) {
@@ -329,6 +329,8 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
         if (msgs[i].verdict == DM_V_ACK && msgs[i].row_count > 0) {
             msgs[i].verdict = st == DM_BS_PERMANENT ? DM_V_DEAD : DM_V_RETRY;
             msgs[i].err = e;
+            if (st == DM_BS_PERMANENT) /* the database judged the data, as in one-by-one */
+                msgs[i].err.code = DM_E_INVALID_FIELD;
         }
     }
 }

@@ -115,9 +115,9 @@ static dm_code parse_routing(const cJSON *obj, dm_strategy *s, dm_err *err)
             dm_backend_id id;
             if (!cJSON_IsString(b) || !dm_backend_parse(b->valuestring, &id))
                 return dm_fail(err, DM_E_INVALID_FIELD, "routing",
-                               "routing.%s[%d]: unknown backend (timescale clickhouse dragonfly "
-                               "weaviate arangodb l1 fallback)",
-                               it->string, r.n);
+                               "routing.%s[%d]: unknown backend '%.40s' (timescale clickhouse "
+                               "dragonfly weaviate arangodb l1 fallback)",
+                               it->string, r.n, cJSON_IsString(b) ? b->valuestring : "(not a string)");
             if (dm_route_has(&r, id))
                 return dm_fail(err, DM_E_INVALID_FIELD, "routing", "routing.%s lists %s twice",
                                it->string, BACKENDS[id]);
@@ -196,12 +196,14 @@ static dm_code parse_pools(const cJSON *o, dm_strategy *s, dm_err *err)
                            "connection_pools.%s must be an object", it->string);
         dm_pool_cfg p = s->pools[id];
         dm_code c;
+        char where[80];
+        snprintf(where, sizeof where, "connection_pools.%s", it->string);
         /* The spec spells sizes two ways (min_size/max_size, min/max_connections). */
-        if ((c = get_int(it, "connection_pools", "min_size", 0, 1000, &p.min_size, err)) ||
-            (c = get_int(it, "connection_pools", "min_connections", 0, 1000, &p.min_size, err)) ||
-            (c = get_int(it, "connection_pools", "max_size", 1, 1000, &p.max_size, err)) ||
-            (c = get_int(it, "connection_pools", "max_connections", 1, 1000, &p.max_size, err)) ||
-            (c = get_int(it, "connection_pools", "timeout", 1, 3600, &p.timeout_s, err)))
+        if ((c = get_int(it, where, "min_size", 0, 1000, &p.min_size, err)) ||
+            (c = get_int(it, where, "min_connections", 0, 1000, &p.min_size, err)) ||
+            (c = get_int(it, where, "max_size", 1, 1000, &p.max_size, err)) ||
+            (c = get_int(it, where, "max_connections", 1, 1000, &p.max_size, err)) ||
+            (c = get_int(it, where, "timeout", 1, 3600, &p.timeout_s, err)))
             return c;
         if (p.min_size > p.max_size)
             return dm_fail(err, DM_E_INVALID_FIELD, "connection_pools",

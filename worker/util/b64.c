@@ -24,6 +24,8 @@ bool dm_b64url_decode(const char *in, char *out, size_t cap, size_t *outlen)
 {
     size_t n = strlen(in), o = 0;
     unsigned acc = 0;
+    if (cap == 0 || n % 4 == 1) /* one leftover character cannot encode a byte */
+        return false;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
         const char *c = strchr(ALPHA, in[i]);

@@ -68,10 +68,15 @@ static dm_code resolve_env(cJSON *node, const char *file, dm_err *err)
                                "%s: %s refers to environment variable %s, which is not set", file,
                                it->string ? it->string : "value", name);
             cJSON *repl = cJSON_CreateString(v);
-            /* Replacing inside an object must keep the member's name. */
-            bool ok = repl && (cJSON_IsObject(node)
-                                   ? cJSON_ReplaceItemInObjectCaseSensitive(node, it->string, repl)
-                                   : cJSON_ReplaceItemViaPointer(node, it, repl));
+            /* Replace this very item (a name may repeat in JSON) and keep its name, or the
+             * value can no longer be found by key. */
+            if (repl && it->string) {
+                repl->string = malloc(strlen(it->string) + 1);
+                if (repl->string)
+                    strcpy(repl->string, it->string);
+            }
+            bool ok = repl && (it->string == NULL || repl->string != NULL) &&
+                      cJSON_ReplaceItemViaPointer(node, it, repl);
             if (!ok) {
                 cJSON_Delete(repl);
                 return dm_fail(err, DM_E_INTERNAL, "", "out of memory");
