@@ -29,6 +29,7 @@ typedef struct {
     dm_bstatus status; /* returned by every call when not DM_BS_OK */
     int64_t poison_ts; /* a call holding a row with this timestamp is refused (0: none) */
     int transient_from_call; /* from this call on (1-based) every call fails transiently */
+    int transient_first_calls; /* the first N calls fail transiently */
     /* record */
     int calls;
     size_t call_rows[FAKE_MAX_CALLS];
@@ -46,7 +47,7 @@ static dm_bstatus fake_begin(fake *f, size_t n, dm_err *err)
     if (f->calls < FAKE_MAX_CALLS)
         f->call_rows[f->calls] = n;
     f->calls++;
-    if (f->status == DM_BS_TRANSIENT ||
+    if (f->status == DM_BS_TRANSIENT || f->calls <= f->transient_first_calls ||
         (f->transient_from_call && f->calls >= f->transient_from_call)) {
         dm_fail(err, DM_E_UNAVAILABLE, "", "fake: connection refused");
         return DM_BS_TRANSIENT;
@@ -657,6 +658,27 @@ static void transient_failure_retries_every_message_with_rows(void **state)
     fixture_free(x);
 }
 
+static void transient_failure_is_retried_in_place_up_to_the_attempts(void **state)
+{
+    (void)state;
+    fixture *x = fixture_new(DM_KIND_TICK);
+    dm_ingest_set_retry(x->ing, 3, 1, 2.0);
+    x->f.transient_first_calls = 2; /* a blip: the third attempt commits */
+    dm_ingest_msg m[1] = {msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 1000, 1.10321, 1.10335))};
+    dm_ingest_batch(x->ing, m, 1, &x->opts);
+    assert_verdict(m[0], DM_V_ACK);
+    assert_int_equal(x->f.calls, 3);
+    assert_int_equal(x->f.n_ticks, 1);
+
+    x->f.calls = 0;
+    x->f.transient_first_calls = 3; /* longer than the attempts: left to redelivery */
+    dm_ingest_batch(x->ing, m, 1, &x->opts);
+    assert_verdict(m[0], DM_V_RETRY);
+    assert_int_equal(x->f.calls, 3);
+    free_msgs(m, 1);
+    fixture_free(x);
+}
+
 static void transient_failure_retries_bulk_with_its_rejects_still_reported(void **state)
 {
     (void)state;
@@ -839,6 +861,7 @@ int main(void)
         cmocka_unit_test(bulk_without_a_candles_array_is_dead),
         cmocka_unit_test(rejects_of_several_bulk_messages_stay_with_their_message),
         cmocka_unit_test(transient_failure_retries_every_message_with_rows),
+        cmocka_unit_test(transient_failure_is_retried_in_place_up_to_the_attempts),
         cmocka_unit_test(transient_failure_retries_bulk_with_its_rejects_still_reported),
         cmocka_unit_test(permanent_failure_is_isolated_to_the_offending_message),
         cmocka_unit_test(permanent_failure_dead_letters_the_whole_offending_bulk),

@@ -291,6 +291,9 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     atomic_init(&c->stop, false);
     snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));
     c->ingest = dm_ingest_create(kind, backend);
+    if (c->ingest)
+        dm_ingest_set_retry(c->ingest, st->perf.retry_max_attempts, 100,
+                            st->perf.retry_backoff_multiplier);
     if (c->ingest == NULL || bind_consumer(c, err) != NATS_OK ||
         pthread_create(&c->thread, NULL, run, c) != 0) {
         if (c->ingest && err->code == DM_OK)

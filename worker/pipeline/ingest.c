@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../codec/doc.h"
 #include "../codec/models.h"
@@ -17,6 +18,8 @@ struct dm_ingest {
     /* rejects of the last batch, freed at the start of the next */
     dm_reject *rejects;
     size_t n_rejects, rejects_cap;
+    int attempts, base_ms;
+    double multiplier;
 };
 
 static const char *const KIND_NAMES[DM_KIND_COUNT] = {"tick", "candle", "candles", "event"};
@@ -50,8 +53,16 @@ dm_ingest *dm_ingest_create(dm_kind kind, dm_backend *backend)
     if (ing) {
         ing->kind = kind;
         ing->backend = backend;
+        ing->attempts = 1;
     }
     return ing;
+}
+
+void dm_ingest_set_retry(dm_ingest *ing, int attempts, int base_ms, double multiplier)
+{
+    ing->attempts = attempts < 1 ? 1 : attempts;
+    ing->base_ms = base_ms < 0 ? 0 : base_ms;
+    ing->multiplier = multiplier < 1 ? 1 : multiplier;
 }
 
 static void clear_rejects(dm_ingest *ing)
@@ -264,6 +275,24 @@ static dm_bstatus write_rows(dm_ingest *ing, size_t start, size_t n, const dm_ca
     }
 }
 
+static void sleep_ms(double ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+    nanosleep(&ts, NULL);
+}
+
+static dm_bstatus write_with_retry(dm_ingest *ing, const dm_cache_opts *o, dm_err *err)
+{
+    double delay = ing->base_ms;
+    for (int attempt = 1;; attempt++) {
+        dm_bstatus st = write_rows(ing, 0, ing->rows, o, err);
+        if (st != DM_BS_TRANSIENT || attempt >= ing->attempts)
+            return st;
+        sleep_ms(delay * (0.75 + 0.5 * (double)rand() / RAND_MAX)); /* jitter: no herd */
+        delay *= ing->multiplier;
+    }
+}
+
 /* The database refused the batch: find the offending messages one at a time. */
 static void write_one_by_one(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *o)
 {
@@ -316,7 +345,7 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
     if (with_rows == 0)
         return;
     dm_err e = {0};
-    dm_bstatus st = write_rows(ing, 0, ing->rows, opts, &e);
+    dm_bstatus st = write_with_retry(ing, opts, &e);
     if (st == DM_BS_OK)
         return;
     if (st == DM_BS_PERMANENT && with_rows > 1) {

@@ -51,6 +51,10 @@ typedef struct dm_ingest dm_ingest;
 
 dm_ingest *dm_ingest_create(dm_kind kind, dm_backend *backend);
 void dm_ingest_destroy(dm_ingest *ing);
+/* Transient write failures are retried in place `attempts` times in all (1: no retry),
+ * waiting base_ms, then base_ms * multiplier, ... with jitter, before the batch is left
+ * to redelivery. */
+void dm_ingest_set_retry(dm_ingest *ing, int attempts, int base_ms, double multiplier);
 /* Fills every message's verdict. When the backend fails transiently every message with
  * rows is DM_V_RETRY; when it refuses data, messages are retried one by one so only the
  * offending ones are dead-lettered. */
