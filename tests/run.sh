@@ -40,6 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+say "contract: subjects/ against the code"
+bash "$ROOT/tests/contract/check_subjects.sh" "$ROOT"
+
 say "unit tests"
 (cd "$BUILD" && ctest --output-on-failure -R '^unit_')
 

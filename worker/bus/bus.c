@@ -81,13 +81,16 @@ static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
-    const char *market_subjects[] = {DM_SUBJ_MARKET_ALL};
+    /* Only the families a consumer reads: a publish to any other market.* subject is
+     * refused at once (no stream), instead of being stored and never read. */
+    const char *market_subjects[] = {"market.tick.>", "market.candle.>", "market.candles.>",
+                                     "market.event.>"};
     const char *dlq_subjects[] = {DM_SUBJ_DLQ_ALL};
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
     sc.Name = DM_STREAM_MARKET;
     sc.Subjects = market_subjects;
-    sc.SubjectsLen = 1;
+    sc.SubjectsLen = 4;
     sc.Storage = js_FileStorage;
     sc.Retention = js_LimitsPolicy; /* history stays so a backend added later can replay */
     sc.MaxAge = (int64_t)dm_cfg_int(st, "max_age_hours", 24 * 30) * 3600 * NS_PER_S;

@@ -10,7 +10,6 @@
 
 #define DM_STREAM_MARKET "MARKET"
 #define DM_STREAM_DLQ "DLQ"
-#define DM_SUBJ_MARKET_ALL "market.>"
 #define DM_SUBJ_DLQ_ALL "dm.dlq.>"
 #define DM_QUEUE_GROUP "dm"
 

@@ -106,7 +106,7 @@ static void set_header(natsMsg *m, const char *k, const char *v)
 /* Dead letters keep the original payload and say why in headers. The id is derived from
  * the stream sequence so every consumer that meets the message makes the same entry. */
 static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size_t len,
-                        const dm_err *e, int index)
+                        const dm_err *e, int index, bool by_backend)
 {
     jsMsgMetaData *meta = NULL;
     if (natsMsg_GetMetaData(&meta, orig) != NATS_OK)
@@ -115,8 +115,12 @@ static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size
     snprintf(subject, sizeof subject, "dm.dlq.%s", dm_kind_name(c->kind));
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)meta->Sequence.Stream);
     snprintf(delivered, sizeof delivered, "%llu", (unsigned long long)meta->NumDelivered);
+    /* Invalid input is the same for every consumer (one entry); a refusal by one database
+     * is that backend's own (one entry per backend). */
     if (index >= 0)
         snprintf(id, sizeof id, "dlq:%s:%s", seq, (snprintf(idx, sizeof idx, "%d", index), idx));
+    else if (by_backend)
+        snprintf(id, sizeof id, "dlq:%s:%s", seq, dm_backend_label(c->backend));
     else
         snprintf(id, sizeof id, "dlq:%s", seq);
     jsMsgMetaData_Destroy(meta);
@@ -134,6 +138,8 @@ static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size
     set_header(m, "Dm-Original-Subject", natsMsg_GetSubject(orig));
     set_header(m, "Dm-Stream-Seq", seq);
     set_header(m, "Dm-Consumer", c->durable);
+    if (by_backend)
+        set_header(m, "Dm-Backend", dm_backend_label(c->backend));
     set_header(m, "Dm-Delivered", delivered);
     if (index >= 0)
         set_header(m, "Dm-Index", idx);
@@ -163,7 +169,7 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
     bool ok = true;
     for (size_t r = 0; r < im->n_rejects && ok; r++) {
         const dm_reject *rj = &im->rejects[r];
-        ok = rj->payload && dead_letter(c, m, rj->payload, strlen(rj->payload), &rj->err, rj->index);
+        ok = rj->payload && dead_letter(c, m, rj->payload, strlen(rj->payload), &rj->err, rj->index, false);
     }
     if (!ok) {
         natsMsg_NakWithDelay(m, 1000, NULL);
@@ -176,7 +182,7 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
         counts[0]++;
         break;
     case DM_V_DEAD:
-        if (dead_letter(c, m, im->data, im->len, &im->err, -1)) {
+        if (dead_letter(c, m, im->data, im->len, &im->err, -1, im->refused_by_backend)) {
             natsMsg_Term(m, NULL);
             counts[1]++;
             DM_INFO("ingest", "%s: dead-lettered %s: %s", c->durable, im->subject, im->err.message);

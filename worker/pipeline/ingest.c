@@ -309,6 +309,7 @@ static void write_one_by_one(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, cons
             m->verdict = DM_V_DEAD;
             m->err = e;
             m->err.code = DM_E_INVALID_FIELD;
+            m->refused_by_backend = true;
         }
     }
 }
@@ -326,11 +327,13 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
         m->n_rejects = 0;
         m->row_start = ing->rows;
         m->row_count = 0;
+        m->refused_by_backend = false;
         dm_err_clear(&m->err);
         if (decode_one(ing, m, now, &m->err) != DM_OK) {
             ing->rows = m->row_start; /* drop any partial rows */
             m->row_count = 0;
-            m->verdict = DM_V_DEAD;
+            /* Out of memory says nothing about the message: try it again later. */
+            m->verdict = m->err.code == DM_E_INTERNAL ? DM_V_RETRY : DM_V_DEAD;
         } else if (m->row_count > 0) {
             with_rows++;
         }
@@ -358,8 +361,10 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
         if (msgs[i].verdict == DM_V_ACK && msgs[i].row_count > 0) {
             msgs[i].verdict = st == DM_BS_PERMANENT ? DM_V_DEAD : DM_V_RETRY;
             msgs[i].err = e;
-            if (st == DM_BS_PERMANENT) /* the database judged the data, as in one-by-one */
+            if (st == DM_BS_PERMANENT) { /* the database judged the data, as in one-by-one */
                 msgs[i].err.code = DM_E_INVALID_FIELD;
+                msgs[i].refused_by_backend = true;
+            }
         }
     }
 }

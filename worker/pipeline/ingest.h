@@ -41,6 +41,7 @@ typedef struct {
     /* out */
     dm_verdict verdict;
     dm_err err;
+    bool refused_by_backend; /* DEAD because this backend refused it, not invalid input */
     dm_reject *rejects;
     size_t n_rejects;
     /* private */

@@ -335,14 +335,6 @@ static dm_code op_history(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *
         (c = history_cursor(req, symbol, q.rq.tf, &q.rq.start, err)))
         return c;
     q.rq.limit = page + 1; /* one more tells whether another page exists */
-    if (q.rq.start >= q.rq.end) {
-        dm_enc e;
-        begin_data(&e, out, 3);
-        encode_candles(&e, NULL, 0);
-        put_cursor(&e, NULL);
-        end_data(&e, DM_BK_TIMESCALE);
-        return DM_OK;
-    }
     c = walk(s, DM_OP_GET_HISTORICAL, OP_OFFSET(candle_range), try_range, &q, &w, err);
     if (c == DM_OK && q.out.n == 0 && !has_cursor) {
         /* An empty range is data: [], but a symbol never seen at all is not_found. */
@@ -447,6 +439,11 @@ static dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *e
     q.eq.currency = currency[0] ? currency : NULL;
     q.eq.limit = page + 1;
     c = walk(s, DM_OP_GET_EVENTS, OP_OFFSET(events), try_events, &q, &w, err);
+    if (c == DM_E_NOT_FOUND) { /* no source had any: an empty answer, not an error */
+        c = DM_OK;
+        q.out.n = 0;
+        w.served_by = s->cfg.strategy->routing[DM_OP_GET_EVENTS].targets[0];
+    }
     if (c == DM_OK) {
         bool more = q.out.n > page;
         size_t n = more ? page : q.out.n;
