@@ -23,6 +23,7 @@
 #   DM_REDIS_PORT     16379
 #   DM_BUILD_DIR      <repo>/build        where the dm-worker binary is
 #   DM_WORKER_ARGS    extra arguments for every worker (split on whitespace)
+#   DM_STRATEGY       <repo>/strategy/strategy.json   the strategy file workers watch
 #   DM_WORKER_READY_TIMEOUT  10           seconds to wait for "ready" per worker
 #
 # PostgreSQL must run as the 'postgres' user, which cannot enter a checkout
@@ -44,6 +45,7 @@ DM_PG_PORT=${DM_PG_PORT:-15432}
 DM_PG_PASSWORD=${DM_PG_PASSWORD:-dm-local-only}
 DM_REDIS_PORT=${DM_REDIS_PORT:-16379}
 DM_WORKER_ARGS=${DM_WORKER_ARGS:-}
+DM_STRATEGY=$(realpath -m -- "${DM_STRATEGY:-$REPO_ROOT/strategy/strategy.json}")
 DM_WORKER_READY_TIMEOUT=${DM_WORKER_READY_TIMEOUT:-10}
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -463,7 +465,7 @@ worker_spawn() {
     # execs in place and $! is the worker's own pid.
     setsid "$WORKER_BIN" \
         --config-dir "$REPO_ROOT/deploy/config" \
-        --strategy "$REPO_ROOT/strategy/strategy.json" \
+        --strategy "$DM_STRATEGY" \
         --name "$name" "${WORKER_EXTRA[@]}" \
         </dev/null >>"$WORKERS_DIR/$name.log" 2>&1 &
     printf '%s\n' "$!" >"$WORKERS_DIR/$name.pid"

@@ -28,6 +28,10 @@ export DM_NATS_PORT=${DM_TEST_NATS_PORT:-24222} DM_NATS_MON_PORT=${DM_TEST_NATS_
 export DM_PG_PORT=${DM_TEST_PG_PORT:-25432} DM_REDIS_PORT=${DM_TEST_REDIS_PORT:-26379}
 export DM_PG_PASSWORD=dm-test-only DM_BUILD_DIR=$BUILD
 export DM_DMCTL=$BUILD/cli/dmctl
+# The server tests edit the strategy while workers run: they get their own copy.
+export DM_STRATEGY=$DM_STACK_DIR/strategy/strategy.json
+mkdir -p "$(dirname "$DM_STRATEGY")"
+cp "$ROOT/strategy/strategy.json" "$DM_STRATEGY"
 # halt_on_error: a sanitizer report in a worker must fail the run, not scroll past.
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

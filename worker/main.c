@@ -11,17 +11,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+
 #include "backend/dragonfly.h"
 #include "backend/timescale.h"
 #include "bus/bus.h"
+#include "bus/cache_sub.h"
 #include "bus/consumer.h"
 #include "bus/responder.h"
-#include "strategy/strategy.h"
+#include "cache/flight.h"
+#include "cache/l1_backend.h"
+#include "strategy/current.h"
+#include "strategy/watch.h"
 #include "util/config.h"
 #include "util/log.h"
 
 #define DM_MAX_CONSUMERS (DM_KIND_COUNT * DM_BK_COUNT)
 #define DM_MAX_RESPONDERS 32
+#define DM_L1_MAX_BYTES (128u << 20) /* memory bound of L1, split between ticks and candles */
 
 typedef struct {
     const char *config_dir, *strategy_path, *name, *env_file;
@@ -31,8 +38,14 @@ typedef struct {
 typedef struct {
     cJSON *cfg[DM_BK_COUNT]; /* connection configs of the configured backends */
     cJSON *nats_cfg;
-    dm_strategy strategy;
+    dm_strategy initial;
+    dm_strategy_holder *strategies;
+    dm_strategy_watch *watch;
+    dm_l1_cache *l1;
+    dm_flight *flight;
+    atomic_bool strategy_changed; /* set by the watch thread, consumed by main */
     char app_name[64];
+    dm_consumer *consumers[DM_KIND_COUNT][DM_BK_COUNT]; /* owner: main thread */
 } worker;
 
 static void usage(void)
@@ -78,14 +91,14 @@ static int parse_args(int argc, char **argv, options *o)
 }
 
 /* A fresh backend instance: every thread gets its own connection. */
-static dm_backend *make_backend(const worker *w, dm_backend_id id)
+static dm_backend *make_backend(const worker *w, const dm_strategy *st, dm_backend_id id)
 {
-    const dm_strategy *st = &w->strategy;
     int timeout = st->pools[id].timeout_s;
     switch (id) {
     case DM_BK_TIMESCALE:
         return w->cfg[id] ? dm_timescale_create(w->cfg[id], w->app_name, st->perf.query_timeout_s) : NULL;
     case DM_BK_DRAGONFLY: return w->cfg[id] ? dm_dragonfly_create(w->cfg[id], timeout) : NULL;
+    case DM_BK_L1: return w->l1 ? dm_l1_backend_create(w->l1) : NULL;
     default: return NULL;
     }
 }
@@ -120,39 +133,69 @@ static void migrate(const worker *w)
     DM_ERROR("main", "schema not applied: writes to timescale will wait in the stream");
 }
 
-static int start_consumers(worker *w, dm_bus *bus, dm_consumer **out)
+/* Makes the running consumers match the strategy's write routes: one per (kind, backend)
+ * listed, configured and able to take that kind. Runs at start and after each reload. */
+static int reconcile_consumers(worker *w, dm_bus *bus)
 {
-    int n = 0;
+    const dm_strategy *st = dm_strategy_acquire(w->strategies);
+    int failures = 0, running = 0;
     for (int k = 0; k < DM_KIND_COUNT; k++) {
-        const dm_route *r = &w->strategy.routing[dm_kind_op((dm_kind)k)];
-        for (int i = 0; i < r->n; i++) {
-            dm_backend *b = make_backend(w, r->targets[i]);
-            if (b == NULL) {
-                DM_WARN("main", "%s lists %s, which this worker has not configured: skipped",
-                        dm_op_name(dm_kind_op((dm_kind)k)), dm_backend_name(r->targets[i]));
+        const dm_route *r = &st->routing[dm_kind_op((dm_kind)k)];
+        for (int id = 0; id < DM_BK_COUNT; id++) {
+            dm_consumer **slot = &w->consumers[k][id];
+            bool wanted = dm_route_has(r, (dm_backend_id)id) && id != DM_BK_L1;
+            if (!wanted && *slot) {
+                DM_INFO("main", "strategy no longer routes %s to %s: stopping its consumer",
+                        dm_op_name(dm_kind_op((dm_kind)k)), dm_backend_name((dm_backend_id)id));
+                dm_consumer_destroy(*slot);
+                *slot = NULL;
+            }
+            if (!wanted || *slot) {
+                running += *slot != NULL;
                 continue;
             }
-            if (!dm_kind_supported((dm_kind)k, b)) {
+            dm_backend *b = make_backend(w, st, (dm_backend_id)id);
+            if (b == NULL || !dm_kind_supported((dm_kind)k, b)) {
+                if (b == NULL)
+                    DM_WARN("main", "%s lists %s, which this worker has not configured: skipped",
+                            dm_op_name(dm_kind_op((dm_kind)k)), dm_backend_name((dm_backend_id)id));
                 dm_backend_destroy(b);
                 continue;
             }
             dm_err err = {0};
-            dm_consumer *c = dm_consumer_start(bus, (dm_kind)k, b, &w->strategy, &err);
-            if (c == NULL) {
+            *slot = dm_consumer_start(bus, (dm_kind)k, b, w->strategies, &err);
+            if (*slot == NULL) {
                 DM_ERROR("main", "%s", err.message);
-                return -1;
+                failures++;
+            } else {
+                running++;
             }
-            out[n++] = c;
         }
     }
-    return n;
+    dm_strategy_release(w->strategies, st);
+    return failures ? -1 : running;
+}
+
+static void stop_consumers(worker *w)
+{
+    for (int k = 0; k < DM_KIND_COUNT; k++)
+        for (int id = 0; id < DM_BK_COUNT; id++)
+            dm_consumer_stop(w->consumers[k][id]);
+    for (int k = 0; k < DM_KIND_COUNT; k++)
+        for (int id = 0; id < DM_BK_COUNT; id++) {
+            dm_consumer_destroy(w->consumers[k][id]);
+            w->consumers[k][id] = NULL;
+        }
 }
 
 static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
-    dm_serve_config sc = {.worker_name = name, .strategy = &w->strategy};
+    dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
+                          .l1 = w->l1, .watch = w->watch};
+    const dm_strategy *st = dm_strategy_acquire(w->strategies);
     for (int id = 0; id < DM_BK_COUNT; id++)
-        sc.backends[id] = make_backend(w, (dm_backend_id)id);
+        sc.backends[id] = make_backend(w, st, (dm_backend_id)id);
+    dm_strategy_release(w->strategies, st);
     dm_serve *s = dm_serve_create(&sc);
     if (s == NULL) {
         for (int id = 0; id < DM_BK_COUNT; id++)
@@ -171,6 +214,32 @@ static void free_worker(worker *w)
     for (int i = 0; i < DM_BK_COUNT; i++)
         cJSON_Delete(w->cfg[i]);
     cJSON_Delete(w->nats_cfg);
+    dm_strategy_holder_destroy(w->strategies);
+    dm_l1_cache_destroy(w->l1);
+    dm_flight_destroy(w->flight);
+}
+
+/* Runs on the watch thread: apply what the new version changes in shared state, and
+ * leave the consumer set to the main thread, which owns it. */
+static void on_strategy_swap(const dm_strategy *next, void *ctx)
+{
+    worker *w = ctx;
+    dm_l1_cache_set_ttl(w->l1, next->cache.l1_ttl_ms);
+    dm_l1_cache_set_limits(w->l1, (size_t)next->cache.l1_max_entries, DM_L1_MAX_BYTES);
+    atomic_store(&w->strategy_changed, true);
+}
+
+/* Waits for SIGTERM/SIGINT; meanwhile applies strategy reloads to the consumer set. */
+static int wait_for_stop(worker *w, dm_bus *bus, sigset_t *signals)
+{
+    struct timespec tick = {0, 200 * 1000000L};
+    for (;;) {
+        int sig = sigtimedwait(signals, NULL, &tick);
+        if (sig > 0)
+            return sig;
+        if (atomic_exchange(&w->strategy_changed, false))
+            reconcile_consumers(w, bus);
+    }
 }
 
 static int run(worker *w, const options *o, sigset_t *signals)
@@ -182,25 +251,30 @@ static int run(worker *w, const options *o, sigset_t *signals)
         dm_bus_close(&bus);
         return 1;
     }
-    dm_consumer *consumers[DM_MAX_CONSUMERS] = {0};
     dm_responder *responders[DM_MAX_RESPONDERS] = {0};
-    int nc = start_consumers(w, &bus, consumers), nr = 0;
+    dm_cache_sub *updates = dm_cache_sub_start(&bus, w->l1, &err);
+    int nc = updates ? reconcile_consumers(w, &bus) : -1, nr = 0;
     int rc = nc < 0 ? 1 : 0;
+    if (updates == NULL)
+        DM_ERROR("main", "%s", err.message);
+    /* The watch first: responders report its reload figures. */
+    w->watch = rc == 0 ? dm_strategy_watch_start(o->strategy_path, w->strategies, on_strategy_swap, w, &err)
+                       : NULL;
+    if (rc == 0 && w->watch == NULL)
+        DM_WARN("main", "strategy hot reload off: %s", err.message);
     for (int i = 0; rc == 0 && i < o->responders; i++)
         if ((responders[nr++] = start_responder(w, &bus, o->name)) == NULL)
             rc = 1;
     if (rc == 0) {
-        DM_INFO("main", "ready: %d consumers, %d responders, strategy %s", nc, nr, w->strategy.version);
-        int sig = 0;
-        sigwait(signals, &sig);
+        DM_INFO("main", "ready: %d consumers, %d responders, strategy %s", nc, nr, w->initial.version);
+        int sig = wait_for_stop(w, &bus, signals);
         DM_INFO("main", "%s: draining", strsignal(sig));
     }
+    dm_strategy_watch_stop(w->watch);
     for (int i = 0; i < nr; i++)
         dm_responder_destroy(responders[i]);
-    for (int i = 0; i < DM_MAX_CONSUMERS; i++)
-        dm_consumer_stop(consumers[i]);
-    for (int i = 0; i < DM_MAX_CONSUMERS; i++)
-        dm_consumer_destroy(consumers[i]);
+    stop_consumers(w);
+    dm_cache_sub_stop(updates);
     dm_bus_close(&bus);
     return rc;
 }
@@ -225,13 +299,23 @@ int main(int argc, char **argv)
     memset(&w, 0, sizeof w);
     snprintf(w.app_name, sizeof w.app_name, "dm-worker-%s", o.name);
     dm_err err = {0};
-    if (dm_env_load_file(o.env_file, &err) || dm_strategy_load(o.strategy_path, &w.strategy, &err) ||
+    if (dm_env_load_file(o.env_file, &err) || dm_strategy_load(o.strategy_path, &w.initial, &err) ||
         load_configs(&w, &o, &err)) {
         DM_ERROR("main", "%s", err.message);
         free_worker(&w);
         return 1;
     }
-    DM_INFO("main", "strategy %s version %s", o.strategy_path, w.strategy.version);
+    DM_INFO("main", "strategy %s version %s", o.strategy_path, w.initial.version);
+    atomic_init(&w.strategy_changed, false);
+    w.strategies = dm_strategy_holder_create(&w.initial);
+    w.l1 = dm_l1_cache_create((size_t)w.initial.cache.l1_max_entries, DM_L1_MAX_BYTES);
+    w.flight = dm_flight_create();
+    if (w.strategies == NULL || w.l1 == NULL || w.flight == NULL) {
+        DM_ERROR("main", "out of memory");
+        free_worker(&w);
+        return 1;
+    }
+    dm_l1_cache_set_ttl(w.l1, w.initial.cache.l1_ttl_ms);
     if (nats_Open(-1) != NATS_OK) {
         DM_ERROR("main", "cannot initialise the NATS library");
         free_worker(&w);

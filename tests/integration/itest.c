@@ -1,6 +1,7 @@
 /* Server tests: each publishes through JetStream or asks over request/reply, against the
  * real NATS, PostgreSQL and Redis of the stack tests/run.sh started, with two workers. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,20 +71,28 @@ static void tick_round_trips_every_field(void)
                   num(d, "timestamp") == 1578528000123.0 && num(d, "bid") == 1.11154 &&
                   num(d, "ask") == 1.11156 && num(d, "spread") == 0.00002 &&
                   num(d, "volume") == 12.5 && strcmp(str(d, "source"), "oanda") == 0 &&
-                  strcmp(str(r.body, "served_by"), "dragonfly") == 0;
+                  (strcmp(str(r.body, "served_by"), "dragonfly") == 0 ||
+                   strcmp(str(r.body, "served_by"), "l1") == 0);
         char *txt = cJSON_PrintUnformatted(r.body);
         reply_free(&r);
         CHECK(ok, "reply (%s) differs from the published tick: %s", mp ? "msgpack" : "json", txt);
         free(txt);
     }
-    /* The same answer from PostgreSQL once the cache is gone. */
-    CHECK(redis_del("tick:latest:{TRTUSD}") == 1, "cache key tick:latest:{TRTUSD} missing");
+    /* The same answer from PostgreSQL when no cache has it (a symbol never read: no L1
+     * entry in any worker; its Redis key removed). */
+    const char *tick2 = "{\"symbol\":\"TRU/USD\",\"timestamp\":1578528000123,\"bid\":1.11154,"
+                        "\"ask\":1.11156,\"spread\":0.00002,\"volume\":12.5,\"source\":\"oanda\"}";
+    CHECK(publish_json("market.tick.TRUUSD", tick2, NULL) > 0, "publish");
+    CHECK(wait_idle(20), "consumers did not drain");
+    CHECK(redis_del("tick:latest:{TRUUSD}") == 1, "cache key tick:latest:{TRUUSD} missing");
     reply r;
-    CHECK(request("dm.v1.tick.latest", "{\"symbol\":\"TRTUSD\"}", false, &r), "no reply");
+    CHECK(request("dm.v1.tick.latest", "{\"symbol\":\"TRUUSD\"}", false, &r), "no reply");
     bool ok = num(data(&r), "bid") == 1.11154 && num(data(&r), "volume") == 12.5 &&
               strcmp(str(r.body, "served_by"), "timescale") == 0;
+    char *txt = cJSON_PrintUnformatted(r.body);
     reply_free(&r);
-    CHECK(ok, "timescale answer differs");
+    CHECK(ok, "timescale answer differs: %s", txt);
+    free(txt);
 }
 
 static void latest_tick_stays_newest_when_an_older_one_arrives_late(void)
@@ -143,7 +152,9 @@ static void latest_candles_fall_back_to_timescale_and_refill_the_cache(void)
     reply_free(&r);
     CHECK(from_db, "expected 5 candles from timescale after the cache was emptied");
     CHECK(request("dm.v1.candles.latest", q, false, &r), "no reply");
-    bool from_cache = strcmp(str(r.body, "served_by"), "dragonfly") == 0 && cJSON_GetArraySize(data(&r)) == 5;
+    bool from_cache = (strcmp(str(r.body, "served_by"), "dragonfly") == 0 ||
+                       strcmp(str(r.body, "served_by"), "l1") == 0) &&
+                      cJSON_GetArraySize(data(&r)) == 5;
     reply_free(&r);
     CHECK(from_cache, "the database answer did not refill the cache");
     /* More than the cache holds for this key: the database answers, never a short list. */
@@ -270,12 +281,21 @@ static void json_and_msgpack_answers_are_identical(void)
     for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
         reply a, b;
         CHECK(request(qs[i][0], qs[i][1], false, &a) && request(qs[i][0], qs[i][1], true, &b), "no reply");
-        bool same = cJSON_Compare(a.body, b.body, true) && a.status == b.status;
-        char *ja = cJSON_PrintUnformatted(a.body);
+        /* served_by may differ (the second read can hit a cache the first one filled). */
+        const char *keys[] = {"data", "next_cursor", "error"};
+        bool same = a.status == b.status;
+        for (size_t k = 0; k < 3; k++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(a.body, keys[k]);
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(b.body, keys[k]);
+            same = same && ((x == NULL && y == NULL) || cJSON_Compare(x, y, true));
+        }
+        char ja[256];
+        char *txt = cJSON_PrintUnformatted(a.body);
+        snprintf(ja, sizeof ja, "%s", txt ? txt : "");
+        free(txt);
         reply_free(&a);
         reply_free(&b);
         CHECK(same, "%s %s: JSON and msgpack answers differ (%.200s)", qs[i][0], qs[i][1], ja);
-        free(ja);
     }
 }
 
@@ -646,6 +666,302 @@ static void sigterm_mid_replay_finishes_in_flight_batches_and_exits(void)
     CHECK(n == 30000, "after SIGTERM of w2: %lld of 30000 ticks stored", n);
 }
 
+
+/* ---- caches, coherence, strategy ------------------------------------------------------ */
+
+/* One figure of one worker's dm.v1.metrics (requests land on any worker: ask until the
+ * named one answers). NAN when absent. */
+static double worker_metric(const char *worker, const char *a, const char *b, const char *c)
+{
+    for (int attempt = 0; attempt < 400; attempt++) {
+        reply r;
+        if (!request("dm.v1.metrics", "{}", false, &r))
+            return NAN;
+        double v = NAN;
+        bool mine = strcmp(str(r.body, "worker"), worker) == 0;
+        if (mine) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(r.body, a);
+            if (b)
+                n = cJSON_GetObjectItemCaseSensitive(n, b);
+            if (c)
+                n = cJSON_GetObjectItemCaseSensitive(n, c);
+            v = cJSON_IsNumber(n) ? n->valuedouble : NAN;
+        }
+        reply_free(&r);
+        if (mine)
+            return v;
+    }
+    return NAN;
+}
+
+static const char *worker_version(const char *worker, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    for (int attempt = 0; attempt < 400 && !buf[0]; attempt++) {
+        reply r;
+        if (!request("dm.v1.metrics", "{}", false, &r))
+            break;
+        if (strcmp(str(r.body, "worker"), worker) == 0)
+            snprintf(buf, cap, "%s", str(r.body, "strategy_version"));
+        reply_free(&r);
+    }
+    return buf;
+}
+
+static uint64_t publish_hourly(const char *symbol, const char *token, long long first, int n)
+{
+    size_t cap = (size_t)n * 220 + 64;
+    char *body = malloc(cap);
+    int off = sprintf(body, "{\"candles\":[");
+    for (int i = 0; i < n; i++)
+        off += sprintf(body + off, "%s{\"symbol\":\"%s\",\"timeframe\":\"1h\",\"timestamp\":%lld,"
+                       "\"open\":1.1,\"high\":1.2,\"low\":1.0,\"close\":1.1%d,\"volume\":%d,\"source\":\"oanda\"}",
+                       i ? "," : "", symbol, first + i * 3600000LL, i % 10, i);
+    sprintf(body + off, "]}");
+    char subject[64];
+    snprintf(subject, sizeof subject, "market.candles.%s.1h", token);
+    uint64_t seq = publish_json(subject, body, NULL);
+    free(body);
+    return seq;
+}
+
+static double newest_ts(const char *q, char *served, size_t cap)
+{
+    reply r;
+    if (!request("dm.v1.candles.latest", q, false, &r))
+        return NAN;
+    int n = cJSON_GetArraySize(data(&r));
+    double ts = n > 0 ? num(cJSON_GetArrayItem(data(&r), n - 1), "timestamp") : NAN;
+    if (served)
+        snprintf(served, cap, "%s", str(r.body, "served_by"));
+    reply_free(&r);
+    return ts;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void both_workers_serve_a_new_candle_within_a_second(void)
+{
+    CHECK(publish_hourly("COH/USD", "COHUSD", T0, 10) > 0, "publish");
+    CHECK(wait_idle(20), "drain");
+    const char *q = "{\"symbol\":\"COH/USD\",\"timeframe\":\"1h\",\"limit\":5}";
+    int from_l1 = 0;
+    for (int i = 0; i < 40; i++) { /* warm both workers' L1 */
+        char served[32];
+        CHECK(newest_ts(q, served, sizeof served) == (double)(T0 + 9 * 3600000LL), "warm-up read");
+        from_l1 += strcmp(served, "l1") == 0;
+    }
+    CHECK(from_l1 > 0, "no read was served from L1: the test would prove nothing");
+    long long next = T0 + 10 * 3600000LL;
+    char body[300];
+    snprintf(body, sizeof body, "{\"symbol\":\"COH/USD\",\"timeframe\":\"1h\",\"timestamp\":%lld,"
+             "\"open\":1.1,\"high\":1.3,\"low\":1.0,\"close\":1.25,\"source\":\"oanda\"}", next);
+    CHECK(publish_json("market.candle.COHUSD.1h", body, NULL) > 0, "publish");
+    double t0 = now_ms();
+    int fresh_in_a_row = 0;
+    while (fresh_in_a_row < 40 && now_ms() - t0 < 1000) {
+        double ts = newest_ts(q, NULL, 0);
+        fresh_in_a_row = ts == (double)next ? fresh_in_a_row + 1 : 0;
+    }
+    CHECK(fresh_in_a_row >= 40, "1 s after the publish, reads still return the old newest candle");
+}
+
+typedef struct {
+    const char *q;
+    int ok;
+} flight_arg;
+
+static void *fire(void *arg)
+{
+    flight_arg *a = arg;
+    reply r;
+    if (request("dm.v1.candles.latest", a->q, false, &r) && r.status == 200 &&
+        cJSON_GetArraySize(data(&r)) == 100)
+        a->ok = 1;
+    reply_free(&r);
+    return NULL;
+}
+
+static void concurrent_misses_make_one_database_query_per_worker(void)
+{
+    CHECK(publish_hourly("SFL/USD", "SFLUSD", T0, 200) > 0, "publish");
+    CHECK(wait_idle(20), "drain");
+    CHECK(redis_del("candle:latest:{SFLUSD}:1h") == 1, "cache key missing");
+    double before = worker_metric("w1", "backends", "timescale", "queries") +
+                    worker_metric("w2", "backends", "timescale", "queries");
+    enum { N = 100 };
+    pthread_t th[N];
+    flight_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (flight_arg){"{\"symbol\":\"SFL/USD\",\"timeframe\":\"1h\",\"limit\":100}", 0};
+        pthread_create(&th[i], NULL, fire, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    double after = worker_metric("w1", "backends", "timescale", "queries") +
+                   worker_metric("w2", "backends", "timescale", "queries");
+    CHECK(ok == N, "%d of %d concurrent requests got 100 candles", ok, N);
+    CHECK(!isnan(before) && after - before >= 1 && after - before <= 2,
+          "100 concurrent misses made %.0f database queries (want 1 or 2: one per worker at most)",
+          after - before);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Writes like an editor: a temp file renamed over the original. */
+static bool write_by_rename(const char *path, const char *text)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp-edit", path);
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL)
+        return false;
+    fputs(text, f);
+    fclose(f);
+    return rename(tmp, path) == 0;
+}
+
+static char *replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    if (at == NULL)
+        return NULL;
+    size_t n = strlen(text) - strlen(from) + strlen(to);
+    char *out = malloc(n + 1);
+    size_t head = (size_t)(at - text);
+    memcpy(out, text, head);
+    strcpy(out + head, to);
+    strcat(out, at + strlen(from));
+    return out;
+}
+
+typedef struct {
+    volatile int stop;
+    int sent, failed;
+} load_arg;
+
+static void *keep_asking(void *arg)
+{
+    load_arg *a = arg;
+    while (!a->stop) {
+        reply r;
+        bool ok = request("dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":100}", false, &r) &&
+                  r.status == 200 && cJSON_GetArraySize(data(&r)) == 100;
+        reply_free(&r);
+        a->sent++;
+        a->failed += !ok;
+    }
+    return NULL;
+}
+
+static bool wait_version(const char *want, int timeout_s)
+{
+    double t0 = now_ms();
+    char v1[64], v2[64];
+    while (now_ms() - t0 < timeout_s * 1000.0) {
+        if (strcmp(worker_version("w1", v1, sizeof v1), want) == 0 &&
+            strcmp(worker_version("w2", v2, sizeof v2), want) == 0)
+            return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static void strategy_edit_reroutes_reads_without_restart_or_failed_request(void)
+{
+    const char *path = getenv("DM_STRATEGY");
+    CHECK(path && ensure_h1_loaded(), "DM_STRATEGY unset or no data");
+    char *orig = read_file(path);
+    CHECK(orig, "cannot read %s", path);
+    char *only_db = replace(orig, "\"get_candles\": [\"l1\", \"dragonfly_cache\", \"clickhouse\", \"timescale\"]",
+                            "\"get_candles\": [\"timescale\"]");
+    char *edited = only_db ? replace(only_db, "\"version\": 2,", "\"version\": \"reroute-test\",") : NULL;
+    free(only_db);
+    if (edited == NULL) {
+        free(orig);
+        CHECK(false, "strategy file does not have the expected get_candles route");
+    }
+    load_arg load = {0};
+    pthread_t th;
+    pthread_create(&th, NULL, keep_asking, &load);
+    bool wrote = write_by_rename(path, edited);
+    bool applied = wrote && wait_version("reroute-test", 5);
+    char served[32] = "";
+    if (applied)
+        newest_ts("{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":100}", served, sizeof served);
+    /* Back as `cp` would write it: truncate and write in place. */
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(orig, f);
+        fclose(f);
+    }
+    bool restored = wait_version("2", 5);
+    char served_after[32] = "";
+    for (int i = 0; i < 5; i++)
+        newest_ts("{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":100}", served_after, sizeof served_after);
+    load.stop = 1;
+    pthread_join(th, NULL);
+    free(orig);
+    free(edited);
+    CHECK(applied, "the edited strategy was not applied by both workers within 5 s");
+    CHECK(strcmp(served, "timescale") == 0, "after the edit, served_by %s (want timescale)", served);
+    CHECK(restored, "the restored strategy was not applied within 5 s");
+    CHECK(strcmp(served_after, "l1") == 0 || strcmp(served_after, "dragonfly") == 0,
+          "after restoring, served_by %s", served_after);
+    CHECK(load.sent > 20 && load.failed == 0, "%d of %d requests failed during the reloads", load.failed, load.sent);
+}
+
+static void invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving(void)
+{
+    const char *path = getenv("DM_STRATEGY");
+    CHECK(path, "DM_STRATEGY unset");
+    char *orig = read_file(path);
+    CHECK(orig, "cannot read %s", path);
+    char *bad = replace(orig, "\"get_historical\": [\"clickhouse\", \"timescale\"]",
+                        "\"get_historical\": [\"clickhouse\", \"nosuchdb\"]");
+    double f1 = worker_metric("w1", "strategy", "reload_failures", NULL);
+    double f2 = worker_metric("w2", "strategy", "reload_failures", NULL);
+    bool wrote = bad && write_by_rename(path, bad);
+    double t0 = now_ms();
+    bool counted = false;
+    while (wrote && !counted && now_ms() - t0 < 5000) {
+        counted = worker_metric("w1", "strategy", "reload_failures", NULL) > f1 &&
+                  worker_metric("w2", "strategy", "reload_failures", NULL) > f2;
+        usleep(50000);
+    }
+    char v[64];
+    bool kept = strcmp(worker_version("w1", v, sizeof v), "2") == 0;
+    reply r;
+    bool serving = request("dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":3}", false, &r) &&
+                   r.status == 200;
+    reply_free(&r);
+    write_by_rename(path, orig);
+    free(orig);
+    free(bad);
+    CHECK(wrote, "could not write the invalid strategy");
+    CHECK(counted, "reload failures did not rise on both workers");
+    CHECK(kept && serving, "the running strategy must stay and keep serving");
+    CHECK(log_has("w1", "routing.get_historical"), "the log must name the field at fault");
+}
+
 static void health_reports_each_backend(void)
 {
     reply r;
@@ -654,7 +970,7 @@ static void health_reports_each_backend(void)
     bool ok = strcmp(str(r.body, "status"), "healthy") == 0 &&
               strcmp(str(cJSON_GetObjectItemCaseSensitive(b, "timescale"), "status"), "up") == 0 &&
               strcmp(str(cJSON_GetObjectItemCaseSensitive(b, "dragonfly"), "status"), "up") == 0 &&
-              strcmp(str(r.body, "strategy_version"), "1") == 0;
+              strcmp(str(r.body, "strategy_version"), "2") == 0;
     char *txt = cJSON_PrintUnformatted(r.body);
     reply_free(&r);
     CHECK(ok, "health: %s", txt);
@@ -676,6 +992,10 @@ static const itest TESTS[] = {
     {"two_workers_share_the_load_and_write_nothing_twice", two_workers_share_the_load_and_write_nothing_twice},
     {"killed_worker_loses_no_tick", killed_worker_loses_no_tick},
     {"sigterm_mid_replay_finishes_in_flight_batches_and_exits", sigterm_mid_replay_finishes_in_flight_batches_and_exits},
+    {"both_workers_serve_a_new_candle_within_a_second", both_workers_serve_a_new_candle_within_a_second},
+    {"concurrent_misses_make_one_database_query_per_worker", concurrent_misses_make_one_database_query_per_worker},
+    {"strategy_edit_reroutes_reads_without_restart_or_failed_request", strategy_edit_reroutes_reads_without_restart_or_failed_request},
+    {"invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving", invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving},
     {"health_reports_each_backend", health_reports_each_backend},
 };
 

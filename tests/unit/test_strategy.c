@@ -69,15 +69,15 @@ static void loads_the_repository_strategy_file(void **state)
     dm_err e = {0};
     if (dm_strategy_load(DM_STRATEGY_JSON, &s, &e) != DM_OK)
         fail_msg("%s: %s (field %s)", DM_STRATEGY_JSON, e.message, e.field);
-    assert_string_equal(s.version, "1");
+    assert_string_equal(s.version, "2");
     const dm_backend_id T = DM_BK_TIMESCALE, C = DM_BK_CLICKHOUSE, D = DM_BK_DRAGONFLY,
-                        W = DM_BK_WEAVIATE, A = DM_BK_ARANGODB, F = DM_BK_FALLBACK;
+                        W = DM_BK_WEAVIATE, A = DM_BK_ARANGODB, F = DM_BK_FALLBACK, L = DM_BK_L1;
     ROUTE(s, DM_OP_SAVE_TICK, T, D);
     ROUTE(s, DM_OP_SAVE_CANDLE, T, C, D);
     ROUTE(s, DM_OP_SAVE_CANDLES_BULK, T, C, D);
     ROUTE(s, DM_OP_SAVE_EVENT, T);
-    ROUTE(s, DM_OP_GET_LATEST_TICK, D, T);
-    ROUTE(s, DM_OP_GET_CANDLES, D, C, T);
+    ROUTE(s, DM_OP_GET_LATEST_TICK, L, D, T);
+    ROUTE(s, DM_OP_GET_CANDLES, L, D, C, T);
     ROUTE(s, DM_OP_GET_HISTORICAL, C, T);
     ROUTE(s, DM_OP_GET_EVENTS, T);
     ROUTE(s, DM_OP_COMPUTE_AGGREGATES, C, T);

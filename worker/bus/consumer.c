@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../pipeline/coherence.h"
 #include "../util/log.h"
 #include "../util/metrics.h"
 
@@ -21,7 +22,9 @@ struct dm_consumer {
     dm_kind kind;
     dm_backend *backend;
     dm_ingest *ingest;
-    const dm_strategy *st;
+    dm_strategy_holder *strategies;
+    const dm_strategy *st; /* the version of the batch in hand (thread-local use) */
+    dm_buf update;         /* coherence message scratch */
     natsSubscription *sub;
     pthread_t thread;
     atomic_bool stop;
@@ -198,6 +201,25 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
     }
 }
 
+static bool is_cache_writer(const dm_consumer *c)
+{
+    const dm_route *r = &c->st->routing[dm_kind_op(c->kind)];
+    if (c->backend->id == DM_BK_DRAGONFLY)
+        return true;
+    return c->backend->id == DM_BK_TIMESCALE && !dm_route_has(r, DM_BK_DRAGONFLY);
+}
+
+/* Core NATS, fire and forget: a lost update costs one stale read until the L1 TTL. */
+static void publish_update(dm_consumer *c, size_t n)
+{
+    if (!dm_coherence_encode(c->ingest, c->msgs, n, &c->update))
+        return;
+    natsStatus s = natsConnection_Publish(c->bus->nc, DM_SUBJ_CACHE_UPDATE, c->update.data,
+                                          (int)c->update.len);
+    if (s != NATS_OK)
+        DM_WARN("ingest", "%s: cache update not published: %s", c->durable, natsStatus_GetText(s));
+}
+
 static bool reserve_msgs(dm_consumer *c, size_t n)
 {
     if (n <= c->msgs_cap)
@@ -230,6 +252,8 @@ static void process(dm_consumer *c, natsMsgList *lists, int nlists)
                 im->content_type = NULL;
         }
     }
+    dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
+                        c->st->perf.retry_backoff_multiplier);
     const dm_cache_opts opts = {
         .ttl_s = c->kind == DM_KIND_TICK ? c->st->cache.tick_ttl_s : c->st->cache.candle_ttl_s,
         .depth = c->st->cache.candle_cache_depth};
@@ -240,6 +264,8 @@ static void process(dm_consumer *c, natsMsgList *lists, int nlists)
         for (int i = 0; i < lists[l].Count; i++, k++)
             settle(c, lists[l].Msgs[i], &c->msgs[k], counts);
     dm_metrics_ingest((int)c->kind, c->backend->id, counts[0], counts[1], counts[2]);
+    if (counts[0] > 0 && is_cache_writer(c))
+        publish_update(c, n);
     if (counts[2] > 0) {
         c->failures++;
         const dm_ingest_msg *bad = NULL;
@@ -269,20 +295,27 @@ static void *run(void *arg)
     while (!atomic_load(&c->stop)) {
         natsMsgList lists[2];
         memset(lists, 0, sizeof lists);
+        c->st = dm_strategy_acquire(c->strategies);
         int nlists = fetch(c, lists);
         if (nlists > 0)
             process(c, lists, nlists); /* a started batch always finishes, even when stopping */
         for (int l = 0; l < nlists; l++)
             natsMsgList_Destroy(&lists[l]);
-        if (c->failures > 0)
-            sleep_interruptible(c, backoff_ms(c));
+        int64_t pause = c->failures > 0 ? backoff_ms(c) : 0;
+        dm_strategy_release(c->strategies, c->st);
+        c->st = NULL;
+        if (pause > 0)
+            sleep_interruptible(c, pause);
     }
     nats_ReleaseThreadMemory();
     return NULL;
 }
 
+dm_backend_id dm_consumer_backend(const dm_consumer *c) { return c->backend->id; }
+dm_kind dm_consumer_kind(const dm_consumer *c) { return c->kind; }
+
 dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
-                               const dm_strategy *st, dm_err *err)
+                               dm_strategy_holder *strategies, dm_err *err)
 {
     dm_consumer *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -293,15 +326,17 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     c->bus = bus;
     c->kind = kind;
     c->backend = backend;
-    c->st = st;
+    c->strategies = strategies;
+    dm_buf_init(&c->update);
     atomic_init(&c->stop, false);
     snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));
     c->ingest = dm_ingest_create(kind, backend);
-    if (c->ingest)
-        dm_ingest_set_retry(c->ingest, st->perf.retry_max_attempts, 100,
-                            st->perf.retry_backoff_multiplier);
-    if (c->ingest == NULL || bind_consumer(c, err) != NATS_OK ||
-        pthread_create(&c->thread, NULL, run, c) != 0) {
+    c->st = dm_strategy_acquire(strategies); /* until the thread takes over */
+    bool bound = c->ingest != NULL && bind_consumer(c, err) == NATS_OK;
+    int batch = batch_size(c);
+    dm_strategy_release(strategies, c->st);
+    c->st = NULL;
+    if (!bound || pthread_create(&c->thread, NULL, run, c) != 0) {
         if (c->ingest && err->code == DM_OK)
             dm_fail(err, DM_E_INTERNAL, "", "cannot start thread for %s", c->durable);
         natsSubscription_Destroy(c->sub);
@@ -310,7 +345,7 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
         free(c);
         return NULL;
     }
-    DM_INFO("ingest", "consumer %s on %s (batch %d)", c->durable, dm_kind_filter(kind), batch_size(c));
+    DM_INFO("ingest", "consumer %s on %s (batch %d)", c->durable, dm_kind_filter(kind), batch);
     return c;
 }
 
@@ -331,6 +366,7 @@ void dm_consumer_destroy(dm_consumer *c)
     natsSubscription_Destroy(c->sub);
     dm_ingest_destroy(c->ingest);
     dm_backend_destroy(c->backend);
+    dm_buf_free(&c->update);
     free(c->msgs);
     free(c);
 }

@@ -6,13 +6,19 @@
 
 #include "../backend/backend.h"
 #include "../pipeline/ingest.h"
+#include "../strategy/current.h"
 #include "bus.h"
 
 typedef struct dm_consumer dm_consumer;
 
-/* Takes ownership of backend. The strategy must outlive the consumer. */
+/* Takes ownership of backend. Each batch runs with the strategy version current when it
+ * was fetched. After a commit the consumer publishes the committed values for the other
+ * workers' L1 (dm.cache.v1.update) when it is the kind's cache writer: the dragonfly
+ * consumer, or timescale's when the route has no dragonfly. */
 dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
-                               const dm_strategy *st, dm_err *err);
+                               dm_strategy_holder *strategies, dm_err *err);
+dm_backend_id dm_consumer_backend(const dm_consumer *c);
+dm_kind dm_consumer_kind(const dm_consumer *c);
 /* Asks the thread to stop after its in-flight batch. */
 void dm_consumer_stop(dm_consumer *c);
 /* Waits for the thread, then frees everything. */

@@ -58,6 +58,15 @@ dm_ingest *dm_ingest_create(dm_kind kind, dm_backend *backend)
     return ing;
 }
 
+dm_kind dm_ingest_kind(const dm_ingest *ing) { return ing->kind; }
+
+const void *dm_ingest_rows(const dm_ingest *ing)
+{
+    return ing->kind == DM_KIND_TICK    ? (const void *)ing->ticks
+           : ing->kind == DM_KIND_EVENT ? (const void *)ing->events
+                                        : (const void *)ing->candles;
+}
+
 void dm_ingest_set_retry(dm_ingest *ing, int attempts, int base_ms, double multiplier)
 {
     ing->attempts = attempts < 1 ? 1 : attempts;

@@ -60,5 +60,9 @@ void dm_ingest_set_retry(dm_ingest *ing, int attempts, int base_ms, double multi
  * rows is DM_V_RETRY; when it refuses data, messages are retried one by one so only the
  * offending ones are dead-lettered. */
 void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *opts);
+dm_kind dm_ingest_kind(const dm_ingest *ing);
+/* The decoded rows of the last batch (dm_tick, dm_candle or dm_event by kind); a
+ * message's rows are [row_start, row_start + row_count). Valid until the next batch. */
+const void *dm_ingest_rows(const dm_ingest *ing);
 
 #endif

@@ -17,6 +17,7 @@
 struct dm_serve {
     dm_serve_config cfg;
     int64_t started_ms;
+    const dm_strategy *st; /* the version of the request being answered */
 };
 
 dm_serve *dm_serve_create(const dm_serve_config *cfg)
@@ -58,28 +59,30 @@ static bool offers(const dm_backend *b, size_t op_offset)
 static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q, walk_result *w,
                     dm_err *err)
 {
-    const dm_route *r = &s->cfg.strategy->routing[op];
+    const dm_route *r = &s->st->routing[op];
     char failures[256] = "";
     size_t flen = 0;
     bool tried = false;
     w->n_missed = 0;
     for (int i = 0; i < r->n; i++) {
         dm_backend *b = s->cfg.backends[r->targets[i]];
-        if (b == NULL || !offers(b, op_offset))
+        if (b == NULL || !offers(b, op_offset) || (b->id == DM_BK_L1 && !s->st->opt.query_cache))
             continue;
         tried = true;
         dm_err e = {0};
         dm_bstatus st = fn(b, q, &e);
-        dm_metrics_backend(b->id, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT);
-        if (b->id == DM_BK_DRAGONFLY && (st == DM_BS_OK || st == DM_BS_MISS))
-            dm_metrics_cache(DM_BK_DRAGONFLY, st == DM_BS_OK);
+        bool cache = b->id == DM_BK_DRAGONFLY || b->id == DM_BK_L1;
+        if (b->id != DM_BK_L1)
+            dm_metrics_backend(b->id, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT);
+        if (cache && (st == DM_BS_OK || st == DM_BS_MISS))
+            dm_metrics_cache(b->id, st == DM_BS_OK);
         if (st == DM_BS_OK) {
             w->served_by = b->id;
             dm_metrics_served(b->id);
             return DM_OK;
         }
         if (st == DM_BS_MISS) {
-            if (b->id == DM_BK_DRAGONFLY)
+            if (cache)
                 w->missed[w->n_missed++] = b;
             continue;
         }
@@ -98,6 +101,35 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
 }
 
 #define OP_OFFSET(field) offsetof(dm_backend_ops, field)
+
+/* Single flight around a cache miss: followers wait for the leader, then walk again and
+ * find what it filled. Bounded, so a stuck leader delays followers, never blocks them. */
+#define DM_FLIGHT_WAIT_MS 2000
+
+static bool flight_begin(dm_serve *s, const char *key)
+{
+    return s->cfg.flight == NULL || dm_flight_begin(s->cfg.flight, key, DM_FLIGHT_WAIT_MS);
+}
+
+static void flight_end(dm_serve *s, const char *key, bool lead)
+{
+    if (lead && s->cfg.flight)
+        dm_flight_done(s->cfg.flight, key);
+}
+
+static void flight_key(char *key, size_t cap, const char *prefix, const char *symbol, dm_tf tf)
+{
+    char token[DM_TOKEN_MAX + 1];
+    size_t k = 0;
+    for (const char *p = symbol; *p && k < DM_TOKEN_MAX; p++)
+        if (*p != '/')
+            token[k++] = *p;
+    token[k] = '\0';
+    if ((int)tf < 0)
+        snprintf(key, cap, "%s:{%s}", prefix, token);
+    else
+        snprintf(key, cap, "%s:{%s}:%s", prefix, token, dm_tf_name(tf));
+}
 
 /* ---- replies ------------------------------------------------------------------------ */
 
@@ -218,9 +250,9 @@ static dm_bstatus try_latest_tick(dm_backend *b, void *q, dm_err *err)
 static void fill_caches(dm_serve *s, const walk_result *w, const dm_tick *t, const dm_candle *c,
                         size_t n)
 {
-    dm_cache_opts o = {.ttl_s = t ? s->cfg.strategy->cache.tick_ttl_s
-                                  : s->cfg.strategy->cache.candle_ttl_s,
-                       .depth = s->cfg.strategy->cache.candle_cache_depth};
+    dm_cache_opts o = {.ttl_s = t ? s->st->cache.tick_ttl_s
+                                  : s->st->cache.candle_ttl_s,
+                       .depth = s->st->cache.candle_cache_depth};
     for (int i = 0; i < w->n_missed; i++) {
         dm_backend *b = w->missed[i];
         dm_err e = {0};
@@ -235,9 +267,17 @@ static dm_code op_latest_tick(dm_serve *s, const cJSON *req, dm_reply *out, dm_e
     tick_q q;
     walk_result w = {0};
     dm_code c = req_symbol(req, "symbol", q.symbol, err);
-    if (c || (c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err)))
+    if (c)
+        return c;
+    char key[128];
+    flight_key(key, sizeof key, "tick:latest", q.symbol, (dm_tf)-1);
+    bool lead = flight_begin(s, key);
+    c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err);
+    if (c == DM_OK)
+        fill_caches(s, &w, &q.tick, NULL, 0);
+    flight_end(s, key, lead);
+    if (c)
         return c == DM_E_NOT_FOUND ? dm_fail(err, c, "symbol", "no ticks stored for %s", q.symbol) : c;
-    fill_caches(s, &w, &q.tick, NULL, 0);
     dm_enc e;
     begin_data(&e, out, 2);
     dm_tick_encode(&e, &q.tick);
@@ -277,9 +317,14 @@ static dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, d
         (c = dm_get_int(req, "limit", &limit, 1, DM_LATEST_LIMIT_MAX, false, NULL, err)))
         return c;
     q.limit = (size_t)limit;
+    char key[128];
+    flight_key(key, sizeof key, "candle:latest", q.symbol, q.tf);
+    bool lead = flight_begin(s, key);
     c = walk(s, DM_OP_GET_CANDLES, OP_OFFSET(latest_candles), try_latest_candles, &q, &w, err);
-    if (c == DM_OK) {
+    if (c == DM_OK)
         fill_caches(s, &w, NULL, q.out.v, q.out.n);
+    flight_end(s, key, lead);
+    if (c == DM_OK) {
         dm_enc e;
         begin_data(&e, out, 2);
         encode_candles(&e, q.out.v, q.out.n);
@@ -442,7 +487,7 @@ static dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *e
     if (c == DM_E_NOT_FOUND) { /* no source had any: an empty answer, not an error */
         c = DM_OK;
         q.out.n = 0;
-        w.served_by = s->cfg.strategy->routing[DM_OP_GET_EVENTS].targets[0];
+        w.served_by = s->st->routing[DM_OP_GET_EVENTS].targets[0];
     }
     if (c == DM_OK) {
         bool more = q.out.n > page;
@@ -515,7 +560,7 @@ static void op_health(dm_serve *s, dm_reply *out)
     dm_enc_str(&e, up == n ? "healthy" : up > 0 ? "degraded" : "unhealthy");
     dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
     dm_enc_key(&e, "version"); dm_enc_str(&e, DM_VERSION);
-    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->cfg.strategy->version);
+    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->st->version);
     dm_enc_key(&e, "uptime_s"); dm_enc_i64(&e, (dm_now_ms() - s->started_ms) / 1000);
     dm_enc_key(&e, "backends");
     dm_enc_map(&e, (size_t)n);
@@ -528,15 +573,54 @@ static void op_health(dm_serve *s, dm_reply *out)
     out->status = 200;
 }
 
+static void encode_strategy(dm_serve *s, dm_enc *e)
+{
+    dm_enc_key(e, "strategy");
+    dm_enc_map(e, 4);
+    dm_enc_key(e, "version"); dm_enc_str(e, s->st->version);
+    dm_enc_key(e, "generation"); dm_enc_i64(e, (int64_t)dm_strategy_generation(s->cfg.strategies));
+    dm_enc_key(e, "reloads");
+    dm_enc_i64(e, s->cfg.watch ? (int64_t)dm_strategy_reloads(s->cfg.watch) : 0);
+    dm_enc_key(e, "reload_failures");
+    dm_enc_i64(e, s->cfg.watch ? (int64_t)dm_strategy_reload_failures(s->cfg.watch) : 0);
+    dm_enc_map_end(e);
+}
+
+static void encode_l1_kind(dm_enc *e, const char *name, dm_l1_stats st)
+{
+    dm_enc_key(e, name);
+    dm_enc_map(e, 4);
+    dm_enc_key(e, "entries"); dm_enc_i64(e, (int64_t)st.entries);
+    dm_enc_key(e, "bytes"); dm_enc_i64(e, (int64_t)st.bytes);
+    dm_enc_key(e, "evictions"); dm_enc_i64(e, (int64_t)st.evictions);
+    dm_enc_key(e, "expirations"); dm_enc_i64(e, (int64_t)st.expirations);
+    dm_enc_map_end(e);
+}
+
+static void encode_l1(dm_serve *s, dm_enc *e)
+{
+    dm_enc_key(e, "l1");
+    if (s->cfg.l1 == NULL) {
+        dm_enc_null(e);
+        return;
+    }
+    dm_enc_map(e, 2);
+    encode_l1_kind(e, "ticks", dm_l1_cache_stats(s->cfg.l1, false));
+    encode_l1_kind(e, "candles", dm_l1_cache_stats(s->cfg.l1, true));
+    dm_enc_map_end(e);
+}
+
 static void op_metrics(dm_serve *s, dm_reply *out)
 {
     static const char *const kinds[] = {"tick", "candle", "candles", "event"};
     dm_enc e;
     dm_buf_reset(&out->body);
     dm_enc_init(&e, out->enc, &out->body);
-    dm_enc_map(&e, 5);
+    dm_enc_map(&e, 7);
     dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
-    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->cfg.strategy->version);
+    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->st->version);
+    encode_strategy(s, &e);
+    encode_l1(s, &e);
     dm_metrics_encode(&e, kinds, 4);
     dm_enc_map_end(&e);
     out->status = 200;
@@ -558,8 +642,20 @@ static const struct {
 };
 
 
+static void handle(dm_serve *s, const char *subject, const char *data, size_t len,
+                   const char *content_type, dm_reply *out);
+
 void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t len,
                      const char *content_type, dm_reply *out)
+{
+    s->st = dm_strategy_acquire(s->cfg.strategies);
+    handle(s, subject, data, len, content_type, out);
+    dm_strategy_release(s->cfg.strategies, s->st);
+    s->st = NULL;
+}
+
+static void handle(dm_serve *s, const char *subject, const char *data, size_t len,
+                   const char *content_type, dm_reply *out)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);

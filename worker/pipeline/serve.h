@@ -8,8 +8,11 @@
 #include <stddef.h>
 
 #include "../backend/backend.h"
+#include "../cache/flight.h"
+#include "../cache/l1_backend.h"
 #include "../codec/enc.h"
-#include "../strategy/strategy.h"
+#include "../strategy/current.h"
+#include "../strategy/watch.h"
 
 #define DM_SUBJ_PREFIX "dm.v1."
 #define DM_SUBJ_TICK_LATEST "dm.v1.tick.latest"
@@ -38,8 +41,11 @@ typedef void (*dm_health_extra_fn)(void *ctx, dm_enc *e);
 
 typedef struct {
     const char *worker_name;
-    const dm_strategy *strategy; /* immutable for the life of the dm_serve */
+    dm_strategy_holder *strategies;    /* a request keeps the version it started with */
     dm_backend *backends[DM_BK_COUNT]; /* taken over: destroyed with the dm_serve */
+    dm_flight *flight;                 /* shared by the worker's responders; may be NULL */
+    dm_l1_cache *l1;                   /* for its figures; may be NULL */
+    const dm_strategy_watch *watch;    /* for reload figures; may be NULL */
     dm_health_extra_fn health_extra;
     void *health_ctx;
 } dm_serve_config;

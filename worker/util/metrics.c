@@ -138,8 +138,39 @@ static void encode_ingest(dm_enc *e, const char *const *kind_names, int n_kinds)
     dm_enc_map_end(e);
 }
 
+static double rate(unsigned long long hits, unsigned long long total)
+{
+    return total ? (double)hits / (double)total : 0;
+}
+
+/* Hit rates per level, and overall: a request is a cache hit when any level answered it.
+ * With L1 first in the route, every cached request looks there first. */
+static void encode_cache(dm_enc *e)
+{
+    unsigned long long h1 = ld(&g_m.hits[DM_BK_L1]), m1 = ld(&g_m.misses[DM_BK_L1]);
+    unsigned long long h2 = ld(&g_m.hits[DM_BK_DRAGONFLY]), m2 = ld(&g_m.misses[DM_BK_DRAGONFLY]);
+    dm_enc_map(e, 3);
+    dm_enc_key(e, "l1");
+    dm_enc_map(e, 3);
+    dm_enc_key(e, "hits"); dm_enc_i64(e, (int64_t)h1);
+    dm_enc_key(e, "misses"); dm_enc_i64(e, (int64_t)m1);
+    dm_enc_key(e, "hit_rate"); dm_enc_f64(e, rate(h1, h1 + m1));
+    dm_enc_map_end(e);
+    dm_enc_key(e, "dragonfly");
+    dm_enc_map(e, 3);
+    dm_enc_key(e, "hits"); dm_enc_i64(e, (int64_t)h2);
+    dm_enc_key(e, "misses"); dm_enc_i64(e, (int64_t)m2);
+    dm_enc_key(e, "hit_rate"); dm_enc_f64(e, rate(h2, h2 + m2));
+    dm_enc_map_end(e);
+    dm_enc_key(e, "total_hit_rate");
+    dm_enc_f64(e, h1 + m1 > 0 ? rate(h1 + h2, h1 + m1) : rate(h2, h2 + m2));
+    dm_enc_map_end(e);
+}
+
 void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds)
 {
+    dm_enc_key(e, "cache");
+    encode_cache(e);
     dm_enc_key(e, "operations");
     encode_ops(e);
     dm_enc_key(e, "backends");

@@ -16,8 +16,8 @@ void dm_metrics_served(dm_backend_id id);            /* which source answered */
 void dm_metrics_cache(dm_backend_id level, bool hit); /* l1 / dragonfly hit or miss */
 void dm_metrics_backend(dm_backend_id id, bool failed);
 void dm_metrics_ingest(int kind, dm_backend_id id, unsigned acked, unsigned dead, unsigned retried);
-/* Writes three members, "operations", "backends" and "ingest", into a map the caller
- * opened (msgpack: counted as 3 entries). */
+/* Writes four members, "cache", "operations", "backends" and "ingest", into a map the
+ * caller opened (msgpack: counted as 4 entries). */
 void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds);
 
 #endif

@@ -1,0 +1,852 @@
+/* bench_ingest: tick ingest throughput of the Data Manager against raw JetStream.
+ *
+ *   bench_ingest [--ticks N] [--rounds R] [--timeout S]
+ *
+ * Each round measures, on the same N tick payloads (same bytes, same kind of
+ * Nats-Msg-Id and Content-Type headers):
+ *
+ *  raw  A throwaway file-storage stream BENCH_RAW on benchraw.> with one durable pull
+ *       consumer, drained by two threads (like two workers), each on its own
+ *       connection, fetching batches of 1000 the way worker/bus/consumer.c does and
+ *       acking every message on its own. Time: first publish -> the N-th ack.
+ *  dm   The same payloads to market.tick.<TOKEN> (a fresh symbol per round), then
+ *       polling until PostgreSQL holds N rows for the symbol and Redis'
+ *       tick:latest:{TOKEN} holds the newest tick. Time: first publish -> both true.
+ *
+ * Both publish with js_PublishMsgAsync (MaxPending 4000, like dmctl) and wait for every
+ * PubAck. The best round of each is reported (least disturbed by the shared machine);
+ * every round is printed to stderr. Diagnostics say where the time goes: the PubAck-only
+ * rate, when each tick consumer of MARKET went idle, the PostgreSQL row rate, the CPU
+ * seconds each part of the stack used (from /proc, found through the stack's pid files)
+ * and, once at the end, how fast PostgreSQL alone takes the worker's upsert.
+ *
+ * Output: ROW/NOTE lines on stdout for bench/run.sh, progress on stderr. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define NS_PER_MS 1000000LL
+#define RAW_STREAM "BENCH_RAW"
+#define RAW_DURABLE "bench-raw"
+#define RAW_SUBJECTS "benchraw.>"
+#define MARKET_STREAM "MARKET"
+#define TICK_FILTER "market.tick.>"
+#define PUB_MAX_PENDING 4000
+#define FETCH_BATCH 1000
+#define FETCH_MAX_BYTES (32 * 1024 * 1024)
+#define IDLE_WAIT_MS 500
+#define TS_BASE 1578528000000LL /* 2020-01-09 00:00 UTC */
+#define TS_STEP 10
+#define MAX_CONSUMERS 8
+#define MAX_ROUNDS 10
+
+/* ------------------------------------------------------------ payloads --- */
+
+typedef struct {
+    int n;
+    char symbol[16], token[16];
+    char *buf;     /* all payloads back to back */
+    size_t *off;   /* payload i = buf + off[i], len[i] bytes */
+    int *len;
+    char (*id)[64];
+    int64_t last_ts;
+} tickset;
+
+static bool tickset_make(tickset *t, int n, const char *symbol)
+{
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    snprintf(t->symbol, sizeof t->symbol, "%s", symbol);
+    size_t k = 0;
+    for (const char *p = symbol; *p; p++)
+        if (*p != '/')
+            t->token[k++] = *p;
+    t->token[k] = '\0';
+    size_t cap = (size_t)n * 160;
+    t->buf = malloc(cap);
+    t->off = malloc((size_t)n * sizeof *t->off);
+    t->len = malloc((size_t)n * sizeof *t->len);
+    t->id = malloc((size_t)n * sizeof *t->id);
+    if (!t->buf || !t->off || !t->len || !t->id)
+        return false;
+    size_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t ts = TS_BASE + (int64_t)i * TS_STEP;
+        int w = snprintf(t->buf + pos, cap - pos,
+                         "{\"symbol\":\"%s\",\"timestamp\":%" PRId64 ",\"bid\":1.10001,"
+                         "\"ask\":1.10003,\"spread\":0.00002,\"volume\":1,\"source\":\"bench\"}",
+                         symbol, ts);
+        if (w < 0 || (size_t)w >= cap - pos)
+            return false;
+        t->off[i] = pos;
+        t->len[i] = w;
+        pos += (size_t)w;
+        snprintf(t->id[i], sizeof t->id[i], "tick:%s:%" PRId64 ":bench", t->token, ts);
+        t->last_ts = ts;
+    }
+    return true;
+}
+
+static void tickset_free(tickset *t)
+{
+    free(t->buf);
+    free(t->off);
+    free(t->len);
+    free(t->id);
+    memset(t, 0, sizeof *t);
+}
+
+/* ----------------------------------------------------------- publisher --- */
+
+typedef struct {
+    atomic_long ok, dup, err;
+    atomic_llong last_ack_ns;
+    pthread_mutex_t mu;
+    char last_err[256];
+} pubstats;
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    pubstats *p = closure;
+    if (pa) {
+        atomic_fetch_add(&p->ok, 1);
+        if (pa->Duplicate)
+            atomic_fetch_add(&p->dup, 1);
+    } else {
+        atomic_fetch_add(&p->err, 1);
+        pthread_mutex_lock(&p->mu);
+        snprintf(p->last_err, sizeof p->last_err, "%s (%d)",
+                 pae && pae->ErrText ? pae->ErrText : pae ? natsStatus_GetText(pae->Err) : "?",
+                 pae ? (int)pae->ErrCode : 0);
+        pthread_mutex_unlock(&p->mu);
+    }
+    atomic_store(&p->last_ack_ns, bench_now_ns());
+    natsMsg_Destroy(msg);
+}
+
+typedef struct {
+    int64_t t0, t_sent, t_acked; /* first publish, last publish call, all PubAcks */
+    long ok, dup, err;
+} pubresult;
+
+/* Publishes every payload of t to prefix.<TOKEN>; returns false if a PubAck is missing. */
+static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t, int timeout_s,
+                        pubresult *r, atomic_llong *t0_out)
+{
+    memset(r, 0, sizeof *r);
+    pubstats ps;
+    memset(&ps, 0, sizeof ps);
+    pthread_mutex_init(&ps.mu, NULL);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    jo.PublishAsync.MaxPending = PUB_MAX_PENDING;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = &ps;
+    jo.PublishAsync.StallWait = 10000;
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, nc, &jo);
+    if (s != NATS_OK) {
+        bench_nats_fail("JetStream context", s);
+        return false;
+    }
+    char subject[96];
+    snprintf(subject, sizeof subject, "%s.%s", prefix, t->token);
+    r->t0 = bench_now_ns();
+    if (t0_out)
+        atomic_store(t0_out, (long long)r->t0);
+    for (int i = 0; i < t->n && s == NATS_OK; i++) {
+        natsMsg *m = NULL;
+        s = natsMsg_Create(&m, subject, NULL, t->buf + t->off[i], t->len[i]);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, "Nats-Msg-Id", t->id[i]);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, "Content-Type", "application/json");
+        if (s == NATS_OK)
+            s = js_PublishMsgAsync(js, &m, NULL); /* takes m on success */
+        natsMsg_Destroy(m);
+    }
+    r->t_sent = bench_now_ns();
+    if (s != NATS_OK)
+        bench_nats_fail("publish", s);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = (int64_t)timeout_s * 1000;
+    natsStatus c = js_PublishAsyncComplete(js, &po);
+    if (c != NATS_OK)
+        bench_nats_fail("waiting for PubAcks", c);
+    int64_t last = atomic_load(&ps.last_ack_ns);
+    r->t_acked = last ? last : bench_now_ns();
+    r->ok = atomic_load(&ps.ok);
+    r->dup = atomic_load(&ps.dup);
+    r->err = atomic_load(&ps.err);
+    jsCtx_Destroy(js);
+    if (r->err)
+        fprintf(stderr, "bench: %ld publish errors, last: %s\n", r->err, ps.last_err);
+    pthread_mutex_destroy(&ps.mu);
+    return s == NATS_OK && c == NATS_OK && r->ok == t->n && r->dup == 0;
+}
+
+/* ------------------------------------------------------- raw baseline --- */
+
+typedef struct {
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub;
+    pthread_t th;
+    int target;
+    atomic_long *acked;
+    atomic_llong *t_done;
+    atomic_bool *stop;
+    int64_t deadline_ns;
+    long mine, fetches;
+} rawc;
+
+/* The worker's fetch (worker/bus/consumer.c): a no-wait batch; when nothing is pending,
+ * wait for one message, then top up without waiting. */
+static int raw_fetch(rawc *c, natsMsgList lists[2])
+{
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = FETCH_BATCH;
+    req.NoWait = true;
+    req.Expires = 2000 * NS_PER_MS;
+    req.MaxBytes = FETCH_MAX_BYTES;
+    if (natsSubscription_FetchRequest(&lists[0], c->sub, &req) == NATS_OK)
+        return 1;
+    jsFetchRequest_Init(&req);
+    req.Batch = 1;
+    req.Expires = IDLE_WAIT_MS * NS_PER_MS;
+    if (natsSubscription_FetchRequest(&lists[0], c->sub, &req) != NATS_OK)
+        return 0;
+    jsFetchRequest_Init(&req);
+    req.Batch = FETCH_BATCH - 1;
+    req.NoWait = true;
+    req.Expires = 2000 * NS_PER_MS;
+    req.MaxBytes = FETCH_MAX_BYTES;
+    return natsSubscription_FetchRequest(&lists[1], c->sub, &req) == NATS_OK ? 2 : 1;
+}
+
+static void *raw_run(void *arg)
+{
+    rawc *c = arg;
+    while (!atomic_load(c->stop) && bench_now_ns() < c->deadline_ns) {
+        natsMsgList lists[2];
+        memset(lists, 0, sizeof lists);
+        int nl = raw_fetch(c, lists);
+        long got = 0;
+        for (int l = 0; l < nl; l++) {
+            for (int i = 0; i < lists[l].Count; i++)
+                natsMsg_Ack(lists[l].Msgs[i], NULL);
+            got += lists[l].Count;
+            natsMsgList_Destroy(&lists[l]);
+        }
+        if (got) {
+            c->fetches++;
+            c->mine += got;
+            long total = atomic_fetch_add(c->acked, got) + got;
+            if (total >= c->target) {
+                long long zero = 0;
+                atomic_compare_exchange_strong(c->t_done, &zero, (long long)bench_now_ns());
+                atomic_store(c->stop, true);
+            }
+        }
+    }
+    nats_ReleaseThreadMemory();
+    return NULL;
+}
+
+typedef struct {
+    double rate, pub_rate, secs;
+    long per_consumer[2];
+    double cpu[BENCH_CPU_COUNT]; /* CPU seconds used during the measurement */
+} rawresult;
+
+static void cpu_delta(const double before[BENCH_CPU_COUNT], double out[BENCH_CPU_COUNT])
+{
+    double now[BENCH_CPU_COUNT];
+    bench_cpu_snapshot(now);
+    for (int i = 0; i < BENCH_CPU_COUNT; i++)
+        out[i] = now[i] - before[i];
+}
+
+static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresult *out)
+{
+    memset(out, 0, sizeof *out);
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, nc, NULL);
+    if (s != NATS_OK)
+        return bench_nats_fail("JetStream", s), false;
+    jsErrCode jerr = 0;
+    js_DeleteStream(js, RAW_STREAM, NULL, &jerr); /* left over from an aborted run */
+    const char *subjects[] = {RAW_SUBJECTS};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = RAW_STREAM;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Retention = js_LimitsPolicy;
+    sc.MaxMsgSize = 8 * 1024 * 1024;
+    sc.Duplicates = 120LL * 1000 * NS_PER_MS; /* as MARKET */
+    jsStreamInfo *si = NULL;
+    s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    if (s != NATS_OK) {
+        fprintf(stderr, "bench: create stream %s: %s (%d)\n", RAW_STREAM, natsStatus_GetText(s),
+                (int)jerr);
+        jsCtx_Destroy(js);
+        return false;
+    }
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = RAW_DURABLE;
+    cc.AckPolicy = js_AckExplicit;
+    cc.AckWait = 10000 * NS_PER_MS;
+    cc.MaxDeliver = -1;
+    cc.FilterSubject = RAW_SUBJECTS;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.MaxAckPending = FETCH_BATCH * 16; /* as the workers' consumers */
+    jsConsumerInfo *ci = NULL;
+    s = js_AddConsumer(&ci, js, RAW_STREAM, &cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    bool ok = s == NATS_OK;
+    if (!ok)
+        bench_nats_fail("create raw consumer", s);
+
+    atomic_long acked;
+    atomic_llong t_done;
+    atomic_bool stop;
+    atomic_init(&acked, 0);
+    atomic_init(&t_done, 0);
+    atomic_init(&stop, false);
+    rawc cons[2];
+    memset(cons, 0, sizeof cons);
+    int started = 0;
+    int64_t deadline = bench_now_ns() + (int64_t)timeout_s * 1000 * NS_PER_MS;
+    for (int k = 0; k < 2 && ok; k++) {
+        rawc *c = &cons[k];
+        c->target = t->n;
+        c->acked = &acked;
+        c->t_done = &t_done;
+        c->stop = &stop;
+        c->deadline_ns = deadline;
+        ok = (c->nc = bench_nats_connect(k ? "bench-raw-2" : "bench-raw-1")) != NULL;
+        if (ok && (s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK)
+            ok = (bench_nats_fail("JetStream", s), false);
+        if (ok) {
+            jsSubOptions so;
+            jsSubOptions_Init(&so);
+            so.Stream = RAW_STREAM;
+            so.Consumer = RAW_DURABLE;
+            s = js_PullSubscribe(&c->sub, c->js, RAW_SUBJECTS, RAW_DURABLE, NULL, &so, &jerr);
+            if (s != NATS_OK)
+                ok = (bench_nats_fail("raw pull subscribe", s), false);
+        }
+        if (ok && pthread_create(&c->th, NULL, raw_run, c) == 0)
+            started++;
+        else
+            ok = false;
+    }
+
+    pubresult pr;
+    double cpu0[BENCH_CPU_COUNT];
+    bench_cpu_snapshot(cpu0);
+    if (ok)
+        ok = publish_all(nc, "benchraw.tick", t, timeout_s, &pr, NULL);
+    if (!ok)
+        atomic_store(&stop, true);
+    for (int k = 0; k < started; k++)
+        pthread_join(cons[k].th, NULL);
+    cpu_delta(cpu0, out->cpu);
+    int64_t done = atomic_load(&t_done);
+    if (ok && (done == 0 || atomic_load(&acked) < t->n)) {
+        fprintf(stderr, "bench: raw consumers acked %ld of %d within %d s\n", atomic_load(&acked),
+                t->n, timeout_s);
+        ok = false;
+    }
+    if (ok) {
+        out->secs = (double)(done - pr.t0) / 1e9;
+        out->rate = t->n / out->secs;
+        out->pub_rate = t->n / ((double)(pr.t_acked - pr.t0) / 1e9);
+        out->per_consumer[0] = cons[0].mine;
+        out->per_consumer[1] = cons[1].mine;
+        fprintf(stderr,
+                "  raw: %d ticks in %.3f s = %.0f/s (PubAcks done after %.3f s; consumer 1 "
+                "acked %ld in %ld fetches, consumer 2 %ld in %ld)\n",
+                t->n, out->secs, out->rate, (double)(pr.t_acked - pr.t0) / 1e9, cons[0].mine,
+                cons[0].fetches, cons[1].mine, cons[1].fetches);
+    }
+    for (int k = 0; k < 2; k++) {
+        if (cons[k].nc)
+            natsConnection_Flush(cons[k].nc);
+        natsSubscription_Destroy(cons[k].sub);
+        jsCtx_Destroy(cons[k].js);
+        natsConnection_Destroy(cons[k].nc);
+    }
+    s = js_DeleteStream(js, RAW_STREAM, NULL, &jerr);
+    if (s != NATS_OK)
+        bench_nats_fail("delete stream " RAW_STREAM, s);
+    jsCtx_Destroy(js);
+    return ok;
+}
+
+/* ------------------------------------------------------ data manager --- */
+
+typedef struct {
+    char name[48];
+    int64_t t_idle; /* first time idle after the last PubAck, 0 = never */
+} consstate;
+
+typedef struct {
+    /* inputs */
+    const tickset *t;
+    int timeout_s;
+    atomic_bool published; /* every PubAck is in */
+    atomic_bool abort;
+    atomic_llong t0;
+    /* results */
+    int64_t t_redis, t_pg, t_done;
+    long long pg_final;
+    consstate cons[MAX_CONSUMERS];
+    int ncons;
+    /* PostgreSQL row count samples: (time, rows) for the commit rate */
+    int64_t pg_t[4096];
+    long long pg_n[4096];
+    int pg_samples;
+    bool failed;
+} monitor;
+
+static long long pg_count(PGconn *pg, const char *symbol)
+{
+    const char *vals[1] = {symbol};
+    PGresult *r = PQexecParams(pg, "SELECT count(*) FROM ticks WHERE symbol = $1", 1, NULL, vals,
+                               NULL, NULL, 0);
+    long long n = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = atoll(PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "bench: count: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return n;
+}
+
+/* Does tick:latest:{TOKEN} hold the newest tick (member "ts|bid|ask|spread|volume|source")? */
+static bool redis_has_latest(redisContext *rc, const tickset *t)
+{
+    redisReply *r = redisCommand(rc, "ZRANGE tick:latest:{%s} -1 -1", t->token);
+    bool ok = false;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING) {
+        char want[32];
+        int w = snprintf(want, sizeof want, "%" PRId64 "|", t->last_ts);
+        ok = strncmp(r->element[0]->str, want, (size_t)w) == 0;
+    }
+    freeReplyObject(r);
+    return ok;
+}
+
+/* Consumers of MARKET that read ticks; records when each is idle after the publish. */
+static void poll_consumers(jsCtx *js, monitor *m, int64_t now)
+{
+    jsConsumerInfoList *list = NULL;
+    jsErrCode jerr = 0;
+    if (js_Consumers(&list, js, MARKET_STREAM, NULL, &jerr) != NATS_OK)
+        return;
+    for (int k = 0; k < list->Count; k++) {
+        jsConsumerInfo *ci = list->List[k];
+        if (!ci->Config || !ci->Config->FilterSubject ||
+            strcmp(ci->Config->FilterSubject, TICK_FILTER) != 0)
+            continue;
+        int j = 0;
+        while (j < m->ncons && strcmp(m->cons[j].name, ci->Name) != 0)
+            j++;
+        if (j == m->ncons) {
+            if (m->ncons == MAX_CONSUMERS)
+                continue;
+            snprintf(m->cons[m->ncons++].name, sizeof m->cons[0].name, "%s", ci->Name);
+        }
+        if (atomic_load(&m->published) && m->cons[j].t_idle == 0 && ci->NumPending == 0 &&
+            ci->NumAckPending == 0)
+            m->cons[j].t_idle = now;
+    }
+    jsConsumerInfoList_Destroy(list);
+}
+
+static void *monitor_run(void *arg)
+{
+    monitor *m = arg;
+    PGconn *pg = bench_pg_connect();
+    redisContext *rc = bench_redis_connect();
+    natsConnection *nc = bench_nats_connect("bench-monitor");
+    jsCtx *js = NULL;
+    if (!pg || !rc || !nc || natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
+        m->failed = true;
+        goto out;
+    }
+    while (atomic_load(&m->t0) == 0)
+        bench_sleep_ms(1);
+    int64_t t0 = atomic_load(&m->t0);
+    int64_t deadline = t0 + (int64_t)m->timeout_s * 1000 * NS_PER_MS, last_pg = 0;
+    while (!(m->t_redis && m->t_pg)) {
+        int64_t now = bench_now_ns();
+        if (now > deadline || atomic_load(&m->abort)) {
+            m->failed = true;
+            break;
+        }
+        if (!m->t_redis && redis_has_latest(rc, m->t))
+            m->t_redis = now;
+        poll_consumers(js, m, now);
+        /* The row count costs the database a scan: sample it every 250 ms for the rate
+         * curve, and on every round once the timescale consumer has gone idle. */
+        bool ts_idle = false;
+        for (int j = 0; j < m->ncons; j++)
+            if (strncmp(m->cons[j].name, "timescale", 9) == 0 && m->cons[j].t_idle)
+                ts_idle = true;
+        if (!m->t_pg && (ts_idle || now - last_pg >= 250 * NS_PER_MS)) {
+            last_pg = now;
+            long long n = pg_count(pg, m->t->symbol);
+            int64_t at = bench_now_ns();
+            if (m->pg_samples < 4096) {
+                m->pg_t[m->pg_samples] = at;
+                m->pg_n[m->pg_samples++] = n;
+            }
+            m->pg_final = n;
+            if (n == m->t->n)
+                m->t_pg = at;
+        }
+        bench_sleep_ms(10);
+    }
+    m->t_done = m->t_redis > m->t_pg ? m->t_redis : m->t_pg;
+out:
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    if (rc)
+        redisFree(rc);
+    if (pg)
+        PQfinish(pg);
+    nats_ReleaseThreadMemory();
+    return NULL;
+}
+
+typedef struct {
+    double rate, secs, pub_secs, redis_secs, pg_secs, pg_mid_rate;
+    int ncons;
+    char cons_name[MAX_CONSUMERS][48];
+    double cons_idle_secs[MAX_CONSUMERS]; /* 0: not seen idle */
+    double cpu[BENCH_CPU_COUNT];
+} dmresult;
+
+static bool run_dm(natsConnection *nc, const tickset *t, int timeout_s, dmresult *out)
+{
+    memset(out, 0, sizeof *out);
+    monitor *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return false;
+    m->t = t;
+    m->timeout_s = timeout_s;
+    atomic_init(&m->published, false);
+    atomic_init(&m->abort, false);
+    atomic_init(&m->t0, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, monitor_run, m) != 0) {
+        free(m);
+        return false;
+    }
+    bench_sleep_ms(200); /* let the monitor connect before the clock starts */
+    pubresult pr;
+    double cpu0[BENCH_CPU_COUNT];
+    bench_cpu_snapshot(cpu0);
+    bool ok = publish_all(nc, "market.tick", t, timeout_s, &pr, &m->t0);
+    if (!ok) {
+        atomic_store(&m->t0, (long long)bench_now_ns()); /* unblock the monitor */
+        atomic_store(&m->abort, true);
+    }
+    atomic_store(&m->published, true);
+    pthread_join(th, NULL);
+    cpu_delta(cpu0, out->cpu);
+    if (ok && m->failed) {
+        fprintf(stderr,
+                "bench: Data Manager did not finish within %d s: PostgreSQL has %lld of %d rows, "
+                "Redis latest %s\n",
+                timeout_s, m->pg_final, t->n, m->t_redis ? "ok" : "missing");
+        ok = false;
+    }
+    if (ok) {
+        out->secs = (double)(m->t_done - pr.t0) / 1e9;
+        out->rate = t->n / out->secs;
+        out->pub_secs = (double)(pr.t_acked - pr.t0) / 1e9;
+        out->redis_secs = (double)(m->t_redis - pr.t0) / 1e9;
+        out->pg_secs = (double)(m->t_pg - pr.t0) / 1e9;
+        /* Steady-state row rate: between the samples nearest 10% and 90% of N. */
+        int a = -1, b = -1;
+        for (int i = 0; i < m->pg_samples; i++) {
+            if (a < 0 && m->pg_n[i] >= t->n / 10)
+                a = i;
+            if (b < 0 && m->pg_n[i] >= t->n * 9LL / 10)
+                b = i;
+        }
+        if (a >= 0 && b > a && m->pg_t[b] > m->pg_t[a])
+            out->pg_mid_rate =
+                (double)(m->pg_n[b] - m->pg_n[a]) / ((double)(m->pg_t[b] - m->pg_t[a]) / 1e9);
+        out->ncons = m->ncons;
+        for (int j = 0; j < m->ncons; j++) {
+            snprintf(out->cons_name[j], sizeof out->cons_name[j], "%s", m->cons[j].name);
+            out->cons_idle_secs[j] =
+                m->cons[j].t_idle ? (double)(m->cons[j].t_idle - pr.t0) / 1e9 : 0;
+        }
+        fprintf(stderr,
+                "  dm:  %d ticks in %.3f s = %.0f/s (PubAcks done %.3f s = %.0f/s; Redis latest "
+                "at %.3f s; PostgreSQL %d rows at %.3f s, 10%%-90%% at %.0f rows/s",
+                t->n, out->secs, out->rate, out->pub_secs, t->n / out->pub_secs, out->redis_secs,
+                t->n, out->pg_secs, out->pg_mid_rate);
+        for (int j = 0; j < m->ncons; j++)
+            if (m->cons[j].t_idle)
+                fprintf(stderr, "; %s idle at %.3f s", m->cons[j].name,
+                        (double)(m->cons[j].t_idle - pr.t0) / 1e9);
+        fprintf(stderr, ")\n");
+    }
+    free(m);
+    return ok;
+}
+
+/* --------------------------------------------------- PostgreSQL probe --- */
+
+/* Diagnostic, not a baseline: how fast PostgreSQL alone takes the rows, written the way
+ * worker/backend/timescale.c writes ticks (one upsert of 1000 rows through unnest() per
+ * statement, autocommit) from two connections at once, with NATS and the workers idle.
+ * The statement is a copy of the worker's SQL_UPSERT_TICKS; keep them alike. */
+#define PROBE_SQL                                                                               \
+    "INSERT INTO ticks (symbol, ts, bid, ask, spread, volume, source) "                         \
+    "SELECT DISTINCT ON (symbol, ts, source) symbol, ts, bid, ask, spread, volume, source "     \
+    "FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[], "          \
+    "$6::float8[], $7::text[]) WITH ORDINALITY AS u(symbol, ts, bid, ask, spread, volume, "     \
+    "source, ord) ORDER BY symbol, ts, source, ord DESC "                                       \
+    "ON CONFLICT (symbol, ts, source) DO UPDATE SET bid = EXCLUDED.bid, ask = EXCLUDED.ask, "   \
+    "spread = EXCLUDED.spread, volume = EXCLUDED.volume"
+
+typedef struct {
+    const char *symbol;
+    int n, k; /* batches k, k+2, k+4, ... */
+    bool ok;
+    pthread_t th;
+} probe;
+
+static void *probe_run(void *arg)
+{
+    probe *p = arg;
+    PGconn *pg = bench_pg_connect();
+    size_t cap = FETCH_BATCH * 40 + 64;
+    char *col[7];
+    for (int c = 0; c < 7; c++)
+        col[c] = malloc(cap);
+    p->ok = pg != NULL;
+    if (p->ok) {
+        PGresult *r = PQprepare(pg, "probe", PROBE_SQL, 7, NULL);
+        p->ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!p->ok)
+            fprintf(stderr, "bench: probe prepare: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    for (int first = p->k * FETCH_BATCH; p->ok && first < p->n; first += 2 * FETCH_BATCH) {
+        int last = first + FETCH_BATCH < p->n ? first + FETCH_BATCH : p->n;
+        size_t len[7] = {0};
+        for (int c = 0; c < 7; c++)
+            col[c][len[c]++] = '{';
+        for (int i = first; i < last; i++) {
+            const char *sep = i > first ? "," : "";
+            int64_t ts = TS_BASE + (int64_t)i * TS_STEP;
+            len[0] += (size_t)snprintf(col[0] + len[0], cap - len[0], "%s\"%s\"", sep, p->symbol);
+            len[1] += (size_t)snprintf(col[1] + len[1], cap - len[1], "%s%" PRId64, sep, ts);
+            len[2] += (size_t)snprintf(col[2] + len[2], cap - len[2], "%s1.10001", sep);
+            len[3] += (size_t)snprintf(col[3] + len[3], cap - len[3], "%s1.10003", sep);
+            len[4] += (size_t)snprintf(col[4] + len[4], cap - len[4], "%s0.00002", sep);
+            len[5] += (size_t)snprintf(col[5] + len[5], cap - len[5], "%s1", sep);
+            len[6] += (size_t)snprintf(col[6] + len[6], cap - len[6], "%s\"bench\"", sep);
+        }
+        const char *vals[7];
+        for (int c = 0; c < 7; c++) {
+            snprintf(col[c] + len[c], cap - len[c], "}");
+            vals[c] = col[c];
+        }
+        PGresult *r = PQexecPrepared(pg, "probe", 7, vals, NULL, NULL, 0);
+        p->ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!p->ok)
+            fprintf(stderr, "bench: probe insert: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    for (int c = 0; c < 7; c++)
+        free(col[c]);
+    if (pg)
+        PQfinish(pg);
+    return NULL;
+}
+
+/* Rows per second, 0 on failure. */
+static double pg_probe(const char *symbol, int n)
+{
+    probe p[2];
+    int64_t t0 = bench_now_ns();
+    for (int k = 0; k < 2; k++) {
+        p[k] = (probe){.symbol = symbol, .n = n, .k = k};
+        if (pthread_create(&p[k].th, NULL, probe_run, &p[k]) != 0)
+            return 0;
+    }
+    for (int k = 0; k < 2; k++)
+        pthread_join(p[k].th, NULL);
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    return p[0].ok && p[1].ok ? n / secs : 0;
+}
+
+/* A symbol nobody used: FIRST + two random letters + /USD (BQX/USD travels as BQXUSD). */
+static bool fresh_symbol(PGconn *pg, char first, char *out, size_t cap)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        snprintf(out, cap, "%c%c%c/USD", first, 'A' + rand() % 26, 'A' + rand() % 26);
+        long long n = pg_count(pg, out);
+        if (n == 0)
+            return true;
+        if (n < 0)
+            return false;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- main --- */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_ingest [--ticks N] [--rounds R] [--timeout S]\n"
+                    "  --ticks N    ticks per measurement (default 100000)\n"
+                    "  --rounds R   raw/Data Manager rounds, best of each reported (default 3)\n"
+                    "  --timeout S  give up on one measurement after S seconds (default 120)\n");
+}
+
+int main(int argc, char **argv)
+{
+    int n = 100000, rounds = 3, timeout_s = 120;
+    static const struct option opts[] = {{"ticks", required_argument, 0, 'n'},
+                                         {"rounds", required_argument, 0, 'r'},
+                                         {"timeout", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': n = atoi(optarg); break;
+        case 'r': rounds = atoi(optarg); break;
+        case 't': timeout_s = atoi(optarg); break;
+        default: usage(); return c == 'h' ? 0 : 64;
+        }
+    }
+    if (n < 1 || n > 5000000 || rounds < 1 || rounds > MAX_ROUNDS || timeout_s < 1 ||
+        timeout_s > 3600) {
+        usage();
+        return 64;
+    }
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+    natsConnection *nc = bench_nats_connect("bench-ingest");
+    PGconn *pg = bench_pg_connect();
+    if (!nc || !pg)
+        return 1;
+
+    rawresult raw[MAX_ROUNDS], bestraw = {0};
+    dmresult dm[MAX_ROUNDS], bestdm = {0};
+    int rc = 0;
+    for (int r = 0; r < rounds && rc == 0; r++) {
+        char symbol[16];
+        tickset t;
+        if (!fresh_symbol(pg, 'B', symbol, sizeof symbol)) {
+            fprintf(stderr, "bench: no unused symbol B<letter><letter>/USD found\n");
+            rc = 1;
+            break;
+        }
+        if (!tickset_make(&t, n, symbol)) {
+            fprintf(stderr, "bench: out of memory\n");
+            rc = 1;
+            break;
+        }
+        fprintf(stderr, "round %d/%d: %d ticks, symbol %s (%d-byte payloads)\n", r + 1, rounds, n,
+                symbol, t.len[0]);
+        if (!run_raw(nc, &t, timeout_s, &raw[r]) || !run_dm(nc, &t, timeout_s, &dm[r]))
+            rc = 1;
+        tickset_free(&t);
+        if (rc == 0) {
+            if (raw[r].rate > bestraw.rate)
+                bestraw = raw[r];
+            if (dm[r].rate > bestdm.rate)
+                bestdm = dm[r];
+        }
+    }
+    if (rc == 0) {
+        char v[48], b[64], name[64], x[32], y[32];
+        double ratio = bestdm.rate / bestraw.rate;
+        snprintf(name, sizeof name, "ingest ticks/s (%s ticks)", bench_thousands(n, x, sizeof x));
+        snprintf(v, sizeof v, "%s/s", bench_thousands(bestdm.rate, x, sizeof x));
+        snprintf(b, sizeof b, "%s/s raw JS", bench_thousands(bestraw.rate, y, sizeof y));
+        bench_row(name, v, b, ratio, ">= 0.40", ratio >= 0.40);
+        snprintf(v, sizeof v, "%s/s", bench_thousands(bestdm.rate, x, sizeof x));
+        bench_row("ingest ticks/s absolute", v, "-", bestdm.rate / 50000.0, ">= 50,000/s",
+                  bestdm.rate >= 50000);
+        char all[512] = "";
+        size_t k = 0;
+        for (int r = 0; r < rounds; r++)
+            k += (size_t)snprintf(all + k, sizeof all - k, "%s%.0f/%.0f", r ? ", " : "", dm[r].rate,
+                                  raw[r].rate);
+        bench_note("ingest: rounds (dm/raw ticks/s): %s; best of each reported", all);
+        bench_note("ingest: best dm round: PubAcks in %.3f s (%s/s publish-only), Redis latest "
+                   "at %.3f s, PostgreSQL %d rows at %.3f s (10%%-90%% of rows at %s rows/s)",
+                   bestdm.pub_secs, bench_thousands(n / bestdm.pub_secs, x, sizeof x),
+                   bestdm.redis_secs, n, bestdm.pg_secs,
+                   bestdm.pg_mid_rate > 0 ? bench_thousands(bestdm.pg_mid_rate, y, sizeof y)
+                                          : "n/a");
+        char cs[512] = "";
+        k = 0;
+        for (int j = 0; j < bestdm.ncons; j++)
+            if (bestdm.cons_idle_secs[j] > 0)
+                k += (size_t)snprintf(cs + k, sizeof cs - k, "%s%s done at %.3f s (%s/s)",
+                                      k ? ", " : "", bestdm.cons_name[j], bestdm.cons_idle_secs[j],
+                                      bench_thousands(n / bestdm.cons_idle_secs[j], x, sizeof x));
+        if (k)
+            bench_note("ingest: tick consumers of MARKET (2 workers each): %s", cs);
+        bench_note("ingest: raw baseline best round: PubAcks in %.3f s (%s/s publish-only), "
+                   "consumers acked %ld + %ld",
+                   n / bestraw.pub_rate, bench_thousands(bestraw.pub_rate, x, sizeof x),
+                   bestraw.per_consumer[0], bestraw.per_consumer[1]);
+        for (int w = 0; w < 2; w++) {
+            const double *cpu = w ? bestraw.cpu : bestdm.cpu;
+            double wall = w ? bestraw.secs : bestdm.secs, sum = 0;
+            char list[256];
+            size_t l = 0;
+            for (int i = 0; i < BENCH_CPU_COUNT; i++) {
+                sum += cpu[i];
+                l += (size_t)snprintf(list + l, sizeof list - l, "%s%s %.2f", i ? ", " : "",
+                                      bench_cpu_names[i], cpu[i]);
+            }
+            bench_note("ingest: CPU seconds in the best %s round (%.2f s wall x %ld cores = %.2f "
+                       "available): %s; total %.2f",
+                       w ? "raw" : "dm", wall, sysconf(_SC_NPROCESSORS_ONLN),
+                       wall * (double)sysconf(_SC_NPROCESSORS_ONLN), list, sum);
+        }
+        char psym[16];
+        double prate = fresh_symbol(pg, 'P', psym, sizeof psym) ? pg_probe(psym, n) : 0;
+        if (prate > 0)
+            bench_note("ingest: PostgreSQL alone (the worker's unnest upsert, 1000 rows per "
+                       "statement, 2 connections, NATS idle): %s rows/s",
+                       bench_thousands(prate, x, sizeof x));
+    }
+    PQfinish(pg);
+    natsConnection_Destroy(nc);
+    nats_Close();
+    return rc;
+}

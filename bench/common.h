@@ -1,0 +1,68 @@
+/* Shared helpers of the benchmark programs: clocks, the stack's connection settings
+ * (the environment deploy/stack.sh env prints), latency statistics and the report rows
+ * bench/run.sh collects into its table.
+ *
+ * Benchmarks are programs, not tests: every loop is bounded in count and in time, and
+ * every figure is reported next to a raw baseline measured in the same run. */
+#ifndef DM_BENCH_COMMON_H
+#define DM_BENCH_COMMON_H
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic time. */
+int64_t bench_now_ns(void);
+double bench_now_s(void);
+void bench_sleep_ms(int ms);
+
+const char *bench_env(const char *name, const char *dflt);
+
+/* Connections to the stack named by DM_NATS_URL, DM_PG_HOST/PORT/PASSWORD,
+ * DM_REDIS_HOST/PORT (defaults: deploy/stack.sh's default ports). NULL + message on error. */
+natsConnection *bench_nats_connect(const char *name);
+/* send_asap: natsOptions_SetSendAsap (no 1 ms flusher coalescing; see bench_latest). */
+natsConnection *bench_nats_connect_ex(const char *name, bool send_asap);
+PGconn *bench_pg_connect(void);
+redisContext *bench_redis_connect(void);
+
+/* Prints "bench: <what>: <nats error>" to stderr. */
+void bench_nats_fail(const char *what, natsStatus s);
+
+/* CPU seconds (user + system) used so far by the processes of the stack in
+ * $DM_STACK_DIR (found through its pid files, so other stacks on the machine do not
+ * count) and by this process. Differences of two snapshots say where the time went. */
+enum { BENCH_CPU_WORKERS, BENCH_CPU_NATS, BENCH_CPU_PG, BENCH_CPU_REDIS, BENCH_CPU_SELF,
+       BENCH_CPU_COUNT };
+extern const char *const bench_cpu_names[BENCH_CPU_COUNT];
+void bench_cpu_snapshot(double out[BENCH_CPU_COUNT]);
+
+/* Latency samples in nanoseconds. */
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} bench_samples;
+
+bool bench_samples_add(bench_samples *s, int64_t ns);
+void bench_samples_free(bench_samples *s);
+/* Sorts in place; percentile p in [0,100] by nearest rank, in ms. */
+void bench_samples_sort(bench_samples *s);
+double bench_pct_ms(const bench_samples *s, double p);
+double bench_mean_ms(const bench_samples *s);
+double bench_max_ms(const bench_samples *s);
+
+/* 52300.4 -> "52,300" */
+const char *bench_thousands(double v, char *buf, size_t cap);
+
+/* One row of the final table, on stdout, tab separated:
+ *   ROW\t<benchmark>\t<value>\t<baseline>\t<ratio>\t<target>\t<PASS|MISS|->
+ * run.sh aligns the rows; everything else a program prints goes to stderr. */
+void bench_row(const char *name, const char *value, const char *baseline, double ratio,
+               const char *target, int pass /* 1 pass, 0 miss, -1 no verdict */);
+/* A note printed under the table (diagnostics: where the time goes). */
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,14 @@
+/* Every worker listens (no queue group) to the cache updates that committing workers
+ * publish, and merges them into its own L1. */
+#ifndef DM_CACHE_SUB_H
+#define DM_CACHE_SUB_H
+
+#include "../cache/l1_backend.h"
+#include "bus.h"
+
+typedef struct dm_cache_sub dm_cache_sub;
+
+dm_cache_sub *dm_cache_sub_start(dm_bus *bus, dm_l1_cache *l1, dm_err *err);
+void dm_cache_sub_stop(dm_cache_sub *s);
+
+#endif

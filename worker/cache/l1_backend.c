@@ -1,0 +1,279 @@
+#include "l1_backend.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPOCH_SLOTS 1024
+
+struct dm_l1_cache {
+    dm_l1 *ticks, *candles;
+    atomic_llong ttl_ms;
+    atomic_ullong epochs[EPOCH_SLOTS];
+};
+
+typedef struct {
+    dm_backend base;
+    dm_l1_cache *cache;
+    uint64_t miss_epoch; /* epoch of the key when this thread last missed it */
+    char miss_key[DM_L1_KEY_MAX];
+} l1_backend;
+
+static void token_of(const char *symbol, char *token)
+{
+    size_t k = 0;
+    for (const char *p = symbol; *p && k < DM_TOKEN_MAX; p++)
+        if (*p != '/')
+            token[k++] = *p;
+    token[k] = '\0';
+}
+
+static void tick_key(const char *symbol, char *key)
+{
+    char token[DM_TOKEN_MAX + 1];
+    token_of(symbol, token);
+    snprintf(key, DM_L1_KEY_MAX, "tick:latest:{%s}", token);
+}
+
+static void candle_key(const char *symbol, dm_tf tf, char *key)
+{
+    char token[DM_TOKEN_MAX + 1];
+    token_of(symbol, token);
+    snprintf(key, DM_L1_KEY_MAX, "candle:latest:{%s}:%s", token, dm_tf_name(tf));
+}
+
+static atomic_ullong *epoch_of(dm_l1_cache *c, const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &c->epochs[h % EPOCH_SLOTS];
+}
+
+dm_l1_cache *dm_l1_cache_create(size_t max_entries_per_kind, size_t max_bytes)
+{
+    dm_l1_cache *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    dm_l1_limits lim = {max_entries_per_kind, max_bytes / 2};
+    c->ticks = dm_l1_create(lim);
+    c->candles = dm_l1_create(lim);
+    atomic_init(&c->ttl_ms, 60000);
+    if (c->ticks == NULL || c->candles == NULL) {
+        dm_l1_cache_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void dm_l1_cache_destroy(dm_l1_cache *c)
+{
+    if (c == NULL)
+        return;
+    dm_l1_destroy(c->ticks);
+    dm_l1_destroy(c->candles);
+    free(c);
+}
+
+void dm_l1_cache_set_ttl(dm_l1_cache *c, int64_t ttl_ms) { atomic_store(&c->ttl_ms, ttl_ms); }
+
+void dm_l1_cache_set_limits(dm_l1_cache *c, size_t max_entries_per_kind, size_t max_bytes)
+{
+    dm_l1_limits lim = {max_entries_per_kind, max_bytes / 2};
+    dm_l1_set_limits(c->ticks, lim);
+    dm_l1_set_limits(c->candles, lim);
+}
+
+dm_l1_stats dm_l1_cache_stats(dm_l1_cache *c, bool candles)
+{
+    return dm_l1_get_stats(candles ? c->candles : c->ticks);
+}
+
+static void remember_miss(l1_backend *b, const char *key)
+{
+    b->miss_epoch = atomic_load(epoch_of(b->cache, key));
+    snprintf(b->miss_key, sizeof b->miss_key, "%s", key);
+}
+
+/* A fill is allowed only for the key this thread missed, and only if no update touched
+ * the key's slot since. */
+static bool fill_allowed(l1_backend *b, const char *key)
+{
+    return strcmp(b->miss_key, key) == 0 && atomic_load(epoch_of(b->cache, key)) == b->miss_epoch;
+}
+
+static dm_bstatus l1_latest_tick(dm_backend *base, const char *symbol, dm_tick *out, dm_err *err)
+{
+    (void)err;
+    l1_backend *b = (l1_backend *)base;
+    char key[DM_L1_KEY_MAX];
+    tick_key(symbol, key);
+    void *v = NULL;
+    size_t len = 0;
+    if (!dm_l1_get(b->cache->ticks, key, dm_now_ms(), &v, &len) || len != sizeof *out) {
+        free(v);
+        remember_miss(b, key);
+        return DM_BS_MISS;
+    }
+    memcpy(out, v, sizeof *out);
+    free(v);
+    return DM_BS_OK;
+}
+
+static dm_bstatus l1_latest_candles(dm_backend *base, const char *symbol, dm_tf tf, size_t limit,
+                                    dm_candle_vec *out, dm_err *err)
+{
+    l1_backend *b = (l1_backend *)base;
+    char key[DM_L1_KEY_MAX];
+    candle_key(symbol, tf, key);
+    void *v = NULL;
+    size_t len = 0;
+    size_t have = 0;
+    if (dm_l1_get(b->cache->candles, key, dm_now_ms(), &v, &len))
+        have = len / sizeof(dm_candle);
+    if (have < limit) { /* the entry holds fewer: the next level knows whether more exist */
+        free(v);
+        remember_miss(b, key);
+        return DM_BS_MISS;
+    }
+    const dm_candle *c = v;
+    for (size_t i = have - limit; i < have; i++) {
+        dm_candle *dst = dm_candle_vec_push(out);
+        if (dst == NULL) {
+            free(v);
+            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        }
+        *dst = c[i];
+    }
+    free(v);
+    return DM_BS_OK;
+}
+
+/* Fills after a slower source answered: the answer is the newest value(s) as of then. */
+static dm_bstatus l1_fill_ticks(dm_backend *base, const dm_tick *t, size_t n,
+                                const dm_cache_opts *o, dm_err *err)
+{
+    (void)o, (void)err;
+    l1_backend *b = (l1_backend *)base;
+    char key[DM_L1_KEY_MAX];
+    if (n != 1)
+        return DM_BS_OK;
+    tick_key(t->symbol, key);
+    if (fill_allowed(b, key))
+        dm_l1_put(b->cache->ticks, key, t, sizeof *t, dm_now_ms(), atomic_load(&b->cache->ttl_ms));
+    return DM_BS_OK;
+}
+
+static dm_bstatus l1_fill_candles(dm_backend *base, const dm_candle *c, size_t n,
+                                  const dm_cache_opts *o, dm_err *err)
+{
+    (void)o, (void)err;
+    l1_backend *b = (l1_backend *)base;
+    char key[DM_L1_KEY_MAX];
+    if (n == 0)
+        return DM_BS_OK;
+    candle_key(c->symbol, c->tf, key);
+    if (fill_allowed(b, key))
+        dm_l1_put(b->cache->candles, key, c, n * sizeof *c, dm_now_ms(), atomic_load(&b->cache->ttl_ms));
+    return DM_BS_OK;
+}
+
+static dm_bstatus l1_ping(dm_backend *b, dm_err *err)
+{
+    (void)b, (void)err;
+    return DM_BS_OK;
+}
+
+static void l1_destroy(dm_backend *b) { free(b); }
+
+static const dm_backend_ops OPS = {
+    .write_ticks = l1_fill_ticks,
+    .write_candles = l1_fill_candles,
+    .latest_tick = l1_latest_tick,
+    .latest_candles = l1_latest_candles,
+    .ping = l1_ping,
+    .destroy = l1_destroy,
+};
+
+dm_backend *dm_l1_backend_create(dm_l1_cache *c)
+{
+    l1_backend *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->base.ops = &OPS;
+    b->base.id = DM_BK_L1;
+    b->cache = c;
+    return &b->base;
+}
+
+/* ---- coherence: merge committed writes ------------------------------------------------ */
+
+static bool newer_tick(const void *cur, size_t cur_len, void **out, size_t *out_len, void *ctx)
+{
+    const dm_tick *t = ctx;
+    if (cur == NULL || cur_len != sizeof *t)
+        return false;
+    dm_tick *keep = malloc(sizeof *keep);
+    if (keep == NULL)
+        return false;
+    *keep = ((const dm_tick *)cur)->ts > t->ts ? *(const dm_tick *)cur : *t;
+    *out = keep;
+    *out_len = sizeof *keep;
+    return true;
+}
+
+void dm_l1_cache_apply_ticks(dm_l1_cache *c, const dm_tick *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[DM_L1_KEY_MAX];
+        tick_key(t[i].symbol, key);
+        atomic_fetch_add(epoch_of(c, key), 1);
+        dm_l1_update(c->ticks, key, dm_now_ms(), newer_tick, (void *)&t[i]);
+    }
+}
+
+/* The cached list is the newest N candles, oldest first, without gaps as the source had
+ * them. A candle with a cached open time replaces it; one exactly a period after the
+ * newest extends the list (the oldest drops out); older than the list changes nothing;
+ * anything else (a gap, an insertion) cannot be merged safely, so the entry goes. */
+static bool merge_candle(const void *cur, size_t cur_len, void **out, size_t *out_len, void *ctx)
+{
+    const dm_candle *k = ctx;
+    size_t n = cur ? cur_len / sizeof *k : 0;
+    if (n == 0)
+        return false;
+    const dm_candle *v = cur;
+    dm_candle *next = malloc(cur_len);
+    if (next == NULL)
+        return false;
+    memcpy(next, v, cur_len);
+    *out = next;
+    *out_len = cur_len;
+    if (k->ts < v[0].ts)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].ts == k->ts) {
+            next[i] = *k;
+            return true;
+        }
+    }
+    if (k->ts == v[n - 1].ts + dm_tf_ms(k->tf)) {
+        memmove(next, next + 1, (n - 1) * sizeof *k);
+        next[n - 1] = *k;
+        return true;
+    }
+    free(next);
+    *out = NULL;
+    return false;
+}
+
+void dm_l1_cache_apply_candles(dm_l1_cache *c, const dm_candle *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[DM_L1_KEY_MAX];
+        candle_key(k[i].symbol, k[i].tf, key);
+        atomic_fetch_add(epoch_of(c, key), 1);
+        dm_l1_update(c->candles, key, dm_now_ms(), merge_candle, (void *)&k[i]);
+    }
+}

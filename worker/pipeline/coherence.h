@@ -1,0 +1,23 @@
+/* Cache coherence between workers: after a batch is committed to the shared cache, the
+ * committing worker publishes the newest committed values on a core NATS subject that
+ * every worker hears (no queue group), and each worker merges them into its L1.
+ * Payload (msgpack): {"ticks": [TickData...]} or {"candles": [CandleData...]}, at most
+ * DM_COHERENCE_PER_KEY newest values per key, oldest first. */
+#ifndef DM_COHERENCE_H
+#define DM_COHERENCE_H
+
+#include <stdbool.h>
+
+#include "../cache/l1_backend.h"
+#include "../codec/enc.h"
+#include "ingest.h"
+
+#define DM_SUBJ_CACHE_UPDATE "dm.cache.v1.update"
+#define DM_COHERENCE_PER_KEY 64
+
+/* Encodes the rows of the batch's acked messages; false when there is nothing to say. */
+bool dm_coherence_encode(const dm_ingest *ing, const dm_ingest_msg *msgs, size_t n, dm_buf *out);
+/* Applies a received update to this worker's L1. */
+dm_code dm_coherence_apply(dm_l1_cache *c, const char *data, size_t len, dm_err *err);
+
+#endif
