@@ -1,6 +1,7 @@
 #include "backend.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void *grow(void *v, size_t *cap, size_t n, size_t elem)
 {
@@ -43,4 +44,38 @@ void dm_event_vec_free(dm_event_vec *vec)
     free(vec->v);
     vec->v = NULL;
     vec->n = vec->cap = 0;
+}
+
+dm_agg_row *dm_agg_vec_push(dm_agg_vec *vec)
+{
+    dm_agg_row *p = grow(vec->v, &vec->cap, vec->n, sizeof *vec->v);
+    if (p == NULL)
+        return NULL;
+    vec->v = p;
+    return &vec->v[vec->n++];
+}
+
+void dm_agg_vec_free(dm_agg_vec *vec)
+{
+    free(vec->v);
+    vec->v = NULL;
+    vec->n = vec->cap = 0;
+}
+
+const char *dm_period_name(dm_period p)
+{
+    static const char *const names[] = {"1d", "1w", "1mo"};
+    return names[p];
+}
+
+bool dm_period_parse(const char *s, dm_period *out)
+{
+    static const char *const names[] = {"1d", "1w", "1mo"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (dm_period)i;
+            return true;
+        }
+    }
+    return false;
 }

@@ -54,6 +54,34 @@ typedef struct {
     size_t limit;
 } dm_event_query;
 
+typedef enum { DM_PERIOD_1D, DM_PERIOD_1W, DM_PERIOD_1MO } dm_period;
+
+/* Aggregates of one (symbol, timeframe) per UTC period (weeks are ISO weeks from Monday,
+ * months are calendar months) over candles with start <= ts < end. */
+typedef struct {
+    const char *symbol;
+    dm_tf tf;
+    dm_period period;
+    int64_t start, end;
+} dm_agg_query;
+
+/* One period: open of its first candle, close of its last, mean of closes, sample
+ * standard deviation (n-1) of the simple returns close[i]/close[i-1]-1 between
+ * consecutive candles inside the period (has_stddev false with fewer than two returns),
+ * range = high - low, volume summed (candles without volume count as 0). */
+typedef struct {
+    int64_t period_start;
+    double open, high, low, close, mean, stddev_returns, range, volume;
+    bool has_stddev;
+    int64_t count;
+} dm_agg_row;
+
+typedef struct { dm_agg_row *v; size_t n, cap; } dm_agg_vec;
+dm_agg_row *dm_agg_vec_push(dm_agg_vec *vec);
+void dm_agg_vec_free(dm_agg_vec *vec);
+const char *dm_period_name(dm_period p);
+bool dm_period_parse(const char *s, dm_period *out);
+
 typedef struct dm_backend dm_backend;
 
 typedef struct {
@@ -70,6 +98,9 @@ typedef struct {
     dm_bstatus (*candle_range)(dm_backend *b, const dm_range_query *q, dm_candle_vec *out,
                                dm_err *err);
     dm_bstatus (*events)(dm_backend *b, const dm_event_query *q, dm_event_vec *out, dm_err *err);
+    /* Periods oldest first; computed over deduplicated rows, so redelivery never counts a
+     * candle twice. OK with no rows for an empty range. */
+    dm_bstatus (*aggregates)(dm_backend *b, const dm_agg_query *q, dm_agg_vec *out, dm_err *err);
     dm_bstatus (*ping)(dm_backend *b, dm_err *err);
     void (*destroy)(dm_backend *b);
 } dm_backend_ops;
