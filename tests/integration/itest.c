@@ -324,6 +324,133 @@ static void history_edges_empty_range_unknown_symbol_and_foreign_cursor(void)
     CHECK(bad, "a cursor used with another timeframe must be refused");
 }
 
+
+/* ---- aggregates ----------------------------------------------------------------------- */
+
+typedef struct {
+    long long start;
+    double open, high, low, close, sum_close, volume;
+    long long count;
+    double *rets;
+    int n_rets, cap_rets;
+} agg_expect;
+
+static long long period_start(long long ts, int period)
+{
+    long long day = ts / 86400000LL;
+    if (period == 0)
+        return day * 86400000LL;
+    if (period == 1) /* ISO weeks: 1970-01-05 was a Monday */
+        return (day - (day + 3) % 7) * 86400000LL;
+    time_t t = (time_t)(ts / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    return (long long)timegm(&tm) * 1000;
+}
+
+static int expect_aggregates(const row *rows, int n, int period, agg_expect **out)
+{
+    agg_expect *v = calloc((size_t)n, sizeof *v);
+    int k = -1;
+    for (int i = 0; i < n; i++) {
+        long long p = period_start(rows[i].ts, period);
+        if (k < 0 || v[k].start != p) {
+            k++;
+            v[k] = (agg_expect){.start = p, .open = rows[i].o, .high = rows[i].h, .low = rows[i].l};
+        } else {
+            agg_expect *a = &v[k];
+            if (a->n_rets == a->cap_rets) {
+                a->cap_rets = a->cap_rets ? a->cap_rets * 2 : 32;
+                a->rets = realloc(a->rets, sizeof *a->rets * (size_t)a->cap_rets);
+            }
+            a->rets[a->n_rets++] = rows[i].c / rows[i - 1].c - 1;
+        }
+        agg_expect *a = &v[k];
+        a->high = rows[i].h > a->high ? rows[i].h : a->high;
+        a->low = rows[i].l < a->low ? rows[i].l : a->low;
+        a->close = rows[i].c;
+        a->sum_close += rows[i].c;
+        a->volume += rows[i].v;
+        a->count++;
+    }
+    *out = v;
+    return k + 1;
+}
+
+static double sample_stddev(const double *x, int n)
+{
+    double mean = 0, ss = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; i++)
+        ss += (x[i] - mean) * (x[i] - mean);
+    return sqrt(ss / (n - 1));
+}
+
+static bool close_enough(double got, double want)
+{
+    double tol = 1e-9 * fabs(want);
+    return fabs(got - want) <= (tol > 1e-15 ? tol : 1e-15);
+}
+
+static void aggregates_match_an_independent_computation(void)
+{
+    row *rows = NULL;
+    int n = load_h1(&rows);
+    CHECK(n == 65000 && ensure_h1_loaded(), "data");
+    const char *names[] = {"1d", "1w", "1mo"};
+    for (int p = 0; p < 3; p++) {
+        agg_expect *want = NULL;
+        int nw = expect_aggregates(rows, n, p, &want);
+        char q[256];
+        snprintf(q, sizeof q, "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"%s\"}", names[p]);
+        reply r;
+        bool got = request("dm.v1.aggregates", q, p == 1, &r);
+        int ng = got ? cJSON_GetArraySize(data(&r)) : -1;
+        char bad[300] = "";
+        for (int i = 0; got && i < ng && i < nw && !bad[0]; i++) {
+            const cJSON *a = cJSON_GetArrayItem(data(&r), i);
+            agg_expect *w = &want[i];
+            const cJSON *sd = cJSON_GetObjectItemCaseSensitive(a, "stddev_returns");
+            bool sd_ok = w->n_rets < 2 ? cJSON_IsNull(sd)
+                                       : cJSON_IsNumber(sd) && close_enough(sd->valuedouble, sample_stddev(w->rets, w->n_rets));
+            if (num(a, "period_start") != (double)w->start || !close_enough(num(a, "open"), w->open) ||
+                !close_enough(num(a, "high"), w->high) || !close_enough(num(a, "low"), w->low) ||
+                !close_enough(num(a, "close"), w->close) || !close_enough(num(a, "mean"), w->sum_close / (double)w->count) ||
+                !close_enough(num(a, "range"), w->high - w->low) || !close_enough(num(a, "volume"), w->volume) ||
+                num(a, "count") != (double)w->count || !sd_ok)
+                snprintf(bad, sizeof bad, "%s period %d (start %lld) differs", names[p], i, w->start);
+        }
+        for (int i = 0; i < nw; i++)
+            free(want[i].rets);
+        free(want);
+        reply_free(&r);
+        if (bad[0] || ng != nw) {
+            free(rows);
+            CHECK(false, "%s: %s (periods: got %d, want %d)", names[p], bad, ng, nw);
+        }
+    }
+    free(rows);
+    /* The second ask of the same aggregates comes from the cache. */
+    reply r;
+    CHECK(request("dm.v1.aggregates", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"1w\"}", false, &r), "no reply");
+    bool cached = strcmp(str(r.body, "served_by"), "dragonfly") == 0;
+    reply_free(&r);
+    CHECK(cached, "aggregates asked twice were not served from the cache");
+    CHECK(request("dm.v1.aggregates", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"1mo\",\"start_date\":\"2020-01-01\",\"end_date\":\"2020-04-01\"}", false, &r), "no reply");
+    int months = cJSON_GetArraySize(data(&r));
+    double first = num(cJSON_GetArrayItem(data(&r), 0), "period_start");
+    reply_free(&r);
+    CHECK(months == 3 && first == 1577836800000.0, "Q1 2020 by month: %d periods from %.0f", months, first);
+    CHECK(request("dm.v1.aggregates", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"2w\"}", false, &r), "no reply");
+    bool refused = r.status == 400 && strcmp(str(cJSON_GetObjectItemCaseSensitive(r.body, "error"), "field"), "period") == 0;
+    reply_free(&r);
+    CHECK(refused, "period 2w must be invalid_field period");
+}
+
 /* ---- events --------------------------------------------------------------------------- */
 
 static void events_are_filtered_by_country_currency_and_impact(void)
@@ -985,6 +1112,7 @@ static const itest TESTS[] = {
     {"history_pages_reassemble_to_the_published_set", history_pages_reassemble_to_the_published_set},
     {"json_and_msgpack_answers_are_identical", json_and_msgpack_answers_are_identical},
     {"history_edges_empty_range_unknown_symbol_and_foreign_cursor", history_edges_empty_range_unknown_symbol_and_foreign_cursor},
+    {"aggregates_match_an_independent_computation", aggregates_match_an_independent_computation},
     {"events_are_filtered_by_country_currency_and_impact", events_are_filtered_by_country_currency_and_impact},
     {"bad_requests_get_a_code_a_field_and_a_status", bad_requests_get_a_code_a_field_and_a_status},
     {"bad_publishes_are_dead_lettered_once_and_never_stored", bad_publishes_are_dead_lettered_once_and_never_stored},

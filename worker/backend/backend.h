@@ -101,6 +101,11 @@ typedef struct {
     /* Periods oldest first; computed over deduplicated rows, so redelivery never counts a
      * candle twice. OK with no rows for an empty range. */
     dm_bstatus (*aggregates)(dm_backend *b, const dm_agg_query *q, dm_agg_vec *out, dm_err *err);
+    /* A cache of derived results (aggregates): opaque bytes under a key, with a TTL.
+     * blob_get gives a malloc'd copy (caller frees); MISS when absent. */
+    dm_bstatus (*blob_get)(dm_backend *b, const char *key, void **out, size_t *len, dm_err *err);
+    dm_bstatus (*blob_put)(dm_backend *b, const char *key, const void *data, size_t len, int ttl_s,
+                           dm_err *err);
     dm_bstatus (*ping)(dm_backend *b, dm_err *err);
     void (*destroy)(dm_backend *b);
 } dm_backend_ops;

@@ -342,6 +342,45 @@ static dm_bstatus df_latest_candles(dm_backend *b, const char *symbol, dm_tf tf,
     return st;
 }
 
+static dm_bstatus df_blob_get(dm_backend *b, const char *key, void **out, size_t *len, dm_err *err)
+{
+    dragonfly *d = (dragonfly *)b;
+    dm_bstatus st = ensure_conn(d, err);
+    if (st != DM_BS_OK)
+        return st;
+    redisReply *r = redisCommand(d->ctx, "GET %s", key);
+    if (r == NULL)
+        return fail(d, "GET", NULL, err);
+    st = DM_BS_MISS;
+    if (r->type == REDIS_REPLY_STRING && (*out = malloc(r->len ? r->len : 1)) != NULL) {
+        memcpy(*out, r->str, r->len);
+        *len = r->len;
+        st = DM_BS_OK;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        st = DM_BS_TRANSIENT;
+        dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly GET: %.120s", r->str);
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+static dm_bstatus df_blob_put(dm_backend *b, const char *key, const void *data, size_t len,
+                              int ttl_s, dm_err *err)
+{
+    dragonfly *d = (dragonfly *)b;
+    dm_bstatus st = ensure_conn(d, err);
+    if (st != DM_BS_OK)
+        return st;
+    redisReply *r = redisCommand(d->ctx, "SET %s %b EX %d", key, data, len, ttl_s > 0 ? ttl_s : 1);
+    if (r == NULL)
+        return fail(d, "SET", NULL, err);
+    st = r->type == REDIS_REPLY_ERROR ? DM_BS_TRANSIENT : DM_BS_OK;
+    if (st != DM_BS_OK)
+        dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly SET: %.120s", r->str);
+    freeReplyObject(r);
+    return st;
+}
+
 static dm_bstatus df_ping(dm_backend *b, dm_err *err)
 {
     dragonfly *d = (dragonfly *)b;
@@ -371,6 +410,8 @@ static const dm_backend_ops OPS = {
     .write_candles = df_write_candles,
     .latest_tick = df_latest_tick,
     .latest_candles = df_latest_candles,
+    .blob_get = df_blob_get,
+    .blob_put = df_blob_put,
     .ping = df_ping,
     .destroy = df_destroy,
 };

@@ -69,6 +69,17 @@ typedef struct {
     "AND ($6::text IS NULL OR (ts, event_id) > ($7::bigint, $6::text)) " \
     "ORDER BY ts, event_id LIMIT $8"
 
+/* Periods in UTC: date_trunc on the UTC wall time ('week' starts Monday, as ISO weeks).
+ * Returns are taken between consecutive candles of the same period only. */
+#define SQL_AGGREGATES \
+    "WITH c AS (SELECT ts, open, high, low, close, COALESCE(volume, 0) AS volume, " \
+    "date_trunc($3::text, to_timestamp(ts / 1000.0) AT TIME ZONE 'UTC') AS p " \
+    "FROM candles WHERE symbol = $1 AND timeframe = $2 AND ts >= $4 AND ts < $5), " \
+    "r AS (SELECT *, close / lag(close) OVER (PARTITION BY p ORDER BY ts) - 1 AS ret FROM c) " \
+    "SELECT (extract(epoch FROM p) * 1000)::bigint, (array_agg(open ORDER BY ts))[1], " \
+    "max(high), min(low), (array_agg(close ORDER BY ts DESC))[1], avg(close), " \
+    "stddev_samp(ret), max(high) - min(low), sum(volume), count(*) FROM r GROUP BY p ORDER BY p"
+
 static const struct {
     const char *name, *sql;
     int nparams;
@@ -77,6 +88,7 @@ static const struct {
     {"upsert_event", SQL_UPSERT_EVENT, 9},     {"latest_tick", SQL_LATEST_TICK, 1},
     {"latest_candles", SQL_LATEST_CANDLES, 3}, {"candle_range", SQL_CANDLE_RANGE, 5},
     {"events", SQL_EVENTS, 8},
+    {"aggregates", SQL_AGGREGATES, 5},
 };
 
 static void copy_cfg(char *dst, size_t cap, const cJSON *cfg, const char *key, const char *dflt)
@@ -459,6 +471,39 @@ static dm_bstatus ts_events(dm_backend *b, const dm_event_query *q, dm_event_vec
     return DM_BS_OK;
 }
 
+static dm_bstatus ts_aggregates(dm_backend *b, const dm_agg_query *q, dm_agg_vec *out, dm_err *err)
+{
+    static const char *const trunc[] = {"day", "week", "month"};
+    char start[24], end[24];
+    snprintf(start, sizeof start, "%lld", (long long)q->start);
+    snprintf(end, sizeof end, "%lld", (long long)q->end);
+    const char *vals[5] = {q->symbol, dm_tf_name(q->tf), trunc[q->period], start, end};
+    PGresult *r = NULL;
+    dm_bstatus st = exec_prepared((timescale *)b, "aggregates", 5, vals, &r, err);
+    if (st != DM_BS_OK)
+        return st;
+    for (int i = 0; i < PQntuples(r); i++) {
+        dm_agg_row *a = dm_agg_vec_push(out);
+        if (a == NULL) {
+            PQclear(r);
+            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        }
+        a->period_start = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        a->open = num(r, i, 1);
+        a->high = num(r, i, 2);
+        a->low = num(r, i, 3);
+        a->close = num(r, i, 4);
+        a->mean = num(r, i, 5);
+        a->has_stddev = !PQgetisnull(r, i, 6);
+        a->stddev_returns = a->has_stddev ? num(r, i, 6) : 0;
+        a->range = num(r, i, 7);
+        a->volume = num(r, i, 8);
+        a->count = strtoll(PQgetvalue(r, i, 9), NULL, 10);
+    }
+    PQclear(r);
+    return DM_BS_OK;
+}
+
 static dm_bstatus ts_ping(dm_backend *b, dm_err *err)
 {
     timescale *ts = (timescale *)b;
@@ -486,6 +531,7 @@ static const dm_backend_ops OPS = {
     .latest_candles = ts_latest_candles,
     .candle_range = ts_candle_range,
     .events = ts_events,
+    .aggregates = ts_aggregates,
     .ping = ts_ping,
     .destroy = ts_destroy,
 };

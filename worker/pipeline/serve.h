@@ -19,6 +19,7 @@
 #define DM_SUBJ_CANDLES_LATEST "dm.v1.candles.latest"
 #define DM_SUBJ_CANDLES_HISTORY "dm.v1.candles.history"
 #define DM_SUBJ_EVENTS "dm.v1.events"
+#define DM_SUBJ_AGGREGATES "dm.v1.aggregates"
 #define DM_SUBJ_HEALTH "dm.v1.health"
 #define DM_SUBJ_METRICS "dm.v1.metrics"
 

@@ -140,10 +140,11 @@ static void reload(dm_strategy_watch *w)
     }
     w->applied_hash = hash;
     w->applied_len = len;
-    atomic_fetch_add(&w->reloads, 1);
     DM_INFO("strategy", "strategy %s reloaded: version %s", w->path, next.version);
     if (w->on_swap != NULL)
         w->on_swap(&next, w->ctx);
+    /* Counted last, so whoever sees the count also sees what on_swap did. */
+    atomic_fetch_add(&w->reloads, 1);
 }
 
 /* A watch removed by the kernel (directory deleted, filesystem unmounted) or a directory
