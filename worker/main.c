@@ -44,6 +44,7 @@ typedef struct {
     dm_l1_cache *l1;
     dm_flight *flight;
     atomic_bool strategy_changed; /* set by the watch thread, consumed by main */
+    atomic_uint consumers_running; /* bit kind * DM_BK_COUNT + backend; written by main */
     char app_name[64];
     dm_consumer *consumers[DM_KIND_COUNT][DM_BK_COUNT]; /* owner: main thread */
 } worker;
@@ -133,6 +134,38 @@ static void migrate(const worker *w)
     DM_ERROR("main", "schema not applied: writes to timescale will wait in the stream");
 }
 
+static void publish_consumer_set(worker *w)
+{
+    unsigned mask = 0;
+    for (int k = 0; k < DM_KIND_COUNT; k++)
+        for (int id = 0; id < DM_BK_COUNT; id++)
+            if (w->consumers[k][id])
+                mask |= 1u << (k * DM_BK_COUNT + id);
+    atomic_store(&w->consumers_running, mask);
+}
+
+/* Health: the consumers this worker runs, so an operator (or a test) sees a strategy
+ * edit take effect on the write side. Runs on responder threads: reads only the mask. */
+static void health_consumers(void *ctx, dm_enc *e)
+{
+    worker *w = ctx;
+    unsigned mask = atomic_load(&w->consumers_running);
+    size_t n = 0;
+    for (unsigned m = mask; m; m &= m - 1)
+        n++;
+    dm_enc_key(e, "consumers");
+    dm_enc_arr(e, n);
+    for (int k = 0; k < DM_KIND_COUNT; k++)
+        for (int id = 0; id < DM_BK_COUNT; id++)
+            if (mask & (1u << (k * DM_BK_COUNT + id))) {
+                char name[48];
+                snprintf(name, sizeof name, "%s-%s", dm_backend_name((dm_backend_id)id),
+                         dm_kind_name((dm_kind)k));
+                dm_enc_str(e, name);
+            }
+    dm_enc_arr_end(e);
+}
+
 /* Makes the running consumers match the strategy's write routes: one per (kind, backend)
  * listed, configured and able to take that kind. Runs at start and after each reload. */
 static int reconcile_consumers(worker *w, dm_bus *bus)
@@ -173,11 +206,13 @@ static int reconcile_consumers(worker *w, dm_bus *bus)
         }
     }
     dm_strategy_release(w->strategies, st);
+    publish_consumer_set(w);
     return failures ? -1 : running;
 }
 
 static void stop_consumers(worker *w)
 {
+    atomic_store(&w->consumers_running, 0u);
     for (int k = 0; k < DM_KIND_COUNT; k++)
         for (int id = 0; id < DM_BK_COUNT; id++)
             dm_consumer_stop(w->consumers[k][id]);
@@ -191,7 +226,8 @@ static void stop_consumers(worker *w)
 static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
-                          .l1 = w->l1, .watch = w->watch};
+                          .l1 = w->l1, .watch = w->watch, .health_extra = health_consumers,
+                          .health_ctx = w};
     const dm_strategy *st = dm_strategy_acquire(w->strategies);
     for (int id = 0; id < DM_BK_COUNT; id++)
         sc.backends[id] = make_backend(w, st, (dm_backend_id)id);
@@ -219,12 +255,20 @@ static void free_worker(worker *w)
     dm_flight_destroy(w->flight);
 }
 
+/* L1 keeps a value no longer than L2 would: the L1 TTL, capped by the kind's cache TTL. */
+static void apply_l1_ttls(dm_l1_cache *cache, const dm_strategy *st)
+{
+    int64_t l1 = st->cache.l1_ttl_ms;
+    int64_t tick = (int64_t)st->cache.tick_ttl_s * 1000, candle = (int64_t)st->cache.candle_ttl_s * 1000;
+    dm_l1_cache_set_ttl(cache, tick < l1 ? tick : l1, candle < l1 ? candle : l1);
+}
+
 /* Runs on the watch thread: apply what the new version changes in shared state, and
  * leave the consumer set to the main thread, which owns it. */
 static void on_strategy_swap(const dm_strategy *next, void *ctx)
 {
     worker *w = ctx;
-    dm_l1_cache_set_ttl(w->l1, next->cache.l1_ttl_ms);
+    apply_l1_ttls(w->l1, next);
     dm_l1_cache_set_limits(w->l1, (size_t)next->cache.l1_max_entries, DM_L1_MAX_BYTES);
     atomic_store(&w->strategy_changed, true);
 }
@@ -307,6 +351,7 @@ int main(int argc, char **argv)
     }
     DM_INFO("main", "strategy %s version %s", o.strategy_path, w.initial.version);
     atomic_init(&w.strategy_changed, false);
+    atomic_init(&w.consumers_running, 0u);
     w.strategies = dm_strategy_holder_create(&w.initial);
     w.l1 = dm_l1_cache_create((size_t)w.initial.cache.l1_max_entries, DM_L1_MAX_BYTES);
     w.flight = dm_flight_create();
@@ -315,7 +360,7 @@ int main(int argc, char **argv)
         free_worker(&w);
         return 1;
     }
-    dm_l1_cache_set_ttl(w.l1, w.initial.cache.l1_ttl_ms);
+    apply_l1_ttls(w.l1, &w.initial);
     if (nats_Open(-1) != NATS_OK) {
         DM_ERROR("main", "cannot initialise the NATS library");
         free_worker(&w);

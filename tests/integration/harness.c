@@ -146,7 +146,9 @@ uint64_t publish_json(const char *subject, const char *json, const char *msg_id)
     return publish(subject, json, (int)strlen(json), "application/json", msg_id);
 }
 
-bool wait_idle(int timeout_s)
+bool wait_idle(int timeout_s) { return wait_idle_except(timeout_s, NULL); }
+
+bool wait_idle_except(int timeout_s, const char *skip)
 {
     for (int i = 0; i < timeout_s * 10; i++) {
         jsConsumerInfoList *list = NULL;
@@ -156,6 +158,8 @@ bool wait_idle(int timeout_s)
             idle = true;
             for (int k = 0; k < list->Count; k++) {
                 jsConsumerInfo *ci = list->List[k];
+                if (skip && ci->Name && strcmp(ci->Name, skip) == 0)
+                    continue;
                 if (ci->NumPending > 0 || ci->NumAckPending > 0)
                     idle = false;
             }
@@ -233,5 +237,19 @@ int dlq_count(uint64_t seq, char *reason, size_t cap)
         }
         natsMsg_Destroy(m);
     }
+    return n;
+}
+
+int redis_exists(const char *key)
+{
+    redisContext *c = redisConnect("127.0.0.1", atoi(env_or("DM_REDIS_PORT", "26379")));
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return -1;
+    }
+    redisReply *r = redisCommand(c, "EXISTS %s", key);
+    int n = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    freeReplyObject(r);
+    redisFree(c);
     return n;
 }

@@ -50,11 +50,13 @@ uint64_t publish_json(const char *subject, const char *json, const char *msg_id)
 
 /* Waits until every consumer of MARKET has nothing pending and nothing unacked. */
 bool wait_idle(int timeout_s);
+bool wait_idle_except(int timeout_s, const char *skip_consumer);
 long long pg_count(const char *sql, const char *param);
 /* Counts DLQ entries whose Dm-Stream-Seq header equals seq; *reason gets the first reason. */
 int dlq_count(uint64_t seq, char *reason, size_t cap);
 char *msgpack_from_json(const char *json, int *len);
 int redis_del(const char *key);
+int redis_exists(const char *key);
 const char *env_or(const char *name, const char *dflt);
 
 #endif

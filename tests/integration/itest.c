@@ -1056,6 +1056,66 @@ static void strategy_edit_reroutes_reads_without_restart_or_failed_request(void)
     CHECK(load.sent > 20 && load.failed == 0, "%d of %d requests failed during the reloads", load.failed, load.sent);
 }
 
+
+/* Waits until `worker`'s health lists (or no longer lists) consumer `name`. */
+static bool wait_consumer(const char *worker, const char *name, bool present, int timeout_s)
+{
+    double t0 = now_ms();
+    while (now_ms() - t0 < timeout_s * 1000.0) {
+        reply r;
+        if (!request("dm.v1.health", "{}", false, &r))
+            return false;
+        bool mine = strcmp(str(r.body, "worker"), worker) == 0, found = false;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r.body, "consumers"))
+            found = found || (cJSON_IsString(it) && strcmp(it->valuestring, name) == 0);
+        reply_free(&r);
+        if (mine && found == present)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+static void strategy_edit_changes_write_fan_out(void)
+{
+    const char *path = getenv("DM_STRATEGY");
+    CHECK(path, "DM_STRATEGY unset");
+    char *orig = read_file(path);
+    CHECK(orig, "cannot read %s", path);
+    const char *from = strstr(orig, "\"save_tick\": [");
+    const char *to = from ? strchr(from, ']') : NULL;
+    if (to == NULL) {
+        free(orig);
+        CHECK(false, "no save_tick route in %s", path);
+    }
+    size_t head = (size_t)(from - orig);
+    char *edited = malloc(strlen(orig) + 64);
+    memcpy(edited, orig, head);
+    sprintf(edited + head, "\"save_tick\": [\"timescale\"%s", to);
+    char *versioned = replace(edited, "\"version\": 2,", "\"version\": \"no-tick-cache\",");
+    free(edited);
+    bool applied = versioned && write_by_rename(path, versioned) && wait_version("no-tick-cache", 5) &&
+                   wait_consumer("w1", "dragonfly-tick", false, 5) &&
+                   wait_consumer("w2", "dragonfly-tick", false, 5);
+    uint64_t seq = applied ? publish_json("market.tick.FANUSD", "{\"symbol\":\"FAN/USD\",\"timestamp\":1578528000000,"
+                                          "\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"oanda\"}", NULL) : 0;
+    bool idle = seq && wait_idle_except(20, "dragonfly-tick");
+    long long stored = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "FAN/USD");
+    int cached = redis_exists("tick:latest:{FANUSD}");
+    write_by_rename(path, orig);
+    bool restored = wait_version("2", 5);
+    /* Back in the route, the dragonfly-tick consumer resumes where it stopped. */
+    bool caught_up = restored && wait_idle(20);
+    int cached_after = redis_exists("tick:latest:{FANUSD}");
+    free(orig);
+    free(versioned);
+    CHECK(applied, "the edited strategy was not applied within 5 s");
+    CHECK(idle && stored == 1, "the tick must still be stored in timescale (%lld)", stored);
+    CHECK(cached == 0, "with dragonfly out of save_tick, the tick must not reach Redis");
+    CHECK(caught_up && cached_after == 1, "back in the route, dragonfly-tick must catch up (%d)", cached_after);
+}
+
 static void invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving(void)
 {
     const char *path = getenv("DM_STRATEGY");
@@ -1123,6 +1183,7 @@ static const itest TESTS[] = {
     {"both_workers_serve_a_new_candle_within_a_second", both_workers_serve_a_new_candle_within_a_second},
     {"concurrent_misses_make_one_database_query_per_worker", concurrent_misses_make_one_database_query_per_worker},
     {"strategy_edit_reroutes_reads_without_restart_or_failed_request", strategy_edit_reroutes_reads_without_restart_or_failed_request},
+    {"strategy_edit_changes_write_fan_out", strategy_edit_changes_write_fan_out},
     {"invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving", invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving},
     {"health_reports_each_backend", health_reports_each_backend},
 };

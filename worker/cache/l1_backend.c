@@ -9,7 +9,7 @@
 
 struct dm_l1_cache {
     dm_l1 *ticks, *candles;
-    atomic_llong ttl_ms;
+    atomic_llong tick_ttl_ms, candle_ttl_ms;
     atomic_ullong epochs[EPOCH_SLOTS];
 };
 
@@ -59,7 +59,8 @@ dm_l1_cache *dm_l1_cache_create(size_t max_entries_per_kind, size_t max_bytes)
     dm_l1_limits lim = {max_entries_per_kind, max_bytes / 2};
     c->ticks = dm_l1_create(lim);
     c->candles = dm_l1_create(lim);
-    atomic_init(&c->ttl_ms, 60000);
+    atomic_init(&c->tick_ttl_ms, 60000);
+    atomic_init(&c->candle_ttl_ms, 60000);
     if (c->ticks == NULL || c->candles == NULL) {
         dm_l1_cache_destroy(c);
         return NULL;
@@ -76,7 +77,11 @@ void dm_l1_cache_destroy(dm_l1_cache *c)
     free(c);
 }
 
-void dm_l1_cache_set_ttl(dm_l1_cache *c, int64_t ttl_ms) { atomic_store(&c->ttl_ms, ttl_ms); }
+void dm_l1_cache_set_ttl(dm_l1_cache *c, int64_t tick_ttl_ms, int64_t candle_ttl_ms)
+{
+    atomic_store(&c->tick_ttl_ms, tick_ttl_ms);
+    atomic_store(&c->candle_ttl_ms, candle_ttl_ms);
+}
 
 void dm_l1_cache_set_limits(dm_l1_cache *c, size_t max_entries_per_kind, size_t max_bytes)
 {
@@ -161,7 +166,7 @@ static dm_bstatus l1_fill_ticks(dm_backend *base, const dm_tick *t, size_t n,
         return DM_BS_OK;
     tick_key(t->symbol, key);
     if (fill_allowed(b, key))
-        dm_l1_put(b->cache->ticks, key, t, sizeof *t, dm_now_ms(), atomic_load(&b->cache->ttl_ms));
+        dm_l1_put(b->cache->ticks, key, t, sizeof *t, dm_now_ms(), atomic_load(&b->cache->tick_ttl_ms));
     return DM_BS_OK;
 }
 
@@ -175,7 +180,8 @@ static dm_bstatus l1_fill_candles(dm_backend *base, const dm_candle *c, size_t n
         return DM_BS_OK;
     candle_key(c->symbol, c->tf, key);
     if (fill_allowed(b, key))
-        dm_l1_put(b->cache->candles, key, c, n * sizeof *c, dm_now_ms(), atomic_load(&b->cache->ttl_ms));
+        dm_l1_put(b->cache->candles, key, c, n * sizeof *c, dm_now_ms(),
+                  atomic_load(&b->cache->candle_ttl_ms));
     return DM_BS_OK;
 }
 

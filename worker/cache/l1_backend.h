@@ -20,7 +20,8 @@ typedef struct dm_l1_cache dm_l1_cache; /* the worker's L1: one store per kind +
 
 dm_l1_cache *dm_l1_cache_create(size_t max_entries_per_kind, size_t max_bytes);
 void dm_l1_cache_destroy(dm_l1_cache *c);
-void dm_l1_cache_set_ttl(dm_l1_cache *c, int64_t ttl_ms);
+/* TTL per kind: latest ticks and latest candles. */
+void dm_l1_cache_set_ttl(dm_l1_cache *c, int64_t tick_ttl_ms, int64_t candle_ttl_ms);
 void dm_l1_cache_set_limits(dm_l1_cache *c, size_t max_entries_per_kind, size_t max_bytes);
 dm_l1_stats dm_l1_cache_stats(dm_l1_cache *c, bool candles);
 
