@@ -27,6 +27,7 @@
 
 /* Writers often produce several events per change (truncate then write, write then
  * chmod, an editor's backup dance); the file is read once they have been quiet this long. */
+#define DM_WATCH_SETTLE_MAX_MS 1000
 #define DM_WATCH_SETTLE_MS 100
 /* Upper bound on how long stop() waits for the thread to notice its flag. */
 #define DM_WATCH_POLL_MS 200
@@ -194,6 +195,7 @@ static void *watch_main(void *arg)
      * the mask is inherited, so only main's sigwait receives them. */
     bool pending = w->stale_at_start;
     int64_t due = now_ms() + DM_WATCH_SETTLE_MS;
+    int64_t first = now_ms(); /* of the current burst of events */
     while (!atomic_load(&w->stop)) {
         int timeout = DM_WATCH_POLL_MS;
         if (pending) {
@@ -203,8 +205,14 @@ static void *watch_main(void *arg)
         struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
         int r = poll(&pfd, 1, timeout);
         if (r > 0 && drain_events(w)) {
-            pending = true; /* every new event restarts the quiet period */
+            if (!pending)
+                first = now_ms();
+            pending = true;
+            /* Every new event restarts the quiet period, but a file rewritten without pause
+             * is still read within DM_WATCH_SETTLE_MAX_MS (the hash skips a repeat). */
             due = now_ms() + DM_WATCH_SETTLE_MS;
+            if (due > first + DM_WATCH_SETTLE_MAX_MS)
+                due = first + DM_WATCH_SETTLE_MAX_MS;
         }
         if (pending && now_ms() >= due) {
             pending = false;
