@@ -3,13 +3,18 @@
 # in a temporary folder on its own ports, starts two workers, runs the benchmarks and
 # prints one report. The stack is always removed at the end (also on failure or ^C).
 #
-#   bench/run.sh [--ticks N] [--rounds R] [--requests N] [--warmup N] [--only ingest|latest]
+#   bench/run.sh [--ticks N] [--rounds R] [--requests N] [--warmup N] [--seconds S]
+#                [--only ingest|latest|mix]
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
 #   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
 #   --requests N   timed candles.latest requests per series (default 20000)
 #   --warmup N     untimed requests per series first (default 1000)
+#   --seconds S    timed phase of the mix (default 20)
 #   --only NAME    run one benchmark
+#
+# The mix (bench_mix) runs between ingest and latest, so the workers' own latency
+# percentiles in dm.v1.metrics (kept since they started) hold only its requests.
 #
 # Environment: DM_BUILD_DIR (default <repo>/build). Ports 34222 (NATS), 38222 (NATS
 # monitor), 35432 (PostgreSQL), 36379 (Redis), all on 127.0.0.1; override with
@@ -24,7 +29,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BUILD=$(realpath -m -- "${DM_BUILD_DIR:-$ROOT/build}")
-TICKS=100000 ROUNDS=3 REQUESTS=20000 WARMUP=1000 ONLY=''
+TICKS=100000 ROUNDS=3 REQUESTS=20000 WARMUP=1000 MIX_SECONDS=20 ONLY=''
 
 while (($#)); do
     case $1 in
@@ -32,12 +37,13 @@ while (($#)); do
     --rounds) ROUNDS=$2; shift 2 ;;
     --requests) REQUESTS=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
+    --seconds) MIX_SECONDS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
-case $ONLY in '' | ingest | latest) ;; *) echo "bench/run.sh: --only ingest|latest" >&2; exit 64 ;; esac
+case $ONLY in '' | ingest | latest | mix) ;; *) echo "bench/run.sh: --only ingest|latest|mix" >&2; exit 64 ;; esac
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -58,7 +64,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build ---
-TARGETS=(dm-worker dmctl bench_ingest bench_latest)
+TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix)
 say "build (Release) in $BUILD"
 configure() {
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDM_BENCH=ON "$@" >"$WORK/cmake.log" 2>&1
@@ -88,6 +94,14 @@ if [[ -z $ONLY || $ONLY == ingest ]]; then
     say "bench_ingest --ticks $TICKS --rounds $ROUNDS"
     "$BUILD/bench/bench_ingest" --ticks "$TICKS" --rounds "$ROUNDS" >>"$ROWS" || {
         echo "bench: bench_ingest failed" >&2
+        status=1
+    }
+fi
+
+if [[ -z $ONLY || $ONLY == mix ]]; then
+    say "bench_mix --seconds $MIX_SECONDS"
+    "$BUILD/bench/bench_mix" --seconds "$MIX_SECONDS" >>"$ROWS" || {
+        echo "bench: bench_mix failed" >&2
         status=1
     }
 fi
