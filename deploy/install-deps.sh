@@ -8,11 +8,13 @@
 # Note: installing postgresql-15 may make Debian create and start a system
 # cluster on port 5432. We leave it alone; the local stack runs its own
 # cluster (see deploy/stack.sh).
+# Likewise clickhouse-server (Debian's 18.16) may start a system server on
+# ports 8123/9000; the stack runs its own from a generated config.
 set -euo pipefail
 
 PACKAGES=(
     build-essential cmake pkg-config git curl
-    nats-server redis-server
+    nats-server redis-server clickhouse-server clickhouse-client
     postgresql-15 postgresql-client-15 libpq-dev
     libnats-dev libhiredis-dev libmsgpack-dev libcjson-dev
     libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev

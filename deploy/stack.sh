@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Local stack for dm-worker: NATS (JetStream), PostgreSQL 15, Redis, workers.
+# Local stack for dm-worker: NATS (JetStream), PostgreSQL 15, Redis, ClickHouse, workers.
 #
 # Usage: deploy/stack.sh COMMAND [ARG]
-#   start                  start nats, postgres, redis (idempotent)
-#   stop                   stop workers, nats, redis, postgres (idempotent)
+#   start                  start nats, postgres, redis, clickhouse (idempotent)
+#   stop                   stop workers, nats, redis, clickhouse, postgres (idempotent)
 #   status                 one line per service, then the workers
 #   env                    print export lines: eval "$(deploy/stack.sh env)"
 #   workers N              (re)start N dm-worker processes w1..wN
 #   stop-workers           stop all workers of this stack
 #   start-worker wK        start (or restart after a crash) one worker, keep the others
-#   start-service SERVICE  SERVICE: nats | postgres | redis
+#   start-service SERVICE  SERVICE: nats | postgres | redis | clickhouse
 #   stop-service SERVICE
 #   restart SERVICE
 #   clean                  stop everything and delete all stack data
@@ -21,6 +21,8 @@
 #   DM_PG_PORT        15432               user dm, database dm
 #   DM_PG_PASSWORD    dm-local-only
 #   DM_REDIS_PORT     16379
+#   DM_CH_HTTP_PORT   18123               ClickHouse HTTP (what workers use)
+#   DM_CH_TCP_PORT    19000               ClickHouse native (clickhouse-client)
 #   DM_BUILD_DIR      <repo>/build        where the dm-worker binary is
 #   DM_WORKER_ARGS    extra arguments for every worker (split on whitespace)
 #   DM_STRATEGY       <repo>/strategy/strategy.json   the strategy file workers watch
@@ -30,6 +32,9 @@
 # under /root; its data and socket dirs therefore live in
 # /var/tmp/dm-stack-<hash of DM_STACK_DIR>/ and are symlinked into
 # $DM_STACK_DIR as pg/ and pgsock/.
+#
+# ClickHouse runs as the invoking user from a config file generated into
+# $DM_STACK_DIR/clickhouse/ (data, logs and config all live there).
 set -euo pipefail
 
 # ---------------------------------------------------------------- config ---
@@ -44,6 +49,8 @@ DM_NATS_MON_PORT=${DM_NATS_MON_PORT:-18222}
 DM_PG_PORT=${DM_PG_PORT:-15432}
 DM_PG_PASSWORD=${DM_PG_PASSWORD:-dm-local-only}
 DM_REDIS_PORT=${DM_REDIS_PORT:-16379}
+DM_CH_HTTP_PORT=${DM_CH_HTTP_PORT:-18123}
+DM_CH_TCP_PORT=${DM_CH_TCP_PORT:-19000}
 DM_WORKER_ARGS=${DM_WORKER_ARGS:-}
 DM_STRATEGY=$(realpath -m -- "${DM_STRATEGY:-$REPO_ROOT/strategy/strategy.json}")
 DM_WORKER_READY_TIMEOUT=${DM_WORKER_READY_TIMEOUT:-10}
@@ -65,6 +72,11 @@ NATS_TMPL=$SCRIPT_DIR/nats.conf.tmpl
 REDIS_DIR=$DM_STACK_DIR/redis
 REDIS_PID=$REDIS_DIR/redis.pid
 REDIS_LOG=$REDIS_DIR/redis.log
+
+CH_DIR=$DM_STACK_DIR/clickhouse
+CH_CONF=$CH_DIR/config.xml
+CH_PID=$CH_DIR/clickhouse.pid
+CH_LOG_DIR=$CH_DIR/log
 
 WORKERS_DIR=$DM_STACK_DIR/workers
 WORKER_BIN=$DM_BUILD_DIR/dm-worker
@@ -181,7 +193,8 @@ as_pg() {
 env_lines() {
     local name
     for name in DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT \
-        DM_PG_PASSWORD DM_REDIS_HOST DM_REDIS_PORT DM_STACK_DIR; do
+        DM_PG_PASSWORD DM_REDIS_HOST DM_REDIS_PORT DM_CH_URL DM_CH_HTTP_PORT \
+        DM_CH_TCP_PORT DM_STACK_DIR; do
         printf 'export %s=%q\n' "$name" "${!name}"
     done
 }
@@ -190,6 +203,7 @@ DM_NATS_URL=nats://127.0.0.1:$DM_NATS_PORT
 DM_NATS_MON_URL=http://127.0.0.1:$DM_NATS_MON_PORT
 DM_PG_HOST=127.0.0.1
 DM_REDIS_HOST=127.0.0.1
+DM_CH_URL=http://127.0.0.1:$DM_CH_HTTP_PORT
 
 # ----------------------------------------------------------------- nats ---
 
@@ -408,6 +422,105 @@ redis_stop() {
     rm -f -- "$REDIS_PID"
 }
 
+# ----------------------------------------------------------- clickhouse ---
+
+ch_pid() {
+    local pid
+    pid=$(read_pid "$CH_PID")
+    # /proc/PID/comm is cut to 15 characters ("clickhouse-serv"): match the command line.
+    pid_alive "$pid" || return 1
+    [[ $(proc_cmdline "$pid") == *clickhouse*" --config-file=$CH_CONF "* ]] || return 1
+    printf '%s' "$pid"
+}
+
+ch_ping() {
+    [[ $(curl -sf --max-time 2 "$DM_CH_URL/ping" 2>/dev/null) == Ok.* ]]
+}
+
+# Sized for a small machine (2 cores, 24 GB): small caches, no query log, no
+# interserver port (nothing replicates here). The root tag <yandex> is what
+# 18.16 reads; current releases accept it too.
+ch_write_conf() {
+    cat >"$CH_CONF.tmp" <<EOF
+<?xml version="1.0"?>
+<!-- Written by deploy/stack.sh (local development stack only). -->
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>$CH_LOG_DIR/clickhouse-server.log</log>
+        <errorlog>$CH_LOG_DIR/clickhouse-server.err.log</errorlog>
+        <size>100M</size>
+        <count>2</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>$DM_CH_HTTP_PORT</http_port>
+    <tcp_port>$DM_CH_TCP_PORT</tcp_port>
+    <path>$CH_DIR/data/</path>
+    <tmp_path>$CH_DIR/tmp/</tmp_path>
+    <user_files_path>$CH_DIR/user_files/</user_files_path>
+    <format_schema_path>$CH_DIR/format_schemas/</format_schema_path>
+    <users_config>/etc/clickhouse-server/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <max_connections>1024</max_connections>
+    <max_concurrent_queries>64</max_concurrent_queries>
+    <keep_alive_timeout>10</keep_alive_timeout>
+    <mark_cache_size>268435456</mark_cache_size>
+    <uncompressed_cache_size>268435456</uncompressed_cache_size>
+    <mlock_executable>false</mlock_executable>
+</yandex>
+EOF
+    mv -f -- "$CH_CONF.tmp" "$CH_CONF"
+}
+
+ch_start() {
+    local pid
+    if pid=$(ch_pid); then
+        log "clickhouse: already running (pid $pid, http $DM_CH_HTTP_PORT)"
+        return 0
+    fi
+    require_cmd clickhouse-server curl
+    [[ -r /etc/clickhouse-server/users.xml ]] ||
+        die "clickhouse: /etc/clickhouse-server/users.xml not found; run deploy/install-deps.sh"
+    require_port_free "$DM_CH_HTTP_PORT" "clickhouse http"
+    require_port_free "$DM_CH_TCP_PORT" "clickhouse tcp"
+    mkdir -p -- "$CH_DIR"/{data,tmp,user_files,format_schemas} "$CH_LOG_DIR"
+    rm -f -- "$CH_PID"
+    ch_write_conf
+    log "clickhouse: starting on 127.0.0.1:$DM_CH_HTTP_PORT (tcp $DM_CH_TCP_PORT)"
+    # setsid: detached from our session. This shell has no job control, so the
+    # child is not a group leader, setsid execs in place and $! is the server.
+    setsid clickhouse-server --config-file="$CH_CONF" \
+        </dev/null >>"$CH_DIR/clickhouse.stdout" 2>&1 &
+    local launcher=$! i
+    printf '%s\n' "$launcher" >"$CH_PID"
+    for ((i = 0; i < 150; i++)); do
+        ch_ping && break
+        if ! proc_running "$launcher"; then
+            log_tail "$CH_LOG_DIR/clickhouse-server.err.log"
+            log_tail "$CH_DIR/clickhouse.stdout"
+            rm -f -- "$CH_PID"
+            die "clickhouse: server exited during startup"
+        fi
+        sleep 0.2
+    done
+    if ! ch_ping; then
+        log_tail "$CH_LOG_DIR/clickhouse-server.err.log"
+        die "clickhouse: no 'Ok.' from $DM_CH_URL/ping after 30s"
+    fi
+    log "clickhouse: running (pid $(ch_pid))"
+}
+
+ch_stop() {
+    local pid
+    if pid=$(ch_pid); then
+        log "clickhouse: stopping (pid $pid)"
+        term_wait_kill "$pid" 30
+    fi
+    rm -f -- "$CH_PID"
+}
+
 # -------------------------------------------------------------- workers ---
 
 # Print "K PID" for each worker pid file whose process is alive.
@@ -452,7 +565,7 @@ workers_stop() {
 worker_env() {
     read -r -a WORKER_EXTRA <<<"$DM_WORKER_ARGS" || true
     export DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
-        DM_REDIS_HOST DM_REDIS_PORT DM_STACK_DIR
+        DM_REDIS_HOST DM_REDIS_PORT DM_CH_URL DM_STACK_DIR
 }
 
 # Start worker NAME in the background; its log is appended to, so the log of a
@@ -494,7 +607,7 @@ worker_wait_ready() {
 workers_check() {
     [[ -x $WORKER_BIN ]] || die "workers: $WORKER_BIN not found or not executable (build first, or set DM_BUILD_DIR)"
     local svc
-    for svc in nats pg redis; do
+    for svc in nats pg redis ch; do
         "${svc}_pid" >/dev/null || log "workers: warning: $svc is not running (run: stack.sh start)"
     done
 }
@@ -540,9 +653,9 @@ worker_start_one() {
 status_line() {
     local svc=$1 port=$2 pid
     if pid=$("${svc}_pid"); then
-        printf '%-9s %srunning%s  pid %-7s port %s\n' "$3" "$C_OK" "$C_OFF" "$pid" "$port"
+        printf '%-10s %srunning%s  pid %-7s port %s\n' "$3" "$C_OK" "$C_OFF" "$pid" "$port"
     else
-        printf '%-9s %sstopped%s  %-11s port %s\n' "$3" "$C_BAD" "$C_OFF" '' "$port"
+        printf '%-10s %sstopped%s  %-11s port %s\n' "$3" "$C_BAD" "$C_OFF" '' "$port"
     fi
 }
 
@@ -551,12 +664,13 @@ cmd_status() {
     status_line nats "$DM_NATS_PORT (monitor $DM_NATS_MON_PORT)" nats
     status_line pg "$DM_PG_PORT" postgres
     status_line redis "$DM_REDIS_PORT" redis
+    status_line ch "$DM_CH_HTTP_PORT (tcp $DM_CH_TCP_PORT)" clickhouse
     local lines
     lines=$(worker_pids)
     if [[ -z $lines ]]; then
-        echo "workers   none running"
+        echo "workers    none running"
     else
-        echo "workers   $(wc -l <<<"$lines") running"
+        echo "workers    $(wc -l <<<"$lines") running"
         local name pid
         while read -r name pid; do
             printf '  %-7s %srunning%s  pid %s  log %s\n' "$name" "$C_OK" "$C_OFF" "$pid" "$WORKERS_DIR/$name.log"
@@ -571,7 +685,8 @@ service_fn() {
     nats) echo nats ;;
     postgres | pg) echo pg ;;
     redis) echo redis ;;
-    *) die "unknown service '${1:-}' (expected nats, postgres or redis)" ;;
+    clickhouse | ch) echo ch ;;
+    *) die "unknown service '${1:-}' (expected nats, postgres, redis or clickhouse)" ;;
     esac
 }
 
@@ -580,6 +695,7 @@ cmd_start() {
     nats_start
     pg_start
     redis_start
+    ch_start
     env_lines >"$DM_STACK_DIR/env"
     log "stack up; env in $DM_STACK_DIR/env  (eval \"\$($0 env)\")"
 }
@@ -588,6 +704,7 @@ cmd_stop() {
     workers_stop
     nats_stop
     redis_stop
+    ch_stop
     pg_stop
     log "stack stopped"
 }
@@ -596,7 +713,7 @@ cmd_clean() {
     cmd_stop
     # Only remove what this script creates.
     [[ $PG_BASE == /var/tmp/dm-stack-* ]] && rm -rf -- "$PG_BASE"
-    rm -rf -- "$DM_STACK_DIR"/{nats,redis,workers,pg,pgsock,postgres.log,env}
+    rm -rf -- "$DM_STACK_DIR"/{nats,redis,clickhouse,workers,pg,pgsock,postgres.log,env}
     rmdir -- "$DM_STACK_DIR" 2>/dev/null || true
     log "stack data removed"
 }

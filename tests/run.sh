@@ -26,6 +26,7 @@ export DM_STACK_DIR
 DM_STACK_DIR=$(mktemp -d /tmp/dm-test-stack.XXXXXX)
 export DM_NATS_PORT=${DM_TEST_NATS_PORT:-24222} DM_NATS_MON_PORT=${DM_TEST_NATS_MON_PORT:-28222}
 export DM_PG_PORT=${DM_TEST_PG_PORT:-25432} DM_REDIS_PORT=${DM_TEST_REDIS_PORT:-26379}
+export DM_CH_HTTP_PORT=${DM_TEST_CH_HTTP_PORT:-28123} DM_CH_TCP_PORT=${DM_TEST_CH_TCP_PORT:-29000}
 export DM_PG_PASSWORD=dm-test-only DM_BUILD_DIR=$BUILD
 export DM_DMCTL=$BUILD/cli/dmctl
 # The server tests edit the strategy while workers run: they get their own copy.

@@ -13,6 +13,7 @@
 
 #include <stdatomic.h>
 
+#include "backend/clickhouse.h"
 #include "backend/dragonfly.h"
 #include "backend/timescale.h"
 #include "bus/bus.h"
@@ -98,6 +99,7 @@ static dm_backend *make_backend(const worker *w, const dm_strategy *st, dm_backe
     switch (id) {
     case DM_BK_TIMESCALE:
         return w->cfg[id] ? dm_timescale_create(w->cfg[id], w->app_name, st->perf.query_timeout_s) : NULL;
+    case DM_BK_CLICKHOUSE: return w->cfg[id] ? dm_clickhouse_create(w->cfg[id], timeout) : NULL;
     case DM_BK_DRAGONFLY: return w->cfg[id] ? dm_dragonfly_create(w->cfg[id], timeout) : NULL;
     case DM_BK_L1: return w->l1 ? dm_l1_backend_create(w->l1) : NULL;
     default: return NULL;
@@ -109,7 +111,8 @@ static dm_code load_configs(worker *w, const options *o, dm_err *err)
     static const struct {
         dm_backend_id id;
         const char *file;
-    } files[] = {{DM_BK_TIMESCALE, "timescale"}, {DM_BK_DRAGONFLY, "dragonfly"}};
+    } files[] = {{DM_BK_TIMESCALE, "timescale"}, {DM_BK_CLICKHOUSE, "clickhouse"},
+                 {DM_BK_DRAGONFLY, "dragonfly"}};
     dm_code c = dm_config_load(o->config_dir, "nats", &w->nats_cfg, err);
     for (size_t i = 0; c == DM_OK && i < sizeof files / sizeof *files; i++) {
         c = dm_config_load(o->config_dir, files[i].file, &w->cfg[files[i].id], err);
@@ -120,18 +123,31 @@ static dm_code load_configs(worker *w, const options *o, dm_err *err)
     return c;
 }
 
+static void migrate_one(const worker *w, dm_backend_id id, dm_code (*apply)(const cJSON *, dm_err *),
+                        int attempts)
+{
+    if (w->cfg[id] == NULL)
+        return;
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        dm_err err = {0};
+        if (apply(w->cfg[id], &err) == DM_OK)
+            return;
+        DM_WARN("main", "%s schema not applied (attempt %d): %s", dm_backend_name(id), attempt,
+                err.message);
+        if (attempt < attempts)
+            sleep(1);
+    }
+    DM_ERROR("main", "%s schema not applied: writes to %s will wait in the stream",
+             dm_backend_name(id), dm_backend_name(id));
+}
+
 static void migrate(const worker *w)
 {
-    if (w->cfg[DM_BK_TIMESCALE] == NULL)
-        return;
-    for (int attempt = 1; attempt <= 30; attempt++) {
-        dm_err err = {0};
-        if (dm_timescale_migrate(w->cfg[DM_BK_TIMESCALE], &err) == DM_OK)
-            return;
-        DM_WARN("main", "schema not applied (attempt %d): %s", attempt, err.message);
-        sleep(1);
-    }
-    DM_ERROR("main", "schema not applied: writes to timescale will wait in the stream");
+    /* PostgreSQL is the primary: wait for it a while. ClickHouse's writer applies the
+     * schema itself when it finds it missing, so one try is enough and an outage there
+     * never delays a worker's start. */
+    migrate_one(w, DM_BK_TIMESCALE, dm_timescale_migrate, 30);
+    migrate_one(w, DM_BK_CLICKHOUSE, dm_clickhouse_migrate, 1);
 }
 
 static void publish_consumer_set(worker *w)

@@ -253,3 +253,19 @@ int redis_exists(const char *key)
     redisFree(c);
     return n;
 }
+
+long long ch_count(const char *sql)
+{
+    char cmd[1024];
+    /* The SQL here is the test's own constant text, never data. */
+    snprintf(cmd, sizeof cmd, "curl -sf --data-binary \"%s\" '%s/'", sql,
+             env_or("DM_CH_URL", "http://127.0.0.1:28123"));
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    long long n = -1;
+    if (fscanf(p, "%lld", &n) != 1)
+        n = -1;
+    pclose(p);
+    return n;
+}

@@ -57,6 +57,8 @@ int dlq_count(uint64_t seq, char *reason, size_t cap);
 char *msgpack_from_json(const char *json, int *len);
 int redis_del(const char *key);
 int redis_exists(const char *key);
+/* A count from ClickHouse over HTTP (sql: the test's constant text); -1 on error. */
+long long ch_count(const char *sql);
 const char *env_or(const char *name, const char *dflt);
 
 #endif

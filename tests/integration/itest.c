@@ -327,6 +327,9 @@ static void history_edges_empty_range_unknown_symbol_and_foreign_cursor(void)
 
 /* ---- aggregates ----------------------------------------------------------------------- */
 
+static char *edit_strategy(const char *from, const char *to, const char *version);
+static bool restore_strategy(char *orig);
+
 typedef struct {
     long long start;
     double open, high, low, close, sum_close, volume;
@@ -396,21 +399,25 @@ static bool close_enough(double got, double want)
     return fabs(got - want) <= (tol > 1e-15 ? tol : 1e-15);
 }
 
-static void aggregates_match_an_independent_computation(void)
+/* Compares every period of the three period kinds with the computation above;
+ * `extra` adds request members (a range makes a distinct cache key). */
+static bool check_aggregates(const row *rows, int n, const char *extra, char *served, size_t cap,
+                             char *bad, size_t bad_cap)
 {
-    row *rows = NULL;
-    int n = load_h1(&rows);
-    CHECK(n == 65000 && ensure_h1_loaded(), "data");
     const char *names[] = {"1d", "1w", "1mo"};
-    for (int p = 0; p < 3; p++) {
+    bad[0] = served[0] = '\0';
+    for (int p = 0; p < 3 && !bad[0]; p++) {
         agg_expect *want = NULL;
         int nw = expect_aggregates(rows, n, p, &want);
         char q[256];
-        snprintf(q, sizeof q, "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"%s\"}", names[p]);
+        snprintf(q, sizeof q, "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"%s\"%s}", names[p], extra);
         reply r;
         bool got = request("dm.v1.aggregates", q, p == 1, &r);
         int ng = got ? cJSON_GetArraySize(data(&r)) : -1;
-        char bad[300] = "";
+        if (got)
+            snprintf(served, cap, "%s", str(r.body, "served_by"));
+        if (ng != nw)
+            snprintf(bad, bad_cap, "%s: %d periods, want %d", names[p], ng, nw);
         for (int i = 0; got && i < ng && i < nw && !bad[0]; i++) {
             const cJSON *a = cJSON_GetArrayItem(data(&r), i);
             agg_expect *w = &want[i];
@@ -422,18 +429,35 @@ static void aggregates_match_an_independent_computation(void)
                 !close_enough(num(a, "close"), w->close) || !close_enough(num(a, "mean"), w->sum_close / (double)w->count) ||
                 !close_enough(num(a, "range"), w->high - w->low) || !close_enough(num(a, "volume"), w->volume) ||
                 num(a, "count") != (double)w->count || !sd_ok)
-                snprintf(bad, sizeof bad, "%s period %d (start %lld) differs", names[p], i, w->start);
+                snprintf(bad, bad_cap, "%s period %d (start %lld) differs", names[p], i, w->start);
         }
         for (int i = 0; i < nw; i++)
             free(want[i].rets);
         free(want);
         reply_free(&r);
-        if (bad[0] || ng != nw) {
-            free(rows);
-            CHECK(false, "%s: %s (periods: got %d, want %d)", names[p], bad, ng, nw);
-        }
     }
+    return bad[0] == '\0';
+}
+
+static void aggregates_match_an_independent_computation(void)
+{
+    row *rows = NULL;
+    int n = load_h1(&rows);
+    CHECK(n == 65000 && ensure_h1_loaded(), "data");
+    char served[32], bad[300];
+    bool first = check_aggregates(rows, n, "", served, sizeof served, bad, sizeof bad);
+    char served_first[32];
+    snprintf(served_first, sizeof served_first, "%s", served);
+    /* The same from PostgreSQL alone (a range makes a key no earlier answer cached). */
+    char *orig = edit_strategy("\"compute_aggregates\": [\"clickhouse\", \"timescale\"]",
+                               "\"compute_aggregates\": [\"timescale\"]", "aggregates-pg");
+    char served_pg[32] = "", bad_pg[300] = "";
+    bool second = orig && check_aggregates(rows, n, ",\"start_date\":\"2000-01-02\"", served_pg,
+                                           sizeof served_pg, bad_pg, sizeof bad_pg);
+    bool restored = restore_strategy(orig);
     free(rows);
+    CHECK(first, "%s (served by %s)", bad, served_first);
+    CHECK(restored && second && strcmp(served_pg, "timescale") == 0, "timescale: %s (served by %s)", bad_pg, served_pg);
     /* The second ask of the same aggregates comes from the cache. */
     reply r;
     CHECK(request("dm.v1.aggregates", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"1w\"}", false, &r), "no reply");
@@ -442,9 +466,9 @@ static void aggregates_match_an_independent_computation(void)
     CHECK(cached, "aggregates asked twice were not served from the cache");
     CHECK(request("dm.v1.aggregates", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"1mo\",\"start_date\":\"2020-01-01\",\"end_date\":\"2020-04-01\"}", false, &r), "no reply");
     int months = cJSON_GetArraySize(data(&r));
-    double first = num(cJSON_GetArrayItem(data(&r), 0), "period_start");
+    double first_start = num(cJSON_GetArrayItem(data(&r), 0), "period_start");
     reply_free(&r);
-    CHECK(months == 3 && first == 1577836800000.0, "Q1 2020 by month: %d periods from %.0f", months, first);
+    CHECK(months == 3 && first_start == 1577836800000.0, "Q1 2020 by month: %d periods from %.0f", months, first_start);
     CHECK(request("dm.v1.aggregates", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"period\":\"2w\"}", false, &r), "no reply");
     bool refused = r.status == 400 && strcmp(str(cJSON_GetObjectItemCaseSensitive(r.body, "error"), "field"), "period") == 0;
     reply_free(&r);
@@ -1018,7 +1042,7 @@ static void strategy_edit_reroutes_reads_without_restart_or_failed_request(void)
     CHECK(path && ensure_h1_loaded(), "DM_STRATEGY unset or no data");
     char *orig = read_file(path);
     CHECK(orig, "cannot read %s", path);
-    char *only_db = replace(orig, "\"get_candles\": [\"l1\", \"dragonfly_cache\", \"clickhouse\", \"timescale\"]",
+    char *only_db = replace(orig, "\"get_candles\": [\"l1\", \"dragonfly_cache\", \"timescale\", \"clickhouse\"]",
                             "\"get_candles\": [\"timescale\"]");
     char *edited = only_db ? replace(only_db, "\"version\": 2,", "\"version\": \"reroute-test\",") : NULL;
     free(only_db);
@@ -1092,7 +1116,7 @@ static void strategy_edit_changes_write_fan_out(void)
     size_t head = (size_t)(from - orig);
     char *edited = malloc(strlen(orig) + 64);
     memcpy(edited, orig, head);
-    sprintf(edited + head, "\"save_tick\": [\"timescale\"%s", to);
+    sprintf(edited + head, "\"save_tick\": [\"timescale\", \"clickhouse\"%s", to);
     char *versioned = replace(edited, "\"version\": 2,", "\"version\": \"no-tick-cache\",");
     free(edited);
     bool applied = versioned && write_by_rename(path, versioned) && wait_version("no-tick-cache", 5) &&
@@ -1149,6 +1173,159 @@ static void invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving(vo
     CHECK(log_has("w1", "routing.get_historical"), "the log must name the field at fault");
 }
 
+
+/* ---- ClickHouse ----------------------------------------------------------------------- */
+
+/* Rewrites the test stack's strategy: `from` -> `to`, with a new version name, and waits
+ * until both workers run it. Returns the original text (to restore) or NULL. */
+static char *edit_strategy(const char *from, const char *to, const char *version)
+{
+    const char *path = getenv("DM_STRATEGY");
+    char *orig = path ? read_file(path) : NULL;
+    char *a = orig ? replace(orig, from, to) : NULL;
+    char vline[96];
+    snprintf(vline, sizeof vline, "\"version\": \"%s\",", version);
+    char *b = a ? replace(a, "\"version\": 2,", vline) : NULL;
+    bool ok = b && write_by_rename(path, b) && wait_version(version, 5);
+    free(a);
+    free(b);
+    if (!ok) {
+        free(orig);
+        return NULL;
+    }
+    return orig;
+}
+
+static bool restore_strategy(char *orig)
+{
+    const char *path = getenv("DM_STRATEGY");
+    bool ok = orig && write_by_rename(path, orig) && wait_version("2", 5);
+    free(orig);
+    return ok;
+}
+
+/* Pages the whole ten years through dm.v1.candles.history; keeps every page's rows. */
+static int history_pages(cJSON **all, char *served, size_t cap)
+{
+    char cursor[256] = "", q[512];
+    *all = cJSON_CreateArray();
+    served[0] = '\0';
+    for (;;) {
+        snprintf(q, sizeof q,
+                 "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2010-01-01\","
+                 "\"end_date\":\"2022-01-01\",\"page_size\":10000%s%s%s}",
+                 cursor[0] ? ",\"cursor\":\"" : "", cursor, cursor[0] ? "\"" : "");
+        reply r;
+        if (!request("dm.v1.candles.history", q, true, &r) || r.status != 200) {
+            reply_free(&r);
+            return -1;
+        }
+        snprintf(served, cap, "%s", str(r.body, "served_by"));
+        cJSON *it;
+        cJSON *d = cJSON_DetachItemFromObjectCaseSensitive(r.body, "data");
+        while ((it = cJSON_DetachItemFromArray(d, 0)) != NULL)
+            cJSON_AddItemToArray(*all, it);
+        cJSON_Delete(d);
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(r.body, "next_cursor");
+        bool more = cJSON_IsString(next);
+        if (more)
+            snprintf(cursor, sizeof cursor, "%s", next->valuestring);
+        reply_free(&r);
+        if (!more)
+            return cJSON_GetArraySize(*all);
+    }
+}
+
+static void clickhouse_and_timescale_give_the_same_ten_years(void)
+{
+    CHECK(ensure_h1_loaded(), "backfill");
+    CHECK(ch_count("SELECT count() FROM dm.candles FINAL WHERE symbol = 'EUR/USD' AND timeframe = '1h'") == 65000,
+          "ClickHouse does not hold the 65000 candles");
+    cJSON *ch = NULL, *pg = NULL;
+    char served_ch[32], served_pg[32];
+    int n_ch = history_pages(&ch, served_ch, sizeof served_ch);
+    char *orig = edit_strategy("\"get_historical\": [\"clickhouse\", \"timescale\"]",
+                               "\"get_historical\": [\"timescale\"]", "history-pg");
+    int n_pg = orig ? history_pages(&pg, served_pg, sizeof served_pg) : -1;
+    bool restored = restore_strategy(orig);
+    bool same = n_ch == 65000 && n_pg == 65000 && cJSON_Compare(ch, pg, true);
+    cJSON_Delete(ch);
+    cJSON_Delete(pg);
+    CHECK(restored, "strategy edit/restore failed");
+    CHECK(strcmp(served_ch, "clickhouse") == 0 && strcmp(served_pg, "timescale") == 0,
+          "served_by %s / %s", served_ch, served_pg);
+    CHECK(same, "ten years from clickhouse (%d rows) and timescale (%d rows) differ", n_ch, n_pg);
+}
+
+static void a_cursor_begun_on_clickhouse_continues_on_timescale(void)
+{
+    CHECK(ensure_h1_loaded(), "backfill");
+    const char *q1 = "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2015-01-01\",\"end_date\":\"2015-02-01\",\"page_size\":100}";
+    reply r;
+    CHECK(request("dm.v1.candles.history", q1, false, &r), "no reply");
+    char cursor[256], served1[32];
+    snprintf(cursor, sizeof cursor, "%s", str(r.body, "next_cursor"));
+    snprintf(served1, sizeof served1, "%s", str(r.body, "served_by"));
+    double last = num(cJSON_GetArrayItem(data(&r), 99), "timestamp");
+    reply_free(&r);
+    char *orig = edit_strategy("\"get_historical\": [\"clickhouse\", \"timescale\"]",
+                               "\"get_historical\": [\"timescale\"]", "cursor-pg");
+    char q2[512];
+    snprintf(q2, sizeof q2, "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2015-01-01\",\"end_date\":\"2015-02-01\",\"page_size\":100,\"cursor\":\"%s\"}", cursor);
+    bool got = orig && request("dm.v1.candles.history", q2, false, &r);
+    double first = got ? num(cJSON_GetArrayItem(data(&r), 0), "timestamp") : NAN;
+    char served2[32] = "";
+    if (got)
+        snprintf(served2, sizeof served2, "%s", str(r.body, "served_by"));
+    reply_free(&r);
+    bool restored = restore_strategy(orig);
+    CHECK(restored, "strategy edit/restore failed");
+    CHECK(strcmp(served1, "clickhouse") == 0 && strcmp(served2, "timescale") == 0, "served_by %s then %s", served1, served2);
+    CHECK(first == last + 3600000.0, "page 2 starts at %.0f, page 1 ended at %.0f", first, last);
+}
+
+static void clickhouse_down_history_from_timescale_then_it_catches_up(void)
+{
+    CHECK(run_cmd("%s/deploy/stack.sh stop-service clickhouse >/dev/null 2>&1", DM_SOURCE_DIR) == 0, "stop clickhouse");
+    CHECK(publish_hourly("CHD/USD", "CHDUSD", T0, 500) > 0, "publish while ClickHouse is down");
+    /* PostgreSQL and Redis are not held up by the outage. */
+    bool pg_done = false;
+    for (int i = 0; i < 100 && !pg_done; i++) {
+        pg_done = pg_count("SELECT count(*) FROM candles WHERE symbol = $1", "CHD/USD") == 500 &&
+                  redis_exists("candle:latest:{CHDUSD}:1h") == 1;
+        usleep(100000);
+    }
+    reply r;
+    bool asked = request("dm.v1.candles.history", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2020-01-01\",\"end_date\":\"2020-01-02\"}", false, &r);
+    bool from_pg = asked && r.status == 200 && strcmp(str(r.body, "served_by"), "timescale") == 0 &&
+                   cJSON_GetArraySize(data(&r)) > 0;
+    reply_free(&r);
+    bool started = run_cmd("%s/deploy/stack.sh start-service clickhouse >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    bool caught_up = started && wait_idle(90);
+    long long in_ch = ch_count("SELECT count() FROM dm.candles FINAL WHERE symbol = 'CHD/USD'");
+    CHECK(pg_done, "PostgreSQL and Redis writes waited for ClickHouse");
+    CHECK(from_pg, "with ClickHouse down, history must come from timescale");
+    CHECK(caught_up && in_ch == 500, "after restart ClickHouse holds %lld of 500", in_ch);
+}
+
+static void bulk_backfill_lands_in_all_three_backends(void)
+{
+    CHECK(ensure_h1_loaded(), "backfill");
+    long long pg = pg_count("SELECT count(*) FROM candles WHERE symbol = $1 AND timeframe = '1h'", "EUR/USD");
+    long long ch = ch_count("SELECT count() FROM dm.candles FINAL WHERE symbol = 'EUR/USD' AND timeframe = '1h'");
+    reply r;
+    CHECK(request("dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":1000}", false, &r), "no reply");
+    int n = cJSON_GetArraySize(data(&r));
+    reply_free(&r);
+    CHECK(pg == 65000 && ch == 65000 && n == 1000, "PostgreSQL %lld, ClickHouse %lld, latest 1000 -> %d", pg, ch, n);
+    /* A second backfill of the same file changes no count (idempotent upserts, FINAL). */
+    CHECK(run_cmd("%s publish-candles --symbol EUR/USD --timeframe 1h --file %s --quiet >/dev/null", dmctl(), H1_FILE) == 0, "republish");
+    CHECK(wait_idle(120), "drain");
+    CHECK(pg_count("SELECT count(*) FROM candles WHERE symbol = $1 AND timeframe = '1h'", "EUR/USD") == 65000 &&
+          ch_count("SELECT count() FROM dm.candles FINAL WHERE symbol = 'EUR/USD' AND timeframe = '1h'") == 65000,
+          "a second backfill changed the counts");
+}
+
 static void health_reports_each_backend(void)
 {
     reply r;
@@ -1185,6 +1362,10 @@ static const itest TESTS[] = {
     {"strategy_edit_reroutes_reads_without_restart_or_failed_request", strategy_edit_reroutes_reads_without_restart_or_failed_request},
     {"strategy_edit_changes_write_fan_out", strategy_edit_changes_write_fan_out},
     {"invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving", invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving},
+    {"clickhouse_and_timescale_give_the_same_ten_years", clickhouse_and_timescale_give_the_same_ten_years},
+    {"a_cursor_begun_on_clickhouse_continues_on_timescale", a_cursor_begun_on_clickhouse_continues_on_timescale},
+    {"bulk_backfill_lands_in_all_three_backends", bulk_backfill_lands_in_all_three_backends},
+    {"clickhouse_down_history_from_timescale_then_it_catches_up", clickhouse_down_history_from_timescale_then_it_catches_up},
     {"health_reports_each_backend", health_reports_each_backend},
 };
 
