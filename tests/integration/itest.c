@@ -457,6 +457,7 @@ static void aggregates_match_an_independent_computation(void)
     bool restored = restore_strategy(orig);
     free(rows);
     CHECK(first, "%s (served by %s)", bad, served_first);
+    CHECK(strcmp(served_first, "clickhouse") == 0, "aggregates served by %s, want clickhouse first", served_first);
     CHECK(restored && second && strcmp(served_pg, "timescale") == 0, "timescale: %s (served by %s)", bad_pg, served_pg);
     /* The second ask of the same aggregates comes from the cache. */
     reply r;
