@@ -58,7 +58,7 @@ eval "$("$ROOT/deploy/stack.sh" env)"
 
 say "server tests"
 status=0
-"$BUILD/tests/integration/dm_itest" $FILTER || status=$?
+"$BUILD/tests/integration/dm_itest" $FILTER | tee "$DM_STACK_DIR/itest.log" || status=$?
 
 say "worker shutdown"
 "$ROOT/deploy/stack.sh" stop-workers
@@ -67,4 +67,8 @@ if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$DM_STACK_DIR"/work
     grep -hE -A20 'AddressSanitizer|LeakSanitizer|runtime error:' "$DM_STACK_DIR"/workers/*.log | head -80 >&2
     status=1
 fi
+# The closing line: the server tests' count (unit tests and the contract check stop the
+# run above on any failure).
+summary=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$DM_STACK_DIR/itest.log" | tail -1)
+echo "${summary:-integration: 0 passed, 1 failed}"
 exit "$status"
