@@ -167,15 +167,6 @@ static bool parse_candle(const char *member, size_t len, const char *symbol, dm_
     return true;
 }
 
-static void token_of(const char *symbol, char *token)
-{
-    size_t k = 0;
-    for (const char *p = symbol; *p && k < DM_TOKEN_MAX; p++)
-        if (*p != '/')
-            token[k++] = *p;
-    token[k] = '\0';
-}
-
 static bool reserve_order(dragonfly *d, size_t n)
 {
     if (n <= d->order_cap)
@@ -212,7 +203,7 @@ static dm_bstatus df_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
     for (size_t g = 0; g < groups; g++) {
         const dm_tick *x = &t[d->order[g]];
         char token[DM_TOKEN_MAX + 1], key[96], member[256], score[24];
-        token_of(x->symbol, token);
+        dm_symbol_token(x->symbol, token);
         snprintf(key, sizeof key, DM_KEY_TICK_LATEST, token);
         size_t mlen = tick_member(member, sizeof member, x);
         snprintf(score, sizeof score, "%lld", (long long)x->ts);
@@ -243,7 +234,7 @@ static size_t append_group(dragonfly *d, const dm_candle *c, const size_t *idx, 
                            const dm_cache_opts *o)
 {
     char token[DM_TOKEN_MAX + 1], key[96];
-    token_of(c[idx[0]].symbol, token);
+    dm_symbol_token(c[idx[0]].symbol, token);
     snprintf(key, sizeof key, DM_KEY_CANDLE_LATEST, token, dm_tf_name(c[idx[0]].tf));
     int depth = o->depth > 0 ? o->depth : 1000;
     /* Only the newest `depth` of a group can survive the trim. */
@@ -294,7 +285,7 @@ static dm_bstatus df_latest_tick(dm_backend *b, const char *symbol, dm_tick *out
     if (st != DM_BS_OK)
         return st;
     char token[DM_TOKEN_MAX + 1], key[96];
-    token_of(symbol, token);
+    dm_symbol_token(symbol, token);
     snprintf(key, sizeof key, DM_KEY_TICK_LATEST, token);
     redisReply *r = redisCommand(d->ctx, "ZRANGE %s -1 -1", key);
     if (r == NULL)
@@ -319,7 +310,7 @@ static dm_bstatus df_latest_candles(dm_backend *b, const char *symbol, dm_tf tf,
     if (st != DM_BS_OK)
         return st;
     char token[DM_TOKEN_MAX + 1], key[96];
-    token_of(symbol, token);
+    dm_symbol_token(symbol, token);
     snprintf(key, sizeof key, DM_KEY_CANDLE_LATEST, token, dm_tf_name(tf));
     redisReply *r = redisCommand(d->ctx, "ZRANGE %s %lld -1", key, -(long long)limit);
     if (r == NULL)

@@ -20,26 +20,17 @@ typedef struct {
     char miss_key[DM_L1_KEY_MAX];
 } l1_backend;
 
-static void token_of(const char *symbol, char *token)
-{
-    size_t k = 0;
-    for (const char *p = symbol; *p && k < DM_TOKEN_MAX; p++)
-        if (*p != '/')
-            token[k++] = *p;
-    token[k] = '\0';
-}
-
 static void tick_key(const char *symbol, char *key)
 {
     char token[DM_TOKEN_MAX + 1];
-    token_of(symbol, token);
+    dm_symbol_token(symbol, token);
     snprintf(key, DM_L1_KEY_MAX, "tick:latest:{%s}", token);
 }
 
 static void candle_key(const char *symbol, dm_tf tf, char *key)
 {
     char token[DM_TOKEN_MAX + 1];
-    token_of(symbol, token);
+    dm_symbol_token(symbol, token);
     snprintf(key, DM_L1_KEY_MAX, "candle:latest:{%s}:%s", token, dm_tf_name(tf));
 }
 

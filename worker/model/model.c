@@ -78,17 +78,22 @@ dm_code dm_symbol_normalize(const char *in, char out[DM_SYMBOL_MAX + 1],
                 goto bad;
         memcpy(out, in, n + 1);
     }
-    size_t k = 0;
-    for (const char *p = out; *p; p++)
-        if (*p != '/')
-            token[k++] = *p;
-    token[k] = '\0';
+    dm_symbol_token(out, token);
     return DM_OK;
 bad:
     return dm_fail(err, DM_E_INVALID_FIELD, field,
                    "%s '%.40s' is not a symbol like EUR/USD (upper-case letters or digits, "
                    "one slash, at most %d characters)",
                    field, in, DM_SYMBOL_MAX);
+}
+
+void dm_symbol_token(const char *symbol, char token[DM_TOKEN_MAX + 1])
+{
+    size_t k = 0;
+    for (const char *p = symbol; *p && k < DM_TOKEN_MAX; p++)
+        if (*p != '/')
+            token[k++] = *p;
+    token[k] = '\0';
 }
 
 bool dm_is_source(const char *s)

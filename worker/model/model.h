@@ -72,6 +72,8 @@ bool dm_impact_parse(const char *s, dm_impact *out);
  * canonical symbol and its subject token ("EURUSD"). */
 dm_code dm_symbol_normalize(const char *in, char out[DM_SYMBOL_MAX + 1],
                             char token[DM_TOKEN_MAX + 1], const char *field, dm_err *err);
+/* The subject/key token of a canonical symbol: "EUR/USD" -> "EURUSD". */
+void dm_symbol_token(const char *symbol, char token[DM_TOKEN_MAX + 1]);
 bool dm_is_source(const char *s);
 bool dm_is_country(const char *s);
 bool dm_is_currency(const char *s);

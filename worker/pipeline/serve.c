@@ -120,11 +120,7 @@ static void flight_end(dm_serve *s, const char *key, bool lead)
 static void flight_key(char *key, size_t cap, const char *prefix, const char *symbol, dm_tf tf)
 {
     char token[DM_TOKEN_MAX + 1];
-    size_t k = 0;
-    for (const char *p = symbol; *p && k < DM_TOKEN_MAX; p++)
-        if (*p != '/')
-            token[k++] = *p;
-    token[k] = '\0';
+    dm_symbol_token(symbol, token);
     if ((int)tf < 0)
         snprintf(key, cap, "%s:{%s}", prefix, token);
     else
