@@ -617,6 +617,10 @@ static void accepts_iso_dates_with_offset(void **state)
     assert_int_equal(time_of("\"2020-01-08T19:00:00-05:00\"", DM_OK), T0);
     assert_int_equal(time_of("\"2020-01-09T05:30:00+05:30\"", DM_OK), T0);
     assert_int_equal(time_of("\"2020-01-09T00:00:00+00:00\"", DM_OK), T0);
+    /* the basic forms of the offset */
+    assert_int_equal(time_of("\"2020-01-09T02:00:00+0200\"", DM_OK), T0);
+    assert_int_equal(time_of("\"2020-01-09T02:00:00+02\"", DM_OK), T0);
+    assert_int_equal(time_of("\"2020-01-09T02:00:00+2\"", DM_E_INVALID_FIELD), -12345);
 }
 
 static void accepts_fractional_seconds(void **state)

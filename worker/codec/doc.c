@@ -291,11 +291,19 @@ bool dm_parse_iso_time(const char *s, int64_t *out_ms)
         if (*p == 'Z') {
             p++;
         } else if (*p == '+' || *p == '-') {
-            int oh, om;
-            if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            /* +02:00, and the basic forms +0200 and +02 */
+            int oh, om = 0;
+            int len = 3;
+            if (!digits(p + 1, 2, &oh))
+                return false;
+            if (p[3] == ':' && digits(p + 4, 2, &om))
+                len = 6;
+            else if (digits(p + 3, 2, &om))
+                len = 5;
+            if (oh > 23 || om > 59)
                 return false;
             offset_min = (oh * 60 + om) * (*p == '+' ? 1 : -1);
-            p += 6;
+            p += len;
         } else {
             return false; /* an instant needs its zone; "local time" means nothing to a server */
         }
