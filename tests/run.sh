@@ -46,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "contract: subjects/ against the code"
-bash "$ROOT/tests/contract/check_subjects.sh" "$ROOT"
+bash "$ROOT/tests/contract/check_subjects.sh" "$ROOT" | grep -v '^ok '
 
 say "unit tests"
 (cd "$BUILD" && ctest --output-on-failure -R '^unit_')

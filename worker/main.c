@@ -44,6 +44,7 @@ typedef struct {
     dm_strategy_watch *watch;
     dm_l1_cache *l1;
     dm_flight *flight;
+    dm_breaker *breakers[DM_BK_COUNT]; /* per configured backend; shared by all threads */
     atomic_bool strategy_changed; /* set by the watch thread, consumed by main */
     atomic_uint consumers_running; /* bit kind * DM_BK_COUNT + backend; written by main */
     char app_name[64];
@@ -212,7 +213,7 @@ static int reconcile_consumers(worker *w, dm_bus *bus)
                 continue;
             }
             dm_err err = {0};
-            *slot = dm_consumer_start(bus, (dm_kind)k, b, w->strategies, &err);
+            *slot = dm_consumer_start(bus, (dm_kind)k, b, w->strategies, w->breakers[id], &err);
             if (*slot == NULL) {
                 DM_ERROR("main", "%s", err.message);
                 failures++;
@@ -245,8 +246,10 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
                           .l1 = w->l1, .watch = w->watch, .health_extra = health_consumers,
                           .health_ctx = w};
     const dm_strategy *st = dm_strategy_acquire(w->strategies);
-    for (int id = 0; id < DM_BK_COUNT; id++)
+    for (int id = 0; id < DM_BK_COUNT; id++) {
         sc.backends[id] = make_backend(w, st, (dm_backend_id)id);
+        sc.breakers[id] = w->breakers[id];
+    }
     dm_strategy_release(w->strategies, st);
     dm_serve *s = dm_serve_create(&sc);
     if (s == NULL) {
@@ -267,6 +270,8 @@ static void free_worker(worker *w)
         cJSON_Delete(w->cfg[i]);
     cJSON_Delete(w->nats_cfg);
     dm_strategy_holder_destroy(w->strategies);
+    for (int i = 0; i < DM_BK_COUNT; i++)
+        dm_breaker_destroy(w->breakers[i]);
     dm_l1_cache_destroy(w->l1);
     dm_flight_destroy(w->flight);
 }
@@ -371,7 +376,11 @@ int main(int argc, char **argv)
     w.strategies = dm_strategy_holder_create(&w.initial);
     w.l1 = dm_l1_cache_create((size_t)w.initial.cache.l1_max_entries, DM_L1_MAX_BYTES);
     w.flight = dm_flight_create();
-    if (w.strategies == NULL || w.l1 == NULL || w.flight == NULL) {
+    bool breakers_ok = true;
+    for (int id = 0; id < DM_BK_COUNT; id++)
+        if (w.cfg[id] && (w.breakers[id] = dm_breaker_create()) == NULL)
+            breakers_ok = false;
+    if (w.strategies == NULL || w.l1 == NULL || w.flight == NULL || !breakers_ok) {
         DM_ERROR("main", "out of memory");
         free_worker(&w);
         return 1;

@@ -1327,6 +1327,74 @@ static void bulk_backfill_lands_in_all_three_backends(void)
           "a second backfill changed the counts");
 }
 
+
+/* The breaker state of `backend` in `worker`'s health ("" when not reported). */
+static void breaker_of(const char *worker, const char *backend, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (int attempt = 0; attempt < 400 && !out[0]; attempt++) {
+        reply r;
+        if (!request("dm.v1.health", "{}", false, &r))
+            return;
+        if (strcmp(str(r.body, "worker"), worker) == 0) {
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.body, "backends"), backend);
+            snprintf(out, cap, "%s", cJSON_IsObject(b) ? str(b, "breaker") : "?");
+        }
+        reply_free(&r);
+    }
+}
+
+static bool both_breakers(const char *backend, const char *want, int timeout_s)
+{
+    double t0 = now_ms();
+    char a[32], b[32];
+    while (now_ms() - t0 < timeout_s * 1000.0) {
+        /* Reads give the breaker its failures (and later its probe). */
+        reply r;
+        if (request("dm.v1.events", "{\"start_date\":\"2026-01-01\",\"end_date\":\"2027-01-01\"}", false, &r))
+            reply_free(&r);
+        breaker_of("w1", backend, a, sizeof a);
+        breaker_of("w2", backend, b, sizeof b);
+        if (strcmp(a, want) == 0 && strcmp(b, want) == 0)
+            return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static void breaker_skips_a_down_database_and_closes_when_it_returns(void)
+{
+    char *orig = edit_strategy("\"circuit_breaker_timeout\": 60", "\"circuit_breaker_timeout\": 2", "breaker-test");
+    CHECK(orig, "strategy edit failed");
+    bool stopped = run_cmd("%s/deploy/stack.sh stop-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    char body[256];
+    for (int i = 0; stopped && i < 200; i++) {
+        snprintf(body, sizeof body, "{\"symbol\":\"BRK/USD\",\"timestamp\":%lld,\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"oanda\"}",
+                 T0 + i * 1000LL);
+        publish_json("market.tick.BRKUSD", body, NULL);
+    }
+    bool opened = stopped && both_breakers("timescale", "open", 15);
+    reply r;
+    bool skipped = request("dm.v1.events", "{\"start_date\":\"2026-01-01\",\"end_date\":\"2027-01-01\"}", false, &r) &&
+                   r.status == 503 && strstr(r.raw, "circuit open") != NULL;
+    reply_free(&r);
+    /* The cache keeps answering what it has. */
+    bool tick = request("dm.v1.tick.latest", "{\"symbol\":\"BRK/USD\"}", false, &r) && r.status == 200;
+    reply_free(&r);
+    bool started = run_cmd("%s/deploy/stack.sh start-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    bool closed = started && both_breakers("timescale", "closed", 20);
+    bool drained = closed && wait_idle(30);
+    long long n = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "BRK/USD");
+    bool restored = restore_strategy(orig);
+    CHECK(stopped && started, "could not stop/start PostgreSQL");
+    CHECK(opened, "the timescale breaker did not open on both workers");
+    CHECK(skipped, "with the breaker open, timescale-only reads must fail fast with 'circuit open'");
+    CHECK(tick, "the latest tick must still come from the cache");
+    CHECK(closed, "the breakers did not close after PostgreSQL came back");
+    CHECK(drained && n == 200, "after the outage %lld of 200 ticks reached PostgreSQL", n);
+    CHECK(restored, "strategy restore failed");
+}
+
 static void health_reports_each_backend(void)
 {
     reply r;
@@ -1367,6 +1435,7 @@ static const itest TESTS[] = {
     {"a_cursor_begun_on_clickhouse_continues_on_timescale", a_cursor_begun_on_clickhouse_continues_on_timescale},
     {"bulk_backfill_lands_in_all_three_backends", bulk_backfill_lands_in_all_three_backends},
     {"clickhouse_down_history_from_timescale_then_it_catches_up", clickhouse_down_history_from_timescale_then_it_catches_up},
+    {"breaker_skips_a_down_database_and_closes_when_it_returns", breaker_skips_a_down_database_and_closes_when_it_returns},
     {"health_reports_each_backend", health_reports_each_backend},
 };
 

@@ -23,6 +23,7 @@ struct dm_consumer {
     dm_backend *backend;
     dm_ingest *ingest;
     dm_strategy_holder *strategies;
+    dm_breaker *breaker;   /* the backend's, shared with the worker's other threads */
     const dm_strategy *st; /* the version of the batch in hand (thread-local use) */
     dm_buf update;         /* coherence message scratch */
     natsSubscription *sub;
@@ -220,6 +221,19 @@ static void publish_update(dm_consumer *c, size_t n)
         DM_WARN("ingest", "%s: cache update not published: %s", c->durable, natsStatus_GetText(s));
 }
 
+/* The breaker hears how the backend did: a batch with rows either committed or met a
+ * transient failure (invalid input says nothing about the backend). */
+static void report_backend(dm_consumer *c, size_t n)
+{
+    bool wrote = false, failed = false;
+    for (size_t i = 0; i < n; i++) {
+        wrote = wrote || c->msgs[i].row_count > 0;
+        failed = failed || (c->msgs[i].verdict == DM_V_RETRY && c->msgs[i].err.code == DM_E_UNAVAILABLE);
+    }
+    if (c->breaker && wrote)
+        dm_breaker_report(c->breaker, !failed, dm_now_ms(), c->st->perf.circuit_breaker_threshold);
+}
+
 static bool reserve_msgs(dm_consumer *c, size_t n)
 {
     if (n <= c->msgs_cap)
@@ -264,6 +278,7 @@ static void process(dm_consumer *c, natsMsgList *lists, int nlists)
         for (int i = 0; i < lists[l].Count; i++, k++)
             settle(c, lists[l].Msgs[i], &c->msgs[k], counts);
     dm_metrics_ingest((int)c->kind, c->backend->id, counts[0], counts[1], counts[2]);
+    report_backend(c, n);
     if (counts[0] > 0 && is_cache_writer(c))
         publish_update(c, n);
     if (counts[2] > 0) {
@@ -296,7 +311,20 @@ static void *run(void *arg)
         natsMsgList lists[2];
         memset(lists, 0, sizeof lists);
         c->st = dm_strategy_acquire(c->strategies);
+        /* Backend open: leave the messages in the stream, no fetch, until a probe passes. */
+        if (c->breaker && !dm_breaker_allow(c->breaker, dm_now_ms(), c->st->perf.circuit_breaker_timeout_s)) {
+            dm_strategy_release(c->strategies, c->st);
+            c->st = NULL;
+            sleep_interruptible(c, 200);
+            continue;
+        }
+        bool probing = c->breaker && dm_breaker_state_of(c->breaker) == DM_BREAKER_HALF_OPEN;
         int nlists = fetch(c, lists);
+        if (nlists == 0 && probing) { /* nothing to write: the probe is a ping */
+            dm_err e = {0};
+            dm_breaker_report(c->breaker, c->backend->ops->ping(c->backend, &e) == DM_BS_OK, dm_now_ms(),
+                              c->st->perf.circuit_breaker_threshold);
+        }
         if (nlists > 0)
             process(c, lists, nlists); /* a started batch always finishes, even when stopping */
         for (int l = 0; l < nlists; l++)
@@ -315,7 +343,7 @@ dm_backend_id dm_consumer_backend(const dm_consumer *c) { return c->backend->id;
 dm_kind dm_consumer_kind(const dm_consumer *c) { return c->kind; }
 
 dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
-                               dm_strategy_holder *strategies, dm_err *err)
+                               dm_strategy_holder *strategies, dm_breaker *breaker, dm_err *err)
 {
     dm_consumer *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -327,6 +355,7 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     c->kind = kind;
     c->backend = backend;
     c->strategies = strategies;
+    c->breaker = breaker;
     dm_buf_init(&c->update);
     atomic_init(&c->stop, false);
     snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));

@@ -6,6 +6,7 @@
 
 #include "../backend/backend.h"
 #include "../pipeline/ingest.h"
+#include "../resilience/breaker.h"
 #include "../strategy/current.h"
 #include "bus.h"
 
@@ -16,7 +17,7 @@ typedef struct dm_consumer dm_consumer;
  * workers' L1 (dm.cache.v1.update) when it is the kind's cache writer: the dragonfly
  * consumer, or timescale's when the route has no dragonfly. */
 dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
-                               dm_strategy_holder *strategies, dm_err *err);
+                               dm_strategy_holder *strategies, dm_breaker *breaker, dm_err *err);
 dm_backend_id dm_consumer_backend(const dm_consumer *c);
 dm_kind dm_consumer_kind(const dm_consumer *c);
 /* Asks the thread to stop after its in-flight batch. */

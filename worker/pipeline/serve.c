@@ -70,7 +70,18 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
             continue;
         tried = true;
         dm_err e = {0};
+        dm_breaker *br = s->cfg.breakers[b->id];
+        if (br && !dm_breaker_allow(br, dm_now_ms(), s->st->perf.circuit_breaker_timeout_s)) {
+            dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: circuit open", dm_backend_label(b));
+            flen += (size_t)snprintf(failures + flen, flen < sizeof failures ? sizeof failures - flen : 0,
+                                     "%s%s", flen ? "; " : "", e.message);
+            if (flen >= sizeof failures)
+                flen = sizeof failures - 1;
+            continue;
+        }
         dm_bstatus st = fn(b, q, &e);
+        if (br)
+            dm_breaker_report(br, st != DM_BS_TRANSIENT, dm_now_ms(), s->st->perf.circuit_breaker_threshold);
         bool cache = b->id == DM_BK_DRAGONFLY || b->id == DM_BK_L1;
         if (b->id != DM_BK_L1)
             dm_metrics_backend(b->id, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT);
@@ -674,12 +685,16 @@ static dm_code op_aggregates(dm_serve *s, const cJSON *req, dm_reply *out, dm_er
     return c;
 }
 
-static void encode_probe(dm_enc *e, const probe *p)
+static void encode_probe(dm_enc *e, const probe *p, dm_breaker *br)
 {
     dm_enc_key(e, dm_backend_label(p->b));
-    dm_enc_map(e, p->up ? 2 : 3);
+    dm_enc_map(e, (p->up ? 2 : 3) + (br ? 1 : 0));
     dm_enc_key(e, "status"); dm_enc_str(e, p->up ? "up" : "down");
     dm_enc_key(e, "latency_ms"); dm_enc_f64(e, p->ms);
+    if (br) {
+        dm_enc_key(e, "breaker");
+        dm_enc_str(e, dm_breaker_name(dm_breaker_state_of(br)));
+    }
     if (!p->up) {
         dm_enc_key(e, "error");
         dm_enc_str(e, p->err.message);
@@ -717,7 +732,7 @@ static void op_health(dm_serve *s, dm_reply *out)
     dm_enc_key(&e, "backends");
     dm_enc_map(&e, (size_t)n);
     for (int i = 0; i < n; i++)
-        encode_probe(&e, &probes[i]);
+        encode_probe(&e, &probes[i], s->cfg.breakers[probes[i].b->id]);
     dm_enc_map_end(&e);
     if (extra)
         s->cfg.health_extra(s->cfg.health_ctx, &e);
