@@ -190,6 +190,11 @@ long long pg_count(const char *sql, const char *param)
 {
     const char *vals[1] = {param};
     PGresult *r = PQexecParams(pg(), sql, param ? 1 : 0, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(pg()) != CONNECTION_OK) {
+        /* The server restarted under the test (an outage test): connect again, once. */
+        PQclear(r);
+        r = PQexecParams(pg(), sql, param ? 1 : 0, NULL, vals, NULL, NULL, 0);
+    }
     long long n = -1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         n = atoll(PQgetvalue(r, 0, 0));
