@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# The benchmark command: builds Release, starts a PRIVATE stack (NATS, PostgreSQL, Redis)
-# in a temporary folder on its own ports, starts two workers, runs the benchmarks and
-# prints one report. The stack is always removed at the end (also on failure or ^C).
+# The benchmark command: builds Release, starts a PRIVATE stack (NATS, PostgreSQL, Redis,
+# ClickHouse) in a temporary folder on its own ports, starts two workers, runs the
+# benchmarks and prints one report. The stack is always removed at the end (also on
+# failure or ^C).
 #
 #   bench/run.sh [--ticks N] [--rounds R] [--requests N] [--warmup N] [--seconds S]
-#                [--only ingest|latest|mix]
+#                [--history-repeats N] [--bulk-rounds N] [--only ingest|latest|mix|history]
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
 #   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
 #   --requests N   timed candles.latest requests per series (default 20000)
 #   --warmup N     untimed requests per series first (default 1000)
 #   --seconds S    timed phase of the mix (default 20)
+#   --history-repeats N  timed passes of each history series (default 5)
+#   --bulk-rounds N      bulk rounds of 10,000 candles, a fresh symbol each (default 5)
 #   --only NAME    run one benchmark
 #
 # The mix (bench_mix) runs between ingest and latest, so the workers' own latency
-# percentiles in dm.v1.metrics (kept since they started) hold only its requests.
+# percentiles in dm.v1.metrics (kept since they started) hold only its requests. latest
+# and history need the EUR/USD 1h file loaded (done once, before the first of them);
+# history (bench_history) runs last: it ends with OPTIMIZE TABLE on ClickHouse and bulk
+# writes of fresh symbols.
 #
 # Environment: DM_BUILD_DIR (default <repo>/build). Ports 34222 (NATS), 38222 (NATS
-# monitor), 35432 (PostgreSQL), 36379 (Redis), all on 127.0.0.1; override with
-# DM_BENCH_NATS_PORT, DM_BENCH_NATS_MON_PORT, DM_BENCH_PG_PORT, DM_BENCH_REDIS_PORT.
+# monitor), 35432 (PostgreSQL), 36379 (Redis), 38123 (ClickHouse HTTP), 39000 (ClickHouse
+# native), all on 127.0.0.1, so a bench stack never meets the dev stack (18123, ...) or
+# the tests' (28123, ...); override with DM_BENCH_NATS_PORT, DM_BENCH_NATS_MON_PORT,
+# DM_BENCH_PG_PORT, DM_BENCH_REDIS_PORT, DM_BENCH_CH_HTTP_PORT, DM_BENCH_CH_TCP_PORT.
 #
 # Every figure is a ratio against a raw baseline measured in the same run on the same
 # machine (raw JetStream publish + consume; a bare NATS echo of the same reply size), so
@@ -30,6 +38,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BUILD=$(realpath -m -- "${DM_BUILD_DIR:-$ROOT/build}")
 TICKS=100000 ROUNDS=3 REQUESTS=20000 WARMUP=1000 MIX_SECONDS=20 ONLY=''
+HISTORY_REPEATS=5 BULK_ROUNDS=5
 
 while (($#)); do
     case $1 in
@@ -38,12 +47,14 @@ while (($#)); do
     --requests) REQUESTS=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --seconds) MIX_SECONDS=$2; shift 2 ;;
+    --history-repeats) HISTORY_REPEATS=$2; shift 2 ;;
+    --bulk-rounds) BULK_ROUNDS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
-case $ONLY in '' | ingest | latest | mix) ;; *) echo "bench/run.sh: --only ingest|latest|mix" >&2; exit 64 ;; esac
+case $ONLY in '' | ingest | latest | mix | history) ;; *) echo "bench/run.sh: --only ingest|latest|mix|history" >&2; exit 64 ;; esac
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -51,6 +62,8 @@ WORK=$(mktemp -d /tmp/dm-bench.XXXXXX)
 export DM_STACK_DIR=$WORK/stack
 export DM_NATS_PORT=${DM_BENCH_NATS_PORT:-34222} DM_NATS_MON_PORT=${DM_BENCH_NATS_MON_PORT:-38222}
 export DM_PG_PORT=${DM_BENCH_PG_PORT:-35432} DM_REDIS_PORT=${DM_BENCH_REDIS_PORT:-36379}
+export DM_CH_HTTP_PORT=${DM_BENCH_CH_HTTP_PORT:-38123} DM_CH_TCP_PORT=${DM_BENCH_CH_TCP_PORT:-39000}
+export DM_CH_URL=http://127.0.0.1:$DM_CH_HTTP_PORT
 export DM_PG_PASSWORD=dm-bench-only
 
 cleanup() {
@@ -64,7 +77,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build ---
-TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix)
+TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix bench_history)
 say "build (Release) in $BUILD"
 configure() {
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDM_BENCH=ON "$@" >"$WORK/cmake.log" 2>&1
@@ -81,7 +94,7 @@ export DM_BUILD_DIR=$BUILD
 DMCTL=$BUILD/cli/dmctl
 
 # ------------------------------------------------------------------ stack ---
-say "private stack in $DM_STACK_DIR (ports $DM_NATS_PORT $DM_NATS_MON_PORT $DM_PG_PORT $DM_REDIS_PORT)"
+say "private stack in $DM_STACK_DIR (ports $DM_NATS_PORT $DM_NATS_MON_PORT $DM_PG_PORT $DM_REDIS_PORT $DM_CH_HTTP_PORT $DM_CH_TCP_PORT)"
 "$ROOT/deploy/stack.sh" start >&2
 eval "$("$ROOT/deploy/stack.sh" env)"
 "$ROOT/deploy/stack.sh" workers 2 >&2
@@ -106,18 +119,36 @@ if [[ -z $ONLY || $ONLY == mix ]]; then
     }
 fi
 
-if [[ -z $ONLY || $ONLY == latest ]]; then
+# The EUR/USD 1h file, once, for latest and history.
+LOADED=0
+load_eurusd() {
+    ((LOADED)) && return 0
     say "load EUR/USD 1h candles (data/EURUSD_H1_2010-10_2021-04.csv)"
+    local t0 t1
     t0=$(date +%s.%N)
     "$DMCTL" publish-candles --symbol EUR/USD --timeframe 1h \
-        --file "$ROOT/data/EURUSD_H1_2010-10_2021-04.csv" --quiet >&2
-    "$DMCTL" lag --wait 120 >/dev/null
+        --file "$ROOT/data/EURUSD_H1_2010-10_2021-04.csv" --quiet >&2 || return 1
+    "$DMCTL" lag --wait 120 >/dev/null || return 1
     t1=$(date +%s.%N)
     printf 'NOTE\tload: 65,000 EUR/USD 1h candles published and written by all consumers in %.1f s\n' \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" >>"$ROWS"
+    LOADED=1
+}
+
+if [[ -z $ONLY || $ONLY == latest ]]; then
+    load_eurusd || { echo "bench: loading EUR/USD failed" >&2; exit 1; }
     say "bench_latest --requests $REQUESTS --warmup $WARMUP"
     "$BUILD/bench/bench_latest" --requests "$REQUESTS" --warmup "$WARMUP" >>"$ROWS" || {
         echo "bench: bench_latest failed" >&2
+        status=1
+    }
+fi
+
+if [[ -z $ONLY || $ONLY == history ]]; then
+    load_eurusd || { echo "bench: loading EUR/USD failed" >&2; exit 1; }
+    say "bench_history --repeats $HISTORY_REPEATS --rounds $BULK_ROUNDS"
+    "$BUILD/bench/bench_history" --repeats "$HISTORY_REPEATS" --rounds "$BULK_ROUNDS" >>"$ROWS" || {
+        echo "bench: bench_history failed" >&2
         status=1
     }
 fi
@@ -126,7 +157,7 @@ fi
 say "report"
 {
     echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-    echo "stack:   nats-server $(nats-server --version 2>/dev/null | sed 's/.*v//'), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), 2 workers, build $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")"
+    echo "stack:   nats-server $(nats-server --version 2>/dev/null | sed 's/.*v//'), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), ClickHouse $(curl -sf --max-time 5 --data-binary 'SELECT version()' "$DM_CH_URL/" || echo '?'), 2 workers, build $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")"
     echo
     printf '%-36s %-18s %-24s %6s   %-12s %s\n' benchmark value baseline ratio target verdict
     while IFS=$'\t' read -r kind name value base ratio target verdict; do
