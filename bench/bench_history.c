@@ -1,0 +1,2048 @@
+/* bench_history: ten years of hourly candles through dm.v1.candles.history against the raw
+ * reads of the same rows, and one bulk message of 10,000 candles from publish to committed
+ * in every backend.
+ *
+ *   bench_history [--repeats N] [--rounds R] [--rows N] [--bulk N] [--depth D]
+ *                 [--workers K] [--phase all|history|bulk] [--no-optimize] [--timeout S]
+ *
+ * Needs the EUR/USD 1h candles loaded and written by every consumer (bench/run.sh publishes
+ * data/EURUSD_H1_2010-10_2021-04.csv with dmctl and runs dmctl lag --wait first); the bench
+ * checks that PostgreSQL and ClickHouse (FINAL) each hold --rows (65,000) of them.
+ *
+ * (a) history. The range is [first candle, last candle + 1h): 65,000 candles, 7 pages of
+ * 10,000. Each series below reads all of it; one untimed-for-the-verdict first pass of each
+ * (reported as "first"), then --repeats (5) timed passes, the series interleaved so drift on
+ * the shared machine hits all of them alike; median and min of the passes are reported.
+ *
+ *   dm json      dm.v1.candles.history, JSON request (Content-Type application/json),
+ *                page_size 10000, following next_cursor until null. Time: first request
+ *                sent -> last page in hand, with what a client must do to go on (count the
+ *                rows, take next_cursor; a light scan, no full parse). Every page of every
+ *                pass is then checked untimed: Status 200, parsed with the worker's own
+ *                decoder, every candle's timestamp and close equal to PostgreSQL's row of
+ *                the same rank, 65,000 in all, next_cursor null exactly on the last page;
+ *                served_by is tallied.
+ *   dm msgpack   the same with a msgpack map request (Content-Type application/msgpack).
+ *   ch JSONEachRow  libcurl POST to ClickHouse's HTTP port, one keep-alive connection:
+ *                SELECT symbol, timeframe, ts, open, high, low, close, volume, source FROM
+ *                dm.candles FINAL WHERE symbol='EUR/USD' AND timeframe='1h' AND ts >= X AND
+ *                ts < Y ORDER BY ts LIMIT 10000 FORMAT JSONEachRow, paging on ts (X = last
+ *                ts + 1) the same way: 7 queries. Client work: count lines, read the last ts.
+ *   ch RowBinary the same query in RowBinary (rows walked to count them).
+ *   pg COPY one  COPY (SELECT ... FROM candles WHERE symbol/timeframe ORDER BY ts) TO STDOUT
+ *                through libpq's PQgetCopyData: one query.
+ *   pg COPY paged the same in 7 queries of LIMIT 10000 paged on ts.
+ *
+ * Diagnostics, to say where the worker's time goes:
+ *   ch worker SQL   exactly the queries the worker sends for each page (its column casts,
+ *                   FINAL, its window of 2 x page spans, LIMIT page+1, RowBinary,
+ *                   wait_end_of_query=1): the ClickHouse part of a page.
+ *   echo json/msgpack  a bare NATS request/reply (responder in this process) moving exactly
+ *                   the bytes of each real reply page: the transport part.
+ *   encode json/msgpack  the worker's own reply encoder (dm_enc + dm_candle_encode, linked
+ *                   from dm_core) writing the same 7 replies in this process; checked once
+ *                   to reproduce the worker's reply bytes exactly.
+ *   CPU seconds per fetch of the workers, ClickHouse, nats-server and this process (/proc),
+ *   and the workers' own get_historical p50/p95/p99 from dm.v1.metrics.
+ *
+ * All of (a) runs twice: as a user finds the table after the load (many parts on 18.16),
+ * then after OPTIMIZE TABLE dm.candles FINAL (--no-optimize skips the second).
+ *
+ * Targets (issue): msgpack median <= 200 ms end to end; JSON median <= 2 x the raw
+ * ClickHouse JSONEachRow median of the same pages.
+ *
+ * (b) bulk. Per round (--rounds, 5) a fresh symbol (BKA/USD, BKB/USD, ...; letters that
+ * earlier runs used on this stack are skipped) gets one market.candles.<TOKEN>.1m message of
+ * --bulk (10,000) valid 1m candles, aligned minutes ending a day before now. Published with
+ * js_PublishMsg (sync), Nats-Msg-Id candles:<TOKEN>:1m:<first>:<last>:<n>. Times from the
+ * publish call: the PubAck; PostgreSQL count(*) = n; ClickHouse count() FINAL = n; Redis
+ * ZCARD candle:latest:{TOKEN}:1m = min(n, depth) with the newest member's score = the last
+ * candle's ts; and all three. Each condition is polled by its own thread on its own
+ * connection every 2 ms (a time is the end of the first poll that saw it true). Rounds start
+ * when the consumers of MARKET have no backlog. Baseline: the same bytes published (sync) to
+ * a throwaway file-storage stream BENCH_HIST_RAW, interleaved with the rounds.
+ * Targets (issue): PubAck median <= 50 ms; committed everywhere median <= 500 ms.
+ *
+ * Output: ROW/NOTE lines on stdout for bench/run.sh, progress and details on stderr. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../worker/codec/doc.h"
+#include "../worker/codec/enc.h"
+#include "../worker/codec/models.h"
+#include "../worker/util/b64.h"
+#include "common.h"
+
+#define NS_PER_MS 1000000LL
+#define NS_PER_S 1000000000LL
+#define MIN_MS 60000LL
+#define DAY_MS 86400000LL
+#define SYMBOL "EUR/USD"
+#define TF "1h"
+#define TF_MS 3600000LL
+#define PAGE 10000
+#define MAX_PAGES 64
+#define REQUEST_TIMEOUT_MS 30000
+#define MAX_WORKERS 8
+#define MAX_ROUNDS 26
+#define POLL_MS 2
+#define COMMIT_WAIT_S 60
+#define SUBJ_HISTORY "dm.v1.candles.history"
+#define SUBJ_METRICS "dm.v1.metrics"
+#define SUBJ_ECHO "bench.history.echo"
+#define MARKET_STREAM "MARKET"
+#define RAW_STREAM "BENCH_HIST_RAW"
+#define RAW_SUBJECTS "benchhistraw.>"
+#define BULK_SOURCE "bench-history"
+
+/* The worker's candle columns (worker/backend/clickhouse.c, CANDLE_COLUMNS). */
+#define WORKER_COLUMNS                                                                             \
+    "toString(symbol), toString(timeframe), toInt64(ts), toFloat64(open), toFloat64(high), "       \
+    "toFloat64(low), toFloat64(close), CAST(volume AS Nullable(Float64)), toString(source)"
+#define RAW_COLUMNS "symbol, timeframe, ts, open, high, low, close, volume, source"
+
+/* ------------------------------------------------------------- helpers --- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double ms(int64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static void token_of(const char *symbol, char *token, size_t cap)
+{
+    size_t k = 0;
+    for (const char *p = symbol; *p && k + 1 < cap; p++)
+        if (*p != '/')
+            token[k++] = *p;
+    token[k] = '\0';
+}
+
+static const char *mem_rfind(const char *h, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    if (m > n)
+        return NULL;
+    for (size_t i = n - m + 1; i-- > 0;)
+        if (h[i] == needle[0] && memcmp(h + i, needle, m) == 0)
+            return h + i;
+    return NULL;
+}
+
+/* Sorted copy's median / min / max in ms (the samples are sorted in place). */
+static double med_ms(bench_samples *s)
+{
+    bench_samples_sort(s);
+    return bench_pct_ms(s, 50);
+}
+
+static double min_ms(bench_samples *s)
+{
+    bench_samples_sort(s);
+    return s->n ? ms(s->v[0]) : NAN;
+}
+
+static double max_ms(bench_samples *s)
+{
+    bench_samples_sort(s);
+    return bench_max_ms(s);
+}
+
+/* CPU seconds of the stack's ClickHouse server (its pid file in $DM_STACK_DIR). */
+static double ch_cpu_s(void)
+{
+    const char *dir = getenv("DM_STACK_DIR");
+    if (dir == NULL || *dir == '\0')
+        return 0;
+    char path[4096], buf[1024];
+    snprintf(path, sizeof path, "%s/clickhouse/clickhouse.pid", dir);
+    FILE *f = fopen(path, "r");
+    long pid = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = -1;
+        fclose(f);
+    }
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    /* after ") ": field 3 (state) ... field 14 utime, 15 stime */
+    p += 2;
+    long long v[13] = {0};
+    for (int i = 0; i < 13 && p; i++) {
+        v[i] = i == 0 ? 0 : strtoll(p, NULL, 10);
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return (double)(v[11] + v[12]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+enum { CPU_WORKERS, CPU_CH, CPU_NATS, CPU_PG, CPU_SELF, CPU_N };
+static const char *const CPU_NAMES[CPU_N] = {"workers", "clickhouse", "nats", "postgres", "bench"};
+
+static void cpu_snap(double out[CPU_N])
+{
+    double c[BENCH_CPU_COUNT];
+    bench_cpu_snapshot(c);
+    out[CPU_WORKERS] = c[BENCH_CPU_WORKERS];
+    out[CPU_NATS] = c[BENCH_CPU_NATS];
+    out[CPU_PG] = c[BENCH_CPU_PG];
+    out[CPU_SELF] = c[BENCH_CPU_SELF];
+    out[CPU_CH] = ch_cpu_s();
+}
+
+/* ---------------------------------------------------- ClickHouse (HTTP) --- */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} mem;
+
+static size_t mem_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    mem *m = ud;
+    size_t n = size * nmemb;
+    if (m->len + n + 1 > m->cap) {
+        size_t cap = m->cap ? m->cap : 1 << 16;
+        while (cap < m->len + n + 1)
+            cap *= 2;
+        char *q = realloc(m->data, cap);
+        if (q == NULL) {
+            m->oom = true;
+            return 0;
+        }
+        m->data = q;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, p, n);
+    m->len += n;
+    m->data[m->len] = '\0';
+    return n;
+}
+
+typedef struct {
+    CURL *h;
+    char base[256];
+    mem body;
+    struct curl_slist *hdr;
+    char err[300];
+} chc;
+
+static bool ch_init(chc *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->base, sizeof c->base, "%s", bench_env("DM_CH_URL", "http://127.0.0.1:18123"));
+    size_t n = strlen(c->base);
+    while (n > 0 && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
+    c->h = curl_easy_init();
+    if (c->h == NULL)
+        return false;
+    c->hdr = curl_slist_append(NULL, "Expect:");
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, mem_write);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
+    return true;
+}
+
+static void ch_free(chc *c)
+{
+    if (c->h)
+        curl_easy_cleanup(c->h);
+    curl_slist_free_all(c->hdr);
+    free(c->body.data);
+    memset(c, 0, sizeof *c);
+}
+
+/* POSTs sql to base/?params; the reply body in c->body. */
+static bool ch_query(chc *c, const char *params, const char *sql)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/%s%s", c->base, params && *params ? "?" : "",
+             params ? params : "");
+    c->body.len = 0;
+    c->body.oom = false;
+    if (c->body.data)
+        c->body.data[0] = '\0';
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, sql);
+    curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(sql));
+    CURLcode rc = curl_easy_perform(c->h);
+    long status = 0;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK || status != 200) {
+        snprintf(c->err, sizeof c->err, "clickhouse %s: %s, HTTP %ld: %.200s", c->base,
+                 curl_easy_strerror(rc), status, c->body.data ? c->body.data : "");
+        return false;
+    }
+    return true;
+}
+
+static long long ch_scalar(chc *c, const char *sql, bool *ok)
+{
+    *ok = ch_query(c, NULL, sql) && c->body.len > 0;
+    return *ok ? strtoll(c->body.data, NULL, 10) : -1;
+}
+
+/* RowBinary rows of the candle columns (String, String, Int64, 4 x Float64,
+ * Nullable(Float64), String): the count, the ts of row `mark` (0-based) and of the last
+ * row. -1 when the bytes do not walk. */
+static uint64_t rb_varint(const unsigned char **p, const unsigned char *end, bool *bad)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) {
+            *bad = true;
+            return 0;
+        }
+        unsigned char b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    *bad = true;
+    return 0;
+}
+
+static long rb_walk(const char *data, size_t len, long mark, int64_t *mark_ts, int64_t *last_ts)
+{
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    bool bad = false;
+    long rows = 0;
+    while (p < end && !bad) {
+        for (int s = 0; s < 2 && !bad; s++) { /* symbol, timeframe */
+            uint64_t n = rb_varint(&p, end, &bad);
+            if (!bad && (uint64_t)(end - p) < n)
+                bad = true;
+            else
+                p += n;
+        }
+        if (bad || end - p < 8 + 32 + 1) {
+            bad = true;
+            break;
+        }
+        int64_t ts;
+        memcpy(&ts, p, 8); /* little-endian like the host */
+        p += 8 + 32;
+        if (*p++ == 0) { /* Nullable: 0 = a value follows */
+            if (end - p < 8) {
+                bad = true;
+                break;
+            }
+            p += 8;
+        }
+        uint64_t n = rb_varint(&p, end, &bad);
+        if (bad || (uint64_t)(end - p) < n) {
+            bad = true;
+            break;
+        }
+        p += n;
+        if (rows == mark && mark_ts)
+            *mark_ts = ts;
+        if (last_ts)
+            *last_ts = ts;
+        rows++;
+    }
+    return bad ? -1 : rows;
+}
+
+/* JSONEachRow: one row a line; the ts of the last row (quoted or not: 18.16 quotes Int64). */
+static long jer_walk(const char *data, size_t len, int64_t *last_ts)
+{
+    long rows = 0;
+    const char *p = data, *end = data + len, *last = NULL;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            nl = end;
+        if (nl > p) {
+            rows++;
+            last = p;
+        }
+        p = nl + 1;
+    }
+    if (last) {
+        const char *k = memmem(last, (size_t)(end - last), "\"ts\":", 5);
+        if (k == NULL)
+            return -1;
+        k += 5;
+        while (k < end && (*k == ' ' || *k == '"'))
+            k++;
+        *last_ts = strtoll(k, NULL, 10);
+    }
+    return rows;
+}
+
+/* ---------------------------------------------------------- msgpack scan --- */
+
+enum { MP_NIL, MP_BOOL, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARR, MP_MAP, MP_EXT, MP_BAD };
+
+typedef struct {
+    const unsigned char *p, *end;
+    bool bad;
+} mpr;
+
+static uint64_t mp_be(mpr *r, int n)
+{
+    if (r->end - r->p < n) {
+        r->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | *r->p++;
+    return v;
+}
+
+static int mp_head(mpr *r, uint64_t *v)
+{
+    *v = 0;
+    if (r->p >= r->end) {
+        r->bad = true;
+        return MP_BAD;
+    }
+    unsigned char b = *r->p++;
+    if (b <= 0x7f || b >= 0xe0) {
+        *v = b;
+        return MP_INT;
+    }
+    if ((b & 0xf0) == 0x80) {
+        *v = b & 0x0f;
+        return MP_MAP;
+    }
+    if ((b & 0xf0) == 0x90) {
+        *v = b & 0x0f;
+        return MP_ARR;
+    }
+    if ((b & 0xe0) == 0xa0) {
+        *v = b & 0x1f;
+        return MP_STR;
+    }
+    switch (b) {
+    case 0xc0: return MP_NIL;
+    case 0xc2:
+    case 0xc3: *v = b & 1; return MP_BOOL;
+    case 0xc4: *v = mp_be(r, 1); return MP_BIN;
+    case 0xc5: *v = mp_be(r, 2); return MP_BIN;
+    case 0xc6: *v = mp_be(r, 4); return MP_BIN;
+    case 0xc7: *v = mp_be(r, 1) + 1; return MP_EXT; /* + the type byte */
+    case 0xc8: *v = mp_be(r, 2) + 1; return MP_EXT;
+    case 0xc9: *v = mp_be(r, 4) + 1; return MP_EXT;
+    case 0xca: *v = mp_be(r, 4); return MP_FLOAT;
+    case 0xcb: *v = mp_be(r, 8); return MP_FLOAT;
+    case 0xcc: case 0xd0: *v = mp_be(r, 1); return MP_INT;
+    case 0xcd: case 0xd1: *v = mp_be(r, 2); return MP_INT;
+    case 0xce: case 0xd2: *v = mp_be(r, 4); return MP_INT;
+    case 0xcf: case 0xd3: *v = mp_be(r, 8); return MP_INT;
+    case 0xd4: *v = 2; return MP_EXT;
+    case 0xd5: *v = 3; return MP_EXT;
+    case 0xd6: *v = 5; return MP_EXT;
+    case 0xd7: *v = 9; return MP_EXT;
+    case 0xd8: *v = 17; return MP_EXT;
+    case 0xd9: *v = mp_be(r, 1); return MP_STR;
+    case 0xda: *v = mp_be(r, 2); return MP_STR;
+    case 0xdb: *v = mp_be(r, 4); return MP_STR;
+    case 0xdc: *v = mp_be(r, 2); return MP_ARR;
+    case 0xdd: *v = mp_be(r, 4); return MP_ARR;
+    case 0xde: *v = mp_be(r, 2); return MP_MAP;
+    case 0xdf: *v = mp_be(r, 4); return MP_MAP;
+    default: r->bad = true; return MP_BAD;
+    }
+}
+
+static void mp_skip(mpr *r, int depth)
+{
+    uint64_t v;
+    int k = mp_head(r, &v);
+    if (r->bad)
+        return;
+    if (depth > 32) {
+        r->bad = true;
+    } else if (k == MP_STR || k == MP_BIN || k == MP_EXT) {
+        if ((uint64_t)(r->end - r->p) < v)
+            r->bad = true;
+        else
+            r->p += v;
+    } else if (k == MP_ARR || k == MP_MAP) {
+        uint64_t n = k == MP_MAP ? 2 * v : v;
+        for (uint64_t i = 0; i < n && !r->bad; i++)
+            mp_skip(r, depth + 1);
+    }
+}
+
+/* ------------------------------------------------------ reply light scan --- */
+
+/* What a client must take from a page to go on: the row count and next_cursor. */
+static bool scan_reply(const char *d, size_t n, dm_encoding enc, long *rows, char *cursor,
+                       size_t cap, bool *more)
+{
+    *rows = 0;
+    *more = false;
+    cursor[0] = '\0';
+    if (d == NULL || n == 0)
+        return false;
+    if (enc == DM_ENC_JSON) {
+        static const char K[] = "\"timestamp\":";
+        const char *p = d, *end = d + n;
+        while ((p = memmem(p, (size_t)(end - p), K, sizeof K - 1)) != NULL) {
+            (*rows)++;
+            p += sizeof K - 1;
+        }
+        const char *c = mem_rfind(d, n, "\"next_cursor\":");
+        if (c == NULL)
+            return false;
+        c += 14;
+        while (c < end && *c == ' ')
+            c++;
+        if (c < end && *c == '"') {
+            const char *q = memchr(c + 1, '"', (size_t)(end - c - 1));
+            if (q == NULL || (size_t)(q - c - 1) >= cap)
+                return false;
+            memcpy(cursor, c + 1, (size_t)(q - c - 1));
+            cursor[q - c - 1] = '\0';
+            *more = true;
+        }
+        return true;
+    }
+    mpr r = {(const unsigned char *)d, (const unsigned char *)d + n, false};
+    uint64_t keys;
+    if (mp_head(&r, &keys) != MP_MAP)
+        return false;
+    for (uint64_t i = 0; i < keys && !r.bad; i++) {
+        uint64_t kl, v;
+        if (mp_head(&r, &kl) != MP_STR || (uint64_t)(r.end - r.p) < kl)
+            return false;
+        const char *key = (const char *)r.p;
+        r.p += kl;
+        if (kl == 4 && memcmp(key, "data", 4) == 0) {
+            if (mp_head(&r, &v) != MP_ARR)
+                return false;
+            *rows = (long)v;
+            for (uint64_t j = 0; j < v && !r.bad; j++)
+                mp_skip(&r, 1);
+        } else if (kl == 11 && memcmp(key, "next_cursor", 11) == 0) {
+            int t = mp_head(&r, &v);
+            if (t == MP_STR) {
+                if (v >= cap || (uint64_t)(r.end - r.p) < v)
+                    return false;
+                memcpy(cursor, r.p, v);
+                cursor[v] = '\0';
+                r.p += v;
+                *more = true;
+            } else if (t != MP_NIL) {
+                return false;
+            }
+        } else {
+            mp_skip(&r, 1);
+        }
+    }
+    return !r.bad && r.p == r.end;
+}
+
+/* ------------------------------------------------------------- context --- */
+
+typedef struct {
+    char name[24];
+    long n;
+} tally;
+
+#define MAX_TALLY 6
+
+static void tally_add(tally *t, const char *name)
+{
+    int i = 0;
+    while (i < MAX_TALLY && t[i].name[0] && strcmp(t[i].name, name) != 0)
+        i++;
+    if (i == MAX_TALLY)
+        return;
+    if (t[i].name[0] == '\0')
+        snprintf(t[i].name, sizeof t[i].name, "%.23s", name);
+    t[i].n++;
+}
+
+static void tally_str(const tally *t, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < MAX_TALLY && t[i].name[0] && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s=%ld", i ? " " : "", t[i].name, t[i].n);
+    if (k == 0)
+        snprintf(buf, cap, "none");
+}
+
+typedef struct {
+    natsConnection *nc;
+    PGconn *pg;
+    chc ch;
+    int64_t start, end; /* [start, end) */
+    long expect;
+    /* PostgreSQL's rows, in ts order: the reference of every check and the encode input */
+    dm_candle *rows;
+    int64_t *ts;
+    /* msgpack request prefix reused per page */
+    int workers;
+    int64_t deadline;
+    /* echo */
+    natsConnection *echo_nc;
+    natsSubscription *echo_sub;
+    char *echo_buf;
+    size_t echo_cap;
+} hist;
+
+/* One pass of one series: the whole range. */
+typedef struct {
+    int64_t total;
+    int n; /* pages or queries */
+    int64_t page_ns[MAX_PAGES];
+    size_t page_bytes[MAX_PAGES];
+    size_t bytes;
+    long rows;
+    natsMsg *msg[MAX_PAGES]; /* dm series: the replies, for the checks after the clock */
+    char err[400];
+} pass;
+
+static void pass_free(pass *p)
+{
+    for (int i = 0; i < p->n && i < MAX_PAGES; i++) {
+        natsMsg_Destroy(p->msg[i]);
+        p->msg[i] = NULL;
+    }
+}
+
+/* ------------------------------------------------------------- dm fetch --- */
+
+static char *mp_request(const hist *h, const char *cursor, int *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, cursor ? 6 : 5);
+    msgpack_pack_str_with_body(&pk, "symbol", 6);
+    msgpack_pack_str_with_body(&pk, SYMBOL, strlen(SYMBOL));
+    msgpack_pack_str_with_body(&pk, "timeframe", 9);
+    msgpack_pack_str_with_body(&pk, TF, strlen(TF));
+    msgpack_pack_str_with_body(&pk, "start_date", 10);
+    msgpack_pack_int64(&pk, h->start);
+    msgpack_pack_str_with_body(&pk, "end_date", 8);
+    msgpack_pack_int64(&pk, h->end);
+    msgpack_pack_str_with_body(&pk, "page_size", 9);
+    msgpack_pack_int(&pk, PAGE);
+    if (cursor) {
+        msgpack_pack_str_with_body(&pk, "cursor", 6);
+        msgpack_pack_str_with_body(&pk, cursor, strlen(cursor));
+    }
+    *len = (int)sb.size;
+    return sb.data;
+}
+
+static bool dm_fetch(hist *h, dm_encoding enc, pass *out)
+{
+    memset(out, 0, sizeof *out);
+    char cursor[300] = "", body[512];
+    bool more = false;
+    int64_t t0 = bench_now_ns();
+    for (;;) {
+        if (out->n == MAX_PAGES) {
+            snprintf(out->err, sizeof out->err, "more than %d pages", MAX_PAGES);
+            return false;
+        }
+        /* Building the request is the client's work too: inside the clock. */
+        natsMsg *m = NULL, *r = NULL;
+        char *mp = NULL;
+        int len;
+        const char *data;
+        if (enc == DM_ENC_JSON) {
+            len = snprintf(body, sizeof body,
+                           "{\"symbol\":\"" SYMBOL "\",\"timeframe\":\"" TF "\",\"start_date\":%" PRId64
+                           ",\"end_date\":%" PRId64 ",\"page_size\":%d%s%s%s}",
+                           h->start, h->end, PAGE, more ? ",\"cursor\":\"" : "", more ? cursor : "",
+                           more ? "\"" : "");
+            data = body;
+        } else {
+            mp = mp_request(h, more ? cursor : NULL, &len);
+            data = mp;
+        }
+        natsStatus s = natsMsg_Create(&m, SUBJ_HISTORY, NULL, data, len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, "Content-Type", enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK);
+        int64_t tp = bench_now_ns();
+        if (s == NATS_OK)
+            s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
+        out->page_ns[out->n] = bench_now_ns() - tp;
+        natsMsg_Destroy(m);
+        free(mp);
+        if (s != NATS_OK) {
+            snprintf(out->err, sizeof out->err, "page %d: request: %s", out->n + 1,
+                     natsStatus_GetText(s));
+            return false;
+        }
+        out->msg[out->n] = r;
+        size_t n = (size_t)natsMsg_GetDataLength(r);
+        out->page_bytes[out->n] = n;
+        out->bytes += n;
+        out->n++;
+        const char *st = NULL;
+        if (natsMsgHeader_Get(r, "Status", &st) != NATS_OK || st == NULL || strcmp(st, "200") != 0) {
+            snprintf(out->err, sizeof out->err, "page %d: Status %s: %.200s", out->n,
+                     st ? st : "(none)", natsMsg_GetData(r) ? natsMsg_GetData(r) : "");
+            return false;
+        }
+        long rows;
+        if (!scan_reply(natsMsg_GetData(r), n, enc, &rows, cursor, sizeof cursor, &more)) {
+            snprintf(out->err, sizeof out->err, "page %d: reply does not scan: %.200s", out->n,
+                     natsMsg_GetData(r) ? natsMsg_GetData(r) : "");
+            return false;
+        }
+        out->rows += rows;
+        if (!more)
+            break;
+    }
+    out->total = bench_now_ns() - t0;
+    return true;
+}
+
+/* After the clock: every page parsed with the worker's decoder, every candle against
+ * PostgreSQL's row of the same rank. */
+static bool dm_check(const hist *h, const pass *p, dm_encoding enc, tally *served, char *err,
+                     size_t cap)
+{
+    long k = 0;
+    for (int i = 0; i < p->n; i++) {
+        natsMsg *r = p->msg[i];
+        cJSON *doc = NULL;
+        dm_err e = {0};
+        const char *ct = NULL;
+        natsMsgHeader_Get(r, "Content-Type", &ct);
+        const char *want_ct = enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK;
+        if (ct == NULL || strcmp(ct, want_ct) != 0) {
+            snprintf(err, cap, "page %d: Content-Type %s, expected %s", i + 1, ct ? ct : "(none)",
+                     want_ct);
+            return false;
+        }
+        if (dm_doc_parse(natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), enc, 256u << 20,
+                         &doc, &e) != DM_OK ||
+            doc == NULL) {
+            snprintf(err, cap, "page %d: unparsable: %s", i + 1, e.message);
+            return false;
+        }
+        bool ok = true;
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data"), *it;
+        const cJSON *nc = cJSON_GetObjectItemCaseSensitive(doc, "next_cursor");
+        const cJSON *by = cJSON_GetObjectItemCaseSensitive(doc, "served_by");
+        if (!cJSON_IsArray(data)) {
+            snprintf(err, cap, "page %d: no data array", i + 1);
+            ok = false;
+        } else if (i + 1 < p->n ? !cJSON_IsString(nc) : !cJSON_IsNull(nc)) {
+            snprintf(err, cap, "page %d of %d: next_cursor %s", i + 1, p->n,
+                     cJSON_IsNull(nc) ? "null before the last page" : "not null on the last page");
+            ok = false;
+        } else if (!cJSON_IsString(by)) {
+            snprintf(err, cap, "page %d: no served_by", i + 1);
+            ok = false;
+        } else {
+            tally_add(served, by->valuestring);
+        }
+        cJSON_ArrayForEach(it, data)
+        {
+            if (!ok)
+                break;
+            const cJSON *sym = cJSON_GetObjectItemCaseSensitive(it, "symbol");
+            const cJSON *tf = cJSON_GetObjectItemCaseSensitive(it, "timeframe");
+            const cJSON *ts = cJSON_GetObjectItemCaseSensitive(it, "timestamp");
+            const cJSON *cl = cJSON_GetObjectItemCaseSensitive(it, "close");
+            if (k >= h->expect) {
+                snprintf(err, cap, "page %d: more than %ld candles", i + 1, h->expect);
+                ok = false;
+            } else if (!cJSON_IsString(sym) || strcmp(sym->valuestring, SYMBOL) != 0 ||
+                       !cJSON_IsString(tf) || strcmp(tf->valuestring, TF) != 0 ||
+                       !cJSON_IsNumber(ts) || !cJSON_IsNumber(cl) ||
+                       (int64_t)ts->valuedouble != h->rows[k].ts ||
+                       cl->valuedouble != h->rows[k].close) {
+                snprintf(err, cap,
+                         "page %d: candle %ld differs from PostgreSQL's (ts %" PRId64
+                         ", close %.17g)",
+                         i + 1, k, h->rows[k].ts, h->rows[k].close);
+                ok = false;
+            }
+            k++;
+        }
+        cJSON_Delete(doc);
+        if (!ok)
+            return false;
+    }
+    if (k != h->expect) {
+        snprintf(err, cap, "%ld candles in all, expected %ld", k, h->expect);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------ ClickHouse reads --- */
+
+typedef enum { CH_JSONEACHROW, CH_ROWBINARY, CH_WORKER } ch_kind;
+
+static bool ch_fetch(hist *h, ch_kind kind, pass *out)
+{
+    memset(out, 0, sizeof *out);
+    char sql[1024];
+    int64_t x = h->start;
+    int64_t t0 = bench_now_ns();
+    for (;;) {
+        if (out->n == MAX_PAGES) {
+            snprintf(out->err, sizeof out->err, "more than %d pages", MAX_PAGES);
+            return false;
+        }
+        long rows = 0;
+        int64_t last = 0, mark = 0;
+        int64_t tp = bench_now_ns();
+        size_t bytes = 0;
+        if (kind == CH_WORKER) {
+            /* worker/backend/clickhouse.c ch_candle_range: a window of 2 x limit spans
+             * first, the rest only when gaps left it short; limit = page + 1. */
+            int64_t limit = PAGE + 1, w = 2 * limit * TF_MS, mid = x + w;
+            const char *params = "wait_end_of_query=1&max_execution_time=30";
+            bool one = mid >= h->end;
+            snprintf(sql, sizeof sql,
+                     "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+                     "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                     " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
+                     x, one ? h->end : mid, limit);
+            if (!ch_query(&h->ch, params, sql))
+                goto fail;
+            bytes += h->ch.body.len;
+            long got = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1, &mark, &last);
+            if (got < 0)
+                goto unreadable;
+            if (!one && got < limit) {
+                int64_t mark2 = 0;
+                snprintf(sql, sizeof sql,
+                         "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+                         "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                         " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
+                         mid, h->end, limit - got);
+                if (!ch_query(&h->ch, params, sql))
+                    goto fail;
+                bytes += h->ch.body.len;
+                long got2 = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1 - got, &mark2, &last);
+                if (got2 < 0)
+                    goto unreadable;
+                if (got <= PAGE - 1 && got2 > PAGE - 1 - got)
+                    mark = mark2;
+                got += got2;
+            }
+            rows = got > PAGE ? PAGE : got;
+            out->page_ns[out->n] = bench_now_ns() - tp;
+            out->page_bytes[out->n] = bytes;
+            out->bytes += bytes;
+            out->n++;
+            out->rows += rows;
+            if (got <= PAGE)
+                break;
+            x = mark + 1;
+            continue;
+        }
+        snprintf(sql, sizeof sql,
+                 "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
+                 "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                 " ORDER BY ts LIMIT %d FORMAT %s",
+                 x, h->end, PAGE, kind == CH_JSONEACHROW ? "JSONEachRow" : "RowBinary");
+        if (!ch_query(&h->ch, NULL, sql))
+            goto fail;
+        rows = kind == CH_JSONEACHROW ? jer_walk(h->ch.body.data, h->ch.body.len, &last)
+                                      : rb_walk(h->ch.body.data, h->ch.body.len, -1, NULL, &last);
+        if (rows < 0)
+            goto unreadable;
+        out->page_ns[out->n] = bench_now_ns() - tp;
+        out->page_bytes[out->n] = h->ch.body.len;
+        out->bytes += h->ch.body.len;
+        out->n++;
+        out->rows += rows;
+        if (rows < PAGE)
+            break;
+        x = last + 1;
+    }
+    out->total = bench_now_ns() - t0;
+    return true;
+fail:
+    snprintf(out->err, sizeof out->err, "%s", h->ch.err);
+    return false;
+unreadable:
+    snprintf(out->err, sizeof out->err, "query %d: reply does not walk (%zu bytes)", out->n + 1,
+             h->ch.body.len);
+    return false;
+}
+
+/* ------------------------------------------------------- PostgreSQL COPY --- */
+
+static bool pg_copy(PGconn *pg, const char *sql, long *rows, int64_t *last_ts, size_t *bytes,
+                    char *err, size_t cap)
+{
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        snprintf(err, cap, "COPY: %s", PQerrorMessage(pg));
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
+    char *buf = NULL;
+    int n;
+    while ((n = PQgetCopyData(pg, &buf, 0)) > 0) {
+        (*rows)++;
+        *bytes += (size_t)n;
+        /* third column: ts */
+        const char *t = memchr(buf, '\t', (size_t)n);
+        t = t ? memchr(t + 1, '\t', (size_t)(n - (t + 1 - buf))) : NULL;
+        if (t)
+            *last_ts = strtoll(t + 1, NULL, 10);
+        PQfreemem(buf);
+    }
+    bool ok = n == -1;
+    while ((res = PQgetResult(pg)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            ok = false;
+        PQclear(res);
+    }
+    if (!ok)
+        snprintf(err, cap, "COPY: %s", PQerrorMessage(pg));
+    return ok;
+}
+
+static bool pg_fetch(hist *h, bool paged, pass *out)
+{
+    memset(out, 0, sizeof *out);
+    char sql[600];
+    int64_t x = h->start;
+    int64_t t0 = bench_now_ns();
+    for (;;) {
+        if (out->n == MAX_PAGES) {
+            snprintf(out->err, sizeof out->err, "more than %d pages", MAX_PAGES);
+            return false;
+        }
+        if (paged)
+            snprintf(sql, sizeof sql,
+                     "COPY (SELECT " RAW_COLUMNS " FROM candles WHERE symbol='" SYMBOL
+                     "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                     " ORDER BY ts LIMIT %d) TO STDOUT",
+                     x, h->end, PAGE);
+        else
+            snprintf(sql, sizeof sql,
+                     "COPY (SELECT " RAW_COLUMNS " FROM candles WHERE symbol='" SYMBOL
+                     "' AND timeframe='" TF "' ORDER BY ts) TO STDOUT");
+        long rows = 0;
+        int64_t last = 0;
+        size_t bytes = 0;
+        int64_t tp = bench_now_ns();
+        if (!pg_copy(h->pg, sql, &rows, &last, &bytes, out->err, sizeof out->err))
+            return false;
+        out->page_ns[out->n] = bench_now_ns() - tp;
+        out->page_bytes[out->n] = bytes;
+        out->bytes += bytes;
+        out->n++;
+        out->rows += rows;
+        if (!paged || rows < PAGE)
+            break;
+        x = last + 1;
+    }
+    out->total = bench_now_ns() - t0;
+    return true;
+}
+
+/* ------------------------------------------------------------------ echo --- */
+
+static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    const hist *h = closure;
+    const char *reply_to = natsMsg_GetReply(msg);
+    const char *ct = NULL;
+    natsMsgHeader_Get(msg, "Content-Type", &ct);
+    long want = natsMsg_GetData(msg) ? atol(natsMsg_GetData(msg)) : 0;
+    if (reply_to && *reply_to && want > 0 && (size_t)want <= h->echo_cap) {
+        natsMsg *out = NULL;
+        natsStatus s = natsMsg_Create(&out, reply_to, NULL, h->echo_buf, (int)want);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, "Content-Type", ct ? ct : DM_CT_JSON);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, "Status", "200");
+        if (s == NATS_OK)
+            natsConnection_PublishMsg(nc, out);
+        natsMsg_Destroy(out);
+    }
+    natsMsg_Destroy(msg);
+}
+
+static bool echo_start(hist *h, size_t cap)
+{
+    h->echo_buf = malloc(cap);
+    if (h->echo_buf == NULL)
+        return false;
+    memset(h->echo_buf, 'x', cap);
+    h->echo_cap = cap;
+    h->echo_nc = bench_nats_connect("bench-history-echo");
+    if (h->echo_nc == NULL)
+        return false;
+    natsStatus s = natsConnection_Subscribe(&h->echo_sub, h->echo_nc, SUBJ_ECHO, on_echo, h);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(h->echo_nc);
+    if (s != NATS_OK) {
+        bench_nats_fail("echo subscribe", s);
+        return false;
+    }
+    return true;
+}
+
+/* One round trip per page of `sizes`, each reply exactly that many bytes. */
+static bool echo_fetch(hist *h, const size_t *sizes, int n, const char *ct, pass *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t t0 = bench_now_ns();
+    for (int i = 0; i < n; i++) {
+        char body[32];
+        int len = snprintf(body, sizeof body, "%zu", sizes[i]);
+        natsMsg *m = NULL, *r = NULL;
+        natsStatus s = natsMsg_Create(&m, SUBJ_ECHO, NULL, body, len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(m, "Content-Type", ct);
+        int64_t tp = bench_now_ns();
+        if (s == NATS_OK)
+            s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
+        out->page_ns[i] = bench_now_ns() - tp;
+        natsMsg_Destroy(m);
+        if (s != NATS_OK || (size_t)natsMsg_GetDataLength(r) != sizes[i]) {
+            snprintf(out->err, sizeof out->err, "echo %d: %s", i + 1,
+                     s != NATS_OK ? natsStatus_GetText(s) : "wrong size");
+            natsMsg_Destroy(r);
+            return false;
+        }
+        out->page_bytes[i] = sizes[i];
+        out->bytes += sizes[i];
+        natsMsg_Destroy(r);
+        out->n++;
+    }
+    out->total = bench_now_ns() - t0;
+    return true;
+}
+
+/* ---------------------------------------------------------------- encode --- */
+
+/* The worker's reply for page i (worker/pipeline/serve.c op_history), into out. */
+static void encode_page(const hist *h, dm_encoding enc, long first, long n, bool more,
+                        const char *served_by, dm_buf *out)
+{
+    dm_buf_reset(out);
+    dm_enc e;
+    dm_enc_init(&e, enc, out);
+    dm_enc_map(&e, 3);
+    dm_enc_key(&e, "data");
+    dm_enc_arr(&e, (size_t)n);
+    for (long i = first; i < first + n; i++)
+        dm_candle_encode(&e, &h->rows[i]);
+    dm_enc_arr_end(&e);
+    dm_enc_key(&e, "next_cursor");
+    if (more) {
+        char raw[128], b64[256];
+        snprintf(raw, sizeof raw, "c1|%s|%s|%" PRId64, SYMBOL, TF, h->rows[first + n - 1].ts);
+        dm_b64url_encode(raw, strlen(raw), b64, sizeof b64);
+        dm_enc_str(&e, b64);
+    } else {
+        dm_enc_null(&e);
+    }
+    dm_enc_key(&e, "served_by");
+    dm_enc_str(&e, served_by);
+    dm_enc_map_end(&e);
+}
+
+static bool encode_fetch(const hist *h, dm_encoding enc, const char *served_by, dm_buf *buf,
+                         pass *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t t0 = bench_now_ns();
+    for (long first = 0; first < h->expect; first += PAGE) {
+        long n = h->expect - first < PAGE ? h->expect - first : PAGE;
+        int64_t tp = bench_now_ns();
+        encode_page(h, enc, first, n, first + n < h->expect, served_by, buf);
+        out->page_ns[out->n] = bench_now_ns() - tp;
+        out->page_bytes[out->n] = buf->len;
+        out->bytes += buf->len;
+        out->rows += n;
+        out->n++;
+    }
+    out->total = bench_now_ns() - t0;
+    return !buf->oom;
+}
+
+/* Does the in-process encoder write the worker's replies byte for byte? */
+static int encode_identical(const hist *h, const pass *p, dm_encoding enc, const char *served_by)
+{
+    dm_buf b;
+    dm_buf_init(&b);
+    int same = 1;
+    long first = 0;
+    for (int i = 0; i < p->n && same; i++) {
+        long n = h->expect - first < PAGE ? h->expect - first : PAGE;
+        encode_page(h, enc, first, n, first + n < h->expect, served_by, &b);
+        if (b.len != (size_t)natsMsg_GetDataLength(p->msg[i]) ||
+            memcmp(b.data, natsMsg_GetData(p->msg[i]), b.len) != 0)
+            same = 0;
+        first += n;
+    }
+    dm_buf_free(&b);
+    return same;
+}
+
+/* --------------------------------------------------------------- metrics --- */
+
+typedef struct {
+    char worker[64];
+    double count, p50, p95, p99;
+} wmetric;
+
+static double num_at(const cJSON *o, const char *a, const char *b, const char *c)
+{
+    const char *path[3] = {a, b, c};
+    for (int i = 0; i < 3 && path[i] && o; i++)
+        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
+    return cJSON_IsNumber(o) ? o->valuedouble : 0;
+}
+
+static int read_metrics(natsConnection *nc, int want, wmetric *out)
+{
+    int n = 0;
+    for (int tries = 0; tries < 200 && n < want; tries++) {
+        natsMsg *r = NULL;
+        if (natsConnection_RequestString(&r, nc, SUBJ_METRICS, "{}", 5000) != NATS_OK)
+            continue;
+        cJSON *doc = NULL;
+        dm_err err = {0};
+        if (dm_doc_parse(natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), DM_ENC_JSON,
+                         64u << 20, &doc, &err) == DM_OK &&
+            doc) {
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(doc, "worker");
+            int i = 0;
+            while (cJSON_IsString(w) && i < n && strcmp(out[i].worker, w->valuestring) != 0)
+                i++;
+            if (cJSON_IsString(w) && i == n && n < MAX_WORKERS) {
+                wmetric *m = &out[n++];
+                snprintf(m->worker, sizeof m->worker, "%s", w->valuestring);
+                m->count = num_at(doc, "operations", "get_historical", "count");
+                m->p50 = num_at(doc, "operations", "get_historical", "p50_ms");
+                m->p95 = num_at(doc, "operations", "get_historical", "p95_ms");
+                m->p99 = num_at(doc, "operations", "get_historical", "p99_ms");
+            }
+        }
+        cJSON_Delete(doc);
+        natsMsg_Destroy(r);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------- phase (a) --- */
+
+enum { S_DM_JSON, S_DM_MP, S_CH_JSON, S_CH_RB, S_CH_WK, S_PG_ONE, S_PG_PAGED, S_ECHO_JSON,
+       S_ECHO_MP, S_ENC_JSON, S_ENC_MP, S_COUNT };
+static const char *const S_NAMES[S_COUNT] = {
+    "dm json",       "dm msgpack",  "ch JSONEachRow", "ch RowBinary", "ch worker SQL", "pg COPY one",
+    "pg COPY paged", "echo json",   "echo msgpack",   "encode json",  "encode msgpack"};
+
+typedef struct {
+    bench_samples total;
+    bench_samples page[MAX_PAGES];
+    int64_t first;
+    int pages;
+    size_t bytes;
+    double cpu[CPU_N];
+    int cpu_runs;
+    long errors;
+    char last_error[400];
+} sstats;
+
+typedef struct {
+    const char *label;
+    sstats s[S_COUNT];
+    tally served_all[2][MAX_TALLY]; /* [0] json, [1] msgpack: pages per served_by */
+    long long parts, part_rows, partitions;
+    int identical[2]; /* encode reproduces the worker's bytes: 1 yes, 0 no, -1 unknown */
+    wmetric wm[MAX_WORKERS];
+    int nwm;
+    bool ran;
+} phase;
+
+static void phase_free(phase *ph)
+{
+    for (int k = 0; k < S_COUNT; k++) {
+        bench_samples_free(&ph->s[k].total);
+        for (int i = 0; i < MAX_PAGES; i++)
+            bench_samples_free(&ph->s[k].page[i]);
+    }
+}
+
+static void ch_parts(hist *h, phase *ph)
+{
+    ph->parts = ph->part_rows = ph->partitions = -1;
+    if (ch_query(&h->ch, NULL,
+                 "SELECT count(), sum(rows), uniqExact(partition) FROM system.parts WHERE "
+                 "database = 'dm' AND table = 'candles' AND active FORMAT TSV"))
+        sscanf(h->ch.body.data, "%lld\t%lld\t%lld", &ph->parts, &ph->part_rows, &ph->partitions);
+}
+
+/* Runs series k once; record: into the samples (else into first). */
+static bool run_series(hist *h, phase *ph, int k, bool record, dm_buf *encbuf,
+                       size_t page_sizes[2][MAX_PAGES], int npages[2])
+{
+    sstats *st = &ph->s[k];
+    pass p;
+    double c0[CPU_N], c1[CPU_N];
+    cpu_snap(c0);
+    bool ok;
+    switch (k) {
+    case S_DM_JSON: ok = dm_fetch(h, DM_ENC_JSON, &p); break;
+    case S_DM_MP: ok = dm_fetch(h, DM_ENC_MSGPACK, &p); break;
+    case S_CH_JSON: ok = ch_fetch(h, CH_JSONEACHROW, &p); break;
+    case S_CH_RB: ok = ch_fetch(h, CH_ROWBINARY, &p); break;
+    case S_CH_WK: ok = ch_fetch(h, CH_WORKER, &p); break;
+    case S_PG_ONE: ok = pg_fetch(h, false, &p); break;
+    case S_PG_PAGED: ok = pg_fetch(h, true, &p); break;
+    case S_ECHO_JSON: ok = echo_fetch(h, page_sizes[0], npages[0], DM_CT_JSON, &p); break;
+    case S_ECHO_MP: ok = echo_fetch(h, page_sizes[1], npages[1], DM_CT_MSGPACK, &p); break;
+    case S_ENC_JSON: ok = encode_fetch(h, DM_ENC_JSON, "clickhouse", encbuf, &p); break;
+    default: ok = encode_fetch(h, DM_ENC_MSGPACK, "clickhouse", encbuf, &p); break;
+    }
+    cpu_snap(c1);
+    bool is_dm = k == S_DM_JSON || k == S_DM_MP;
+    bool is_echo = k == S_ECHO_JSON || k == S_ECHO_MP;
+    if (ok && !is_echo && p.rows != h->expect) {
+        snprintf(p.err, sizeof p.err, "%ld rows, expected %ld", p.rows, h->expect);
+        ok = false;
+    }
+    if (ok && is_dm) {
+        int e = k == S_DM_JSON ? 0 : 1;
+        tally served[MAX_TALLY];
+        memset(served, 0, sizeof served);
+        ok = dm_check(h, &p, e ? DM_ENC_MSGPACK : DM_ENC_JSON, served, p.err, sizeof p.err);
+        for (int i = 0; i < MAX_TALLY && served[i].name[0]; i++)
+            for (long j = 0; j < served[i].n; j++)
+                tally_add(ph->served_all[e], served[i].name);
+        if (ok && !record) { /* first pass: sizes for the echo, the byte-for-byte check */
+            npages[e] = p.n;
+            for (int i = 0; i < p.n; i++)
+                page_sizes[e][i] = p.page_bytes[i];
+            ph->identical[e] =
+                encode_identical(h, &p, e ? DM_ENC_MSGPACK : DM_ENC_JSON,
+                                 served[0].name[0] ? served[0].name : "clickhouse");
+        }
+    }
+    pass_free(&p);
+    if (!ok) {
+        st->errors++;
+        snprintf(st->last_error, sizeof st->last_error, "%s", p.err);
+        fprintf(stderr, "bench: %s %s: %s\n", ph->label, S_NAMES[k], p.err);
+        return false;
+    }
+    st->pages = p.n;
+    st->bytes = p.bytes;
+    if (!record) {
+        st->first = p.total;
+        return true;
+    }
+    bench_samples_add(&st->total, p.total);
+    for (int i = 0; i < p.n && i < MAX_PAGES; i++)
+        bench_samples_add(&st->page[i], p.page_ns[i]);
+    for (int c = 0; c < CPU_N; c++)
+        st->cpu[c] += c1[c] - c0[c];
+    st->cpu_runs++;
+    return true;
+}
+
+static const int ORDER[S_COUNT] = {S_DM_JSON, S_CH_JSON, S_DM_MP,     S_CH_RB,     S_CH_WK,
+                                   S_PG_ONE,  S_PG_PAGED, S_ECHO_JSON, S_ECHO_MP, S_ENC_JSON,
+                                   S_ENC_MP};
+
+static bool run_phase(hist *h, phase *ph, int repeats)
+{
+    size_t sizes[2][MAX_PAGES] = {{0}};
+    int npages[2] = {0, 0};
+    dm_buf encbuf;
+    dm_buf_init(&encbuf);
+    ph->identical[0] = ph->identical[1] = -1;
+    ch_parts(h, ph);
+    fprintf(stderr, "history %s: dm.candles has %lld active parts (%lld rows, %lld partitions)\n",
+            ph->label, ph->parts, ph->part_rows, ph->partitions);
+    bool ok = true;
+    /* First pass: what a user meets first; also the page sizes for the echo. */
+    for (int i = 0; i < S_COUNT && ok; i++) {
+        int k = ORDER[i];
+        if ((k == S_ECHO_JSON || k == S_ECHO_MP) && h->echo_sub == NULL) {
+            size_t mx = 0;
+            for (int e = 0; e < 2; e++)
+                for (int j = 0; j < npages[e]; j++)
+                    mx = sizes[e][j] > mx ? sizes[e][j] : mx;
+            if (!echo_start(h, mx + 1)) {
+                ok = false;
+                break;
+            }
+        }
+        ok = run_series(h, ph, k, false, &encbuf, sizes, npages);
+        fprintf(stderr, "  first %-15s %9.1f ms\n", S_NAMES[k], ms(ph->s[k].first));
+    }
+    for (int r = 0; r < repeats && ok; r++) {
+        for (int i = 0; i < S_COUNT && ok; i++)
+            ok = run_series(h, ph, ORDER[i], true, &encbuf, sizes, npages);
+        if (ok)
+            fprintf(stderr, "  pass %d/%d: dm json %.1f ms, dm msgpack %.1f ms, ch JSONEachRow %.1f ms\n",
+                    r + 1, repeats, ms(ph->s[S_DM_JSON].total.v[ph->s[S_DM_JSON].total.n - 1]),
+                    ms(ph->s[S_DM_MP].total.v[ph->s[S_DM_MP].total.n - 1]),
+                    ms(ph->s[S_CH_JSON].total.v[ph->s[S_CH_JSON].total.n - 1]));
+        if (ok && bench_now_ns() > h->deadline) {
+            fprintf(stderr, "bench: time limit reached after %d passes\n", r + 1);
+            break;
+        }
+    }
+    dm_buf_free(&encbuf);
+    ph->nwm = read_metrics(h->nc, h->workers, ph->wm);
+    ph->ran = ok;
+    return ok;
+}
+
+static bool optimize(hist *h, double *secs, int *extra)
+{
+    int64_t t0 = bench_now_ns();
+    *extra = 0;
+    if (!ch_query(&h->ch, NULL, "OPTIMIZE TABLE dm.candles FINAL")) {
+        fprintf(stderr, "bench: %s\n", h->ch.err);
+        return false;
+    }
+    /* Partitions a table-wide OPTIMIZE left with more than one part, one by one. */
+    if (!ch_query(&h->ch, NULL,
+                  "SELECT partition FROM system.parts WHERE database = 'dm' AND table = "
+                  "'candles' AND active GROUP BY partition HAVING count() > 1 FORMAT TSV")) {
+        fprintf(stderr, "bench: %s\n", h->ch.err);
+        return false;
+    }
+    char *list = strdup(h->ch.body.data ? h->ch.body.data : "");
+    for (char *save = NULL, *line = strtok_r(list, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "OPTIMIZE TABLE dm.candles PARTITION %s FINAL", line);
+        if (!ch_query(&h->ch, NULL, sql)) {
+            fprintf(stderr, "bench: %s\n", h->ch.err);
+            free(list);
+            return false;
+        }
+        (*extra)++;
+    }
+    free(list);
+    *secs = (double)(bench_now_ns() - t0) / 1e9;
+    return true;
+}
+
+static void pages_str(sstats *s, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < s->pages && i < MAX_PAGES && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%.1f", i ? " " : "", med_ms(&s->page[i]));
+}
+
+static double page_med_sum(sstats *s)
+{
+    double t = 0;
+    for (int i = 0; i < s->pages && i < MAX_PAGES; i++)
+        t += med_ms(&s->page[i]);
+    return t;
+}
+
+static void report_phase(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char name[80], v[64], b[64], buf[512], buf2[512];
+    double mp = med_ms(&s[S_DM_MP].total), js = med_ms(&s[S_DM_JSON].total);
+    double chj = med_ms(&s[S_CH_JSON].total), chb = med_ms(&s[S_CH_RB].total);
+    bool clean = s[S_DM_MP].errors == 0 && s[S_DM_JSON].errors == 0 && s[S_CH_JSON].errors == 0;
+
+    snprintf(name, sizeof name, "history 65k msgpack%s", tag);
+    snprintf(v, sizeof v, "%.1f / %.1f ms", mp, min_ms(&s[S_DM_MP].total));
+    snprintf(b, sizeof b, "%.1f ms CH RowBinary", chb);
+    bench_row(name, v, b, mp / 200.0, "<= 200 ms", ph->ran && clean && mp <= 200.0);
+    snprintf(name, sizeof name, "history 65k json%s", tag);
+    snprintf(v, sizeof v, "%.1f / %.1f ms", js, min_ms(&s[S_DM_JSON].total));
+    snprintf(b, sizeof b, "%.1f ms CH JSONEachRow", chj);
+    bench_row(name, v, b, js / chj, "<= 2.00", ph->ran && clean && js <= 2.0 * chj);
+
+    tally_str(ph->served_all[0], buf, sizeof buf);
+    tally_str(ph->served_all[1], buf2, sizeof buf2);
+    bench_note("history%s: %zu passes of each series, values median / min of whole 65,000-row "
+               "fetches; dm.candles had %lld active parts (%lld rows, %lld partitions); pages "
+               "served_by json: %s; msgpack: %s",
+               tag, s[S_DM_JSON].total.n, ph->parts, ph->part_rows, ph->partitions, buf, buf2);
+    size_t k = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        int x = ORDER[i];
+        if (x == S_DM_JSON || x == S_DM_MP)
+            continue;
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s %.1f/%.1f", k ? ", " : "", S_NAMES[x],
+                              med_ms(&s[x].total), min_ms(&s[x].total));
+        if (k >= sizeof buf)
+            break;
+    }
+    bench_note("history%s baselines and diagnostics, median/min ms per 65,000 rows (7 pages or "
+               "queries unless one): %s",
+               tag, buf);
+    bench_note("history%s first fetch after %s: dm json %.1f ms, dm msgpack %.1f ms, ch "
+               "JSONEachRow %.1f ms, ch RowBinary %.1f ms, pg COPY one %.1f ms; reply bytes per "
+               "fetch: json %zu, msgpack %zu, JSONEachRow %zu, RowBinary %zu",
+               tag, *tag ? "OPTIMIZE" : "the load", ms(s[S_DM_JSON].first), ms(s[S_DM_MP].first),
+               ms(s[S_CH_JSON].first), ms(s[S_CH_RB].first), ms(s[S_PG_ONE].first),
+               s[S_DM_JSON].bytes, s[S_DM_MP].bytes, s[S_CH_JSON].bytes, s[S_CH_RB].bytes);
+    /* Where the time goes, per fetch (sums of per-page medians). */
+    for (int e = 0; e < 2; e++) {
+        int dm = e ? S_DM_MP : S_DM_JSON, echo = e ? S_ECHO_MP : S_ECHO_JSON;
+        int enc = e ? S_ENC_MP : S_ENC_JSON;
+        double t = page_med_sum(&s[dm]), chw = page_med_sum(&s[S_CH_WK]);
+        double tr = page_med_sum(&s[echo]), en = page_med_sum(&s[enc]);
+        pages_str(&s[dm], buf, sizeof buf);
+        pages_str(&s[S_CH_WK], buf2, 200);
+        bench_note("history%s %s where the time goes (sums of per-page medians, ms): round trips "
+                   "%.1f = ClickHouse with the worker's SQL %.1f + encoding (the worker's encoder "
+                   "in-process%s) %.1f + NATS moving the same bytes (echo) %.1f + rest (RowBinary "
+                   "decode, request handling, queueing) %.1f; per page: dm [%s], ClickHouse [%s]",
+                   tag, e ? "msgpack" : "json", t, chw,
+                   ph->identical[e] == 1   ? ", byte-identical replies"
+                   : ph->identical[e] == 0 ? ", NOT byte-identical"
+                                           : "",
+                   en, tr, t - chw - en - tr, buf, buf2);
+    }
+    k = 0;
+    int cs[4] = {S_DM_JSON, S_DM_MP, S_CH_JSON, S_CH_WK};
+    for (int i = 0; i < 4; i++) {
+        sstats *x = &s[cs[i]];
+        if (x->cpu_runs == 0)
+            continue;
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s:", i ? "; " : "", S_NAMES[cs[i]]);
+        for (int c = 0; c < CPU_N && k < sizeof buf; c++)
+            if (c != CPU_PG)
+                k += (size_t)snprintf(buf + k, sizeof buf - k, " %s %.3f", CPU_NAMES[c],
+                                      x->cpu[c] / x->cpu_runs);
+        if (k >= sizeof buf)
+            break;
+    }
+    bench_note("history%s CPU seconds per fetch: %s", tag, buf);
+    k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ph->nwm && k < sizeof buf; i++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s count %.0f p50 %.2f p95 %.2f p99 %.2f",
+                              i ? "; " : "", ph->wm[i].worker, ph->wm[i].count, ph->wm[i].p50,
+                              ph->wm[i].p95, ph->wm[i].p99);
+    bench_note("history%s workers' own get_historical latency per page (dm.v1.metrics, ms, since "
+               "they started: %s): %s",
+               tag, *tag ? "both phases" : "this phase only", ph->nwm ? buf : "no answer");
+}
+
+/* ------------------------------------------------------------------ bulk --- */
+
+enum { B_PG, B_CH, B_REDIS, B_COUNT };
+static const char *const B_NAMES[B_COUNT] = {"postgres", "clickhouse", "redis"};
+
+typedef struct {
+    int kind;
+    PGconn *pg;
+    chc ch;
+    redisContext *rc;
+    char symbol[16], token[16];
+    long want;
+    int depth;
+    int64_t last_ts;
+    atomic_bool go, stop;
+    int64_t done_ns; /* 0: not seen */
+    long polls;
+    char err[300];
+    pthread_t th;
+} poller;
+
+static bool poll_once(poller *p)
+{
+    char sql[256];
+    switch (p->kind) {
+    case B_PG: {
+        const char *params[1] = {p->symbol};
+        PGresult *r = PQexecParams(p->pg,
+                                   "SELECT count(*) FROM candles WHERE symbol = $1 AND "
+                                   "timeframe = '1m'",
+                                   1, NULL, params, NULL, NULL, 0);
+        bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && atol(PQgetvalue(r, 0, 0)) == p->want;
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            snprintf(p->err, sizeof p->err, "postgres: %s", PQerrorMessage(p->pg));
+        PQclear(r);
+        return ok;
+    }
+    case B_CH: {
+        snprintf(sql, sizeof sql,
+                 "SELECT count() FROM dm.candles FINAL WHERE symbol = '%s' AND timeframe = '1m' "
+                 "FORMAT TSV",
+                 p->symbol);
+        bool ok;
+        long long n = ch_scalar(&p->ch, sql, &ok);
+        if (!ok)
+            snprintf(p->err, sizeof p->err, "%s", p->ch.err);
+        return ok && n == p->want;
+    }
+    default: {
+        char key[96];
+        snprintf(key, sizeof key, "candle:latest:{%s}:1m", p->token);
+        redisAppendCommand(p->rc, "ZCARD %s", key);
+        redisAppendCommand(p->rc, "ZRANGE %s -1 -1 WITHSCORES", key);
+        redisReply *a = NULL, *b = NULL;
+        bool ok = redisGetReply(p->rc, (void **)&a) == REDIS_OK &&
+                  redisGetReply(p->rc, (void **)&b) == REDIS_OK;
+        long want = p->want < p->depth ? p->want : p->depth;
+        if (!ok)
+            snprintf(p->err, sizeof p->err, "redis: %s", p->rc->errstr);
+        ok = ok && a && a->type == REDIS_REPLY_INTEGER && a->integer == want && b &&
+             b->type == REDIS_REPLY_ARRAY && b->elements == 2 &&
+             b->element[1]->type == REDIS_REPLY_STRING &&
+             strtoll(b->element[1]->str, NULL, 10) == p->last_ts;
+        freeReplyObject(a);
+        freeReplyObject(b);
+        return ok;
+    }
+    }
+}
+
+static void *poller_run(void *arg)
+{
+    poller *p = arg;
+    while (!atomic_load(&p->go) && !atomic_load(&p->stop))
+        bench_sleep_ms(0);
+    int64_t deadline = bench_now_ns() + COMMIT_WAIT_S * NS_PER_S;
+    while (!atomic_load(&p->stop) && bench_now_ns() < deadline) {
+        p->polls++;
+        if (poll_once(p)) {
+            p->done_ns = bench_now_ns();
+            break;
+        }
+        bench_sleep_ms(POLL_MS);
+    }
+    if (p->done_ns == 0 && p->err[0] == '\0')
+        snprintf(p->err, sizeof p->err, "%s: not committed within %d s", B_NAMES[p->kind],
+                 COMMIT_WAIT_S);
+    return NULL;
+}
+
+static long long market_backlog(jsCtx *js)
+{
+    jsConsumerInfoList *list = NULL;
+    jsErrCode jerr = 0;
+    if (js_Consumers(&list, js, MARKET_STREAM, NULL, &jerr) != NATS_OK)
+        return -1;
+    long long total = 0;
+    for (int i = 0; i < list->Count; i++)
+        total += (long long)list->List[i]->NumPending + (long long)list->List[i]->NumAckPending;
+    jsConsumerInfoList_Destroy(list);
+    return total;
+}
+
+static bool wait_backlog(jsCtx *js, int timeout_s)
+{
+    int64_t deadline = bench_now_ns() + (int64_t)timeout_s * NS_PER_S;
+    long long n = -1;
+    while (bench_now_ns() < deadline) {
+        if ((n = market_backlog(js)) == 0)
+            return true;
+        bench_sleep_ms(50);
+    }
+    fprintf(stderr, "bench: MARKET consumers still hold %lld messages after %d s\n", n, timeout_s);
+    return false;
+}
+
+static char *bulk_payload(const char *symbol, int64_t base, long n, size_t *len)
+{
+    size_t cap = (size_t)n * 200 + 64, k = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    k += (size_t)snprintf(buf, cap, "{\"candles\":[");
+    for (long i = 0; i < n; i++) {
+        double o = 1.1 + (double)(i % 500) * 1e-5, c = o + ((i & 1) ? 2e-5 : -2e-5);
+        double hi = (o > c ? o : c) + 5e-5, lo = (o < c ? o : c) - 5e-5;
+        k += (size_t)snprintf(buf + k, cap - k,
+                              "%s{\"symbol\":\"%s\",\"timeframe\":\"1m\",\"timestamp\":%" PRId64
+                              ",\"open\":%.5f,\"high\":%.5f,\"low\":%.5f,\"close\":%.5f,"
+                              "\"volume\":%ld,\"source\":\"" BULK_SOURCE "\"}",
+                              i ? "," : "", symbol, (int64_t)(base + i * MIN_MS), o, hi, lo, c,
+                              10 + i % 90);
+    }
+    k += (size_t)snprintf(buf + k, cap - k, "]}");
+    *len = k;
+    return buf;
+}
+
+static natsMsg *make_msg(const char *subject, const char *data, size_t len, const char *id)
+{
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subject, NULL, data, (int)len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Content-Type", DM_CT_JSON);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Sync publish; the time to the PubAck, -1 on failure. */
+static int64_t publish_sync(jsCtx *js, natsMsg *m, const char *what)
+{
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 20000;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    int64_t t0 = bench_now_ns();
+    natsStatus s = js_PublishMsg(&pa, js, m, &po, &jerr);
+    int64_t dt = bench_now_ns() - t0;
+    bool dup = pa && pa->Duplicate;
+    jsPubAck_Destroy(pa);
+    if (s != NATS_OK || dup) {
+        fprintf(stderr, "bench: publish %s: %s (%d)\n", what,
+                dup ? "duplicate (an earlier run used this Nats-Msg-Id)" : natsStatus_GetText(s),
+                (int)jerr);
+        return -1;
+    }
+    return dt;
+}
+
+static bool raw_stream(jsCtx *js, bool create)
+{
+    jsErrCode jerr = 0;
+    js_DeleteStream(js, RAW_STREAM, NULL, &jerr);
+    if (!create)
+        return true;
+    const char *subjects[] = {RAW_SUBJECTS};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = RAW_STREAM;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Retention = js_LimitsPolicy;
+    sc.MaxMsgSize = 8 * 1024 * 1024;
+    sc.Duplicates = 120LL * 1000 * NS_PER_MS; /* as MARKET */
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    if (s != NATS_OK)
+        fprintf(stderr, "bench: create stream %s: %s (%d)\n", RAW_STREAM, natsStatus_GetText(s),
+                (int)jerr);
+    return s == NATS_OK;
+}
+
+/* A letter no earlier run used on this stack: nothing in PostgreSQL, ClickHouse or Redis. */
+static bool fresh_symbol(hist *h, redisContext *rc, char *letter, char *symbol, char *token)
+{
+    for (; *letter <= 'Z'; (*letter)++) {
+        snprintf(symbol, 16, "BK%c/USD", *letter);
+        token_of(symbol, token, 16);
+        const char *params[1] = {symbol};
+        PGresult *r = PQexecParams(h->pg, "SELECT count(*) FROM candles WHERE symbol = $1", 1,
+                                   NULL, params, NULL, NULL, 0);
+        long pgn = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT count() FROM dm.candles WHERE symbol = '%s' FORMAT TSV",
+                 symbol);
+        bool ok;
+        long long chn = ch_scalar(&h->ch, sql, &ok);
+        redisReply *x = redisCommand(rc, "EXISTS candle:latest:{%s}:1m", token);
+        long long rn = x && x->type == REDIS_REPLY_INTEGER ? x->integer : -1;
+        freeReplyObject(x);
+        if (pgn < 0 || !ok || rn < 0) {
+            fprintf(stderr, "bench: checking %s: %s%s\n", symbol, PQerrorMessage(h->pg),
+                    ok ? "" : h->ch.err);
+            return false;
+        }
+        if (pgn == 0 && chn == 0 && rn == 0) {
+            (*letter)++;
+            return true;
+        }
+    }
+    fprintf(stderr, "bench: BKA/USD .. BKZ/USD all hold candles from earlier runs; use a fresh "
+                    "stack (bench/run.sh starts one)\n");
+    return false;
+}
+
+static bool run_bulk(hist *h, int rounds, long n, int depth)
+{
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, h->nc, NULL);
+    if (s != NATS_OK)
+        return bench_nats_fail("JetStream", s), false;
+    redisContext *rc = bench_redis_connect();
+    if (rc == NULL || !raw_stream(js, true)) {
+        redisFree(rc);
+        jsCtx_Destroy(js);
+        return false;
+    }
+    poller pl[B_COUNT];
+    memset(pl, 0, sizeof pl);
+    bool ok = true;
+    for (int b = 0; b < B_COUNT && ok; b++) {
+        pl[b].kind = b;
+        pl[b].depth = depth;
+        pl[b].want = n;
+        if (b == B_PG)
+            ok = (pl[b].pg = bench_pg_connect()) != NULL;
+        else if (b == B_CH)
+            ok = ch_init(&pl[b].ch);
+        else
+            ok = (pl[b].rc = bench_redis_connect()) != NULL;
+    }
+    bench_samples ack = {0}, raw = {0}, all = {0}, per[B_COUNT] = {{0}};
+    char letter = 'A', used[MAX_ROUNDS * 12] = "";
+    size_t payload_len = 0;
+    double cpu[CPU_N] = {0};
+    int done = 0;
+    for (int r = 0; r < rounds && ok; r++) {
+        char symbol[16], token[16], subject[64], id[160];
+        if (!fresh_symbol(h, rc, &letter, symbol, token) || !wait_backlog(js, 120)) {
+            ok = false;
+            break;
+        }
+        /* aligned minutes, the last one a day before now */
+        int64_t base = (wall_ms() / MIN_MS - n - 1440) * MIN_MS, last = base + (n - 1) * MIN_MS;
+        char *payload = bulk_payload(symbol, base, n, &payload_len);
+        snprintf(subject, sizeof subject, "market.candles.%s.1m", token);
+        snprintf(id, sizeof id, "candles:%s:1m:%" PRId64 ":%" PRId64 ":%ld", token, base, last, n);
+        natsMsg *m = payload ? make_msg(subject, payload, payload_len, id) : NULL;
+        if (m == NULL) {
+            free(payload);
+            ok = false;
+            break;
+        }
+        for (int b = 0; b < B_COUNT; b++) {
+            snprintf(pl[b].symbol, sizeof pl[b].symbol, "%s", symbol);
+            snprintf(pl[b].token, sizeof pl[b].token, "%s", token);
+            pl[b].last_ts = last;
+            pl[b].done_ns = 0;
+            pl[b].polls = 0;
+            pl[b].err[0] = '\0';
+            atomic_store(&pl[b].go, false);
+            atomic_store(&pl[b].stop, false);
+            pthread_create(&pl[b].th, NULL, poller_run, &pl[b]);
+        }
+        double c0[CPU_N], c1[CPU_N];
+        cpu_snap(c0);
+        int64_t t0 = bench_now_ns();
+        for (int b = 0; b < B_COUNT; b++)
+            atomic_store(&pl[b].go, true);
+        int64_t dt = publish_sync(js, m, subject);
+        natsMsg_Destroy(m);
+        if (dt < 0)
+            for (int b = 0; b < B_COUNT; b++)
+                atomic_store(&pl[b].stop, true);
+        for (int b = 0; b < B_COUNT; b++)
+            pthread_join(pl[b].th, NULL);
+        cpu_snap(c1);
+        if (dt < 0) {
+            free(payload);
+            ok = false;
+            break;
+        }
+        int64_t worst = 0;
+        for (int b = 0; b < B_COUNT; b++) {
+            if (pl[b].done_ns == 0) {
+                fprintf(stderr, "bench: bulk %s: %s\n", symbol, pl[b].err);
+                ok = false;
+                continue;
+            }
+            int64_t t = pl[b].done_ns - t0;
+            bench_samples_add(&per[b], t);
+            worst = t > worst ? t : worst;
+        }
+        if (!ok) {
+            free(payload);
+            break;
+        }
+        bench_samples_add(&ack, dt);
+        bench_samples_add(&all, worst);
+        for (int c = 0; c < CPU_N; c++)
+            cpu[c] += c1[c] - c0[c];
+        /* the same bytes to a stream nobody consumes */
+        char rid[64];
+        snprintf(rid, sizeof rid, "raw:%" PRId64 ":%d", wall_ms(), r);
+        natsMsg *rm = make_msg("benchhistraw.candles", payload, payload_len, rid);
+        int64_t rdt = rm ? publish_sync(js, rm, RAW_STREAM) : -1;
+        natsMsg_Destroy(rm);
+        free(payload);
+        if (rdt < 0) {
+            ok = false;
+            break;
+        }
+        bench_samples_add(&raw, rdt);
+        size_t ul = strlen(used);
+        snprintf(used + ul, sizeof used - ul, "%s%s", ul ? " " : "", symbol);
+        fprintf(stderr,
+                "  bulk %d/%d %s: PubAck %.1f ms (raw %.1f), postgres %.1f, clickhouse %.1f, redis "
+                "%.1f, all %.1f ms (polls %ld/%ld/%ld)\n",
+                r + 1, rounds, symbol, ms(dt), ms(rdt), ms(pl[B_PG].done_ns - t0),
+                ms(pl[B_CH].done_ns - t0), ms(pl[B_REDIS].done_ns - t0), ms(worst), pl[B_PG].polls,
+                pl[B_CH].polls, pl[B_REDIS].polls);
+        done++;
+    }
+    if (done > 0) {
+        char v[64], b[64], name[64], x[32];
+        double am = med_ms(&ack), cm = med_ms(&all);
+        snprintf(name, sizeof name, "bulk %s candles: PubAck", bench_thousands((double)n, x, sizeof x));
+        snprintf(v, sizeof v, "%.1f / %.1f ms", am, max_ms(&ack));
+        snprintf(b, sizeof b, "%.1f ms raw JS", med_ms(&raw));
+        bench_row(name, v, b, am / 50.0, "<= 50 ms", ok && am <= 50.0);
+        snprintf(name, sizeof name, "bulk %s candles: committed all 3", x);
+        snprintf(v, sizeof v, "%.1f / %.1f ms", cm, max_ms(&all));
+        snprintf(b, sizeof b, "PG %.0f CH %.0f Redis %.0f", med_ms(&per[B_PG]), med_ms(&per[B_CH]),
+                 med_ms(&per[B_REDIS]));
+        bench_row(name, v, b, cm / 500.0, "<= 500 ms", ok && cm <= 500.0);
+        bench_note("bulk: %d rounds (%s), one market.candles message of %ld 1m candles, %zu bytes "
+                   "of JSON; values median / max from the publish call; PubAck max %.1f ms, raw "
+                   "JetStream (file stream, same bytes) median %.1f max %.1f ms; committed: "
+                   "postgres %.1f / %.1f, clickhouse (count() FINAL) %.1f / %.1f, redis (ZCARD "
+                   "%d, newest = last) %.1f / %.1f ms; polled every %d ms per backend",
+                   done, used, n, payload_len, max_ms(&ack), med_ms(&raw), max_ms(&raw),
+                   med_ms(&per[B_PG]), max_ms(&per[B_PG]), med_ms(&per[B_CH]), max_ms(&per[B_CH]),
+                   (int)(n < depth ? n : depth), med_ms(&per[B_REDIS]), max_ms(&per[B_REDIS]),
+                   POLL_MS);
+        bench_note("bulk CPU seconds per round (publish -> all committed, with the pollers): "
+                   "workers %.3f, clickhouse %.3f, postgres %.3f, nats %.3f, bench %.3f",
+                   cpu[CPU_WORKERS] / done, cpu[CPU_CH] / done, cpu[CPU_PG] / done,
+                   cpu[CPU_NATS] / done, cpu[CPU_SELF] / done);
+    }
+    raw_stream(js, false);
+    for (int b = 0; b < B_COUNT; b++) {
+        PQfinish(pl[b].pg);
+        ch_free(&pl[b].ch);
+        redisFree(pl[b].rc);
+    }
+    bench_samples_free(&ack);
+    bench_samples_free(&raw);
+    bench_samples_free(&all);
+    for (int b = 0; b < B_COUNT; b++)
+        bench_samples_free(&per[b]);
+    redisFree(rc);
+    jsCtx_Destroy(js);
+    return ok;
+}
+
+/* ----------------------------------------------------------------- setup --- */
+
+/* PostgreSQL's rows of the series in ts order, and the range; both stores must hold expect. */
+static bool load_reference(hist *h)
+{
+    PGresult *r = PQexec(h->pg, "SELECT ts, open, high, low, close, volume, source FROM candles "
+                                "WHERE symbol = '" SYMBOL "' AND timeframe = '" TF "' ORDER BY ts");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "bench: PostgreSQL: %s", PQerrorMessage(h->pg));
+        PQclear(r);
+        return false;
+    }
+    long n = PQntuples(r);
+    if (n != h->expect) {
+        fprintf(stderr,
+                "bench: PostgreSQL holds %ld " SYMBOL " " TF " candles, expected %ld; load "
+                "data/EURUSD_H1_2010-10_2021-04.csv first (dmctl publish-candles, then dmctl lag "
+                "--wait 120; bench/run.sh does)\n",
+                n, h->expect);
+        PQclear(r);
+        return false;
+    }
+    h->rows = calloc((size_t)n, sizeof *h->rows);
+    if (h->rows == NULL) {
+        PQclear(r);
+        return false;
+    }
+    for (long i = 0; i < n; i++) {
+        dm_candle *c = &h->rows[i];
+        snprintf(c->symbol, sizeof c->symbol, "%s", SYMBOL);
+        dm_tf_parse(TF, &c->tf);
+        c->ts = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        c->open = strtod(PQgetvalue(r, (int)i, 1), NULL);
+        c->high = strtod(PQgetvalue(r, (int)i, 2), NULL);
+        c->low = strtod(PQgetvalue(r, (int)i, 3), NULL);
+        c->close = strtod(PQgetvalue(r, (int)i, 4), NULL);
+        c->has_volume = !PQgetisnull(r, (int)i, 5);
+        c->volume = c->has_volume ? strtod(PQgetvalue(r, (int)i, 5), NULL) : 0;
+        snprintf(c->source, sizeof c->source, "%s", PQgetvalue(r, (int)i, 6));
+    }
+    PQclear(r);
+    h->start = h->rows[0].ts;
+    h->end = h->rows[n - 1].ts + TF_MS;
+    bool ok;
+    long long chn = ch_scalar(&h->ch,
+                              "SELECT count() FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+                              "' AND timeframe = '" TF "' FORMAT TSV",
+                              &ok);
+    if (!ok || chn != h->expect) {
+        fprintf(stderr, "bench: ClickHouse holds %lld " SYMBOL " " TF " candles (FINAL), expected "
+                        "%ld%s%s\n",
+                chn, h->expect, ok ? "" : ": ", ok ? "" : h->ch.err);
+        return false;
+    }
+    return true;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: bench_history [--repeats N] [--rounds R] [--rows N] [--bulk N] [--depth D]\n"
+            "                     [--workers K] [--phase all|history|bulk] [--no-optimize]\n"
+            "                     [--timeout S]\n"
+            "  --repeats N    timed passes of each history series (default 5)\n"
+            "  --rounds R     bulk rounds, a fresh symbol each (default 5, at most 26)\n"
+            "  --rows N       EUR/USD 1h candles expected in each store (default 65000)\n"
+            "  --bulk N       candles in the bulk message (default 10000, at most 10000)\n"
+            "  --depth D      the strategy's candle_cache_depth (default 1000)\n"
+            "  --workers K    workers expected to answer dm.v1.metrics (default 2)\n"
+            "  --phase P      history, bulk or all (default all)\n"
+            "  --no-optimize  skip the second history phase after OPTIMIZE TABLE ... FINAL\n"
+            "  --timeout S    stop repeating after S seconds (default 900)\n");
+}
+
+int main(int argc, char **argv)
+{
+    int repeats = 5, rounds = 5, depth = 1000, workers = 2, timeout_s = 900;
+    long rows = 65000, bulk = 10000;
+    bool do_hist = true, do_bulk = true, do_opt = true;
+    static const struct option opts[] = {{"repeats", required_argument, 0, 'n'},
+                                         {"rounds", required_argument, 0, 'r'},
+                                         {"rows", required_argument, 0, 'x'},
+                                         {"bulk", required_argument, 0, 'b'},
+                                         {"depth", required_argument, 0, 'd'},
+                                         {"workers", required_argument, 0, 'w'},
+                                         {"phase", required_argument, 0, 'p'},
+                                         {"no-optimize", no_argument, 0, 'o'},
+                                         {"timeout", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': repeats = atoi(optarg); break;
+        case 'r': rounds = atoi(optarg); break;
+        case 'x': rows = atol(optarg); break;
+        case 'b': bulk = atol(optarg); break;
+        case 'd': depth = atoi(optarg); break;
+        case 'w': workers = atoi(optarg); break;
+        case 'o': do_opt = false; break;
+        case 't': timeout_s = atoi(optarg); break;
+        case 'p':
+            do_hist = strcmp(optarg, "bulk") != 0;
+            do_bulk = strcmp(optarg, "history") != 0;
+            if (strcmp(optarg, "all") && strcmp(optarg, "bulk") && strcmp(optarg, "history")) {
+                usage();
+                return 64;
+            }
+            break;
+        default: usage(); return c == 'h' ? 0 : 64;
+        }
+    }
+    if (repeats < 1 || repeats > 1000 || rounds < 1 || rounds > MAX_ROUNDS || rows < 1 ||
+        rows > (long)PAGE * (MAX_PAGES - 1) || bulk < 1 || bulk > 10000 || depth < 1 ||
+        workers < 1 || workers > MAX_WORKERS || timeout_s < 1) {
+        usage();
+        return 64;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    hist h;
+    memset(&h, 0, sizeof h);
+    h.expect = rows;
+    h.workers = workers;
+    h.deadline = bench_now_ns() + (int64_t)timeout_s * NS_PER_S;
+    h.nc = bench_nats_connect("bench-history");
+    h.pg = bench_pg_connect();
+    if (h.nc == NULL || h.pg == NULL || !ch_init(&h.ch))
+        return 1;
+    int rc = 0;
+    phase ph[2];
+    memset(ph, 0, sizeof ph);
+    ph[0].label = "as found";
+    ph[1].label = "after OPTIMIZE FINAL";
+    if (do_hist) {
+        if (!load_reference(&h)) {
+            rc = 1;
+        } else {
+            fprintf(stderr, "history: %ld " SYMBOL " " TF " candles in [%" PRId64 ", %" PRId64
+                            "), pages of %d, %d passes\n",
+                    h.expect, h.start, h.end, PAGE, repeats);
+            if (!run_phase(&h, &ph[0], repeats))
+                rc = 1;
+            if (ph[0].s[S_DM_JSON].total.n > 0)
+                report_phase(&ph[0], "");
+            if (rc == 0 && do_opt) {
+                double secs = 0;
+                int extra = 0;
+                long long before = ph[0].parts;
+                if (!optimize(&h, &secs, &extra)) {
+                    rc = 1;
+                } else {
+                    fprintf(stderr, "history: OPTIMIZE TABLE dm.candles FINAL took %.1f s\n", secs);
+                    if (!run_phase(&h, &ph[1], repeats))
+                        rc = 1;
+                    bench_note("history: OPTIMIZE TABLE dm.candles FINAL took %.1f s (%d partitions "
+                               "needed their own OPTIMIZE ... PARTITION ... FINAL): %lld active "
+                               "parts -> %lld",
+                               secs, extra, before, ph[1].parts);
+                    if (ph[1].s[S_DM_JSON].total.n > 0)
+                        report_phase(&ph[1], " (optimized)");
+                }
+            }
+        }
+    }
+    if (do_bulk) {
+        fprintf(stderr, "bulk: %d rounds of %ld candles\n", rounds, bulk);
+        if (!run_bulk(&h, rounds, bulk, depth))
+            rc = 1;
+    }
+    for (int i = 0; i < 2; i++)
+        phase_free(&ph[i]);
+    if (h.echo_sub) {
+        natsSubscription_Unsubscribe(h.echo_sub);
+        natsSubscription_Destroy(h.echo_sub);
+    }
+    natsConnection_Destroy(h.echo_nc);
+    free(h.echo_buf);
+    natsConnection_Destroy(h.nc);
+    PQfinish(h.pg);
+    ch_free(&h.ch);
+    free(h.rows);
+    curl_global_cleanup();
+    nats_Close();
+    return rc;
+}
