@@ -10,9 +10,9 @@
  * checks that PostgreSQL and ClickHouse (FINAL) each hold --rows (65,000) of them.
  *
  * (a) history. The range is [first candle, last candle + 1h): 65,000 candles, 7 pages of
- * 10,000. Each series below reads all of it; one untimed-for-the-verdict first pass of each
- * (reported as "first"), then --repeats (5) timed passes, the series interleaved so drift on
- * the shared machine hits all of them alike; median and min of the passes are reported.
+ * 10,000. Each series below reads all of it: one first pass of each (reported apart as
+ * "first", not in the verdicts), then --repeats (5) timed passes, the series interleaved so
+ * drift on the shared machine hits all of them alike; median and min of the passes.
  *
  *   dm json      dm.v1.candles.history, JSON request (Content-Type application/json),
  *                page_size 10000, following next_cursor until null. Time: first request
@@ -26,14 +26,19 @@
  *   ch JSONEachRow  libcurl POST to ClickHouse's HTTP port, one keep-alive connection:
  *                SELECT symbol, timeframe, ts, open, high, low, close, volume, source FROM
  *                dm.candles FINAL WHERE symbol='EUR/USD' AND timeframe='1h' AND ts >= X AND
- *                ts < Y ORDER BY ts LIMIT 10000 FORMAT JSONEachRow, paging on ts (X = last
- *                ts + 1) the same way: 7 queries. Client work: count lines, read the last ts.
+ *                ts < Y ORDER BY ts LIMIT 10000 FORMAT JSONEachRow, paging on ts the same
+ *                way (X = the range start, then last ts + 1; Y = the range end): 7 queries.
+ *                Client work: count lines, read the last ts.
  *   ch RowBinary the same query in RowBinary (rows walked to count them).
  *   pg COPY one  COPY (SELECT ... FROM candles WHERE symbol/timeframe ORDER BY ts) TO STDOUT
  *                through libpq's PQgetCopyData: one query.
  *   pg COPY paged the same in 7 queries of LIMIT 10000 paged on ts.
  *
  * Diagnostics, to say where the worker's time goes:
+ *   ch JSONEachRow exact pages  the raw JSONEachRow read with each page's own ts bounds
+ *                   (from PostgreSQL), so no query reads past its page: the tightest raw
+ *                   read of the same pages (the issue's baseline has no upper page bound,
+ *                   and FINAL on 18.16 merges the whole rest of the range before LIMIT).
  *   ch worker SQL   exactly the queries the worker sends for each page (its column casts,
  *                   FINAL, its window of 2 x page spans, LIMIT page+1, RowBinary,
  *                   wait_end_of_query=1): the ClickHouse part of a page.
@@ -45,8 +50,8 @@
  *   CPU seconds per fetch of the workers, ClickHouse, nats-server and this process (/proc),
  *   and the workers' own get_historical p50/p95/p99 from dm.v1.metrics.
  *
- * All of (a) runs twice: as a user finds the table after the load (many parts on 18.16),
- * then after OPTIMIZE TABLE dm.candles FINAL (--no-optimize skips the second).
+ * All of (a) runs twice: as a user finds the table after the load (the active part count is
+ * reported), then after OPTIMIZE TABLE dm.candles FINAL (--no-optimize skips the second).
  *
  * Targets (issue): msgpack median <= 200 ms end to end; JSON median <= 2 x the raw
  * ClickHouse JSONEachRow median of the same pages.
@@ -58,9 +63,12 @@
  * publish call: the PubAck; PostgreSQL count(*) = n; ClickHouse count() FINAL = n; Redis
  * ZCARD candle:latest:{TOKEN}:1m = min(n, depth) with the newest member's score = the last
  * candle's ts; and all three. Each condition is polled by its own thread on its own
- * connection every 2 ms (a time is the end of the first poll that saw it true). Rounds start
- * when the consumers of MARKET have no backlog. Baseline: the same bytes published (sync) to
- * a throwaway file-storage stream BENCH_HIST_RAW, interleaved with the rounds.
+ * connection every 2 ms from the PubAck on (a time is the end of the first poll that saw it
+ * true, an upper bound). Rounds start when the consumers of MARKET have no backlog.
+ * Baseline: the same bytes published (sync) to a throwaway file-storage stream
+ * BENCH_HIST_RAW, interleaved with the rounds. After each round the three writing
+ * consumers' info says when nats-server last delivered to them and got their ack
+ * (Delivered.Last, AckFloor.Last): transport vs the worker's own time.
  * Targets (issue): PubAck median <= 50 ms; committed everywhere median <= 500 ms.
  *
  * Output: ROW/NOTE lines on stdout for bench/run.sh, progress and details on stderr. */
@@ -118,6 +126,13 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 static double ms(int64_t ns)
@@ -621,6 +636,7 @@ typedef struct {
 /* One pass of one series: the whole range. */
 typedef struct {
     int64_t total;
+    int64_t rtt; /* sum of the round trips (dm and echo) */
     int n; /* pages or queries */
     int64_t page_ns[MAX_PAGES];
     size_t page_bytes[MAX_PAGES];
@@ -699,6 +715,7 @@ static bool dm_fetch(hist *h, dm_encoding enc, pass *out)
         if (s == NATS_OK)
             s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
         out->page_ns[out->n] = bench_now_ns() - tp;
+        out->rtt += out->page_ns[out->n];
         natsMsg_Destroy(m);
         free(mp);
         if (s != NATS_OK) {
@@ -809,7 +826,7 @@ static bool dm_check(const hist *h, const pass *p, dm_encoding enc, tally *serve
 
 /* ------------------------------------------------------ ClickHouse reads --- */
 
-typedef enum { CH_JSONEACHROW, CH_ROWBINARY, CH_WORKER } ch_kind;
+typedef enum { CH_JSONEACHROW, CH_ROWBINARY, CH_WORKER, CH_JSON_EXACT } ch_kind;
 
 static bool ch_fetch(hist *h, ch_kind kind, pass *out)
 {
@@ -869,6 +886,29 @@ static bool ch_fetch(hist *h, ch_kind kind, pass *out)
             if (got <= PAGE)
                 break;
             x = mark + 1;
+            continue;
+        }
+        if (kind == CH_JSON_EXACT) {
+            /* page i's own bounds, known from PostgreSQL: no row outside the page is read */
+            long first = (long)out->n * PAGE;
+            if (first >= h->expect)
+                break;
+            long n = h->expect - first < PAGE ? h->expect - first : PAGE;
+            snprintf(sql, sizeof sql,
+                     "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
+                     "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                     " ORDER BY ts LIMIT %d FORMAT JSONEachRow",
+                     h->rows[first].ts, h->rows[first + n - 1].ts + 1, PAGE);
+            if (!ch_query(&h->ch, NULL, sql))
+                goto fail;
+            rows = jer_walk(h->ch.body.data, h->ch.body.len, &last);
+            if (rows < 0)
+                goto unreadable;
+            out->page_ns[out->n] = bench_now_ns() - tp;
+            out->page_bytes[out->n] = h->ch.body.len;
+            out->bytes += h->ch.body.len;
+            out->n++;
+            out->rows += rows;
             continue;
         }
         snprintf(sql, sizeof sql,
@@ -1168,14 +1208,17 @@ static int read_metrics(natsConnection *nc, int want, wmetric *out)
 
 /* ------------------------------------------------------------- phase (a) --- */
 
-enum { S_DM_JSON, S_DM_MP, S_CH_JSON, S_CH_RB, S_CH_WK, S_PG_ONE, S_PG_PAGED, S_ECHO_JSON,
-       S_ECHO_MP, S_ENC_JSON, S_ENC_MP, S_COUNT };
+enum { S_DM_JSON, S_DM_MP, S_CH_JSON, S_CH_RB, S_CH_JSON_EX, S_CH_WK, S_PG_ONE, S_PG_PAGED,
+       S_ECHO_JSON, S_ECHO_MP, S_ENC_JSON, S_ENC_MP, S_COUNT };
 static const char *const S_NAMES[S_COUNT] = {
-    "dm json",       "dm msgpack",  "ch JSONEachRow", "ch RowBinary", "ch worker SQL", "pg COPY one",
-    "pg COPY paged", "echo json",   "echo msgpack",   "encode json",  "encode msgpack"};
+    "dm json",       "dm msgpack",    "ch JSONEachRow", "ch RowBinary",
+    "ch JSONEachRow exact pages",     "ch worker SQL",  "pg COPY one",
+    "pg COPY paged", "echo json",     "echo msgpack",   "encode json",
+    "encode msgpack"};
 
 typedef struct {
     bench_samples total;
+    bench_samples client; /* dm: end to end minus the round trips */
     bench_samples page[MAX_PAGES];
     int64_t first;
     int pages;
@@ -1201,6 +1244,7 @@ static void phase_free(phase *ph)
 {
     for (int k = 0; k < S_COUNT; k++) {
         bench_samples_free(&ph->s[k].total);
+        bench_samples_free(&ph->s[k].client);
         for (int i = 0; i < MAX_PAGES; i++)
             bench_samples_free(&ph->s[k].page[i]);
     }
@@ -1230,6 +1274,7 @@ static bool run_series(hist *h, phase *ph, int k, bool record, dm_buf *encbuf,
     case S_CH_JSON: ok = ch_fetch(h, CH_JSONEACHROW, &p); break;
     case S_CH_RB: ok = ch_fetch(h, CH_ROWBINARY, &p); break;
     case S_CH_WK: ok = ch_fetch(h, CH_WORKER, &p); break;
+    case S_CH_JSON_EX: ok = ch_fetch(h, CH_JSON_EXACT, &p); break;
     case S_PG_ONE: ok = pg_fetch(h, false, &p); break;
     case S_PG_PAGED: ok = pg_fetch(h, true, &p); break;
     case S_ECHO_JSON: ok = echo_fetch(h, page_sizes[0], npages[0], DM_CT_JSON, &p); break;
@@ -1275,6 +1320,8 @@ static bool run_series(hist *h, phase *ph, int k, bool record, dm_buf *encbuf,
         return true;
     }
     bench_samples_add(&st->total, p.total);
+    if (is_dm)
+        bench_samples_add(&st->client, p.total - p.rtt);
     for (int i = 0; i < p.n && i < MAX_PAGES; i++)
         bench_samples_add(&st->page[i], p.page_ns[i]);
     for (int c = 0; c < CPU_N; c++)
@@ -1283,9 +1330,9 @@ static bool run_series(hist *h, phase *ph, int k, bool record, dm_buf *encbuf,
     return true;
 }
 
-static const int ORDER[S_COUNT] = {S_DM_JSON, S_CH_JSON, S_DM_MP,     S_CH_RB,     S_CH_WK,
-                                   S_PG_ONE,  S_PG_PAGED, S_ECHO_JSON, S_ECHO_MP, S_ENC_JSON,
-                                   S_ENC_MP};
+static const int ORDER[S_COUNT] = {S_DM_JSON,   S_CH_JSON,  S_DM_MP,     S_CH_RB,
+                                   S_CH_JSON_EX, S_CH_WK,   S_PG_ONE,    S_PG_PAGED,
+                                   S_ECHO_JSON, S_ECHO_MP,  S_ENC_JSON,  S_ENC_MP};
 
 static bool run_phase(hist *h, phase *ph, int repeats)
 {
@@ -1423,6 +1470,12 @@ static void report_phase(phase *ph, const char *tag)
                tag, *tag ? "OPTIMIZE" : "the load", ms(s[S_DM_JSON].first), ms(s[S_DM_MP].first),
                ms(s[S_CH_JSON].first), ms(s[S_CH_RB].first), ms(s[S_PG_ONE].first),
                s[S_DM_JSON].bytes, s[S_DM_MP].bytes, s[S_CH_JSON].bytes, s[S_CH_RB].bytes);
+    double jex = med_ms(&s[S_CH_JSON_EX].total);
+    bench_note("history%s json against the tightest raw read of the same pages (JSONEachRow, "
+               "FINAL, each page's own ts bounds, so no query reads past its page): %.1f ms, "
+               "ratio %.2f (the issue's baseline pages on ts >= X with no upper page bound, "
+               "and FINAL on 18.16 merges the whole rest of the range before LIMIT)",
+               tag, jex, js / jex);
     /* Where the time goes, per fetch (sums of per-page medians). */
     for (int e = 0; e < 2; e++) {
         int dm = e ? S_DM_MP : S_DM_JSON, echo = e ? S_ECHO_MP : S_ECHO_JSON;
@@ -1431,11 +1484,13 @@ static void report_phase(phase *ph, const char *tag)
         double tr = page_med_sum(&s[echo]), en = page_med_sum(&s[enc]);
         pages_str(&s[dm], buf, sizeof buf);
         pages_str(&s[S_CH_WK], buf2, 200);
-        bench_note("history%s %s where the time goes (sums of per-page medians, ms): round trips "
-                   "%.1f = ClickHouse with the worker's SQL %.1f + encoding (the worker's encoder "
-                   "in-process%s) %.1f + NATS moving the same bytes (echo) %.1f + rest (RowBinary "
-                   "decode, request handling, queueing) %.1f; per page: dm [%s], ClickHouse [%s]",
-                   tag, e ? "msgpack" : "json", t, chw,
+        bench_note("history%s %s where the time goes (ms): end to end %.1f = client work (request, "
+                   "reply scan) %.1f + round trips; round trips (sums of per-page medians) %.1f = "
+                   "ClickHouse with the worker's SQL %.1f + the worker's encoder (in-process%s) "
+                   "%.1f + NATS moving the same bytes (echo) %.1f + rest (RowBinary decode, "
+                   "request handling, CPU contention) %.1f; per page: dm [%s], ClickHouse [%s]",
+                   tag, e ? "msgpack" : "json", med_ms(&s[dm].total), med_ms(&s[dm].client), t,
+                   chw,
                    ph->identical[e] == 1   ? ", byte-identical replies"
                    : ph->identical[e] == 0 ? ", NOT byte-identical"
                                            : "",
@@ -1462,15 +1517,18 @@ static void report_phase(phase *ph, const char *tag)
         k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s count %.0f p50 %.2f p95 %.2f p99 %.2f",
                               i ? "; " : "", ph->wm[i].worker, ph->wm[i].count, ph->wm[i].p50,
                               ph->wm[i].p95, ph->wm[i].p99);
-    bench_note("history%s workers' own get_historical latency per page (dm.v1.metrics, ms, since "
-               "they started: %s): %s",
-               tag, *tag ? "both phases" : "this phase only", ph->nwm ? buf : "no answer");
+    bench_note("history%s workers' own get_historical latency per page (dm.v1.metrics, ms, "
+               "histogram bucket bounds, since the workers started: %s): %s",
+               tag, *tag ? "both phases" : "the first phase", ph->nwm ? buf : "no answer");
 }
 
 /* ------------------------------------------------------------------ bulk --- */
 
 enum { B_PG, B_CH, B_REDIS, B_COUNT };
 static const char *const B_NAMES[B_COUNT] = {"postgres", "clickhouse", "redis"};
+/* The durable consumers of MARKET that write a market.candles message, per backend. */
+static const char *const B_CONSUMERS[B_COUNT] = {"timescale-candles", "clickhouse-candles",
+                                                 "dragonfly-candles"};
 
 typedef struct {
     int kind;
@@ -1620,8 +1678,8 @@ static natsMsg *make_msg(const char *subject, const char *data, size_t len, cons
     return m;
 }
 
-/* Sync publish; the time to the PubAck, -1 on failure. */
-static int64_t publish_sync(jsCtx *js, natsMsg *m, const char *what)
+/* Sync publish; the time to the PubAck (and the stream sequence), -1 on failure. */
+static int64_t publish_sync(jsCtx *js, natsMsg *m, const char *what, uint64_t *seq)
 {
     jsPubOptions po;
     jsPubOptions_Init(&po);
@@ -1632,6 +1690,8 @@ static int64_t publish_sync(jsCtx *js, natsMsg *m, const char *what)
     natsStatus s = js_PublishMsg(&pa, js, m, &po, &jerr);
     int64_t dt = bench_now_ns() - t0;
     bool dup = pa && pa->Duplicate;
+    if (seq)
+        *seq = pa ? pa->Sequence : 0;
     jsPubAck_Destroy(pa);
     if (s != NATS_OK || dup) {
         fprintf(stderr, "bench: publish %s: %s (%d)\n", what,
@@ -1728,6 +1788,8 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
             ok = (pl[b].rc = bench_redis_connect()) != NULL;
     }
     bench_samples ack = {0}, raw = {0}, all = {0}, per[B_COUNT] = {{0}};
+    bench_samples delivered[B_COUNT] = {{0}}, acked[B_COUNT] = {{0}};
+    int held[B_COUNT] = {0}; /* rounds with >= 1.9 s between delivery and ack */
     char letter = 'A', used[MAX_ROUNDS * 12] = "";
     size_t payload_len = 0;
     double cpu[CPU_N] = {0};
@@ -1763,9 +1825,13 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
         double c0[CPU_N], c1[CPU_N];
         cpu_snap(c0);
         int64_t t0 = bench_now_ns();
+        uint64_t seq = 0;
+        int64_t w0 = wall_ns();
+        int64_t dt = publish_sync(js, m, subject, &seq);
+        /* Polling starts at the PubAck, so it takes no CPU from the publish; a backend that
+         * committed before that is seen by the first poll. */
         for (int b = 0; b < B_COUNT; b++)
             atomic_store(&pl[b].go, true);
-        int64_t dt = publish_sync(js, m, subject);
         natsMsg_Destroy(m);
         if (dt < 0)
             for (int b = 0; b < B_COUNT; b++)
@@ -1795,13 +1861,35 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
         }
         bench_samples_add(&ack, dt);
         bench_samples_add(&all, worst);
+        /* Where the time went, from the server's side: when it last delivered to and got an
+         * ack from each writing consumer (nats-server's clock, this machine's). */
+        char where[400] = "";
+        size_t wl = 0;
+        for (int b = 0; b < B_COUNT; b++) {
+            jsConsumerInfo *ci = NULL;
+            jsErrCode jerr = 0;
+            if (js_GetConsumerInfo(&ci, js, MARKET_STREAM, B_CONSUMERS[b], NULL, &jerr) == NATS_OK &&
+                ci && ci->Delivered.Stream >= seq && ci->Delivered.Last > 0) {
+                int64_t d = ci->Delivered.Last - w0;
+                bench_samples_add(&delivered[b], d);
+                if (ci->AckFloor.Stream >= seq && ci->AckFloor.Last > 0) {
+                    bench_samples_add(&acked[b], ci->AckFloor.Last - w0);
+                    if (ci->AckFloor.Last - ci->Delivered.Last >= 1900 * NS_PER_MS)
+                        held[b]++;
+                }
+                wl += (size_t)snprintf(where + wl, sizeof where - wl, "%s%s delivered %.1f acked %.1f",
+                                       b ? ", " : "", B_CONSUMERS[b], ms(d),
+                                       ci->AckFloor.Stream >= seq ? ms(ci->AckFloor.Last - w0) : NAN);
+            }
+            jsConsumerInfo_Destroy(ci);
+        }
         for (int c = 0; c < CPU_N; c++)
             cpu[c] += c1[c] - c0[c];
         /* the same bytes to a stream nobody consumes */
         char rid[64];
         snprintf(rid, sizeof rid, "raw:%" PRId64 ":%d", wall_ms(), r);
         natsMsg *rm = make_msg("benchhistraw.candles", payload, payload_len, rid);
-        int64_t rdt = rm ? publish_sync(js, rm, RAW_STREAM) : -1;
+        int64_t rdt = rm ? publish_sync(js, rm, RAW_STREAM, NULL) : -1;
         natsMsg_Destroy(rm);
         free(payload);
         if (rdt < 0) {
@@ -1817,6 +1905,7 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
                 r + 1, rounds, symbol, ms(dt), ms(rdt), ms(pl[B_PG].done_ns - t0),
                 ms(pl[B_CH].done_ns - t0), ms(pl[B_REDIS].done_ns - t0), ms(worst), pl[B_PG].polls,
                 pl[B_CH].polls, pl[B_REDIS].polls);
+        fprintf(stderr, "    server side (ms from the publish call): %s\n", where);
         done++;
     }
     if (done > 0) {
@@ -1840,6 +1929,18 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
                    med_ms(&per[B_PG]), max_ms(&per[B_PG]), med_ms(&per[B_CH]), max_ms(&per[B_CH]),
                    (int)(n < depth ? n : depth), med_ms(&per[B_REDIS]), max_ms(&per[B_REDIS]),
                    POLL_MS);
+        char srv[600];
+        size_t sl = 0;
+        for (int b = 0; b < B_COUNT && sl < sizeof srv; b++)
+            sl += (size_t)snprintf(srv + sl, sizeof srv - sl,
+                                   "%s%s: delivered %.1f / %.1f, acked %.1f / %.1f (held >= 1.9 s "
+                                   "after delivery in %d)",
+                                   b ? "; " : "", B_CONSUMERS[b], med_ms(&delivered[b]),
+                                   max_ms(&delivered[b]), med_ms(&acked[b]), max_ms(&acked[b]),
+                                   held[b]);
+        bench_note("bulk, server side (nats-server's last delivery to and last ack from each writing "
+                   "consumer, ms from the publish call, median / max): %s",
+                   srv);
         bench_note("bulk CPU seconds per round (publish -> all committed, with the pollers): "
                    "workers %.3f, clickhouse %.3f, postgres %.3f, nats %.3f, bench %.3f",
                    cpu[CPU_WORKERS] / done, cpu[CPU_CH] / done, cpu[CPU_PG] / done,
@@ -1854,8 +1955,11 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
     bench_samples_free(&ack);
     bench_samples_free(&raw);
     bench_samples_free(&all);
-    for (int b = 0; b < B_COUNT; b++)
+    for (int b = 0; b < B_COUNT; b++) {
         bench_samples_free(&per[b]);
+        bench_samples_free(&delivered[b]);
+        bench_samples_free(&acked[b]);
+    }
     redisFree(rc);
     jsCtx_Destroy(js);
     return ok;

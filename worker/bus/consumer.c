@@ -73,32 +73,35 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
     return s;
 }
 
-/* Returns as soon as messages are there: a no-wait fetch takes what is pending; when
- * nothing is, wait for one message, then top up without waiting. Low latency when idle,
- * full batches under load. */
-static int fetch(dm_consumer *c, natsMsgList lists[2])
+/* Returns as soon as messages are there, with as many as are pending (up to a batch).
+ * A "no wait" pull with an expiry is answered by nats-server 2.9 once at least one
+ * message is there (or at the expiry), other servers answer at once when nothing is
+ * pending: so after a no-wait miss, wait for one message, then top up with a no-wait
+ * pull whose expiry is a few milliseconds. A long top-up expiry would hold a message
+ * already in hand until the next one arrived. */
+#define DM_TOPUP_WAIT_MS 5
+
+static bool pull(dm_consumer *c, natsMsgList *list, int batch, bool no_wait, int64_t expires_ms)
 {
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
-    req.Batch = batch_size(c);
-    req.NoWait = true;
-    req.Expires = 2000 * NS_PER_MS;
+    req.Batch = batch;
+    req.NoWait = no_wait;
+    req.Expires = expires_ms * NS_PER_MS;
     req.MaxBytes = DM_FETCH_MAX_BYTES;
-    if (natsSubscription_FetchRequest(&lists[0], c->sub, &req) == NATS_OK)
+    return natsSubscription_FetchRequest(list, c->sub, &req) == NATS_OK;
+}
+
+static int fetch(dm_consumer *c, natsMsgList lists[2])
+{
+    int batch = batch_size(c);
+    if (pull(c, &lists[0], batch, true, DM_IDLE_WAIT_MS))
         return 1;
-    jsFetchRequest_Init(&req);
-    req.Batch = 1;
-    req.Expires = DM_IDLE_WAIT_MS * NS_PER_MS;
-    if (natsSubscription_FetchRequest(&lists[0], c->sub, &req) != NATS_OK)
+    if (!pull(c, &lists[0], 1, false, DM_IDLE_WAIT_MS))
         return 0;
-    if (batch_size(c) == 1)
+    if (batch == 1)
         return 1;
-    jsFetchRequest_Init(&req);
-    req.Batch = batch_size(c) - 1;
-    req.NoWait = true;
-    req.Expires = 2000 * NS_PER_MS;
-    req.MaxBytes = DM_FETCH_MAX_BYTES;
-    return natsSubscription_FetchRequest(&lists[1], c->sub, &req) == NATS_OK ? 2 : 1;
+    return pull(c, &lists[1], batch - 1, true, DM_TOPUP_WAIT_MS) ? 2 : 1;
 }
 
 static void set_header(natsMsg *m, const char *k, const char *v)
