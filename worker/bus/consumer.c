@@ -80,6 +80,7 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
  * pull whose expiry is a few milliseconds. A long top-up expiry would hold a message
  * already in hand until the next one arrived. */
 #define DM_TOPUP_WAIT_MS 5
+#define DM_FETCH_LISTS 3
 
 static bool pull(dm_consumer *c, natsMsgList *list, int batch, bool no_wait, int64_t expires_ms)
 {
@@ -92,9 +93,8 @@ static bool pull(dm_consumer *c, natsMsgList *list, int batch, bool no_wait, int
     return natsSubscription_FetchRequest(list, c->sub, &req) == NATS_OK;
 }
 
-static int fetch(dm_consumer *c, natsMsgList lists[2])
+static int fetch_now(dm_consumer *c, natsMsgList lists[DM_FETCH_LISTS], int batch)
 {
-    int batch = batch_size(c);
     if (pull(c, &lists[0], batch, true, DM_IDLE_WAIT_MS))
         return 1;
     if (!pull(c, &lists[0], 1, false, DM_IDLE_WAIT_MS))
@@ -102,6 +102,22 @@ static int fetch(dm_consumer *c, natsMsgList lists[2])
     if (batch == 1)
         return 1;
     return pull(c, &lists[1], batch - 1, true, DM_TOPUP_WAIT_MS) ? 2 : 1;
+}
+
+/* Some backends want larger batches than arrive at once: keep pulling (a waiting pull
+ * returns when the batch is full or the linger is over) before writing. */
+static int fetch(dm_consumer *c, natsMsgList lists[DM_FETCH_LISTS])
+{
+    int batch = batch_size(c), n = fetch_now(c, lists, batch);
+    /* Bulk messages are large batches already: only ticks and single candles linger. */
+    bool small = c->kind == DM_KIND_TICK || c->kind == DM_KIND_CANDLE;
+    int linger = c->backend->id == DM_BK_CLICKHOUSE && small ? c->st->perf.clickhouse_batch_linger_ms : 0;
+    int have = 0;
+    for (int l = 0; l < n; l++)
+        have += lists[l].Count;
+    if (n == 0 || linger <= 0 || have >= batch || atomic_load(&c->stop))
+        return n;
+    return pull(c, &lists[n], batch - have, false, linger) ? n + 1 : n;
 }
 
 static void set_header(natsMsg *m, const char *k, const char *v)
@@ -311,7 +327,7 @@ static void *run(void *arg)
 {
     dm_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
-        natsMsgList lists[2];
+        natsMsgList lists[DM_FETCH_LISTS];
         memset(lists, 0, sizeof lists);
         c->st = dm_strategy_acquire(c->strategies);
         /* Backend open: leave the messages in the stream, no fetch, until a probe passes. */

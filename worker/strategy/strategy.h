@@ -48,6 +48,9 @@ typedef struct {
         int batch_size, query_timeout_s, retry_max_attempts;
         double retry_backoff_multiplier;
         int circuit_breaker_threshold, circuit_breaker_timeout_s;
+        /* A ClickHouse consumer waits this long to fill a batch: ClickHouse wants few,
+         * large inserts (each makes a part to merge), not one per handful of ticks. */
+        int clickhouse_batch_linger_ms;
     } perf;
     struct {
         bool query_cache, prepared_statements, connection_pooling, batch_operations;
