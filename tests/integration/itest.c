@@ -1117,19 +1117,28 @@ static void strategy_edit_changes_write_fan_out(void)
     size_t head = (size_t)(from - orig);
     char *edited = malloc(strlen(orig) + 64);
     memcpy(edited, orig, head);
+    /* Dragonfly out, ClickHouse in: the clickhouse-tick consumer starts. */
     sprintf(edited + head, "\"save_tick\": [\"timescale\", \"clickhouse\"%s", to);
     char *versioned = replace(edited, "\"version\": 2,", "\"version\": \"no-tick-cache\",");
     free(edited);
     bool applied = versioned && write_by_rename(path, versioned) && wait_version("no-tick-cache", 5) &&
                    wait_consumer("w1", "dragonfly-tick", false, 5) &&
-                   wait_consumer("w2", "dragonfly-tick", false, 5);
+                   wait_consumer("w2", "dragonfly-tick", false, 5) &&
+                   wait_consumer("w1", "clickhouse-tick", true, 5) &&
+                   wait_consumer("w2", "clickhouse-tick", true, 5);
     uint64_t seq = applied ? publish_json("market.tick.FANUSD", "{\"symbol\":\"FAN/USD\",\"timestamp\":1578528000000,"
                                           "\"bid\":1.1,\"ask\":1.2,\"spread\":0.1,\"source\":\"oanda\"}", NULL) : 0;
     bool idle = seq && wait_idle_except(20, "dragonfly-tick");
     long long stored = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "FAN/USD");
+    long long in_ch = ch_count("SELECT count() FROM dm.ticks FINAL WHERE symbol = 'FAN/USD'");
     int cached = redis_exists("tick:latest:{FANUSD}");
     write_by_rename(path, orig);
-    bool restored = wait_version("2", 5);
+    bool restored = wait_version("2", 5) && wait_consumer("w1", "clickhouse-tick", false, 5) &&
+                    wait_consumer("w2", "clickhouse-tick", false, 5);
+    /* Out of the route, clickhouse-tick has no reader left: remove it, or every later
+     * "all consumers idle" wait would wait for it. */
+    jsErrCode jerr = 0;
+    bool removed = js_DeleteConsumer(g_js, "MARKET", "clickhouse-tick", NULL, &jerr) == NATS_OK;
     /* Back in the route, the dragonfly-tick consumer resumes where it stopped. */
     bool caught_up = restored && wait_idle(20);
     int cached_after = redis_exists("tick:latest:{FANUSD}");
@@ -1137,8 +1146,10 @@ static void strategy_edit_changes_write_fan_out(void)
     free(versioned);
     CHECK(applied, "the edited strategy was not applied within 5 s");
     CHECK(idle && stored == 1, "the tick must still be stored in timescale (%lld)", stored);
+    CHECK(in_ch == 1, "with clickhouse in save_tick, the tick must reach ClickHouse (%lld)", in_ch);
     CHECK(cached == 0, "with dragonfly out of save_tick, the tick must not reach Redis");
     CHECK(caught_up && cached_after == 1, "back in the route, dragonfly-tick must catch up (%d)", cached_after);
+    CHECK(removed, "could not remove the clickhouse-tick consumer");
 }
 
 static void invalid_strategy_is_refused_counted_and_the_old_one_keeps_serving(void)

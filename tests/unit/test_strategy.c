@@ -72,7 +72,7 @@ static void loads_the_repository_strategy_file(void **state)
     assert_string_equal(s.version, "2");
     const dm_backend_id T = DM_BK_TIMESCALE, C = DM_BK_CLICKHOUSE, D = DM_BK_DRAGONFLY,
                         W = DM_BK_WEAVIATE, A = DM_BK_ARANGODB, F = DM_BK_FALLBACK, L = DM_BK_L1;
-    ROUTE(s, DM_OP_SAVE_TICK, T, C, D);
+    ROUTE(s, DM_OP_SAVE_TICK, T, D);
     ROUTE(s, DM_OP_SAVE_CANDLE, T, C, D);
     ROUTE(s, DM_OP_SAVE_CANDLES_BULK, T, C, D);
     ROUTE(s, DM_OP_SAVE_EVENT, T);
