@@ -49,9 +49,15 @@ typedef struct {
     int n_missed;
 } walk_result;
 
+/* Whether the backend fills the dm_backend_ops member at op_offset (NULL: not offered).
+ * Read as a function pointer: every member of the ops struct is one. */
+typedef void (*any_op)(void);
+
 static bool offers(const dm_backend *b, size_t op_offset)
 {
-    return *(void *const *)((const char *)b->ops + op_offset) != NULL;
+    any_op op;
+    memcpy(&op, (const char *)b->ops + op_offset, sizeof op);
+    return op != NULL;
 }
 
 /* Walks the strategy's sources for `op`. A miss or a failure moves on; the first answer
