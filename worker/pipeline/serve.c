@@ -60,6 +60,14 @@ static bool offers(const dm_backend *b, size_t op_offset)
     return op != NULL;
 }
 
+/* Collects "a; b; c" of every source that failed, cut at the buffer's end. */
+static void append_failure(char *buf, size_t cap, size_t *len, const char *msg)
+{
+    *len += (size_t)snprintf(buf + *len, cap - *len, "%s%s", *len ? "; " : "", msg);
+    if (*len >= cap)
+        *len = cap - 1;
+}
+
 /* Walks the strategy's sources for `op`. A miss or a failure moves on; the first answer
  * wins. Returns DM_OK, DM_E_NOT_FOUND (every source missed) or DM_E_UNAVAILABLE. */
 static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q, walk_result *w,
@@ -79,10 +87,7 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
         dm_breaker *br = s->cfg.breakers[b->id];
         if (br && !dm_breaker_allow(br, dm_now_ms(), s->st->perf.circuit_breaker_timeout_s)) {
             dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: circuit open", dm_backend_label(b));
-            flen += (size_t)snprintf(failures + flen, flen < sizeof failures ? sizeof failures - flen : 0,
-                                     "%s%s", flen ? "; " : "", e.message);
-            if (flen >= sizeof failures)
-                flen = sizeof failures - 1;
+            append_failure(failures, sizeof failures, &flen, e.message);
             continue;
         }
         dm_bstatus st = fn(b, q, &e);
@@ -105,10 +110,7 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
         }
         DM_WARN("serve", "%s: %s failed, trying the next source: %s", dm_op_name(op),
                 dm_backend_label(b), e.message);
-        flen += (size_t)snprintf(failures + flen, flen < sizeof failures ? sizeof failures - flen : 0,
-                                 "%s%s", flen ? "; " : "", e.message);
-        if (flen >= sizeof failures)
-            flen = sizeof failures - 1;
+        append_failure(failures, sizeof failures, &flen, e.message);
     }
     if (failures[0])
         return dm_fail(err, DM_E_UNAVAILABLE, "", "every source failed: %s", failures);
