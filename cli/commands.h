@@ -13,6 +13,7 @@ int cmd_publish_events(global_opts *g, int argc, char **argv);
 int cmd_publish_raw(global_opts *g, int argc, char **argv);
 int cmd_query(global_opts *g, int argc, char **argv);
 int cmd_lag(global_opts *g, int argc, char **argv);
+int cmd_dlq(global_opts *g, int argc, char **argv);
 
 /* Prints the full usage text (dmctl.c). */
 void usage(FILE *out);

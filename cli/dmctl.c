@@ -47,6 +47,14 @@ void usage(FILE *out)
         "  lag [--stream MARKET] [--wait SECONDS]\n"
         "      num_pending / num_ack_pending of every consumer; --wait polls every\n"
         "      200 ms until all are 0 (exit 0) or SECONDS pass (exit 1).\n"
+        "  dlq list [--kind K] [--seq N] [--limit N] [--json]\n"
+        "      dead letters held in stream DLQ: why (Dm-Reason, Dm-Code), from which\n"
+        "      subject and consumer, after how many deliveries; --json one object per\n"
+        "      line with the headers and the payload.\n"
+        "  dlq replay (--seq N | --all) [--kind K] [--keep]\n"
+        "      publish dead letters again to their original market.* subject (every\n"
+        "      backend sees them again: writes are upserts), then delete them from DLQ\n"
+        "      unless --keep.\n"
         "\n"
         "publish options:\n"
         "  --limit N        publish at most N candles/ticks\n"
@@ -82,6 +90,7 @@ static command_fn find_command(const char *name)
         {"publish-raw", cmd_publish_raw},
         {"query", cmd_query},
         {"lag", cmd_lag},
+        {"dlq", cmd_dlq},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(name, table[i].name) == 0)

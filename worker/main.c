@@ -15,6 +15,7 @@
 
 #include "backend/clickhouse.h"
 #include "backend/dragonfly.h"
+#include "backend/pool.h"
 #include "backend/timescale.h"
 #include "bus/bus.h"
 #include "bus/cache_sub.h"
@@ -36,7 +37,15 @@ typedef struct {
     int responders;
 } options;
 
+typedef struct worker worker;
+
+/* What a pool needs to make a connection of its backend. */
 typedef struct {
+    worker *w;
+    dm_backend_id id;
+} pool_ctx;
+
+struct worker {
     cJSON *cfg[DM_BK_COUNT]; /* connection configs of the configured backends */
     cJSON *nats_cfg;
     dm_strategy initial;
@@ -49,7 +58,13 @@ typedef struct {
     atomic_uint consumers_running; /* bit kind * DM_BK_COUNT + backend; written by main */
     char app_name[64];
     dm_consumer *consumers[DM_KIND_COUNT][DM_BK_COUNT]; /* owner: main thread */
-} worker;
+    dm_pool *pools[DM_BK_COUNT]; /* request connections per configured database */
+    pool_ctx pool_ctx[DM_BK_COUNT];
+    pthread_t keeper;            /* checks and refills the pools once a second */
+    atomic_bool keeper_stop;
+    bool keeper_running;
+    dm_bus *bus; /* for health figures; set once connected */
+};
 
 static void usage(void)
 {
@@ -107,6 +122,41 @@ static dm_backend *make_backend(const worker *w, const dm_strategy *st, dm_backe
     }
 }
 
+static dm_backend *pool_make(void *ctx)
+{
+    pool_ctx *pc = ctx;
+    const dm_strategy *st = dm_strategy_acquire(pc->w->strategies);
+    dm_backend *b = make_backend(pc->w, st, pc->id);
+    dm_strategy_release(pc->w->strategies, st);
+    return b;
+}
+
+static bool create_pools(worker *w)
+{
+    for (int id = 0; id < DM_BK_COUNT; id++) {
+        if (w->cfg[id] == NULL || id == DM_BK_L1)
+            continue;
+        w->pool_ctx[id] = (pool_ctx){w, (dm_backend_id)id};
+        w->pools[id] = dm_pool_create((dm_backend_id)id, pool_make, &w->pool_ctx[id], &w->initial.pools[id]);
+        if (w->pools[id] == NULL)
+            return false;
+    }
+    return true;
+}
+
+static void *keeper_run(void *arg)
+{
+    worker *w = arg;
+    while (!atomic_load(&w->keeper_stop)) {
+        for (int id = 0; id < DM_BK_COUNT; id++)
+            if (w->pools[id])
+                dm_pool_maintain(w->pools[id], dm_pool_clock_ms());
+        for (int i = 0; i < 10 && !atomic_load(&w->keeper_stop); i++)
+            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    }
+    return NULL;
+}
+
 static dm_code load_configs(worker *w, const options *o, dm_err *err)
 {
     static const struct {
@@ -161,26 +211,54 @@ static void publish_consumer_set(worker *w)
     atomic_store(&w->consumers_running, mask);
 }
 
-/* Health: the consumers this worker runs, so an operator (or a test) sees a strategy
- * edit take effect on the write side. Runs on responder threads: reads only the mask. */
+#define DM_HEALTH_EXTRA_MEMBERS 3
+
+static size_t consumer_names(unsigned mask, char names[][48])
+{
+    size_t n = 0;
+    for (int k = 0; k < DM_KIND_COUNT; k++)
+        for (int id = 0; id < DM_BK_COUNT; id++)
+            if (mask & (1u << (k * DM_BK_COUNT + id)))
+                snprintf(names[n++], 48, "%s-%s", dm_backend_name((dm_backend_id)id),
+                         dm_kind_name((dm_kind)k));
+    return n;
+}
+
+/* Health: the consumers this worker runs (so an operator, or a test, sees a strategy edit
+ * take effect on the write side), how far each is behind, and the dead letters held.
+ * Runs on responder threads: reads only the mask, asks NATS for the rest. */
 static void health_consumers(void *ctx, dm_enc *e)
 {
     worker *w = ctx;
-    unsigned mask = atomic_load(&w->consumers_running);
-    size_t n = 0;
-    for (unsigned m = mask; m; m &= m - 1)
-        n++;
+    char names[DM_MAX_CONSUMERS][48];
+    size_t n = consumer_names(atomic_load(&w->consumers_running), names);
     dm_enc_key(e, "consumers");
     dm_enc_arr(e, n);
-    for (int k = 0; k < DM_KIND_COUNT; k++)
-        for (int id = 0; id < DM_BK_COUNT; id++)
-            if (mask & (1u << (k * DM_BK_COUNT + id))) {
-                char name[48];
-                snprintf(name, sizeof name, "%s-%s", dm_backend_name((dm_backend_id)id),
-                         dm_kind_name((dm_kind)k));
-                dm_enc_str(e, name);
-            }
+    for (size_t i = 0; i < n; i++)
+        dm_enc_str(e, names[i]);
     dm_enc_arr_end(e);
+    dm_enc_key(e, "consumer_lag");
+    dm_enc_map(e, n);
+    for (size_t i = 0; i < n; i++) {
+        dm_consumer_lag lag;
+        dm_enc_key(e, names[i]);
+        if (!dm_bus_consumer_lag(w->bus, names[i], &lag)) {
+            dm_enc_null(e);
+            continue;
+        }
+        dm_enc_map(e, 3);
+        dm_enc_key(e, "pending"); dm_enc_i64(e, (int64_t)lag.pending);
+        dm_enc_key(e, "ack_pending"); dm_enc_i64(e, (int64_t)lag.ack_pending);
+        dm_enc_key(e, "redelivered"); dm_enc_i64(e, (int64_t)lag.redelivered);
+        dm_enc_map_end(e);
+    }
+    dm_enc_map_end(e);
+    int64_t dead = dm_bus_dead_letters(w->bus);
+    dm_enc_key(e, "dead_letters");
+    if (dead < 0)
+        dm_enc_null(e);
+    else
+        dm_enc_i64(e, dead);
 }
 
 /* Makes the running consumers match the strategy's write routes: one per (kind, backend)
@@ -204,6 +282,7 @@ static int reconcile_consumers(worker *w, dm_bus *bus)
                 running += *slot != NULL;
                 continue;
             }
+            /* A consumer's own connection, outside the request pool. */
             dm_backend *b = make_backend(w, st, (dm_backend_id)id);
             if (b == NULL || !dm_kind_supported((dm_kind)k, b)) {
                 if (b == NULL)
@@ -244,13 +323,13 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
                           .l1 = w->l1, .watch = w->watch, .health_extra = health_consumers,
-                          .health_ctx = w};
-    const dm_strategy *st = dm_strategy_acquire(w->strategies);
+                          .health_extra_members = DM_HEALTH_EXTRA_MEMBERS, .health_ctx = w};
     for (int id = 0; id < DM_BK_COUNT; id++) {
-        sc.backends[id] = make_backend(w, st, (dm_backend_id)id);
+        sc.pools[id] = w->pools[id];
         sc.breakers[id] = w->breakers[id];
     }
-    dm_strategy_release(w->strategies, st);
+    if (w->l1)
+        sc.backends[DM_BK_L1] = dm_l1_backend_create(w->l1);
     dm_serve *s = dm_serve_create(&sc);
     if (s == NULL) {
         for (int id = 0; id < DM_BK_COUNT; id++)
@@ -270,8 +349,10 @@ static void free_worker(worker *w)
         cJSON_Delete(w->cfg[i]);
     cJSON_Delete(w->nats_cfg);
     dm_strategy_holder_destroy(w->strategies);
-    for (int i = 0; i < DM_BK_COUNT; i++)
+    for (int i = 0; i < DM_BK_COUNT; i++) {
         dm_breaker_destroy(w->breakers[i]);
+        dm_pool_destroy(w->pools[i]);
+    }
     dm_l1_cache_destroy(w->l1);
     dm_flight_destroy(w->flight);
 }
@@ -291,6 +372,9 @@ static void on_strategy_swap(const dm_strategy *next, void *ctx)
     worker *w = ctx;
     apply_l1_ttls(w->l1, next);
     dm_l1_cache_set_limits(w->l1, (size_t)next->cache.l1_max_entries, DM_L1_MAX_BYTES);
+    for (int id = 0; id < DM_BK_COUNT; id++)
+        if (w->pools[id])
+            dm_pool_configure(w->pools[id], &next->pools[id]);
     atomic_store(&w->strategy_changed, true);
 }
 
@@ -316,6 +400,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
         dm_bus_close(&bus);
         return 1;
     }
+    w->bus = &bus;
     dm_responder *responders[DM_MAX_RESPONDERS] = {0};
     dm_cache_sub *updates = dm_cache_sub_start(&bus, w->l1, &err);
     int nc = updates ? reconcile_consumers(w, &bus) : -1, nr = 0;
@@ -341,6 +426,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
     stop_consumers(w);
     dm_cache_sub_stop(updates);
     dm_bus_close(&bus);
+    w->bus = NULL;
     return rc;
 }
 
@@ -380,7 +466,7 @@ int main(int argc, char **argv)
     for (int id = 0; id < DM_BK_COUNT; id++)
         if (w.cfg[id] && (w.breakers[id] = dm_breaker_create()) == NULL)
             breakers_ok = false;
-    if (w.strategies == NULL || w.l1 == NULL || w.flight == NULL || !breakers_ok) {
+    if (w.strategies == NULL || w.l1 == NULL || w.flight == NULL || !breakers_ok || !create_pools(&w)) {
         DM_ERROR("main", "out of memory");
         free_worker(&w);
         return 1;
@@ -392,7 +478,15 @@ int main(int argc, char **argv)
         return 1;
     }
     migrate(&w);
+    atomic_init(&w.keeper_stop, false);
+    w.keeper_running = pthread_create(&w.keeper, NULL, keeper_run, &w) == 0;
+    if (!w.keeper_running)
+        DM_WARN("main", "pool keeper not started: connections are checked only when used");
     int rc = run(&w, &o, &signals);
+    if (w.keeper_running) {
+        atomic_store(&w.keeper_stop, true);
+        pthread_join(w.keeper, NULL);
+    }
     free_worker(&w);
     nats_Close();
     DM_INFO("main", "stopped");

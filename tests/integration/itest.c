@@ -1406,14 +1406,96 @@ static void breaker_skips_a_down_database_and_closes_when_it_returns(void)
     CHECK(restored, "strategy restore failed");
 }
 
+/* The DLQ entry of `stream_seq` made by `backend`'s consumer, read through dmctl; 0 if none. */
+static uint64_t dlq_entry(uint64_t stream_seq, const char *backend, cJSON **entry)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "%s dlq list --kind tick --json 2>/dev/null", dmctl());
+    FILE *f = popen(cmd, "r");
+    char line[8192];
+    uint64_t found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+        if (!found && atoll(str(h, "Dm-Stream-Seq")) == (long long)stream_seq &&
+            strcmp(str(h, "Dm-Backend"), backend) == 0) {
+            found = (uint64_t)num(o, "seq");
+            *entry = o;
+            continue;
+        }
+        cJSON_Delete(o);
+    }
+    if (f)
+        pclose(f);
+    return found;
+}
+
+static void over_delivered_write_goes_to_the_dlq_and_replays(void)
+{
+    /* Keep the breaker shut and retry nothing in place, so every failed batch is a delivery. */
+    const char *path = getenv("DM_STRATEGY");
+    char *orig = path ? read_file(path) : NULL;
+    char *a = orig ? replace(orig, "\"circuit_breaker_threshold\": 5", "\"circuit_breaker_threshold\": 1000") : NULL;
+    char *b = a ? replace(a, "\"max_deliveries\": 30", "\"max_deliveries\": 2") : NULL;
+    char *c = b ? replace(b, "\"retry_max_attempts\": 3", "\"retry_max_attempts\": 1") : NULL;
+    char *d = c ? replace(c, "\"version\": 2,", "\"version\": \"dlq-test\",") : NULL;
+    bool edited = d && write_by_rename(path, d) && wait_version("dlq-test", 5);
+    free(a), free(b), free(c), free(d);
+    bool stopped = edited && run_cmd("%s/deploy/stack.sh stop-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    uint64_t seq = stopped ? publish_json("market.tick.DLQUSD",
+                                          "{\"symbol\":\"DLQ/USD\",\"timestamp\":1767225600000,\"bid\":1.1,"
+                                          "\"ask\":1.2,\"spread\":0.1,\"source\":\"oanda\"}", NULL)
+                                : 0;
+    cJSON *entry = NULL;
+    uint64_t dlq_seq = 0;
+    for (int i = 0; seq && i < 150 && !dlq_seq; i++) {
+        usleep(200000);
+        dlq_seq = dlq_entry(seq, "timescale", &entry);
+    }
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(entry, "headers");
+    bool headers = dlq_seq && strcmp(str(h, "Dm-Delivered"), "3") == 0 &&
+                   strcmp(str(h, "Dm-Code"), "unavailable") == 0 &&
+                   strstr(str(h, "Dm-Reason"), "max_deliveries 2") != NULL &&
+                   strcmp(str(h, "Dm-Original-Subject"), "market.tick.DLQUSD") == 0;
+    char *txt = entry ? cJSON_PrintUnformatted(entry) : NULL;
+    cJSON_Delete(entry);
+    bool started = run_cmd("%s/deploy/stack.sh start-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    bool restored = orig && write_by_rename(path, orig) && wait_version("2", 5);
+    free(orig);
+    long long before = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "DLQ/USD");
+    bool replayed = dlq_seq && run_cmd("%s dlq replay --seq %llu >/dev/null", dmctl(), (unsigned long long)dlq_seq) == 0;
+    bool drained = replayed && wait_idle(30);
+    long long after = pg_count("SELECT count(*) FROM ticks WHERE symbol = $1", "DLQ/USD");
+    cJSON *gone = NULL;
+    bool deleted = replayed && dlq_entry(seq, "timescale", &gone) == 0;
+    cJSON_Delete(gone);
+    CHECK(edited && stopped && started && restored, "strategy edit or PostgreSQL stop/start failed");
+    CHECK(dlq_seq, "no DLQ entry by timescale for stream seq %llu after max_deliveries", (unsigned long long)seq);
+    CHECK(headers, "DLQ entry headers: %s", txt ? txt : "(none)");
+    free(txt);
+    CHECK(before == 0, "the tick reached PostgreSQL before the replay (%lld rows)", before);
+    CHECK(replayed && drained && after == 1, "after replay: %lld rows of DLQ/USD in PostgreSQL", after);
+    CHECK(deleted, "a replayed entry must leave the DLQ");
+}
+
 static void health_reports_each_backend(void)
 {
     reply r;
     CHECK(request("dm.v1.health", "{}", false, &r), "no reply");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(r.body, "backends");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(b, "timescale");
+    const cJSON *pool = cJSON_GetObjectItemCaseSensitive(ts, "pool");
+    const cJSON *lag = cJSON_GetObjectItemCaseSensitive(r.body, "consumer_lag");
+    const cJSON *tick_lag = cJSON_GetObjectItemCaseSensitive(lag, "timescale-tick");
     bool ok = strcmp(str(r.body, "status"), "healthy") == 0 &&
-              strcmp(str(cJSON_GetObjectItemCaseSensitive(b, "timescale"), "status"), "up") == 0 &&
+              strcmp(str(ts, "status"), "up") == 0 &&
               strcmp(str(cJSON_GetObjectItemCaseSensitive(b, "dragonfly"), "status"), "up") == 0 &&
+              strcmp(str(ts, "breaker"), "closed") == 0 &&
+              /* the strategy's pool sizes, and the keeper has opened min connections */
+              num(pool, "min") == 5 && num(pool, "max") == 20 && num(pool, "open") >= 5 &&
+              num(pool, "in_use") >= 1 && /* the health request itself holds one */
+              cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(tick_lag, "pending")) &&
+              cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r.body, "dead_letters")) &&
               strcmp(str(r.body, "strategy_version"), "2") == 0;
     char *txt = cJSON_PrintUnformatted(r.body);
     reply_free(&r);
@@ -1447,6 +1529,7 @@ static const itest TESTS[] = {
     {"bulk_backfill_lands_in_all_three_backends", bulk_backfill_lands_in_all_three_backends},
     {"clickhouse_down_history_from_timescale_then_it_catches_up", clickhouse_down_history_from_timescale_then_it_catches_up},
     {"breaker_skips_a_down_database_and_closes_when_it_returns", breaker_skips_a_down_database_and_closes_when_it_returns},
+    {"over_delivered_write_goes_to_the_dlq_and_replays", over_delivered_write_goes_to_the_dlq_and_replays},
     {"health_reports_each_backend", health_reports_each_backend},
 };
 

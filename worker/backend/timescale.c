@@ -168,24 +168,38 @@ static dm_bstatus ensure_conn(timescale *ts, dm_err *err)
     return DM_BS_OK;
 }
 
+/* A connection that sat idle in the pool may have been closed by a server restart; the
+ * first statement on it then finds the connection gone. Such a statement runs once more
+ * on a new connection: it never ran, and outside a transaction (statements here are
+ * upserts and reads) running it again is harmless anyway. */
+static bool may_be_stale(const timescale *ts)
+{
+    return ts->conn != NULL && PQtransactionStatus(ts->conn) == PQTRANS_IDLE;
+}
+
 static dm_bstatus exec_prepared(timescale *ts, const char *stmt, int n, const char *const *vals,
                                 PGresult **out, dm_err *err)
 {
-    dm_bstatus st = ensure_conn(ts, err);
-    if (st != DM_BS_OK)
-        return st;
-    PGresult *r = PQexecPrepared(ts->conn, stmt, n, vals, NULL, NULL, 0);
-    ExecStatusType es = PQresultStatus(r);
-    if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
-        st = fail(ts, r, stmt, err);
-        PQclear(r);
-        return st;
+    for (int attempt = 0;; attempt++) {
+        bool reused = may_be_stale(ts);
+        dm_bstatus st = ensure_conn(ts, err);
+        if (st != DM_BS_OK)
+            return st;
+        PGresult *r = PQexecPrepared(ts->conn, stmt, n, vals, NULL, NULL, 0);
+        ExecStatusType es = PQresultStatus(r);
+        if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+            st = fail(ts, r, stmt, err);
+            PQclear(r);
+            if (reused && attempt == 0 && ts->conn == NULL)
+                continue;
+            return st;
+        }
+        if (out)
+            *out = r;
+        else
+            PQclear(r);
+        return DM_BS_OK;
     }
-    if (out)
-        *out = r;
-    else
-        PQclear(r);
-    return DM_BS_OK;
 }
 
 /* Array literals: our strings are validated to letters, digits, '/', '.', '_', '-', ':'
@@ -279,6 +293,19 @@ static dm_bstatus simple(timescale *ts, const char *sql, dm_err *err)
     return st;
 }
 
+/* The first statement of a call (BEGIN, a ping), with the stale-connection retry. */
+static dm_bstatus first_simple(timescale *ts, const char *sql, dm_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        bool reused = may_be_stale(ts);
+        dm_bstatus st = ensure_conn(ts, err);
+        if (st == DM_BS_OK)
+            st = simple(ts, sql, err);
+        if (st == DM_BS_OK || !reused || attempt > 0 || ts->conn != NULL)
+            return st;
+    }
+}
+
 static void fmt_opt(char *buf, size_t cap, bool has, double v, const char **out)
 {
     if (!has) {
@@ -294,8 +321,8 @@ static void fmt_opt(char *buf, size_t cap, bool has, double v, const char **out)
 static dm_bstatus ts_write_events(dm_backend *b, const dm_event *e, size_t n, dm_err *err)
 {
     timescale *ts = (timescale *)b;
-    dm_bstatus st = ensure_conn(ts, err);
-    if (st != DM_BS_OK || (st = simple(ts, "BEGIN", err)) != DM_BS_OK)
+    dm_bstatus st = first_simple(ts, "BEGIN", err);
+    if (st != DM_BS_OK)
         return st;
     for (size_t i = 0; i < n && st == DM_BS_OK; i++) {
         char tsbuf[24], a[40], f[40], p[40];
@@ -506,9 +533,8 @@ static dm_bstatus ts_aggregates(dm_backend *b, const dm_agg_query *q, dm_agg_vec
 
 static dm_bstatus ts_ping(dm_backend *b, dm_err *err)
 {
-    timescale *ts = (timescale *)b;
-    dm_bstatus st = ensure_conn(ts, err);
-    return st != DM_BS_OK ? st : simple(ts, "SELECT 1", err) == DM_BS_OK ? DM_BS_OK : DM_BS_TRANSIENT;
+    dm_bstatus st = first_simple((timescale *)b, "SELECT 1", err);
+    return st == DM_BS_OK ? DM_BS_OK : DM_BS_TRANSIENT;
 }
 
 static void ts_destroy(dm_backend *b)

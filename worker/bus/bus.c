@@ -27,13 +27,36 @@ static dm_code nats_fail(dm_err *err, const char *what, natsStatus s)
                    last ? ": " : "", last ? last : "");
 }
 
+/* libnats 3.4 takes a single URL in natsOptions_SetURL ("a,b" fails to connect): a
+ * cluster, given as a comma-separated list, goes through natsOptions_SetServers. */
+#define DM_NATS_MAX_SERVERS 16
+
+static natsStatus set_servers(natsOptions *opts, const char *url)
+{
+    if (strchr(url, ',') == NULL)
+        return natsOptions_SetURL(opts, url);
+    char buf[2048];
+    const char *list[DM_NATS_MAX_SERVERS];
+    int n = 0;
+    if (strlen(url) >= sizeof buf)
+        return NATS_INVALID_ARG;
+    strcpy(buf, url);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (n == DM_NATS_MAX_SERVERS)
+            return NATS_INVALID_ARG;
+        list[n++] = tok;
+    }
+    return n > 0 ? natsOptions_SetServers(opts, list, n) : NATS_INVALID_ARG;
+}
+
 dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err)
 {
     memset(bus, 0, sizeof *bus);
     const char *url = dm_cfg_str(cfg, "url", "nats://127.0.0.1:4222");
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK) s = set_servers(opts, url);
     if (s == NATS_OK) s = natsOptions_SetName(opts, name);
     /* Workers outlive NATS restarts: reconnect forever, buffer what is published meanwhile. */
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
@@ -124,4 +147,32 @@ void dm_bus_close(dm_bus *bus)
     jsCtx_Destroy(bus->js);
     natsConnection_Destroy(bus->nc);
     memset(bus, 0, sizeof *bus);
+}
+
+bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = 1000; /* health must answer even when NATS is slow */
+    if (js_GetConsumerInfo(&ci, bus->js, DM_STREAM_MARKET, durable, &o, &jerr) != NATS_OK)
+        return false;
+    *out = (dm_consumer_lag){ci->NumPending, (uint64_t)ci->NumAckPending, (uint64_t)ci->NumRedelivered};
+    jsConsumerInfo_Destroy(ci);
+    return true;
+}
+
+int64_t dm_bus_dead_letters(dm_bus *bus)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = 1000;
+    if (js_GetStreamInfo(&si, bus->js, DM_STREAM_DLQ, &o, &jerr) != NATS_OK)
+        return -1;
+    int64_t n = (int64_t)si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    return n;
 }

@@ -25,4 +25,15 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err);
 void dm_bus_close(dm_bus *bus);
 
+/* How far a durable consumer of MARKET is behind: for health. One request to the server
+ * each; false when NATS does not answer. */
+typedef struct {
+    uint64_t pending;     /* in the stream, not yet delivered */
+    uint64_t ack_pending; /* delivered, not yet acked */
+    uint64_t redelivered;
+} dm_consumer_lag;
+bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out);
+/* Messages held in the DLQ stream; -1 when NATS does not answer. */
+int64_t dm_bus_dead_letters(dm_bus *bus);
+
 #endif

@@ -32,6 +32,7 @@ struct dm_consumer {
     char durable[48];
     int failures; /* consecutive failed batches, for backoff */
     dm_ingest_msg *msgs;
+    natsMsg **batch; /* the NATS message of each msgs[i] */
     size_t msgs_cap;
 };
 
@@ -261,22 +262,56 @@ static bool reserve_msgs(dm_consumer *c, size_t n)
     if (p == NULL)
         return false;
     c->msgs = p;
+    natsMsg **b = realloc(c->batch, n * sizeof *b);
+    if (b == NULL)
+        return false;
+    c->batch = b;
     c->msgs_cap = n;
+    return true;
+}
+
+/* A message this consumer has seen more often than the strategy allows leaves the stream
+ * for the DLQ (one entry per backend: another backend may have stored it fine). */
+static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts[3])
+{
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+        return false;
+    uint64_t delivered = meta->NumDelivered;
+    jsMsgMetaData_Destroy(meta);
+    int max = c->st->perf.max_deliveries;
+    if (max <= 0 || delivered <= (uint64_t)max)
+        return false;
+    dm_err e = {0};
+    dm_fail(&e, DM_E_UNAVAILABLE, "", "delivered %llu times to %s, more than max_deliveries %d",
+            (unsigned long long)delivered, c->durable, max);
+    if (dead_letter(c, m, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e, -1, true)) {
+        natsMsg_Term(m, NULL);
+        counts[1]++;
+        DM_WARN("ingest", "%s: dead-lettered %s: %s", c->durable, natsMsg_GetSubject(m), e.message);
+    } else {
+        natsMsg_NakWithDelay(m, 1000, NULL);
+        counts[2]++;
+    }
     return true;
 }
 
 static void process(dm_consumer *c, natsMsgList *lists, int nlists)
 {
-    size_t n = 0;
+    size_t total = 0;
     for (int l = 0; l < nlists; l++)
-        n += (size_t)lists[l].Count;
-    if (!reserve_msgs(c, n))
+        total += (size_t)lists[l].Count;
+    if (!reserve_msgs(c, total))
         return; /* unacked: redelivered after AckWait */
-    size_t k = 0;
+    unsigned counts[3] = {0, 0, 0}; /* acked, dead, retried */
+    size_t n = 0;
     for (int l = 0; l < nlists; l++) {
-        for (int i = 0; i < lists[l].Count; i++, k++) {
+        for (int i = 0; i < lists[l].Count; i++) {
             natsMsg *m = lists[l].Msgs[i];
-            dm_ingest_msg *im = &c->msgs[k];
+            if (expire_if_over_delivered(c, m, counts))
+                continue;
+            dm_ingest_msg *im = &c->msgs[n];
+            c->batch[n++] = m;
             memset(im, 0, sizeof *im);
             im->subject = natsMsg_GetSubject(m);
             im->data = natsMsg_GetData(m);
@@ -285,17 +320,16 @@ static void process(dm_consumer *c, natsMsgList *lists, int nlists)
                 im->content_type = NULL;
         }
     }
-    dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
-                        c->st->perf.retry_backoff_multiplier);
-    const dm_cache_opts opts = {
-        .ttl_s = c->kind == DM_KIND_TICK ? c->st->cache.tick_ttl_s : c->st->cache.candle_ttl_s,
-        .depth = c->st->cache.candle_cache_depth};
-    dm_ingest_batch(c->ingest, c->msgs, n, &opts);
-    unsigned counts[3] = {0, 0, 0}; /* acked, dead, retried */
-    k = 0;
-    for (int l = 0; l < nlists; l++)
-        for (int i = 0; i < lists[l].Count; i++, k++)
-            settle(c, lists[l].Msgs[i], &c->msgs[k], counts);
+    if (n > 0) {
+        dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
+                            c->st->perf.retry_backoff_multiplier);
+        const dm_cache_opts opts = {
+            .ttl_s = c->kind == DM_KIND_TICK ? c->st->cache.tick_ttl_s : c->st->cache.candle_ttl_s,
+            .depth = c->st->cache.candle_cache_depth};
+        dm_ingest_batch(c->ingest, c->msgs, n, &opts);
+        for (size_t k = 0; k < n; k++)
+            settle(c, c->batch[k], &c->msgs[k], counts);
+    }
     dm_metrics_ingest((int)c->kind, c->backend->id, counts[0], counts[1], counts[2]);
     report_backend(c, n);
     if (counts[0] > 0 && is_cache_writer(c))
@@ -337,13 +371,20 @@ static void *run(void *arg)
             sleep_interruptible(c, 200);
             continue;
         }
-        bool probing = c->breaker && dm_breaker_state_of(c->breaker) == DM_BREAKER_HALF_OPEN;
-        int nlists = fetch(c, lists);
-        if (nlists == 0 && probing) { /* nothing to write: the probe is a ping */
+        /* The probe is a ping, not a batch: a failed probe then costs no delivery, so a long
+         * outage never pushes messages towards max_deliveries. */
+        if (c->breaker && dm_breaker_state_of(c->breaker) == DM_BREAKER_HALF_OPEN) {
             dm_err e = {0};
-            dm_breaker_report(c->breaker, c->backend->ops->ping(c->backend, &e) == DM_BS_OK, dm_now_ms(),
-                              c->st->perf.circuit_breaker_threshold);
+            bool up = c->backend->ops->ping(c->backend, &e) == DM_BS_OK;
+            dm_breaker_report(c->breaker, up, dm_now_ms(), c->st->perf.circuit_breaker_threshold);
+            if (!up) {
+                dm_strategy_release(c->strategies, c->st);
+                c->st = NULL;
+                continue;
+            }
+            DM_INFO("ingest", "%s: %s answers again: fetching", c->durable, dm_backend_label(c->backend));
         }
+        int nlists = fetch(c, lists);
         if (nlists > 0)
             process(c, lists, nlists); /* a started batch always finishes, even when stopping */
         for (int l = 0; l < nlists; l++)
@@ -416,5 +457,6 @@ void dm_consumer_destroy(dm_consumer *c)
     dm_backend_destroy(c->backend);
     dm_buf_free(&c->update);
     free(c->msgs);
+    free(c->batch);
     free(c);
 }

@@ -18,6 +18,8 @@ struct dm_serve {
     dm_serve_config cfg;
     int64_t started_ms;
     const dm_strategy *st; /* the version of the request being answered */
+    dm_backend *held[DM_BK_COUNT]; /* borrowed for the request being answered */
+    bool broken[DM_BK_COUNT];      /* a held connection met a transient failure */
 };
 
 dm_serve *dm_serve_create(const dm_serve_config *cfg)
@@ -39,6 +41,45 @@ void dm_serve_destroy(dm_serve *s)
     free(s);
 }
 
+/* ---- connections -------------------------------------------------------------------- */
+
+static const dm_backend_ops *source_ops(const dm_serve *s, dm_backend_id id)
+{
+    if (s->cfg.pools[id])
+        return dm_pool_ops(s->cfg.pools[id]);
+    return s->cfg.backends[id] ? s->cfg.backends[id]->ops : NULL;
+}
+
+/* The request's connection to `id`, borrowed on first use; NULL with e set when the pool
+ * has none to give in time. */
+static dm_backend *borrow(dm_serve *s, dm_backend_id id, dm_err *e)
+{
+    if (s->cfg.pools[id] == NULL) {
+        if (s->cfg.backends[id] == NULL)
+            dm_fail(e, DM_E_UNAVAILABLE, "", "%s is not configured", dm_backend_name(id));
+        return s->cfg.backends[id];
+    }
+    if (s->held[id] == NULL)
+        s->held[id] = dm_pool_acquire(s->cfg.pools[id], e);
+    return s->held[id];
+}
+
+static void note_status(dm_serve *s, dm_backend_id id, dm_bstatus st)
+{
+    if (st == DM_BS_TRANSIENT)
+        s->broken[id] = true;
+}
+
+static void give_back_all(dm_serve *s)
+{
+    for (int id = 0; id < DM_BK_COUNT; id++) {
+        if (s->held[id])
+            dm_pool_release(s->cfg.pools[id], s->held[id], s->broken[id]);
+        s->held[id] = NULL;
+        s->broken[id] = false;
+    }
+}
+
 /* ---- the source walk ---------------------------------------------------------------- */
 
 typedef dm_bstatus (*try_fn)(dm_backend *b, void *q, dm_err *err);
@@ -53,10 +94,10 @@ typedef struct {
  * Read as a function pointer: every member of the ops struct is one. */
 typedef void (*any_op)(void);
 
-static bool offers(const dm_backend *b, size_t op_offset)
+static bool offers(const dm_backend_ops *ops, size_t op_offset)
 {
     any_op op;
-    memcpy(&op, (const char *)b->ops + op_offset, sizeof op);
+    memcpy(&op, (const char *)ops + op_offset, sizeof op);
     return op != NULL;
 }
 
@@ -79,18 +120,29 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
     bool tried = false;
     w->n_missed = 0;
     for (int i = 0; i < r->n; i++) {
-        dm_backend *b = s->cfg.backends[r->targets[i]];
-        if (b == NULL || !offers(b, op_offset) || (b->id == DM_BK_L1 && !s->st->opt.query_cache))
+        dm_backend_id id = r->targets[i];
+        const dm_backend_ops *ops = source_ops(s, id);
+        if (ops == NULL || !offers(ops, op_offset) || (id == DM_BK_L1 && !s->st->opt.query_cache))
             continue;
         tried = true;
         dm_err e = {0};
-        dm_breaker *br = s->cfg.breakers[b->id];
+        dm_breaker *br = s->cfg.breakers[id];
         if (br && !dm_breaker_allow(br, dm_now_ms(), s->st->perf.circuit_breaker_timeout_s)) {
-            dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: circuit open", dm_backend_label(b));
+            dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: circuit open", dm_backend_name(id));
+            append_failure(failures, sizeof failures, &flen, e.message);
+            continue;
+        }
+        dm_backend *b = borrow(s, id, &e);
+        if (b == NULL) {
+            /* An exhausted pool says nothing about the backend: a probe handed to this
+             * request goes back unused. */
+            if (br)
+                dm_breaker_abandon(br);
             append_failure(failures, sizeof failures, &flen, e.message);
             continue;
         }
         dm_bstatus st = fn(b, q, &e);
+        note_status(s, id, st);
         if (br)
             dm_breaker_report(br, st != DM_BS_TRANSIENT, dm_now_ms(), s->st->perf.circuit_breaker_threshold);
         bool cache = b->id == DM_BK_DRAGONFLY || b->id == DM_BK_L1;
@@ -386,9 +438,9 @@ static dm_code history_cursor(const cJSON *req, const char *symbol, dm_tf tf, in
  * source that answered whether it holds any candle of the key. */
 static bool candles_known(dm_serve *s, dm_backend_id served_by, const char *symbol, dm_tf tf)
 {
-    dm_backend *b = s->cfg.backends[served_by];
-    dm_candle_vec probe = {0};
     dm_err e = {0};
+    dm_backend *b = borrow(s, served_by, &e);
+    dm_candle_vec probe = {0};
     bool known = !b || !b->ops->latest_candles ||
                  b->ops->latest_candles(b, symbol, tf, 1, &probe, &e) != DM_BS_MISS;
     dm_candle_vec_free(&probe);
@@ -530,7 +582,7 @@ static dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *e
 }
 
 typedef struct {
-    dm_backend *b;
+    dm_backend_id id;
     bool up;
     double ms;
     dm_err err;
@@ -573,13 +625,17 @@ static void agg_key(char *key, size_t cap, const dm_agg_query *q, bool ranged)
 
 static bool agg_cache_get(dm_serve *s, const char *key, dm_agg_vec *out)
 {
-    dm_backend *d = s->cfg.backends[DM_BK_DRAGONFLY];
+    const dm_backend_ops *ops = source_ops(s, DM_BK_DRAGONFLY);
     void *blob = NULL;
     size_t len = 0, magic = sizeof DM_AGG_CACHE_MAGIC;
     dm_err e = {0};
-    if (d == NULL || s->st->cache.aggregates_ttl_s <= 0 || !d->ops->blob_get)
+    if (ops == NULL || s->st->cache.aggregates_ttl_s <= 0 || !ops->blob_get)
+        return false;
+    dm_backend *d = borrow(s, DM_BK_DRAGONFLY, &e);
+    if (d == NULL)
         return false;
     dm_bstatus st = d->ops->blob_get(d, key, &blob, &len, &e);
+    note_status(s, DM_BK_DRAGONFLY, st);
     dm_metrics_backend(DM_BK_DRAGONFLY, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT);
     bool hit = st == DM_BS_OK && len >= magic && memcmp(blob, DM_AGG_CACHE_MAGIC, magic) == 0 &&
                (len - magic) % sizeof(dm_agg_row) == 0;
@@ -598,8 +654,12 @@ static bool agg_cache_get(dm_serve *s, const char *key, dm_agg_vec *out)
 
 static void agg_cache_put(dm_serve *s, const char *key, const dm_agg_vec *v)
 {
-    dm_backend *d = s->cfg.backends[DM_BK_DRAGONFLY];
-    if (d == NULL || s->st->cache.aggregates_ttl_s <= 0 || !d->ops->blob_put)
+    const dm_backend_ops *ops = source_ops(s, DM_BK_DRAGONFLY);
+    dm_err e = {0};
+    if (ops == NULL || s->st->cache.aggregates_ttl_s <= 0 || !ops->blob_put)
+        return;
+    dm_backend *d = borrow(s, DM_BK_DRAGONFLY, &e);
+    if (d == NULL)
         return;
     size_t magic = sizeof DM_AGG_CACHE_MAGIC, len = magic + v->n * sizeof(dm_agg_row);
     char *blob = malloc(len);
@@ -608,8 +668,9 @@ static void agg_cache_put(dm_serve *s, const char *key, const dm_agg_vec *v)
     memcpy(blob, DM_AGG_CACHE_MAGIC, magic);
     if (v->n)
         memcpy(blob + magic, v->v, v->n * sizeof(dm_agg_row));
-    dm_err e = {0};
-    if (d->ops->blob_put(d, key, blob, len, s->st->cache.aggregates_ttl_s, &e) != DM_BS_OK)
+    dm_bstatus st = d->ops->blob_put(d, key, blob, len, s->st->cache.aggregates_ttl_s, &e);
+    note_status(s, DM_BK_DRAGONFLY, st);
+    if (st != DM_BS_OK)
         DM_WARN("serve", "aggregates not cached: %s", e.message);
     free(blob);
 }
@@ -693,16 +754,36 @@ static dm_code op_aggregates(dm_serve *s, const cJSON *req, dm_reply *out, dm_er
     return c;
 }
 
-static void encode_probe(dm_enc *e, const probe *p, dm_breaker *br)
+static void encode_pool(dm_enc *e, dm_pool *pool)
 {
-    dm_enc_key(e, dm_backend_label(p->b));
-    dm_enc_map(e, (p->up ? 2 : 3) + (br ? 1 : 0));
+    dm_pool_stats ps;
+    dm_pool_stats_of(pool, &ps);
+    dm_enc_key(e, "pool");
+    dm_enc_map(e, 9);
+    dm_enc_key(e, "open"); dm_enc_i64(e, ps.open);
+    dm_enc_key(e, "in_use"); dm_enc_i64(e, ps.in_use);
+    dm_enc_key(e, "min"); dm_enc_i64(e, ps.min);
+    dm_enc_key(e, "max"); dm_enc_i64(e, ps.max);
+    dm_enc_key(e, "timeout_s"); dm_enc_i64(e, ps.timeout_s);
+    dm_enc_key(e, "borrowed"); dm_enc_i64(e, (int64_t)ps.borrowed);
+    dm_enc_key(e, "waited"); dm_enc_i64(e, (int64_t)ps.waited);
+    dm_enc_key(e, "timeouts"); dm_enc_i64(e, (int64_t)ps.timeouts);
+    dm_enc_key(e, "replaced"); dm_enc_i64(e, (int64_t)ps.replaced);
+    dm_enc_map_end(e);
+}
+
+static void encode_probe(dm_enc *e, const probe *p, dm_breaker *br, dm_pool *pool)
+{
+    dm_enc_key(e, dm_backend_name(p->id));
+    dm_enc_map(e, (p->up ? 2 : 3) + (br ? 1 : 0) + (pool ? 1 : 0));
     dm_enc_key(e, "status"); dm_enc_str(e, p->up ? "up" : "down");
     dm_enc_key(e, "latency_ms"); dm_enc_f64(e, p->ms);
     if (br) {
         dm_enc_key(e, "breaker");
         dm_enc_str(e, dm_breaker_name(dm_breaker_state_of(br)));
     }
+    if (pool)
+        encode_pool(e, pool);
     if (!p->up) {
         dm_enc_key(e, "error");
         dm_enc_str(e, p->err.message);
@@ -715,22 +796,25 @@ static void op_health(dm_serve *s, dm_reply *out)
     probe probes[DM_BK_COUNT];
     int n = 0, up = 0;
     for (int i = 0; i < DM_BK_COUNT; i++) {
-        if (s->cfg.backends[i] == NULL)
+        if (source_ops(s, (dm_backend_id)i) == NULL)
             continue;
         probe *p = &probes[n++];
         struct timespec t0;
         memset(p, 0, sizeof *p);
-        p->b = s->cfg.backends[i];
+        p->id = (dm_backend_id)i;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        p->up = p->b->ops->ping(p->b, &p->err) == DM_BS_OK;
+        dm_backend *b = borrow(s, p->id, &p->err);
+        dm_bstatus st = b ? b->ops->ping(b, &p->err) : DM_BS_TRANSIENT;
+        note_status(s, p->id, st);
+        p->up = st == DM_BS_OK;
         p->ms = elapsed_ms(&t0);
         up += p->up;
     }
-    bool extra = s->cfg.health_extra != NULL;
+    int extra = s->cfg.health_extra ? s->cfg.health_extra_members : 0;
     dm_enc e;
     dm_buf_reset(&out->body);
     dm_enc_init(&e, out->enc, &out->body);
-    dm_enc_map(&e, 6 + (extra ? 1 : 0));
+    dm_enc_map(&e, 6 + (size_t)extra);
     dm_enc_key(&e, "status");
     dm_enc_str(&e, up == n ? "healthy" : up > 0 ? "degraded" : "unhealthy");
     dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
@@ -740,7 +824,7 @@ static void op_health(dm_serve *s, dm_reply *out)
     dm_enc_key(&e, "backends");
     dm_enc_map(&e, (size_t)n);
     for (int i = 0; i < n; i++)
-        encode_probe(&e, &probes[i], s->cfg.breakers[probes[i].b->id]);
+        encode_probe(&e, &probes[i], s->cfg.breakers[probes[i].id], s->cfg.pools[probes[i].id]);
     dm_enc_map_end(&e);
     if (extra)
         s->cfg.health_extra(s->cfg.health_ctx, &e);
@@ -791,7 +875,7 @@ static void op_metrics(dm_serve *s, dm_reply *out)
     dm_enc e;
     dm_buf_reset(&out->body);
     dm_enc_init(&e, out->enc, &out->body);
-    dm_enc_map(&e, 7);
+    dm_enc_map(&e, 4 + 4); /* dm_metrics_encode writes four members */
     dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
     dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->st->version);
     encode_strategy(s, &e);
@@ -826,6 +910,7 @@ void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t 
 {
     s->st = dm_strategy_acquire(s->cfg.strategies);
     handle(s, subject, data, len, content_type, out);
+    give_back_all(s);
     dm_strategy_release(s->cfg.strategies, s->st);
     s->st = NULL;
 }

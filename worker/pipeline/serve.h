@@ -1,13 +1,15 @@
 /* Serve: one request in, one reply out. Parses and validates the request, walks the
  * strategy's source list for the operation (skipping sources that miss or fail, filling
  * the caches it passed on the way back) and encodes the reply in the request's encoding.
- * One dm_serve belongs to one responder thread and owns that thread's backend handles. */
+ * One dm_serve belongs to one responder thread. A request borrows a connection from the
+ * backend's pool the first time it needs that backend and gives it back when answered. */
 #ifndef DM_SERVE_H
 #define DM_SERVE_H
 
 #include <stddef.h>
 
 #include "../backend/backend.h"
+#include "../backend/pool.h"
 #include "../cache/flight.h"
 #include "../cache/l1_backend.h"
 #include "../codec/enc.h"
@@ -44,12 +46,14 @@ typedef void (*dm_health_extra_fn)(void *ctx, dm_enc *e);
 typedef struct {
     const char *worker_name;
     dm_strategy_holder *strategies;    /* a request keeps the version it started with */
-    dm_backend *backends[DM_BK_COUNT]; /* taken over: destroyed with the dm_serve */
+    dm_pool *pools[DM_BK_COUNT];       /* the worker's, shared; NULL: use backends[] */
+    dm_backend *backends[DM_BK_COUNT]; /* this thread's own (L1, tests): destroyed with it */
     dm_flight *flight;                 /* shared by the worker's responders; may be NULL */
     dm_l1_cache *l1;                   /* for its figures; may be NULL */
     dm_breaker *breakers[DM_BK_COUNT]; /* the worker's, shared; NULL: no breaker */
     const dm_strategy_watch *watch;    /* for reload figures; may be NULL */
     dm_health_extra_fn health_extra;
+    int health_extra_members; /* how many map members health_extra writes */
     void *health_ctx;
 } dm_serve_config;
 

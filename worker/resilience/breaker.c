@@ -62,6 +62,14 @@ void dm_breaker_report(dm_breaker *b, bool ok, int64_t now_ms, int threshold)
     pthread_mutex_unlock(&b->mu);
 }
 
+void dm_breaker_abandon(dm_breaker *b)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->state == DM_BREAKER_HALF_OPEN)
+        b->probe_out = false;
+    pthread_mutex_unlock(&b->mu);
+}
+
 dm_breaker_state dm_breaker_state_of(dm_breaker *b)
 {
     pthread_mutex_lock(&b->mu);

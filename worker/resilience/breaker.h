@@ -21,6 +21,8 @@ void dm_breaker_destroy(dm_breaker *b);
  * breaker whose timeout passed, the caller is the probe and must report. */
 bool dm_breaker_allow(dm_breaker *b, int64_t now_ms, int timeout_s);
 void dm_breaker_report(dm_breaker *b, bool ok, int64_t now_ms, int threshold);
+/* The caller allowed in did not call the backend after all: a probe goes back unused. */
+void dm_breaker_abandon(dm_breaker *b);
 dm_breaker_state dm_breaker_state_of(dm_breaker *b);
 const char *dm_breaker_name(dm_breaker_state s);
 

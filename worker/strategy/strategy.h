@@ -51,6 +51,10 @@ typedef struct {
         /* A ClickHouse consumer waits this long to fill a batch: ClickHouse wants few,
          * large inserts (each makes a part to merge), not one per handful of ticks. */
         int clickhouse_batch_linger_ms;
+        /* A message delivered more often than this (a poison message, a backend that
+         * keeps failing on it) goes to the DLQ instead of looping forever. A consumer
+         * whose backend is down does not fetch, so an outage does not count. */
+        int max_deliveries;
     } perf;
     struct {
         bool query_cache, prepared_statements, connection_pooling, batch_operations;
