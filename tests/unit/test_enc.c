@@ -199,6 +199,43 @@ static void prints_prices_in_shortest_exact_form(void **state)
     assert_string_equal(fmt(0), "0");
 }
 
+/* The old way: shortest %g that reads back. The fast form must read back too and never
+ * be longer. */
+static int slow_len(double v)
+{
+    char b[64];
+    for (int prec = 1; prec <= 17; prec++) {
+        int n = snprintf(b, sizeof b, "%.*g", prec, v);
+        if (strtod(b, NULL) == v)
+            return n;
+    }
+    return 64;
+}
+
+static void every_double_reads_back_exactly_and_no_longer_than_shortest_g(void **state)
+{
+    (void)state;
+    srand(7);
+    for (int i = 0; i < 200000; i++) {
+        double v;
+        switch (i % 4) {
+        case 0: v = (double)(rand() % 2000000) / 100000.0; break;        /* FX prices */
+        case 1: v = (double)(rand() % 20000000) / 1000.0 - 5000; break;  /* JPY, negatives */
+        case 2: v = (double)rand() * rand(); break;                        /* volumes */
+        default: v = ((double)rand() / RAND_MAX) * pow(10, rand() % 40 - 20); break;
+        }
+        char buf[64];
+        int n = dm_fmt_double(buf, sizeof buf, v);
+        assert_int_equal(n, (int)strlen(buf));
+        if (strtod(buf, NULL) != v)
+            fail_msg("%.17g printed as %s", v, buf);
+        /* %g may write 1e+15 where the fast form writes every digit: compare digits only
+         * where %g itself needs no exponent. */
+        if (fabs(v) >= 1e-4 && fabs(v) < 1e15 && n > slow_len(v))
+            fail_msg("%.17g printed as %s, longer than %%g's %d characters", v, buf, slow_len(v));
+    }
+}
+
 static void prints_17_digits_when_fewer_do_not_read_back(void **state)
 {
     (void)state;
@@ -487,6 +524,7 @@ int main(void)
         cmocka_unit_test(writes_nested_maps_and_arrays_as_json),
         cmocka_unit_test(writes_the_same_values_as_msgpack),
         cmocka_unit_test(prints_prices_in_shortest_exact_form),
+        cmocka_unit_test(every_double_reads_back_exactly_and_no_longer_than_shortest_g),
         cmocka_unit_test(prints_17_digits_when_fewer_do_not_read_back),
         cmocka_unit_test(every_double_reads_back_exactly),
         cmocka_unit_test(writes_non_finite_numbers_as_null),

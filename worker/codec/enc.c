@@ -185,11 +185,58 @@ void dm_enc_i64(dm_enc *e, int64_t v)
     dm_buf_put(e->out, tmp, (size_t)n);
 }
 
+/* Prices and volumes: m / 10^k with few decimals. When (double)m / 10^k == v, with m below
+ * 2^53 and 10^k exact, that division is the correctly rounded value of the decimal
+ * "m with k decimals", which is what any reader's strtod gives: so the digits read back
+ * as v. Trying k from 0 up gives the fewest decimals. Integer arithmetic only: the
+ * snprintf/strtod round trip it replaces cost most of a 100-candle JSON reply. */
+static int fmt_fixed(char *buf, size_t cap, double v)
+{
+    static const double P10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+    double a = fabs(v);
+    if (!(a < 1e15) || cap < 40)
+        return -1;
+    for (int k = 0; k <= 10; k++) {
+        double scaled = a * P10[k];
+        if (scaled >= 9007199254740992.0) /* 2^53 */
+            return -1;
+        uint64_t m = (uint64_t)(scaled + 0.5);
+        /* A cheap filter first: an exact k leaves scaled within a few ulps of m. */
+        if (fabs(scaled - (double)m) > 1e-9 * (scaled + 1) || (double)m / P10[k] != a)
+            continue;
+        char digits[24];
+        int nd = 0;
+        for (; m > UINT32_MAX; m /= 10)
+            digits[nd++] = (char)('0' + m % 10);
+        uint32_t m32 = (uint32_t)m; /* 32-bit division is several times cheaper */
+        do {
+            digits[nd++] = (char)('0' + m32 % 10);
+            m32 /= 10;
+        } while (m32);
+        while (nd <= k) /* at least one digit before the point */
+            digits[nd++] = '0';
+        int n = 0;
+        if (signbit(v) && a != 0)
+            buf[n++] = '-';
+        for (int i = nd - 1; i >= 0; i--) {
+            buf[n++] = digits[i];
+            if (i == k && k > 0)
+                buf[n++] = '.';
+        }
+        buf[n] = '\0';
+        return n;
+    }
+    return -1;
+}
+
 int dm_fmt_double(char *buf, size_t cap, double v)
 {
-    /* Prices carry at most 6 significant decimals in practice: try short forms first. */
+    int n = fmt_fixed(buf, cap, v);
+    if (n >= 0)
+        return n;
+    /* Anything else: the shortest %g that reads back exactly. */
     for (int prec = 6; prec <= 17; prec += (prec < 15 ? 9 : 1)) {
-        int n = snprintf(buf, cap, "%.*g", prec, v);
+        n = snprintf(buf, cap, "%.*g", prec, v);
         if (strtod(buf, NULL) == v || prec == 17)
             return n;
     }
