@@ -23,10 +23,12 @@
 #include "bus/responder.h"
 #include "cache/flight.h"
 #include "cache/l1_backend.h"
+#include "obs/http.h"
 #include "strategy/current.h"
 #include "strategy/watch.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define DM_MAX_CONSUMERS (DM_KIND_COUNT * DM_BK_COUNT)
 #define DM_MAX_RESPONDERS 32
@@ -34,6 +36,7 @@
 
 typedef struct {
     const char *config_dir, *strategy_path, *name, *env_file;
+    const char *http; /* --http LISTEN: the Prometheus/health port; NULL: none */
     int responders;
 } options;
 
@@ -64,13 +67,15 @@ struct worker {
     atomic_bool keeper_stop;
     bool keeper_running;
     dm_bus *bus; /* for health figures; set once connected */
+    atomic_bool serving; /* responders started: /readyz */
 };
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: dm-worker --config-dir DIR --strategy FILE [--name NAME] [--env-file FILE]\n"
-            "                 [--responders N] [--log-level debug|info|warn|error]\n");
+            "                 [--responders N] [--log-level debug|info|warn|error]\n"
+            "                 [--http [HOST:]PORT]   GET /metrics /healthz /readyz (default host 127.0.0.1)\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -79,16 +84,18 @@ static int parse_args(int argc, char **argv, options *o)
         {"config-dir", required_argument, 0, 'c'}, {"strategy", required_argument, 0, 's'},
         {"name", required_argument, 0, 'n'},       {"env-file", required_argument, 0, 'e'},
         {"responders", required_argument, 0, 'r'}, {"log-level", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        {"http", required_argument, 0, 'H'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     *o = (options){.config_dir = "deploy/config", .strategy_path = "strategy/strategy.json",
                    .name = "dm-worker", .env_file = ".env", .responders = 4};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:s:n:e:r:l:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:s:n:e:r:l:H:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c': o->config_dir = optarg; break;
         case 's': o->strategy_path = optarg; break;
         case 'n': o->name = optarg; break;
         case 'e': o->env_file = optarg; break;
+        case 'H': o->http = optarg; break;
         case 'r':
             o->responders = atoi(optarg);
             if (o->responders < 1 || o->responders > DM_MAX_RESPONDERS) {
@@ -319,6 +326,86 @@ static void stop_consumers(worker *w)
         }
 }
 
+/* /metrics: the process counters, then what only the worker knows. Runs on the HTTP
+ * thread; reads atomics, the shared breakers and pools (locked a moment each), and asks
+ * NATS for the consumers' lag. */
+static void prometheus(void *ctx, dm_buf *out)
+{
+    static const char *const kinds[] = {"tick", "candle", "candles", "event"};
+    worker *w = ctx;
+    dm_metrics_prometheus(out, kinds, 4);
+    const dm_strategy *st = dm_strategy_acquire(w->strategies);
+    dm_buf_printf(out, "# TYPE dm_strategy_info gauge\ndm_strategy_info{version=\"%s\"} 1\n", st->version);
+    dm_strategy_release(w->strategies, st);
+    dm_buf_printf(out, "# TYPE dm_strategy_reloads_total counter\ndm_strategy_reloads_total %llu\n"
+                       "# TYPE dm_strategy_reload_failures_total counter\ndm_strategy_reload_failures_total %llu\n",
+                  w->watch ? (unsigned long long)dm_strategy_reloads(w->watch) : 0ULL,
+                  w->watch ? (unsigned long long)dm_strategy_reload_failures(w->watch) : 0ULL);
+    dm_buf_puts(out, "# HELP dm_breaker_state Circuit breaker per backend: 0 closed, 1 open, 2 half open.\n"
+                     "# TYPE dm_breaker_state gauge\n");
+    for (int id = 0; id < DM_BK_COUNT; id++)
+        if (w->breakers[id])
+            dm_buf_printf(out, "dm_breaker_state{backend=\"%s\"} %d\n", dm_backend_name((dm_backend_id)id),
+                          (int)dm_breaker_state_of(w->breakers[id]));
+    /* Each family in one group, as the text format wants. */
+    static const char *const families[] = {"dm_pool_connections", "dm_pool_waits_total",
+                                           "dm_pool_timeouts_total", "dm_pool_replaced_total"};
+    dm_pool_stats ps[DM_BK_COUNT];
+    for (int id = 0; id < DM_BK_COUNT; id++)
+        if (w->pools[id])
+            dm_pool_stats_of(w->pools[id], &ps[id]);
+    for (int f = 0; f < 4; f++) {
+        dm_buf_printf(out, "# TYPE %s %s\n", families[f], f == 0 ? "gauge" : "counter");
+        for (int id = 0; id < DM_BK_COUNT; id++) {
+            const char *b = dm_backend_name((dm_backend_id)id);
+            if (w->pools[id] == NULL)
+                continue;
+            if (f == 0)
+                dm_buf_printf(out, "%s{backend=\"%s\",state=\"open\"} %d\n%s{backend=\"%s\",state=\"in_use\"} %d\n"
+                                   "%s{backend=\"%s\",state=\"max\"} %d\n",
+                              families[f], b, ps[id].open, families[f], b, ps[id].in_use, families[f], b, ps[id].max);
+            else
+                dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", families[f], b,
+                              (unsigned long long)(f == 1 ? ps[id].waited : f == 2 ? ps[id].timeouts : ps[id].replaced));
+        }
+    }
+    char names[DM_MAX_CONSUMERS][48];
+    size_t n = consumer_names(atomic_load(&w->consumers_running), names);
+    dm_consumer_lag lag[DM_MAX_CONSUMERS];
+    bool known[DM_MAX_CONSUMERS];
+    for (size_t i = 0; i < n; i++)
+        known[i] = dm_bus_consumer_lag(w->bus, names[i], &lag[i]);
+    dm_buf_puts(out, "# HELP dm_consumer_pending Messages in MARKET not yet delivered to the consumer.\n"
+                     "# TYPE dm_consumer_pending gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (known[i])
+            dm_buf_printf(out, "dm_consumer_pending{consumer=\"%s\"} %llu\n", names[i],
+                          (unsigned long long)lag[i].pending);
+    dm_buf_puts(out, "# HELP dm_consumer_ack_pending Messages delivered, not yet committed and acked.\n"
+                     "# TYPE dm_consumer_ack_pending gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (known[i])
+            dm_buf_printf(out, "dm_consumer_ack_pending{consumer=\"%s\"} %llu\n", names[i],
+                          (unsigned long long)lag[i].ack_pending);
+    int64_t dead = dm_bus_dead_letters(w->bus);
+    if (dead >= 0)
+        dm_buf_printf(out, "# TYPE dm_dead_letters gauge\ndm_dead_letters %lld\n", (long long)dead);
+}
+
+static bool ready(void *ctx, dm_buf *why)
+{
+    worker *w = ctx;
+    if (!atomic_load(&w->serving)) {
+        dm_buf_puts(why, "starting or stopping: responders not running\n");
+        return false;
+    }
+    if (natsConnection_Status(w->bus->nc) != NATS_CONN_STATUS_CONNECTED) {
+        dm_buf_puts(why, "not connected to NATS\n");
+        return false;
+    }
+    return true;
+}
+
 static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
@@ -415,11 +502,23 @@ static int run(worker *w, const options *o, sigset_t *signals)
     for (int i = 0; rc == 0 && i < o->responders; i++)
         if ((responders[nr++] = start_responder(w, &bus, o->name)) == NULL)
             rc = 1;
+    dm_http *http = NULL;
+    if (rc == 0 && o->http) {
+        dm_http_handlers hh = {.metrics = prometheus, .ready = ready, .ctx = w};
+        if ((http = dm_http_start(o->http, &hh, &err)) == NULL) {
+            DM_ERROR("main", "%s", err.message);
+            rc = 1;
+        }
+    }
     if (rc == 0) {
-        DM_INFO("main", "ready: %d consumers, %d responders, strategy %s", nc, nr, w->initial.version);
+        atomic_store(&w->serving, true);
+        DM_INFO("main", "ready: %d consumers, %d responders, strategy %s%s%s", nc, nr, w->initial.version,
+                http ? ", http " : "", http ? o->http : "");
         int sig = wait_for_stop(w, &bus, signals);
+        atomic_store(&w->serving, false);
         DM_INFO("main", "%s: draining", strsignal(sig));
     }
+    dm_http_stop(http);
     dm_strategy_watch_stop(w->watch);
     for (int i = 0; i < nr; i++)
         dm_responder_destroy(responders[i]);
@@ -459,6 +558,7 @@ int main(int argc, char **argv)
     DM_INFO("main", "strategy %s version %s", o.strategy_path, w.initial.version);
     atomic_init(&w.strategy_changed, false);
     atomic_init(&w.consumers_running, 0u);
+    atomic_init(&w.serving, false);
     w.strategies = dm_strategy_holder_create(&w.initial);
     w.l1 = dm_l1_cache_create((size_t)w.initial.cache.l1_max_entries, DM_L1_MAX_BYTES);
     w.flight = dm_flight_create();

@@ -178,3 +178,69 @@ void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds)
     dm_enc_key(e, "ingest");
     encode_ingest(e, kind_names, n_kinds);
 }
+
+static void prom_head(dm_buf *out, const char *name, const char *type, const char *help)
+{
+    dm_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_ops(dm_buf *out)
+{
+    prom_head(out, "dm_requests_total", "counter", "Requests answered, per operation.");
+    for (int i = 0; i < DM_OP_COUNT; i++)
+        if (ld(&g_m.ops[i].count))
+            dm_buf_printf(out, "dm_requests_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
+                          ld(&g_m.ops[i].count));
+    prom_head(out, "dm_request_errors_total", "counter", "Requests answered with an error other than not_found.");
+    for (int i = 0; i < DM_OP_COUNT; i++)
+        if (ld(&g_m.ops[i].count))
+            dm_buf_printf(out, "dm_request_errors_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
+                          ld(&g_m.ops[i].errors));
+    prom_head(out, "dm_request_duration_seconds", "histogram", "Time from request to reply inside the worker.");
+    for (int i = 0; i < DM_OP_COUNT; i++) {
+        op_stats *s = &g_m.ops[i];
+        unsigned long long total = ld(&s->count), cum = 0;
+        if (total == 0)
+            continue;
+        const char *op = dm_op_name((dm_op)i);
+        for (int b = 0; b < DM_LAT_BUCKETS - 1; b++) {
+            cum += ld(&s->buckets[b]);
+            dm_buf_printf(out, "dm_request_duration_seconds_bucket{op=\"%s\",le=\"%.6g\"} %llu\n", op,
+                          bucket_upper_ms(b) / 1000, cum);
+        }
+        /* No sum is kept: the histogram's buckets are what the quantiles come from. */
+        dm_buf_printf(out, "dm_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n", op, total);
+        dm_buf_printf(out, "dm_request_duration_seconds_count{op=\"%s\"} %llu\n", op, total);
+    }
+}
+
+static void prom_per_backend(dm_buf *out, const char *name, const char *help, atomic_ullong *v,
+                             bool caches_only)
+{
+    prom_head(out, name, "counter", help);
+    for (int i = 0; i < DM_BK_COUNT; i++)
+        if (!caches_only || i == DM_BK_L1 || i == DM_BK_DRAGONFLY)
+            dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", name, dm_backend_name((dm_backend_id)i), ld(&v[i]));
+}
+
+void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kinds)
+{
+    prom_ops(out);
+    prom_per_backend(out, "dm_served_total", "Requests answered by each source.", g_m.served, false);
+    prom_per_backend(out, "dm_cache_hits_total", "Cache lookups that hit, per level.", g_m.hits, true);
+    prom_per_backend(out, "dm_cache_misses_total", "Cache lookups that missed, per level.", g_m.misses, true);
+    prom_per_backend(out, "dm_backend_queries_total", "Read calls made to each backend.", g_m.queries, false);
+    prom_per_backend(out, "dm_backend_failures_total", "Read calls that failed.", g_m.failures, false);
+    prom_head(out, "dm_ingest_messages_total", "counter",
+              "Messages settled by the write consumers: acked, dead_lettered, retried.");
+    static const char *const outcomes[] = {"acked", "dead_lettered", "retried"};
+    for (int k = 0; k < n_kinds && k < DM_KINDS; k++)
+        for (int b = 0; b < DM_BK_COUNT; b++) {
+            atomic_ullong *v[3] = {&g_m.acked[k][b], &g_m.dead[k][b], &g_m.retried[k][b]};
+            if (ld(v[0]) + ld(v[1]) + ld(v[2]) == 0)
+                continue;
+            for (int o = 0; o < 3; o++)
+                dm_buf_printf(out, "dm_ingest_messages_total{kind=\"%s\",backend=\"%s\",outcome=\"%s\"} %llu\n",
+                              kind_names[k], dm_backend_name((dm_backend_id)b), outcomes[o], ld(v[o]));
+        }
+}
