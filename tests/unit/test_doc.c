@@ -192,6 +192,31 @@ static void accepts_trailing_whitespace_and_nul_after_json(void **state)
     cJSON_Delete(root);
 }
 
+static void rejects_nul_escapes_inside_json_strings(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"symbol\":\"EURUSD\\u0000' OR 1=1\"}",
+        "{\"event_name\":\"CPI\\u0000\"}",
+        "{\"a\\u0000b\":1}",
+        "{\"x\":[\"ok\",\"\\u0000\"]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cJSON *root = NULL;
+        dm_err e;
+        if (parse_json(bad[i], &root, &e) != DM_E_INVALID_JSON)
+            fail_msg("'%s' accepted", bad[i]);
+        assert_null(root);
+        assert_err(e, DM_E_INVALID_JSON, "", "\\u0000");
+    }
+    /* an escaped backslash followed by "u0000" is text, not a NUL */
+    cJSON *root = NULL;
+    dm_err e;
+    assert_int_equal(parse_json("{\"path\":\"C:\\\\u0000\"}", &root, &e), DM_OK);
+    assert_string_equal(cJSON_GetObjectItem(root, "path")->valuestring, "C:\\u0000");
+    cJSON_Delete(root);
+}
+
 static void rejects_non_object_json_roots(void **state)
 {
     (void)state;
@@ -674,6 +699,7 @@ int main(void)
         cmocka_unit_test(rejects_invalid_json),
         cmocka_unit_test(rejects_trailing_garbage_after_json),
         cmocka_unit_test(accepts_trailing_whitespace_and_nul_after_json),
+        cmocka_unit_test(rejects_nul_escapes_inside_json_strings),
         cmocka_unit_test(rejects_non_object_json_roots),
         cmocka_unit_test(rejects_invalid_msgpack),
         cmocka_unit_test(rejects_every_truncation_of_a_msgpack_tick),

@@ -202,8 +202,11 @@ static dm_bstatus exec_prepared(timescale *ts, const char *stmt, int n, const ch
     }
 }
 
-/* Array literals: our strings are validated to letters, digits, '/', '.', '_', '-', ':'
- * (symbols, sources, timeframes), none of which needs quoting inside {...}. */
+/* Array literals. Text elements are double-quoted: unquoted, a source spelled NULL (valid:
+ * letters only) is read as a null element and the row breaks the NOT NULL constraint.
+ * Our strings are validated to letters, digits, '/', '.', '_', '-', ':' (symbols, sources,
+ * timeframes); a quote or a backslash would still be escaped, so no value can end its
+ * element. */
 static void arr_begin(timescale *ts, int ncols)
 {
     for (int i = 0; i < ncols; i++) {
@@ -218,7 +221,21 @@ static void arr_sep(dm_buf *b)
         dm_buf_put(b, ",", 1);
 }
 
-static void arr_str(dm_buf *b, const char *s) { arr_sep(b); dm_buf_puts(b, s); }
+static void arr_str(dm_buf *b, const char *s)
+{
+    arr_sep(b);
+    dm_buf_put(b, "\"", 1);
+    for (size_t n; *s; s += n) {
+        n = strcspn(s, "\"\\");
+        dm_buf_put(b, s, n);
+        if (s[n]) {
+            dm_buf_put(b, "\\", 1);
+            dm_buf_put(b, s + n, 1);
+            n++;
+        }
+    }
+    dm_buf_put(b, "\"", 1);
+}
 static void arr_i64(dm_buf *b, int64_t v) { arr_sep(b); dm_buf_printf(b, "%lld", (long long)v); }
 
 static void arr_f64(dm_buf *b, double v, bool present)

@@ -31,15 +31,17 @@ static cJSON *mp_map(const msgpack_object_map *m, int depth, dm_err *err)
     cJSON *obj = cJSON_CreateObject();
     for (uint32_t i = 0; obj && i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
+        /* msgpack-c gives an empty string a NULL pointer, which memchr may not be given. */
         if (k->type != MSGPACK_OBJECT_STR || k->via.str.size > 256 ||
-            memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL) {
+            (k->via.str.size && memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL)) {
             dm_fail(err, DM_E_INVALID_MSGPACK, "",
                     "msgpack map keys must be strings of at most 256 bytes without NUL");
             cJSON_Delete(obj);
             return NULL;
         }
         char key[257];
-        memcpy(key, k->via.str.ptr, k->via.str.size);
+        if (k->via.str.size)
+            memcpy(key, k->via.str.ptr, k->via.str.size);
         key[k->via.str.size] = '\0';
         cJSON *v = mp_to_json(&m->ptr[i].val, depth + 1, err);
         if (v == NULL) {
@@ -68,7 +70,8 @@ static cJSON *mp_to_json(const msgpack_object *o, int depth, dm_err *err)
         char *s = malloc(o->via.str.size + 1);
         if (s == NULL)
             return NULL;
-        memcpy(s, o->via.str.ptr, o->via.str.size);
+        if (o->via.str.size) /* empty: the pointer may be NULL, as for keys */
+            memcpy(s, o->via.str.ptr, o->via.str.size);
         s[o->via.str.size] = '\0';
         /* An embedded NUL would silently truncate: refuse it. */
         cJSON *r = strlen(s) == o->via.str.size ? cJSON_CreateString(s) : NULL;
@@ -96,8 +99,68 @@ static cJSON *mp_to_json(const msgpack_object *o, int depth, dm_err *err)
     }
 }
 
+/* Headers 0xc0..0xdf: a payload of `width` bytes (FIX), a length of `width` bytes then
+ * that many bytes plus `extra` (LEN; ext carries a type byte), or a count of `width`
+ * bytes of values (ARR) or of key/value pairs (MAP). */
+enum { MP_FIX, MP_LEN, MP_ARR, MP_MAP };
+static const struct { unsigned char kind, width, extra; } MP_HEAD[32] = {
+    [0x04] = {MP_LEN, 1, 0}, {MP_LEN, 2, 0}, {MP_LEN, 4, 0},               /* bin */
+    {MP_LEN, 1, 1}, {MP_LEN, 2, 1}, {MP_LEN, 4, 1},                        /* ext */
+    {MP_FIX, 4, 0}, {MP_FIX, 8, 0},                                        /* float */
+    {MP_FIX, 1, 0}, {MP_FIX, 2, 0}, {MP_FIX, 4, 0}, {MP_FIX, 8, 0},        /* uint */
+    {MP_FIX, 1, 0}, {MP_FIX, 2, 0}, {MP_FIX, 4, 0}, {MP_FIX, 8, 0},        /* int */
+    {MP_FIX, 2, 0}, {MP_FIX, 3, 0}, {MP_FIX, 5, 0}, {MP_FIX, 9, 0}, {MP_FIX, 17, 0}, /* fixext */
+    {MP_LEN, 1, 0}, {MP_LEN, 2, 0}, {MP_LEN, 4, 0},                        /* str */
+    {MP_ARR, 2, 0}, {MP_ARR, 4, 0}, {MP_MAP, 2, 0}, {MP_MAP, 4, 0},
+};
+
+/* msgpack-c allocates a container's elements when it reads the header, before it knows
+ * they exist: six bytes announcing 2^32 entries cost a 64 GB allocation. Every value
+ * takes at least one byte, so the values announced and not yet read can never outnumber
+ * the bytes left. Truncation and bad headers are left to the unpacker to report. */
+static bool mp_counts_fit(const unsigned char *p, size_t len)
+{
+    uint64_t pending = 1; /* the root */
+    size_t i = 0;
+    while (pending > 0 && i < len) {
+        unsigned c = p[i++];
+        uint64_t n = 0, skip = 0;
+        pending--;
+        if (c >= 0x80 && c <= 0x8f) {
+            n = 2 * (c & 0x0fu);
+        } else if (c >= 0x90 && c <= 0x9f) {
+            n = c & 0x0fu;
+        } else if (c >= 0xa0 && c <= 0xbf) {
+            skip = c & 0x1fu;
+        } else if (c >= 0xc0 && c <= 0xdf) {
+            unsigned kind = MP_HEAD[c - 0xc0].kind, w = MP_HEAD[c - 0xc0].width;
+            uint64_t v = 0;
+            if (kind == MP_FIX) {
+                skip = w;
+            } else if (len - i < w) {
+                return true;
+            } else {
+                for (unsigned k = 0; k < w; k++)
+                    v = v << 8 | p[i++];
+                skip = kind == MP_LEN ? v + MP_HEAD[c - 0xc0].extra : 0;
+                n = kind == MP_MAP ? 2 * v : kind == MP_ARR ? v : 0;
+            }
+        }
+        if (skip > len - i)
+            return true;
+        i += skip;
+        pending += n;
+        if (pending > len - i)
+            return false;
+    }
+    return true;
+}
+
 static dm_code parse_msgpack(const char *data, size_t len, cJSON **out, dm_err *err)
 {
+    if (!mp_counts_fit((const unsigned char *)data, len))
+        return dm_fail(err, DM_E_INVALID_MSGPACK, "",
+                       "payload is not valid msgpack (a count exceeds the bytes that follow)");
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
@@ -118,6 +181,26 @@ static dm_code parse_msgpack(const char *data, size_t len, cJSON **out, dm_err *
     }
     msgpack_unpacked_destroy(&up);
     return code;
+}
+
+/* cJSON turns \u0000 into a NUL that silently ends the string: "EURUSD\u0000x" would read
+ * as "EURUSD", and an event_name would be stored cut short. msgpack strings holding a NUL
+ * are refused; JSON ones are too. */
+static bool json_has_nul_escape(const char *p, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = p[i] == '"';
+        } else if (p[i] == '\\') {
+            if (len - i > 5 && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character */
+        } else if (p[i] == '"') {
+            in_string = false;
+        }
+    }
+    return false;
 }
 
 dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_len, cJSON **out,
@@ -144,6 +227,11 @@ dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_l
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return dm_fail(err, DM_E_INVALID_JSON, "", "payload must be a JSON object");
+    }
+    if (json_has_nul_escape(data, len)) {
+        cJSON_Delete(root);
+        return dm_fail(err, DM_E_INVALID_JSON, "",
+                       "a JSON string holds \\u0000 (NUL), which would cut it short");
     }
     *out = root;
     return DM_OK;
