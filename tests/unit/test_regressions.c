@@ -1,7 +1,9 @@
 /* Regressions: each test failed against an earlier worker (a defect that passed bad UTF-8,
  * cut msgpack keys at a NUL, hung on a repeated config key, or gave a refused message a
- * code that depended on its batch). Each runs in a child process, since a defect of this
- * kind may hang or crash, so one cannot hide another. */
+ * code that depended on its batch; and, found by the fuzzers in fuzz/, msgpack that made
+ * the worker allocate what it announced or read through a NULL, a metrics reply with a
+ * wrong member count, a cursor that overflowed). Each runs in a child process, since a
+ * defect of this kind may hang or crash, so one cannot hide another. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include "codec/doc.h"
 #include "codec/models.h"
 #include "pipeline/ingest.h"
+#include "pipeline/serve.h"
 #include "util/config.h"
 
 #define T0 1578528000000LL /* 2020-01-09 00:00 UTC */
@@ -254,6 +257,164 @@ static void refused_message_has_the_same_code_alone_or_in_a_batch(void **state)
     run_isolated(probe_refused_tick_code_does_not_depend_on_batch, 10);
 }
 
+/* ---- BUG 5: worker/codec/doc.c parse_msgpack (found by fuzz/fuzz_ingest) -----------
+ * msgpack-c allocates a container's elements as soon as it reads the header, before it
+ * knows the bytes exist: a five-byte array header announcing 2^25 values inside a market
+ * message made the worker ask malloc for over 512 MB (2^32 values: 64 GB) before failing.
+ * Expected: invalid_msgpack, and the process's peak virtual size does not move. */
+static long vm_peak_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmPeak: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static bool probe_msgpack_count_beyond_payload_allocates_nothing(char *why, size_t cap)
+{
+    static const char payload[] = "\x81\xa7" "candles" "\xdd\x02\x00\x00\x00" "\x80";
+    cJSON *root = NULL;
+    dm_err e = {0};
+    long before = vm_peak_kb();
+    dm_code c = dm_doc_parse(payload, sizeof payload - 1, DM_ENC_MSGPACK, 1 << 20, &root, &e);
+    long grew_mb = (vm_peak_kb() - before) / 1024;
+    cJSON_Delete(root);
+    if (c == DM_E_INVALID_MSGPACK && grew_mb < 64)
+        return true;
+    snprintf(why, cap, "array announcing 2^25 values in 15 bytes gave %s, peak memory grew by "
+             "%ld MB; want invalid_msgpack and no allocation for it", dm_code_name(c), grew_mb);
+    return false;
+}
+
+static void msgpack_count_beyond_the_payload_is_refused_before_allocating(void **state)
+{
+    (void)state;
+    run_isolated(probe_msgpack_count_beyond_payload_allocates_nothing, 10);
+}
+
+/* ---- BUG 6: worker/codec/doc.c mp_map, mp_to_json (found by fuzz/fuzz_serve) --------
+ * msgpack-c hands out a NULL pointer for an empty fixstr (a0), and the converter
+ * passed it to memchr and memcpy: undefined behaviour that clang's UBSan reports ("null
+ * pointer passed as argument 1"; gcc's does not check these calls). Expected: {"": ""}. */
+static bool probe_msgpack_empty_key_and_value_parse(char *why, size_t cap)
+{
+    static const char payload[] = "\x81\xa0\xa0";
+    cJSON *root = NULL;
+    dm_err e = {0};
+    dm_code c = dm_doc_parse(payload, sizeof payload - 1, DM_ENC_MSGPACK, 1 << 20, &root, &e);
+    const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, "") : NULL;
+    bool ok = c == DM_OK && cJSON_IsString(v) && v->valuestring[0] == '\0';
+    if (!ok)
+        snprintf(why, cap, "{\"\": \"\"} gave %s (%s), want ok with an empty key and "
+                 "value", dm_code_name(c), e.message);
+    cJSON_Delete(root);
+    return ok;
+}
+
+static void msgpack_empty_key_and_value_parse(void **state)
+{
+    (void)state;
+    run_isolated(probe_msgpack_empty_key_and_value_parse, 10);
+}
+
+/* ---- BUG 7: worker/pipeline/serve.c op_metrics (found by fuzz/fuzz_serve) ------------
+ * The metrics reply opened a map of 7 members and wrote 8 (dm_metrics_encode writes four),
+ * so in msgpack a client read a 7-entry map followed by a stray "ingest" key and value.
+ * Expected: one map that takes the whole body and holds "ingest". */
+static bool probe_metrics_msgpack_reply_is_one_map(char *why, size_t cap)
+{
+    dm_strategy st;
+    dm_strategy_defaults(&st);
+    dm_strategy_holder *h = dm_strategy_holder_create(&st);
+    dm_serve_config cfg = {.worker_name = "w1", .strategies = h};
+    dm_serve *s = dm_serve_create(&cfg);
+    dm_reply r = {0};
+    dm_buf_init(&r.body);
+    dm_serve_handle(s, DM_SUBJ_METRICS, "\x80", 1, DM_CT_MSGPACK, &r);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    bool ok = msgpack_unpack_next(&up, r.body.data, r.body.len, &off) == MSGPACK_UNPACK_SUCCESS &&
+              off == r.body.len && up.data.type == MSGPACK_OBJECT_MAP;
+    bool has_ingest = false;
+    for (uint32_t i = 0; ok && i < up.data.via.map.size; i++) {
+        const msgpack_object *k = &up.data.via.map.ptr[i].key;
+        has_ingest |= k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 &&
+                      memcmp(k->via.str.ptr, "ingest", 6) == 0;
+    }
+    if (!ok || !has_ingest)
+        snprintf(why, cap, "metrics reply: the first map ends at byte %zu of %zu%s", off,
+                 r.body.len, has_ingest ? "" : " and does not hold \"ingest\"");
+    msgpack_unpacked_destroy(&up);
+    dm_buf_free(&r.body);
+    dm_serve_destroy(s);
+    dm_strategy_holder_destroy(h);
+    return ok && has_ingest;
+}
+
+static void metrics_reply_in_msgpack_is_one_complete_map(void **state)
+{
+    (void)state;
+    run_isolated(probe_metrics_msgpack_reply_is_one_map, 10);
+}
+
+/* ---- BUG 8: worker/pipeline/serve.c history_cursor (found with fuzz/fuzz_serve) ------
+ * A history cursor names the last timestamp returned, and the next page starts after it:
+ * `last + 1` overflowed for a forged cursor holding 9223372036854775807 (UBSan: signed
+ * integer overflow); without the sanitizer the source was asked for a range beginning
+ * before the cursor. Expected: the source is asked for nothing before that value. */
+typedef struct {
+    dm_backend base;
+    int64_t asked_start;
+} range_spy;
+
+static dm_bstatus spy_range(dm_backend *b, const dm_range_query *q, dm_candle_vec *out,
+                            dm_err *err)
+{
+    (void)out, (void)err;
+    ((range_spy *)b)->asked_start = q->start;
+    return DM_BS_OK;
+}
+
+static bool probe_history_cursor_at_the_largest_value(char *why, size_t cap)
+{
+    static const dm_backend_ops ops = {.candle_range = spy_range, .destroy = refuse_destroy};
+    range_spy spy = {.base = {.ops = &ops, .id = DM_BK_TIMESCALE}, .asked_start = -1};
+    dm_strategy st;
+    dm_strategy_defaults(&st);
+    dm_strategy_holder *h = dm_strategy_holder_create(&st);
+    dm_serve_config cfg = {.worker_name = "w1", .strategies = h};
+    cfg.backends[DM_BK_TIMESCALE] = &spy.base;
+    dm_serve *s = dm_serve_create(&cfg);
+    /* base64url of "c1|EUR/USD|1h|9223372036854775807" */
+    static const char req[] = "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":"
+                              "1578528000000,\"end_date\":1578614400000,\"cursor\":"
+                              "\"YzF8RVVSL1VTRHwxaHw5MjIzMzcyMDM2ODU0Nzc1ODA3\"}";
+    dm_reply r = {0};
+    dm_buf_init(&r.body);
+    dm_serve_handle(s, DM_SUBJ_CANDLES_HISTORY, req, sizeof req - 1, DM_CT_JSON, &r);
+    bool ok = r.status == 200 && spy.asked_start == INT64_MAX;
+    if (!ok)
+        snprintf(why, cap, "history after a cursor at INT64_MAX: status %d, source asked from "
+                 "%lld; want 200 and nothing before INT64_MAX", r.status,
+                 (long long)spy.asked_start);
+    dm_buf_free(&r.body);
+    dm_serve_destroy(s);
+    dm_strategy_holder_destroy(h);
+    return ok;
+}
+
+static void history_cursor_at_the_largest_value_never_rewinds(void **state)
+{
+    (void)state;
+    run_isolated(probe_history_cursor_at_the_largest_value, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +422,10 @@ int main(void)
         cmocka_unit_test(msgpack_key_with_nul_is_refused),
         cmocka_unit_test(config_with_duplicate_env_key_does_not_hang),
         cmocka_unit_test(refused_message_has_the_same_code_alone_or_in_a_batch),
+        cmocka_unit_test(msgpack_count_beyond_the_payload_is_refused_before_allocating),
+        cmocka_unit_test(msgpack_empty_key_and_value_parse),
+        cmocka_unit_test(metrics_reply_in_msgpack_is_one_complete_map),
+        cmocka_unit_test(history_cursor_at_the_largest_value_never_rewinds),
     };
     return cmocka_run_group_tests_name("known_bugs", tests, NULL, NULL);
 }

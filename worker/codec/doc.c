@@ -115,7 +115,7 @@ static const struct { unsigned char kind, width, extra; } MP_HEAD[32] = {
 };
 
 /* msgpack-c allocates a container's elements when it reads the header, before it knows
- * they exist: six bytes announcing 2^32 entries cost a 64 GB allocation. Every value
+ * they exist: five bytes announcing 2^32 entries cost a 64 GB allocation. Every value
  * takes at least one byte, so the values announced and not yet read can never outnumber
  * the bytes left. Truncation and bad headers are left to the unpacker to report. */
 static bool mp_counts_fit(const unsigned char *p, size_t len)

@@ -429,8 +429,8 @@ static dm_code history_cursor(const cJSON *req, const char *symbol, dm_tf tf, in
         return dm_fail(err, DM_E_INVALID_FIELD, "cursor",
                        "cursor belongs to another query: pass next_cursor with the same symbol "
                        "and timeframe");
-    if (last + 1 > *start)
-        *start = last + 1;
+    if (last >= *start) /* a forged cursor may hold the largest value: no +1 past it */
+        *start = last < INT64_MAX ? last + 1 : last;
     return DM_OK;
 }
 
