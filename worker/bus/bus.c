@@ -80,7 +80,7 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *
     return DM_OK;
 }
 
-static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
+static natsStatus ensure_once(dm_bus *bus, jsStreamConfig *sc)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -96,6 +96,25 @@ static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
             s = js_UpdateStream(&si, bus->js, sc, NULL, &jerr);
     }
     jsStreamInfo_Destroy(si);
+    return s;
+}
+
+/* A cluster that is still forming, or that is busy creating the same replicated stream for
+ * another worker, may leave a JetStream API request unanswered: ask again for a minute
+ * before giving up, or workers started together with their cluster exit at start. */
+#define DM_ENSURE_ATTEMPTS 6
+
+static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
+{
+    natsStatus s = NATS_OK;
+    for (int attempt = 1; attempt <= DM_ENSURE_ATTEMPTS; attempt++) {
+        s = ensure_once(bus, sc);
+        if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)
+            break;
+        DM_WARN("bus", "%s: no answer from JetStream (%s), attempt %d of %d", sc->Name,
+                natsStatus_GetText(s), attempt, DM_ENSURE_ATTEMPTS);
+        nats_Sleep(1000LL * attempt);
+    }
     if (s != NATS_OK)
         return nats_fail(err, sc->Name, s);
     return DM_OK;
