@@ -84,8 +84,8 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
 #define DM_FETCH_LISTS 3
 
 /* libnats 3.4.1 (Debian 12) can hand back more messages from a fetch than the array it
- * allocated for the batch (seen under ASan in the fault suite, a cluster node killed mid-ingest):
- * messages of an earlier pull that arrived after it returned wait on the subscription,
+ * allocated for the batch (seen under ASan in the fault suite, a cluster node killed
+ * mid-ingest): messages of an earlier pull that arrived after it returned wait on the subscription,
  * and when they number at least half of what the new fetch asks for, its count check
  * passes them by and it collects until the expiry. A fetch asking for more than twice
  * what waits stays inside its array; the margin covers messages arriving between the
