@@ -83,29 +83,11 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
 #define DM_TOPUP_WAIT_MS 5
 #define DM_FETCH_LISTS 3
 
-/* libnats 3.4.1 (Debian 12) can hand back more messages from a fetch than the array it
- * allocated for the batch (seen under ASan in the fault suite, a cluster node killed
- * mid-ingest): messages of an earlier pull that arrived after it returned wait on the subscription,
- * and when they number at least half of what the new fetch asks for, its count check
- * passes them by and it collects until the expiry. A fetch asking for more than twice
- * what waits stays inside its array; the margin covers messages arriving between the
- * look and the fetch. */
-#define DM_FETCH_MARGIN 16
-
-static int safe_batch(dm_consumer *c, int batch)
-{
-    int queued = 0;
-    if (natsSubscription_GetPending(c->sub, &queued, NULL) != NATS_OK || queued <= 0)
-        return batch;
-    int need = 2 * (queued + DM_FETCH_MARGIN) + 1;
-    return batch > need ? batch : need;
-}
-
 static bool pull(dm_consumer *c, natsMsgList *list, int batch, bool no_wait, int64_t expires_ms)
 {
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
-    req.Batch = safe_batch(c, batch);
+    req.Batch = batch;
     req.NoWait = no_wait;
     req.Expires = expires_ms * NS_PER_MS;
     req.MaxBytes = DM_FETCH_MAX_BYTES;
