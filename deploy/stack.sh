@@ -13,6 +13,11 @@
 #   stop-service SERVICE
 #   restart SERVICE
 #   clean                  stop everything and delete all stack data
+#   cluster-start          start (or complete) a three-node NATS cluster n1..n3 with
+#                          JetStream, for failover tests; independent of 'nats'
+#   cluster-stop           stop the cluster nodes
+#   cluster-kill nK        SIGKILL one cluster node (restart it with cluster-start)
+#   cluster-urls           print the cluster's client URLs, comma-separated
 #
 # Configuration (environment, with defaults):
 #   DM_STACK_DIR      <repo>/.stack       state, logs, pid files
@@ -25,8 +30,14 @@
 #   DM_CH_TCP_PORT    19000               ClickHouse native (clickhouse-client)
 #   DM_BUILD_DIR      <repo>/build        where the dm-worker binary is
 #   DM_WORKER_ARGS    extra arguments for every worker (split on whitespace)
+#   DM_HTTP_PORT      (unset)             worker wK serves /metrics, /healthz, /readyz
+#                                         on 127.0.0.1:DM_HTTP_PORT+K
 #   DM_STRATEGY       <repo>/strategy/strategy.json   the strategy file workers watch
 #   DM_WORKER_READY_TIMEOUT  10           seconds to wait for "ready" per worker
+#   DM_CONFIG_DIR     <repo>/deploy/config   the database configs workers read
+#   DM_NATS_CLUSTER_PORT       14231      cluster node K listens on PORT+K-1 (clients),
+#   DM_NATS_CLUSTER_ROUTE_PORT 16231      ROUTE_PORT+K-1 (routes between the nodes)
+#   DM_NATS_CLUSTER_MON_PORT   18231      and MON_PORT+K-1 (monitoring)
 #
 # PostgreSQL must run as the 'postgres' user, which cannot enter a checkout
 # under /root; its data and socket dirs therefore live in
@@ -52,8 +63,13 @@ DM_REDIS_PORT=${DM_REDIS_PORT:-16379}
 DM_CH_HTTP_PORT=${DM_CH_HTTP_PORT:-18123}
 DM_CH_TCP_PORT=${DM_CH_TCP_PORT:-19000}
 DM_WORKER_ARGS=${DM_WORKER_ARGS:-}
+DM_HTTP_PORT=${DM_HTTP_PORT:-}
 DM_STRATEGY=$(realpath -m -- "${DM_STRATEGY:-$REPO_ROOT/strategy/strategy.json}")
 DM_WORKER_READY_TIMEOUT=${DM_WORKER_READY_TIMEOUT:-10}
+DM_CONFIG_DIR=$(realpath -m -- "${DM_CONFIG_DIR:-$REPO_ROOT/deploy/config}")
+DM_NATS_CLUSTER_PORT=${DM_NATS_CLUSTER_PORT:-14231}
+DM_NATS_CLUSTER_ROUTE_PORT=${DM_NATS_CLUSTER_ROUTE_PORT:-16231}
+DM_NATS_CLUSTER_MON_PORT=${DM_NATS_CLUSTER_MON_PORT:-18231}
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_USER=postgres
@@ -68,6 +84,8 @@ NATS_CONF=$NATS_DIR/nats.conf
 NATS_PID=$NATS_DIR/nats.pid
 NATS_LOG=$NATS_DIR/nats.log
 NATS_TMPL=$SCRIPT_DIR/nats.conf.tmpl
+CLUSTER_DIR=$DM_STACK_DIR/nats-cluster
+CLUSTER_NODES=3
 
 REDIS_DIR=$DM_STACK_DIR/redis
 REDIS_PID=$REDIS_DIR/redis.pid
@@ -272,6 +290,124 @@ nats_stop() {
         term_wait_kill "$pid" 15
     fi
     rm -f -- "$NATS_PID"
+}
+
+# ---------------------------------------------------------- nats cluster ---
+
+# Node K (1..3) of the failover cluster: its own dir, ports and server name "nK".
+cluster_node_pid() {
+    local k=$1 pid conf=$CLUSTER_DIR/n$1/nats.conf
+    pid=$(read_pid "$CLUSTER_DIR/n$k/nats.pid")
+    pid_alive "$pid" nats-server || return 1
+    [[ $(proc_cmdline "$pid") == *" $conf "* ]] || return 1
+    printf '%s' "$pid"
+}
+
+# JetStream up and in contact with the meta leader. Not the full /healthz: a node restarted
+# into a busy cluster reports its stream replicas "not current" until it caught up, which
+# may take a while, and it serves clients meanwhile.
+cluster_node_healthy() {
+    curl -sf -o /dev/null --max-time 2 \
+        "http://127.0.0.1:$((DM_NATS_CLUSTER_MON_PORT + $1 - 1))/healthz?js-server-only=true"
+}
+
+# Routed to every other node: JetStream requests sent before that may go unanswered.
+cluster_node_routed() {
+    curl -sf --max-time 2 "http://127.0.0.1:$((DM_NATS_CLUSTER_MON_PORT + $1 - 1))/routez" |
+        grep -q "\"num_routes\": *$((CLUSTER_NODES - 1))[,}]"
+}
+
+cluster_urls() {
+    local k urls=()
+    for ((k = 1; k <= CLUSTER_NODES; k++)); do
+        urls+=("nats://127.0.0.1:$((DM_NATS_CLUSTER_PORT + k - 1))")
+    done
+    local IFS=,
+    printf '%s\n' "${urls[*]}"
+}
+
+# The single-server template with the node's name and ports, plus the routes to all nodes.
+cluster_write_conf() {
+    local k=$1 dir=$CLUSTER_DIR/n$1 conf routes=() j
+    [[ -r $NATS_TMPL ]] || die "nats: template $NATS_TMPL not found"
+    for ((j = 1; j <= CLUSTER_NODES; j++)); do
+        routes+=("nats-route://127.0.0.1:$((DM_NATS_CLUSTER_ROUTE_PORT + j - 1))")
+    done
+    conf=$(<"$NATS_TMPL")
+    conf=${conf//@NATS_PORT@/$((DM_NATS_CLUSTER_PORT + k - 1))}
+    conf=${conf//@NATS_MON_PORT@/$((DM_NATS_CLUSTER_MON_PORT + k - 1))}
+    conf=${conf//@NATS_JS_DIR@/$dir/js}
+    conf=${conf/server_name: \"dm-local\"/server_name: \"n$k\"}
+    {
+        printf '%s\n\n' "$conf"
+        printf 'cluster {\n    name: "dm-local"\n    listen: 127.0.0.1:%s\n' \
+            "$((DM_NATS_CLUSTER_ROUTE_PORT + k - 1))"
+        local IFS=,
+        printf '    routes: [%s]\n}\n' "${routes[*]}"
+    } >"$dir/nats.conf.tmp"
+    mv -f -- "$dir/nats.conf.tmp" "$dir/nats.conf"
+}
+
+cluster_start() {
+    require_cmd nats-server curl
+    local k pid started=()
+    for ((k = 1; k <= CLUSTER_NODES; k++)); do
+        cluster_node_pid "$k" >/dev/null && continue
+        local dir=$CLUSTER_DIR/n$k
+        require_port_free "$((DM_NATS_CLUSTER_PORT + k - 1))" "nats n$k"
+        require_port_free "$((DM_NATS_CLUSTER_ROUTE_PORT + k - 1))" "nats n$k routes"
+        require_port_free "$((DM_NATS_CLUSTER_MON_PORT + k - 1))" "nats n$k monitor"
+        mkdir -p -- "$dir/js"
+        rm -f -- "$dir/nats.pid"
+        cluster_write_conf "$k"
+        setsid nats-server -c "$dir/nats.conf" -l "$dir/nats.log" -P "$dir/nats.pid" \
+            </dev/null >>"$dir/nats.stdout" 2>&1 &
+        started+=("$k:$!")
+    done
+    local entry launcher i
+    for entry in "${started[@]}"; do
+        k=${entry%%:*} launcher=${entry#*:}
+        for ((i = 0; i < 150; i++)); do
+            cluster_node_healthy "$k" && break
+            if ! proc_running "$launcher"; then
+                log_tail "$CLUSTER_DIR/n$k/nats.log"
+                log_tail "$CLUSTER_DIR/n$k/nats.stdout"
+                die "nats cluster: n$k exited during startup"
+            fi
+            sleep 0.2
+        done
+        cluster_node_healthy "$k" || {
+            log_tail "$CLUSTER_DIR/n$k/nats.log"
+            die "nats cluster: n$k not healthy after 30s"
+        }
+        wait_for 10 cluster_node_routed "$k" || die "nats cluster: n$k has no route to every other node"
+        wait_for 5 cluster_node_pid "$k" >/dev/null || die "nats cluster: n$k wrote no pid file"
+        log "nats cluster: n$k running (pid $(cluster_node_pid "$k"), port $((DM_NATS_CLUSTER_PORT + k - 1)))"
+    done
+}
+
+cluster_stop() {
+    local k pid
+    for ((k = 1; k <= CLUSTER_NODES; k++)); do
+        if pid=$(cluster_node_pid "$k"); then
+            log "nats cluster: stopping n$k (pid $pid)"
+            term_wait_kill "$pid" 15
+        fi
+        rm -f -- "$CLUSTER_DIR/n$k/nats.pid"
+    done
+}
+
+cluster_kill() {
+    local name=${1:-} pid
+    [[ $name =~ ^n[1-9]$ ]] || die "usage: stack.sh cluster-kill nK"
+    pid=$(cluster_node_pid "${name#n}") || die "nats cluster: $name is not running"
+    log "nats cluster: SIGKILL $name (pid $pid)"
+    kill -KILL "$pid"
+    local i
+    for ((i = 0; i < 50; i++)); do
+        proc_running "$pid" || return 0
+        sleep 0.1
+    done
 }
 
 # ------------------------------------------------------------- postgres ---
@@ -571,15 +707,16 @@ worker_env() {
 # Start worker NAME in the background; its log is appended to, so the log of a
 # worker killed earlier stays readable. Prints the pid.
 worker_spawn() {
-    local name=$1
+    local name=$1 http=()
     mkdir -p -- "$WORKERS_DIR"
     # setsid: detach from our terminal/process group. Since this shell
     # has no job control the child is not a group leader, so setsid
     # execs in place and $! is the worker's own pid.
+    [[ -n $DM_HTTP_PORT ]] && http=(--http "127.0.0.1:$((DM_HTTP_PORT + ${name#w}))")
     setsid "$WORKER_BIN" \
-        --config-dir "$REPO_ROOT/deploy/config" \
+        --config-dir "$DM_CONFIG_DIR" \
         --strategy "$DM_STRATEGY" \
-        --name "$name" "${WORKER_EXTRA[@]}" \
+        --name "$name" "${http[@]}" "${WORKER_EXTRA[@]}" \
         </dev/null >>"$WORKERS_DIR/$name.log" 2>&1 &
     printf '%s\n' "$!" >"$WORKERS_DIR/$name.pid"
     printf '%s\n' "$!"
@@ -703,6 +840,7 @@ cmd_start() {
 cmd_stop() {
     workers_stop
     nats_stop
+    cluster_stop
     redis_stop
     ch_stop
     pg_stop
@@ -713,7 +851,7 @@ cmd_clean() {
     cmd_stop
     # Only remove what this script creates.
     [[ $PG_BASE == /var/tmp/dm-stack-* ]] && rm -rf -- "$PG_BASE"
-    rm -rf -- "$DM_STACK_DIR"/{nats,redis,clickhouse,workers,pg,pgsock,postgres.log,env}
+    rm -rf -- "$DM_STACK_DIR"/{nats,nats-cluster,redis,clickhouse,workers,pg,pgsock,postgres.log,env}
     rmdir -- "$DM_STACK_DIR" 2>/dev/null || true
     log "stack data removed"
 }
@@ -742,6 +880,10 @@ main() {
         "${s}_stop"
         "${s}_start" ;;
     clean) cmd_clean ;;
+    cluster-start) cluster_start ;;
+    cluster-stop) cluster_stop ;;
+    cluster-kill) cluster_kill "${1:-}" ;;
+    cluster-urls) cluster_urls ;;
     -h | --help | help) usage ;;
     *) usage ;;
     esac
