@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 export DM_BUILD_DIR=${DM_BUILD_DIR:-$ROOT/build}
+export DM_HTTP_PORT=${DM_HTTP_PORT:-19460} # worker wK: Prometheus /metrics on 19460 + K
 DMCTL=$DM_BUILD_DIR/cli/dmctl
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -60,6 +61,8 @@ The stack and both workers are still running:
   eval "\$(deploy/stack.sh env)"                 # NATS, PostgreSQL and Redis addresses
   $DMCTL query dm.v1.candles.latest '{"symbol":"EUR/USD","timeframe":"1h","limit":3}'
   $DMCTL query dm.v1.metrics
+  $DMCTL dlq list                                 # dead letters (the demo publishes none)
+  curl -s 127.0.0.1:$((DM_HTTP_PORT + 1))/metrics | grep dm_requests_total   # Prometheus, worker w1
   deploy/stack.sh status                          # what runs where; logs in .stack/
   PGPASSWORD=\$DM_PG_PASSWORD psql -h 127.0.0.1 -p \$DM_PG_PORT -U dm dm
   redis-cli -p \$DM_REDIS_PORT zrange 'candle:latest:{EURUSD}:1h' -3 -1

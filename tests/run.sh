@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds with AddressSanitizer and
-# UndefinedBehaviorSanitizer, starts a private stack (NATS, PostgreSQL, Redis) in a
-# temporary folder on its own ports, runs the unit tests and the server tests against
-# two workers, stops everything and fails on any test failure or sanitizer report.
+# UndefinedBehaviorSanitizer, starts a private stack (NATS, PostgreSQL, Redis, ClickHouse)
+# in a temporary folder on its own ports, runs the unit tests and the server tests against
+# two workers, then the security checks and the fault suite (stacks of their own) and the
+# fuzz targets for a short while; fails on any test failure or sanitizer report.
 #
 #   tests/run.sh            everything
 #   tests/run.sh NAME       only server tests whose name contains NAME
@@ -27,6 +28,7 @@ DM_STACK_DIR=$(mktemp -d /tmp/dm-test-stack.XXXXXX)
 export DM_NATS_PORT=${DM_TEST_NATS_PORT:-24222} DM_NATS_MON_PORT=${DM_TEST_NATS_MON_PORT:-28222}
 export DM_PG_PORT=${DM_TEST_PG_PORT:-25432} DM_REDIS_PORT=${DM_TEST_REDIS_PORT:-26379}
 export DM_CH_HTTP_PORT=${DM_TEST_CH_HTTP_PORT:-28123} DM_CH_TCP_PORT=${DM_TEST_CH_TCP_PORT:-29000}
+export DM_HTTP_PORT=${DM_TEST_HTTP_PORT:-29460} # worker wK: /metrics on DM_HTTP_PORT + K
 export DM_PG_PASSWORD=dm-test-only DM_BUILD_DIR=$BUILD
 export DM_DMCTL=$BUILD/cli/dmctl
 # The server tests edit the strategy while workers run: they get their own copy.
@@ -67,8 +69,25 @@ if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$DM_STACK_DIR"/work
     grep -hE -A20 'AddressSanitizer|LeakSanitizer|runtime error:' "$DM_STACK_DIR"/workers/*.log | head -80 >&2
     status=1
 fi
-# The closing line: the server tests' count (unit tests and the contract check stop the
-# run above on any failure).
 summary=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$DM_STACK_DIR/itest.log" | tail -1)
+"$ROOT/deploy/stack.sh" clean >/dev/null 2>&1 || true
+mkdir -p "$DM_STACK_DIR"
+
+# The suites below start stacks of their own, on their own ports (not with a NAME filter).
+[[ -n $FILTER ]] && { echo "$summary"; exit "$status"; }
+say "security checks"
+security=0
+DM_BUILD_DIR=$BUILD "$ROOT/tests/security/run.sh" >"$DM_STACK_DIR/security.log" 2>&1 || security=1
+grep -E '^(FAIL|security:|check_sql:)' "$DM_STACK_DIR/security.log" || true
+((security == 0)) || { tail -30 "$DM_STACK_DIR/security.log" >&2; status=1; }
+
+say "fault suite (${DM_FAULT_N:-20000} messages per fault)"
+DM_BUILD_DIR=$BUILD "$ROOT/tests/fault/run.sh" || status=1
+
+say "fuzzing (${DM_TEST_FUZZ_SECONDS:-20} s per target)"
+"$ROOT/fuzz/run.sh" "${DM_TEST_FUZZ_SECONDS:-20}" || status=1
+
+# The closing line: the server tests' count (unit tests and the contract check stop the
+# run above on any failure; the suites above print their own).
 echo "${summary:-integration: 0 passed, 1 failed}"
 exit "$status"

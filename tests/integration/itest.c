@@ -1478,6 +1478,54 @@ static void over_delivered_write_goes_to_the_dlq_and_replays(void)
     CHECK(deleted, "a replayed entry must leave the DLQ");
 }
 
+/* GET (or another method) on a worker's HTTP port; the status, and the body in buf. */
+static int http_get(int worker, const char *method, const char *path, char *buf, size_t cap)
+{
+    char cmd[512];
+    int port = atoi(env_or("DM_HTTP_PORT", "29460")) + worker;
+    snprintf(cmd, sizeof cmd, "curl -s -X %s -w '\\n%%{http_code}' http://127.0.0.1:%d%s", method, port, path);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    if (f)
+        pclose(f);
+    buf[n] = '\0';
+    char *last = strrchr(buf, '\n');
+    if (last == NULL)
+        return -1;
+    *last = '\0';
+    return atoi(last + 1);
+}
+
+static void http_port_serves_prometheus_metrics_and_probes(void)
+{
+    reply r;
+    bool asked = request("dm.v1.candles.latest", "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":5}", false, &r);
+    reply_free(&r);
+    static char body[1 << 20];
+    char small[256];
+    int health = http_get(1, "GET", "/healthz", small, sizeof small);
+    int ready = http_get(2, "GET", "/readyz", small, sizeof small);
+    int post = http_get(1, "POST", "/metrics", small, sizeof small);
+    int missing = http_get(1, "GET", "/nope", small, sizeof small);
+    /* Either worker may have answered: the counter is on one of them. */
+    bool counted = false;
+    int metrics = 0;
+    for (int w = 1; w <= 2; w++) {
+        metrics = http_get(w, "GET", "/metrics", body, sizeof body);
+        counted = counted || strstr(body, "dm_requests_total{op=\"get_candles\"}") != NULL;
+    }
+    CHECK(asked, "no reply to candles.latest");
+    CHECK(health == 200 && ready == 200, "/healthz %d, /readyz %d", health, ready);
+    CHECK(post == 405 && missing == 404, "POST /metrics %d (want 405), /nope %d (want 404)", post, missing);
+    CHECK(metrics == 200 && counted, "/metrics %d; get_candles counted: %d", metrics, counted);
+    CHECK(strstr(body, "dm_breaker_state{backend=\"timescale\"} 0") &&
+              strstr(body, "dm_pool_connections{backend=\"timescale\",state=\"max\"} 20") &&
+              strstr(body, "dm_consumer_pending{consumer=\"timescale-tick\"}") &&
+              strstr(body, "# TYPE dm_request_duration_seconds histogram") &&
+              strstr(body, "dm_strategy_info{version=\"2\"} 1"),
+          "/metrics lacks a family: %.2000s", body);
+}
+
 static void health_reports_each_backend(void)
 {
     reply r;
@@ -1531,6 +1579,7 @@ static const itest TESTS[] = {
     {"breaker_skips_a_down_database_and_closes_when_it_returns", breaker_skips_a_down_database_and_closes_when_it_returns},
     {"over_delivered_write_goes_to_the_dlq_and_replays", over_delivered_write_goes_to_the_dlq_and_replays},
     {"health_reports_each_backend", health_reports_each_backend},
+    {"http_port_serves_prometheus_metrics_and_probes", http_port_serves_prometheus_metrics_and_probes},
 };
 
 int main(int argc, char **argv)
