@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include "../pipeline/coherence.h"
+#include "pull.h"
 #include "../util/log.h"
 #include "../util/metrics.h"
 
 #define NS_PER_MS 1000000LL
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */
-#define DM_FETCH_MAX_BYTES (32 * 1024 * 1024)
 #define DM_IDLE_WAIT_MS 500
 #define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */
 
@@ -26,7 +26,8 @@ struct dm_consumer {
     dm_breaker *breaker;   /* the backend's, shared with the worker's other threads */
     const dm_strategy *st; /* the version of the batch in hand (thread-local use) */
     dm_buf update;         /* coherence message scratch */
-    natsSubscription *sub;
+    dm_pull *pull;
+    natsMsg **fetched; /* the batch in hand, DM_FETCH_MAX long */
     pthread_t thread;
     atomic_bool stop;
     char durable[48];
@@ -60,65 +61,28 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
     if (s != NATS_OK) /* exists with other settings (an older version): bring it in line */
         s = js_UpdateConsumer(&ci, c->bus->js, DM_STREAM_MARKET, &cc, NULL, &jerr);
     jsConsumerInfo_Destroy(ci);
-    if (s == NATS_OK) {
-        jsSubOptions so;
-        jsSubOptions_Init(&so);
-        so.Stream = DM_STREAM_MARKET;
-        so.Consumer = c->durable;
-        s = js_PullSubscribe(&c->sub, c->bus->js, dm_kind_filter(c->kind), c->durable, NULL, &so,
-                             &jerr);
-    }
+    if (s == NATS_OK)
+        c->pull = dm_pull_create(c->bus->nc, DM_STREAM_MARKET, c->durable, &s);
     if (s != NATS_OK)
         dm_fail(err, DM_E_UNAVAILABLE, "", "consumer %s: %s (%d)", c->durable, natsStatus_GetText(s),
                 (int)jerr);
     return s;
 }
 
-/* Returns as soon as messages are there, with as many as are pending (up to a batch).
- * A "no wait" pull with an expiry is answered by nats-server 2.9 once at least one
- * message is there (or at the expiry), other servers answer at once when nothing is
- * pending: so after a no-wait miss, wait for one message, then top up with a no-wait
- * pull whose expiry is a few milliseconds. A long top-up expiry would hold a message
- * already in hand until the next one arrived. */
-#define DM_TOPUP_WAIT_MS 5
-#define DM_FETCH_LISTS 3
+#define DM_FETCH_MAX 10000 /* the largest batch_size the strategy allows */
 
-static bool pull(dm_consumer *c, natsMsgList *list, int batch, bool no_wait, int64_t expires_ms)
+/* Returns as soon as messages are there, with as many as are at hand (up to a batch).
+ * Some backends want larger batches than arrive at once: a ClickHouse consumer of ticks
+ * or single candles keeps collecting for the strategy's linger before writing. */
+static int fetch(dm_consumer *c)
 {
-    jsFetchRequest req;
-    jsFetchRequest_Init(&req);
-    req.Batch = batch;
-    req.NoWait = no_wait;
-    req.Expires = expires_ms * NS_PER_MS;
-    req.MaxBytes = DM_FETCH_MAX_BYTES;
-    return natsSubscription_FetchRequest(list, c->sub, &req) == NATS_OK;
-}
-
-static int fetch_now(dm_consumer *c, natsMsgList lists[DM_FETCH_LISTS], int batch)
-{
-    if (pull(c, &lists[0], batch, true, DM_IDLE_WAIT_MS))
-        return 1;
-    if (!pull(c, &lists[0], 1, false, DM_IDLE_WAIT_MS))
-        return 0;
-    if (batch == 1)
-        return 1;
-    return pull(c, &lists[1], batch - 1, true, DM_TOPUP_WAIT_MS) ? 2 : 1;
-}
-
-/* Some backends want larger batches than arrive at once: keep pulling (a waiting pull
- * returns when the batch is full or the linger is over) before writing. */
-static int fetch(dm_consumer *c, natsMsgList lists[DM_FETCH_LISTS])
-{
-    int batch = batch_size(c), n = fetch_now(c, lists, batch);
+    int batch = batch_size(c);
+    if (batch > DM_FETCH_MAX)
+        batch = DM_FETCH_MAX;
     /* Bulk messages are large batches already: only ticks and single candles linger. */
     bool small = c->kind == DM_KIND_TICK || c->kind == DM_KIND_CANDLE;
     int linger = c->backend->id == DM_BK_CLICKHOUSE && small ? c->st->perf.clickhouse_batch_linger_ms : 0;
-    int have = 0;
-    for (int l = 0; l < n; l++)
-        have += lists[l].Count;
-    if (n == 0 || linger <= 0 || have >= batch || atomic_load(&c->stop))
-        return n;
-    return pull(c, &lists[n], batch - have, false, linger) ? n + 1 : n;
+    return dm_pull_fetch(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
 }
 
 static void set_header(natsMsg *m, const char *k, const char *v)
@@ -132,13 +96,13 @@ static void set_header(natsMsg *m, const char *k, const char *v)
 static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size_t len,
                         const dm_err *e, int index, bool by_backend)
 {
-    jsMsgMetaData *meta = NULL;
-    if (natsMsg_GetMetaData(&meta, orig) != NATS_OK)
+    dm_pull_meta meta;
+    if (!dm_pull_meta_of(orig, &meta))
         return false;
     char subject[64], id[64], seq[24], idx[16], delivered[24];
     snprintf(subject, sizeof subject, "dm.dlq.%s", dm_kind_name(c->kind));
-    snprintf(seq, sizeof seq, "%llu", (unsigned long long)meta->Sequence.Stream);
-    snprintf(delivered, sizeof delivered, "%llu", (unsigned long long)meta->NumDelivered);
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)meta.stream_seq);
+    snprintf(delivered, sizeof delivered, "%llu", (unsigned long long)meta.delivered);
     /* Invalid input is the same for every consumer (one entry); a refusal by one database
      * is that backend's own (one entry per backend). */
     if (index >= 0)
@@ -147,7 +111,6 @@ static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size
         snprintf(id, sizeof id, "dlq:%s:%s", seq, dm_backend_label(c->backend));
     else
         snprintf(id, sizeof id, "dlq:%s", seq);
-    jsMsgMetaData_Destroy(meta);
 
     natsMsg *m = NULL;
     if (natsMsg_Create(&m, subject, NULL, payload, (int)len) != NATS_OK)
@@ -196,27 +159,27 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
         ok = rj->payload && dead_letter(c, m, rj->payload, strlen(rj->payload), &rj->err, rj->index, false);
     }
     if (!ok) {
-        natsMsg_NakWithDelay(m, 1000, NULL);
+        dm_pull_nak(c->pull, m, 1000);
         counts[2]++;
         return;
     }
     switch (im->verdict) {
     case DM_V_ACK:
-        natsMsg_Ack(m, NULL);
+        dm_pull_ack(c->pull, m);
         counts[0]++;
         break;
     case DM_V_DEAD:
         if (dead_letter(c, m, im->data, im->len, &im->err, -1, im->refused_by_backend)) {
-            natsMsg_Term(m, NULL);
+            dm_pull_term(c->pull, m);
             counts[1]++;
             DM_INFO("ingest", "%s: dead-lettered %s: %s", c->durable, im->subject, im->err.message);
         } else {
-            natsMsg_NakWithDelay(m, 1000, NULL);
+            dm_pull_nak(c->pull, m, 1000);
             counts[2]++;
         }
         break;
     case DM_V_RETRY:
-        natsMsg_NakWithDelay(m, backoff_ms(c), NULL);
+        dm_pull_nak(c->pull, m, backoff_ms(c));
         counts[2]++;
         break;
     }
@@ -274,11 +237,10 @@ static bool reserve_msgs(dm_consumer *c, size_t n)
  * for the DLQ (one entry per backend: another backend may have stored it fine). */
 static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts[3])
 {
-    jsMsgMetaData *meta = NULL;
-    if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+    dm_pull_meta meta;
+    if (!dm_pull_meta_of(m, &meta))
         return false;
-    uint64_t delivered = meta->NumDelivered;
-    jsMsgMetaData_Destroy(meta);
+    uint64_t delivered = meta.delivered;
     int max = c->st->perf.max_deliveries;
     if (max <= 0 || delivered <= (uint64_t)max)
         return false;
@@ -286,39 +248,34 @@ static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts
     dm_fail(&e, DM_E_UNAVAILABLE, "", "delivered %llu times to %s, more than max_deliveries %d",
             (unsigned long long)delivered, c->durable, max);
     if (dead_letter(c, m, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e, -1, true)) {
-        natsMsg_Term(m, NULL);
+        dm_pull_term(c->pull, m);
         counts[1]++;
         DM_WARN("ingest", "%s: dead-lettered %s: %s", c->durable, natsMsg_GetSubject(m), e.message);
     } else {
-        natsMsg_NakWithDelay(m, 1000, NULL);
+        dm_pull_nak(c->pull, m, 1000);
         counts[2]++;
     }
     return true;
 }
 
-static void process(dm_consumer *c, natsMsgList *lists, int nlists)
+static void process(dm_consumer *c, natsMsg **got, int total)
 {
-    size_t total = 0;
-    for (int l = 0; l < nlists; l++)
-        total += (size_t)lists[l].Count;
-    if (!reserve_msgs(c, total))
+    if (!reserve_msgs(c, (size_t)total))
         return; /* unacked: redelivered after AckWait */
     unsigned counts[3] = {0, 0, 0}; /* acked, dead, retried */
     size_t n = 0;
-    for (int l = 0; l < nlists; l++) {
-        for (int i = 0; i < lists[l].Count; i++) {
-            natsMsg *m = lists[l].Msgs[i];
-            if (expire_if_over_delivered(c, m, counts))
-                continue;
-            dm_ingest_msg *im = &c->msgs[n];
-            c->batch[n++] = m;
-            memset(im, 0, sizeof *im);
-            im->subject = natsMsg_GetSubject(m);
-            im->data = natsMsg_GetData(m);
-            im->len = (size_t)natsMsg_GetDataLength(m);
-            if (natsMsgHeader_Get(m, "Content-Type", &im->content_type) != NATS_OK)
-                im->content_type = NULL;
-        }
+    for (int i = 0; i < total; i++) {
+        natsMsg *m = got[i];
+        if (expire_if_over_delivered(c, m, counts))
+            continue;
+        dm_ingest_msg *im = &c->msgs[n];
+        c->batch[n++] = m;
+        memset(im, 0, sizeof *im);
+        im->subject = natsMsg_GetSubject(m);
+        im->data = natsMsg_GetData(m);
+        im->len = (size_t)natsMsg_GetDataLength(m);
+        if (natsMsgHeader_Get(m, "Content-Type", &im->content_type) != NATS_OK)
+            im->content_type = NULL;
     }
     if (n > 0) {
         dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
@@ -361,8 +318,6 @@ static void *run(void *arg)
 {
     dm_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
-        natsMsgList lists[DM_FETCH_LISTS];
-        memset(lists, 0, sizeof lists);
         c->st = dm_strategy_acquire(c->strategies);
         /* Backend open: leave the messages in the stream, no fetch, until a probe passes. */
         if (c->breaker && !dm_breaker_allow(c->breaker, dm_now_ms(), c->st->perf.circuit_breaker_timeout_s)) {
@@ -384,11 +339,11 @@ static void *run(void *arg)
             }
             DM_INFO("ingest", "%s: %s answers again: fetching", c->durable, dm_backend_label(c->backend));
         }
-        int nlists = fetch(c, lists);
-        if (nlists > 0)
-            process(c, lists, nlists); /* a started batch always finishes, even when stopping */
-        for (int l = 0; l < nlists; l++)
-            natsMsgList_Destroy(&lists[l]);
+        int got = fetch(c);
+        if (got > 0)
+            process(c, c->fetched, got); /* a started batch always finishes, even when stopping */
+        for (int i = 0; i < got; i++)
+            natsMsg_Destroy(c->fetched[i]);
         int64_t pause = c->failures > 0 ? backoff_ms(c) : 0;
         dm_strategy_release(c->strategies, c->st);
         c->st = NULL;
@@ -421,16 +376,18 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));
     c->ingest = dm_ingest_create(kind, backend);
     c->st = dm_strategy_acquire(strategies); /* until the thread takes over */
-    bool bound = c->ingest != NULL && bind_consumer(c, err) == NATS_OK;
+    c->fetched = calloc(DM_FETCH_MAX, sizeof *c->fetched);
+    bool bound = c->ingest != NULL && c->fetched != NULL && bind_consumer(c, err) == NATS_OK;
     int batch = batch_size(c);
     dm_strategy_release(strategies, c->st);
     c->st = NULL;
     if (!bound || pthread_create(&c->thread, NULL, run, c) != 0) {
         if (c->ingest && err->code == DM_OK)
             dm_fail(err, DM_E_INTERNAL, "", "cannot start thread for %s", c->durable);
-        natsSubscription_Destroy(c->sub);
+        dm_pull_destroy(c->pull);
         dm_ingest_destroy(c->ingest);
         dm_backend_destroy(backend);
+        free(c->fetched);
         free(c);
         return NULL;
     }
@@ -450,13 +407,13 @@ void dm_consumer_destroy(dm_consumer *c)
         return;
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
-    /* Unsubscribe, not Destroy alone: a durable consumer must survive the worker. */
-    natsSubscription_Unsubscribe(c->sub);
-    natsSubscription_Destroy(c->sub);
+    /* The durable consumer survives the worker: only our inbox goes. */
+    dm_pull_destroy(c->pull);
     dm_ingest_destroy(c->ingest);
     dm_backend_destroy(c->backend);
     dm_buf_free(&c->update);
     free(c->msgs);
     free(c->batch);
+    free(c->fetched);
     free(c);
 }

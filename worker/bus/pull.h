@@ -1,0 +1,40 @@
+/* The JetStream pull protocol, spoken directly: a pull request published to
+ * $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> with our own inbox as the reply subject,
+ * messages read from a plain subscription on that inbox, acks sent to each message's
+ * reply subject. libnats 3.4.1's natsSubscription_FetchRequest can return more messages
+ * than the array it allocated when messages of an earlier pull arrive late (heap
+ * corruption seen in the fault suite's leader kill); here a late message is simply the
+ * next batch's first. One dm_pull belongs to one consumer thread. */
+#ifndef DM_PULL_H
+#define DM_PULL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+typedef struct dm_pull dm_pull;
+
+dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer, natsStatus *st);
+/* Unsubscribes; messages not taken yet return to the stream after the consumer's AckWait. */
+void dm_pull_destroy(dm_pull *p);
+
+/* Collects up to `max` messages into out (the caller destroys them): waits up to wait_ms
+ * for the first, then takes what is already there, then keeps waiting until linger_ms
+ * (from the call) while fewer than `max` are in hand. Returns how many; stops early when
+ * *stop turns true. */
+int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
+                  atomic_bool *stop);
+
+/* Parsed from the reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...). */
+typedef struct {
+    uint64_t delivered, stream_seq;
+} dm_pull_meta;
+bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out);
+
+void dm_pull_ack(dm_pull *p, natsMsg *m);
+void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms);
+void dm_pull_term(dm_pull *p, natsMsg *m);
+
+#endif
