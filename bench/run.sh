@@ -5,7 +5,7 @@
 # failure or ^C).
 #
 #   bench/run.sh [--ticks N] [--rounds R] [--requests N] [--warmup N] [--seconds S]
-#                [--history-repeats N] [--bulk-rounds N] [--only ingest|latest|mix|history]
+#                [--history-repeats N] [--bulk-rounds N] [--only ingest|latest|mix|history|fault]
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
 #   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
@@ -14,7 +14,7 @@
 #   --seconds S    timed phase of the mix (default 20)
 #   --history-repeats N  timed passes of each history series (default 5)
 #   --bulk-rounds N      bulk rounds of 10,000 candles, a fresh symbol each (default 5)
-#   --only NAME    run one benchmark
+#   --only NAME    run one benchmark; "fault" runs the fault suite at 200,000 messages per case (DM_FAULT_N)
 #
 # The mix (bench_mix) runs between ingest and latest, so the workers' own latency
 # percentiles in dm.v1.metrics (kept since they started) hold only its requests. latest
@@ -54,7 +54,15 @@ while (($#)); do
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
-case $ONLY in '' | ingest | latest | mix | history) ;; *) echo "bench/run.sh: --only ingest|latest|mix|history" >&2; exit 64 ;; esac
+case $ONLY in '' | ingest | latest | mix | history | fault) ;; *) echo "bench/run.sh: --only ingest|latest|mix|history|fault" >&2; exit 64 ;; esac
+
+# The fault report: the fault suite at 200,000 messages per case (DM_FAULT_N to change),
+# Release workers, its own stack and ports. Not part of the default run (several minutes).
+if [[ $ONLY == fault ]]; then
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDM_TESTS=ON >/dev/null
+    cmake --build "$BUILD" -j"$(nproc)" --target dm-worker dmctl fault_load >&2
+    DM_FAULT_N=${DM_FAULT_N:-200000} DM_BUILD_DIR=$BUILD exec "$ROOT/tests/fault/run.sh"
+fi
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
