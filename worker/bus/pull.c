@@ -1,6 +1,5 @@
 #include "pull.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +68,8 @@ void dm_pull_destroy(dm_pull *p)
 static void request(dm_pull *p, int batch, int64_t expires_ms)
 {
     char body[128];
-    snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%" PRId64 ",\"max_bytes\":%d}", batch,
-             expires_ms * NS_PER_MS, DM_PULL_MAX_BYTES);
+    snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"max_bytes\":%d}", batch,
+             (long long)(expires_ms * NS_PER_MS), DM_PULL_MAX_BYTES);
     if (natsConnection_PublishRequestString(p->nc, p->next_subject, p->inbox, body) == NATS_OK) {
         p->open_until_ms = mono_ms() + expires_ms;
         p->left = batch;
@@ -168,7 +167,7 @@ void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms)
 {
     char body[64] = "-NAK";
     if (delay_ms > 0)
-        snprintf(body, sizeof body, "-NAK {\"delay\":%" PRId64 "}", delay_ms * NS_PER_MS);
+        snprintf(body, sizeof body, "-NAK {\"delay\":%lld}", (long long)(delay_ms * NS_PER_MS));
     reply(p, m, body);
 }
 
