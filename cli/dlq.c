@@ -18,8 +18,8 @@
 #define DLQ_STREAM "DLQ"
 
 typedef struct {
-    const char *kind;  /* NULL: all */
-    int64_t seq;       /* 0: all */
+    const char *kind; /* NULL: all */
+    int64_t seq;      /* 0: all */
     int64_t limit;
     bool json, keep;
 } dlq_opts;
@@ -41,9 +41,10 @@ static bool wanted(natsMsg *m, const dlq_opts *o)
 
 static void print_json(natsMsg *m, uint64_t seq)
 {
-    static const char *const keys[] = {"Dm-Reason", "Dm-Code", "Dm-Field", "Dm-Original-Subject",
-                                       "Dm-Stream-Seq", "Dm-Consumer", "Dm-Backend", "Dm-Delivered",
-                                       "Dm-Index", "Content-Type"};
+    static const char *const keys[] = {"Dm-Reason",           "Dm-Code",       "Dm-Field",
+                                       "Dm-Original-Subject", "Dm-Stream-Seq", "Dm-Consumer",
+                                       "Dm-Backend",          "Dm-Delivered",  "Dm-Index",
+                                       "Content-Type"};
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seq", (double)seq);
     cJSON_AddStringToObject(o, "subject", natsMsg_GetSubject(m));
@@ -70,19 +71,22 @@ static void print_json(natsMsg *m, uint64_t seq)
 static void print_row(natsMsg *m, uint64_t seq)
 {
     printf("%8" PRIu64 "  %-16s  %-26s  %-12s  %4s  %-16s  %s\n", seq, natsMsg_GetSubject(m),
-           header(m, "Dm-Original-Subject"), *header(m, "Dm-Backend") ? header(m, "Dm-Backend") : "-",
-           header(m, "Dm-Delivered"), header(m, "Dm-Code"), header(m, "Dm-Reason"));
+           header(m, "Dm-Original-Subject"),
+           *header(m, "Dm-Backend") ? header(m, "Dm-Backend") : "-", header(m, "Dm-Delivered"),
+           header(m, "Dm-Code"), header(m, "Dm-Reason"));
 }
 
 static bool replay_one(jsCtx *js, natsMsg *m, uint64_t seq, bool keep)
 {
     const char *subject = header(m, "Dm-Original-Subject");
     if (strncmp(subject, "market.", 7) != 0) {
-        fprintf(stderr, "dmctl dlq: entry %" PRIu64 " has no original market.* subject: skipped\n", seq);
+        fprintf(stderr, "dmctl dlq: entry %" PRIu64 " has no original market.* subject: skipped\n",
+                seq);
         return false;
     }
     natsMsg *out = NULL;
-    natsStatus s = natsMsg_Create(&out, subject, NULL, natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    natsStatus s =
+        natsMsg_Create(&out, subject, NULL, natsMsg_GetData(m), natsMsg_GetDataLength(m));
     char id[64];
     /* One id per entry: replaying the same entry twice within the dedupe window stores it once. */
     snprintf(id, sizeof id, "dlq-replay:%" PRIu64, seq);
@@ -128,13 +132,15 @@ static int walk(jsCtx *js, const dlq_opts *o, bool replay)
         printf("%8s  %-16s  %-26s  %-12s  %4s  %-16s  %s\n", "seq", "subject", "original subject",
                "backend", "dlv", "code", "reason");
     int64_t shown = 0, failed = 0;
-    for (uint64_t seq = first; held > 0 && seq <= last && (o->limit <= 0 || shown < o->limit); seq++) {
+    for (uint64_t seq = first; held > 0 && seq <= last && (o->limit <= 0 || shown < o->limit);
+         seq++) {
         natsMsg *m = NULL;
         s = js_GetMsg(&m, js, DLQ_STREAM, seq, NULL, &jerr);
         if (s == NATS_NOT_FOUND)
             continue; /* deleted (replayed) or expired */
         if (s != NATS_OK) {
-            fprintf(stderr, "dmctl dlq: cannot read entry %" PRIu64 ": %s\n", seq, natsStatus_GetText(s));
+            fprintf(stderr, "dmctl dlq: cannot read entry %" PRIu64 ": %s\n", seq,
+                    natsStatus_GetText(s));
             return EXIT_FAIL;
         }
         if (wanted(m, o)) {
@@ -164,7 +170,7 @@ int cmd_dlq(global_opts *g, int argc, char **argv)
     dlq_opts o = {0};
     bool all = false;
     const arg_spec specs[] = {
-        {"kind", ARG_STR, &o.kind}, {"seq", ARG_INT, &o.seq},   {"limit", ARG_INT, &o.limit},
+        {"kind", ARG_STR, &o.kind},  {"seq", ARG_INT, &o.seq},    {"limit", ARG_INT, &o.limit},
         {"json", ARG_FLAG, &o.json}, {"keep", ARG_FLAG, &o.keep}, {"all", ARG_FLAG, &all},
     };
     char *pos[1] = {0};

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: dm-worker --config-dir DIR --strategy FILE [--name NAME] [--env-file FILE]\n"
             "                 [--responders N] [--log-level debug|info|warn|error]\n"
-            "                 [--http [HOST:]PORT]   GET /metrics /healthz /readyz (default host 127.0.0.1)\n");
+            "                 [--http [HOST:]PORT]   GET /metrics /healthz /readyz\n"
+            "                                        (HOST defaults to 127.0.0.1)\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -326,6 +328,41 @@ static void stop_consumers(worker *w)
         }
 }
 
+/* Each family in one group, as the text format wants. */
+static void prom_pools(const worker *w, dm_buf *out)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } counters[] = {{"dm_pool_waits_total", offsetof(dm_pool_stats, waited)},
+                    {"dm_pool_timeouts_total", offsetof(dm_pool_stats, timeouts)},
+                    {"dm_pool_replaced_total", offsetof(dm_pool_stats, replaced)}};
+    dm_pool_stats ps[DM_BK_COUNT];
+    for (int id = 0; id < DM_BK_COUNT; id++)
+        if (w->pools[id])
+            dm_pool_stats_of(w->pools[id], &ps[id]);
+    dm_buf_puts(out, "# TYPE dm_pool_connections gauge\n");
+    for (int id = 0; id < DM_BK_COUNT; id++) {
+        if (w->pools[id] == NULL)
+            continue;
+        const char *b = dm_backend_name((dm_backend_id)id);
+        dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"open\"} %d\n", b, ps[id].open);
+        dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"in_use\"} %d\n", b, ps[id].in_use);
+        dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"max\"} %d\n", b, ps[id].max);
+    }
+    for (size_t c = 0; c < sizeof counters / sizeof *counters; c++) {
+        dm_buf_printf(out, "# TYPE %s counter\n", counters[c].name);
+        for (int id = 0; id < DM_BK_COUNT; id++) {
+            uint64_t v;
+            if (w->pools[id] == NULL)
+                continue;
+            memcpy(&v, (const char *)&ps[id] + counters[c].offset, sizeof v);
+            dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", counters[c].name,
+                          dm_backend_name((dm_backend_id)id), (unsigned long long)v);
+        }
+    }
+}
+
 /* /metrics: the process counters, then what only the worker knows. Runs on the HTTP
  * thread; reads atomics, the shared breakers and pools (locked a moment each), and asks
  * NATS for the consumers' lag. */
@@ -337,8 +374,10 @@ static void prometheus(void *ctx, dm_buf *out)
     const dm_strategy *st = dm_strategy_acquire(w->strategies);
     dm_buf_printf(out, "# TYPE dm_strategy_info gauge\ndm_strategy_info{version=\"%s\"} 1\n", st->version);
     dm_strategy_release(w->strategies, st);
-    dm_buf_printf(out, "# TYPE dm_strategy_reloads_total counter\ndm_strategy_reloads_total %llu\n"
-                       "# TYPE dm_strategy_reload_failures_total counter\ndm_strategy_reload_failures_total %llu\n",
+    dm_buf_printf(out,
+                  "# TYPE dm_strategy_reloads_total counter\ndm_strategy_reloads_total %llu\n"
+                  "# TYPE dm_strategy_reload_failures_total counter\n"
+                  "dm_strategy_reload_failures_total %llu\n",
                   w->watch ? (unsigned long long)dm_strategy_reloads(w->watch) : 0ULL,
                   w->watch ? (unsigned long long)dm_strategy_reload_failures(w->watch) : 0ULL);
     dm_buf_puts(out, "# HELP dm_breaker_state Circuit breaker per backend: 0 closed, 1 open, 2 half open.\n"
@@ -347,28 +386,7 @@ static void prometheus(void *ctx, dm_buf *out)
         if (w->breakers[id])
             dm_buf_printf(out, "dm_breaker_state{backend=\"%s\"} %d\n", dm_backend_name((dm_backend_id)id),
                           (int)dm_breaker_state_of(w->breakers[id]));
-    /* Each family in one group, as the text format wants. */
-    static const char *const families[] = {"dm_pool_connections", "dm_pool_waits_total",
-                                           "dm_pool_timeouts_total", "dm_pool_replaced_total"};
-    dm_pool_stats ps[DM_BK_COUNT];
-    for (int id = 0; id < DM_BK_COUNT; id++)
-        if (w->pools[id])
-            dm_pool_stats_of(w->pools[id], &ps[id]);
-    for (int f = 0; f < 4; f++) {
-        dm_buf_printf(out, "# TYPE %s %s\n", families[f], f == 0 ? "gauge" : "counter");
-        for (int id = 0; id < DM_BK_COUNT; id++) {
-            const char *b = dm_backend_name((dm_backend_id)id);
-            if (w->pools[id] == NULL)
-                continue;
-            if (f == 0)
-                dm_buf_printf(out, "%s{backend=\"%s\",state=\"open\"} %d\n%s{backend=\"%s\",state=\"in_use\"} %d\n"
-                                   "%s{backend=\"%s\",state=\"max\"} %d\n",
-                              families[f], b, ps[id].open, families[f], b, ps[id].in_use, families[f], b, ps[id].max);
-            else
-                dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", families[f], b,
-                              (unsigned long long)(f == 1 ? ps[id].waited : f == 2 ? ps[id].timeouts : ps[id].replaced));
-        }
-    }
+    prom_pools(w, out);
     char names[DM_MAX_CONSUMERS][48];
     size_t n = consumer_names(atomic_load(&w->consumers_running), names);
     dm_consumer_lag lag[DM_MAX_CONSUMERS];

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define DM_POOL_CHECK_MS 5000  /* an idle connection is pinged this often */
-#define DM_POOL_IDLE_MS 60000  /* an idle connection above min closes after this */
+#define DM_POOL_CHECK_MS 5000 /* an idle connection is pinged this often */
+#define DM_POOL_IDLE_MS 60000 /* an idle connection above min closes after this */
 
 typedef struct {
     dm_backend *b;
@@ -94,8 +94,14 @@ void dm_pool_configure(dm_pool *p, const dm_pool_cfg *cfg)
     pthread_mutex_unlock(&p->mu);
 }
 
-const dm_backend_ops *dm_pool_ops(const dm_pool *p) { return p->ops; }
-dm_backend_id dm_pool_id(const dm_pool *p) { return p->id; }
+const dm_backend_ops *dm_pool_ops(const dm_pool *p)
+{
+    return p->ops;
+}
+dm_backend_id dm_pool_id(const dm_pool *p)
+{
+    return p->id;
+}
 
 dm_backend *dm_pool_acquire(dm_pool *p, dm_err *err)
 {
@@ -124,7 +130,8 @@ dm_backend *dm_pool_acquire(dm_pool *p, dm_err *err)
             p->in_use--;
             pthread_cond_signal(&p->freed);
             pthread_mutex_unlock(&p->mu);
-            dm_fail(err, DM_E_INTERNAL, "", "%s: cannot create a connection", dm_backend_name(p->id));
+            dm_fail(err, DM_E_INTERNAL, "", "%s: cannot create a connection",
+                    dm_backend_name(p->id));
             return NULL;
         }
         if (!waited)
@@ -135,8 +142,9 @@ dm_backend *dm_pool_acquire(dm_pool *p, dm_err *err)
             p->timeouts++;
             int max = p->cfg.max_size, t = p->cfg.timeout_s;
             pthread_mutex_unlock(&p->mu);
-            dm_fail(err, DM_E_UNAVAILABLE, "", "%s pool exhausted: %d of %d connections busy for %d s",
-                    dm_backend_name(p->id), max, max, t);
+            dm_fail(err, DM_E_UNAVAILABLE, "",
+                    "%s pool exhausted: %d of %d connections busy for %d s", dm_backend_name(p->id),
+                    max, max, t);
             return NULL;
         }
     }
@@ -233,9 +241,15 @@ void dm_pool_maintain(dm_pool *p, int64_t now_ms)
 void dm_pool_stats_of(dm_pool *p, dm_pool_stats *out)
 {
     pthread_mutex_lock(&p->mu);
-    *out = (dm_pool_stats){.open = p->open, .in_use = p->in_use, .min = p->cfg.min_size,
-                           .max = p->cfg.max_size, .timeout_s = p->cfg.timeout_s,
-                           .up = p->up, .borrowed = p->borrowed,
-                           .waited = p->waited, .timeouts = p->timeouts, .replaced = p->replaced};
+    *out = (dm_pool_stats){.open = p->open,
+                           .in_use = p->in_use,
+                           .min = p->cfg.min_size,
+                           .max = p->cfg.max_size,
+                           .timeout_s = p->cfg.timeout_s,
+                           .up = p->up,
+                           .borrowed = p->borrowed,
+                           .waited = p->waited,
+                           .timeouts = p->timeouts,
+                           .replaced = p->replaced};
     pthread_mutex_unlock(&p->mu);
 }

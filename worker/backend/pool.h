@@ -25,7 +25,7 @@ typedef dm_backend *(*dm_pool_factory)(void *ctx);
 
 typedef struct {
     int open, in_use, min, max, timeout_s;
-    bool up;      /* the last connection check or use succeeded */
+    bool up; /* the last connection check or use succeeded */
     uint64_t borrowed, waited, timeouts, replaced;
 } dm_pool_stats;
 

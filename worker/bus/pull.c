@@ -6,7 +6,7 @@
 #include <time.h>
 
 #define NS_PER_MS ((int64_t)1000000)
-#define DM_PULL_STEP_MS 100       /* longest wait between looks at the stop flag */
+#define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */
 #define DM_PULL_MAX_BYTES (32 * 1024 * 1024)
 
 struct dm_pull {
@@ -28,7 +28,8 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / NS_PER_MS;
 }
 
-dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer, natsStatus *st)
+dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer,
+                        natsStatus *st)
 {
     dm_pull *p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -36,7 +37,8 @@ dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *cons
         return NULL;
     }
     p->nc = nc;
-    snprintf(p->next_subject, sizeof p->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream, consumer);
+    snprintf(p->next_subject, sizeof p->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream,
+             consumer);
     *st = natsInbox_Create(&p->inbox);
     if (*st == NATS_OK)
         *st = natsConnection_SubscribeSync(&p->sub, nc, p->inbox);
@@ -81,7 +83,8 @@ static void request(dm_pull *p, int batch, int64_t expires_ms)
 static bool is_status(dm_pull *p, natsMsg *m)
 {
     const char *status = NULL;
-    if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK || !status)
+    if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK ||
+        !status)
         return false;
     if (strcmp(status, "100") != 0)
         p->open_until_ms = 0;
@@ -160,8 +163,14 @@ static void reply(dm_pull *p, natsMsg *m, const char *body)
         natsConnection_PublishString(p->nc, r, body);
 }
 
-void dm_pull_ack(dm_pull *p, natsMsg *m) { reply(p, m, "+ACK"); }
-void dm_pull_term(dm_pull *p, natsMsg *m) { reply(p, m, "+TERM"); }
+void dm_pull_ack(dm_pull *p, natsMsg *m)
+{
+    reply(p, m, "+ACK");
+}
+void dm_pull_term(dm_pull *p, natsMsg *m)
+{
+    reply(p, m, "+TERM");
+}
 
 void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms)
 {
@@ -181,7 +190,10 @@ static void give_back(dm_pull *p)
         if (queued(p) == 0 && wait <= 0)
             return;
         natsMsg *m = NULL;
-        if (natsSubscription_NextMsg(&m, p->sub, wait > DM_PULL_STEP_MS ? DM_PULL_STEP_MS : wait > 0 ? wait : 1) != NATS_OK)
+        if (natsSubscription_NextMsg(&m, p->sub,
+                                     wait > DM_PULL_STEP_MS ? DM_PULL_STEP_MS
+                                     : wait > 0             ? wait
+                                                            : 1) != NATS_OK)
             continue;
         if (!is_status(p, m))
             dm_pull_nak(p, m, 0);

@@ -16,7 +16,8 @@
 
 typedef struct dm_pull dm_pull;
 
-dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer, natsStatus *st);
+dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer,
+                        natsStatus *st);
 /* Unsubscribes; messages not taken yet return to the stream after the consumer's AckWait. */
 void dm_pull_destroy(dm_pull *p);
 

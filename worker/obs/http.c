@@ -17,7 +17,8 @@ struct dm_http {
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
                                  const char *body, size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
@@ -26,8 +27,9 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
     return ok;
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *upload, size_t *upload_size, void **state)
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **state)
 {
     (void)version, (void)upload, (void)upload_size, (void)state;
     dm_http *h = cls;
@@ -43,8 +45,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         bool ready = h->h.ready(h->h.ctx, &body);
         if (ready)
             dm_buf_puts(&body, "ready\n");
-        ok = send_text(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, TEXT, body.data ? body.data : "",
-                       body.len);
+        ok = send_text(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, TEXT,
+                       body.data ? body.data : "", body.len);
     } else if (strcmp(url, "/metrics") == 0) {
         h->h.metrics(h->h.ctx, &body);
         ok = body.oom ? send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, TEXT, "out of memory\n", 14)
@@ -74,7 +76,8 @@ static bool parse_listen(const char *listen, struct sockaddr_in *sa)
     memset(sa, 0, sizeof *sa);
     sa->sin_family = AF_INET;
     sa->sin_port = htons((uint16_t)port);
-    return *port_s && *end == '\0' && port > 0 && port < 65536 && inet_pton(AF_INET, host, &sa->sin_addr) == 1;
+    return *port_s && *end == '\0' && port > 0 && port < 65536 &&
+           inet_pton(AF_INET, host, &sa->sin_addr) == 1;
 }
 
 dm_http *dm_http_start(const char *listen, const dm_http_handlers *h, dm_err *err)
@@ -90,10 +93,11 @@ dm_http *dm_http_start(const char *listen, const dm_http_handlers *h, dm_err *er
         return NULL;
     }
     s->h = *h;
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, ntohs(sa.sin_port), NULL,
-                            NULL, answer, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, ntohs(sa.sin_port),
+                            NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)DM_HTTP_MAX_CONNECTIONS,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DM_HTTP_TIMEOUT_S, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DM_HTTP_TIMEOUT_S,
+                            MHD_OPTION_END);
     if (s->d == NULL) {
         dm_fail(err, DM_E_UNAVAILABLE, "http", "cannot listen on %.60s (port in use?)", listen);
         free(s);

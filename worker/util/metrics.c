@@ -191,12 +191,14 @@ static void prom_ops(dm_buf *out)
         if (ld(&g_m.ops[i].count))
             dm_buf_printf(out, "dm_requests_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
                           ld(&g_m.ops[i].count));
-    prom_head(out, "dm_request_errors_total", "counter", "Requests answered with an error other than not_found.");
+    prom_head(out, "dm_request_errors_total", "counter",
+              "Requests answered with an error other than not_found.");
     for (int i = 0; i < DM_OP_COUNT; i++)
         if (ld(&g_m.ops[i].count))
             dm_buf_printf(out, "dm_request_errors_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
                           ld(&g_m.ops[i].errors));
-    prom_head(out, "dm_request_duration_seconds", "histogram", "Time from request to reply inside the worker.");
+    prom_head(out, "dm_request_duration_seconds", "histogram",
+              "Time from request to reply inside the worker.");
     for (int i = 0; i < DM_OP_COUNT; i++) {
         op_stats *s = &g_m.ops[i];
         unsigned long long total = ld(&s->count), cum = 0;
@@ -220,7 +222,8 @@ static void prom_per_backend(dm_buf *out, const char *name, const char *help, at
     prom_head(out, name, "counter", help);
     for (int i = 0; i < DM_BK_COUNT; i++)
         if (!caches_only || i == DM_BK_L1 || i == DM_BK_DRAGONFLY)
-            dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", name, dm_backend_name((dm_backend_id)i), ld(&v[i]));
+            dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", name, dm_backend_name((dm_backend_id)i),
+                          ld(&v[i]));
 }
 
 void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kinds)
@@ -240,7 +243,9 @@ void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kin
             if (ld(v[0]) + ld(v[1]) + ld(v[2]) == 0)
                 continue;
             for (int o = 0; o < 3; o++)
-                dm_buf_printf(out, "dm_ingest_messages_total{kind=\"%s\",backend=\"%s\",outcome=\"%s\"} %llu\n",
+                dm_buf_printf(out,
+                              "dm_ingest_messages_total{kind=\"%s\",backend=\"%s\","
+                              "outcome=\"%s\"} %llu\n",
                               kind_names[k], dm_backend_name((dm_backend_id)b), outcomes[o], ld(v[o]));
         }
 }
