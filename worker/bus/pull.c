@@ -121,9 +121,7 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
     while (n < max && !atomic_load(stop)) {
         int64_t now = mono_ms();
         int64_t until = n == 0 ? first_by : linger_by;
-        if (n > 0 && queued(p) == 0 && now >= until)
-            break;
-        if (n == 0 && now >= until && queued(p) == 0)
+        if (now >= until && queued(p) == 0)
             break;
         if (queued(p) == 0 && (p->left <= 0 || now >= p->open_until_ms)) {
             int64_t expires = until - now;
