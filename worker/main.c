@@ -159,7 +159,7 @@ static void *keeper_run(void *arg)
     while (!atomic_load(&w->keeper_stop)) {
         for (int id = 0; id < DM_BK_COUNT; id++)
             if (w->pools[id])
-                dm_pool_maintain(w->pools[id], dm_pool_clock_ms());
+                dm_pool_maintain(w->pools[id], dm_mono_ms());
         for (int i = 0; i < 10 && !atomic_load(&w->keeper_stop); i++)
             nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
     }

@@ -68,7 +68,7 @@ static void keeper_opens_min_connections_and_checks_them(void **state)
 {
     (void)state;
     dm_pool *p = dm_pool_create(DM_BK_TIMESCALE, make, NULL, &(dm_pool_cfg){3, 5, 1});
-    dm_pool_maintain(p, dm_pool_clock_ms());
+    dm_pool_maintain(p, dm_mono_ms());
     assert_int_equal(stats(p).open, 3);
     assert_int_equal(g_pings, 3); /* each one connected (pinged) before it counts */
     assert_true(stats(p).up);
@@ -153,7 +153,7 @@ static void a_backend_that_comes_back_is_reconnected_on_the_next_round(void **st
 {
     (void)state;
     dm_pool *p = dm_pool_create(DM_BK_TIMESCALE, make, NULL, &(dm_pool_cfg){2, 4, 1});
-    int64_t now = dm_pool_clock_ms();
+    int64_t now = dm_mono_ms();
     dm_pool_maintain(p, now);
     assert_int_equal(stats(p).open, 2);
     g_down = true;
@@ -183,7 +183,7 @@ static void idle_extras_close_and_a_smaller_max_applies(void **state)
     for (int i = 0; i < 4; i++)
         dm_pool_release(p, v[i], false);
     assert_int_equal(stats(p).open, 2); /* two closed on return: over the new max */
-    dm_pool_maintain(p, dm_pool_clock_ms() + 61000);
+    dm_pool_maintain(p, dm_mono_ms() + 61000);
     assert_int_equal(stats(p).open, 1); /* down to min after a minute idle */
     dm_pool_destroy(p);
     assert_int_equal(g_destroyed, g_made);

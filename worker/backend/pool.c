@@ -29,13 +29,6 @@ struct dm_pool {
     uint64_t borrowed, waited, timeouts, replaced;
 };
 
-int64_t dm_pool_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool reserve_idle(dm_pool *p, int n)
 {
     if (n <= p->cap)
@@ -68,7 +61,7 @@ dm_pool *dm_pool_create(dm_backend_id id, dm_pool_factory make, void *ctx, const
     p->cfg = *cfg;
     p->up = true;
     /* Not connected yet: the keeper connects up to min, a borrower on first use. */
-    p->idle[p->n_idle++] = (idle_conn){first, dm_pool_clock_ms(), 0};
+    p->idle[p->n_idle++] = (idle_conn){first, dm_mono_ms(), 0};
     p->open = 1;
     return p;
 }
@@ -169,7 +162,7 @@ void dm_pool_release(dm_pool *p, dm_backend *b, bool broken)
 {
     if (b == NULL)
         return;
-    int64_t now = dm_pool_clock_ms();
+    int64_t now = dm_mono_ms();
     pthread_mutex_lock(&p->mu);
     p->in_use--;
     dm_backend *gone = put_back(p, b, broken, now);

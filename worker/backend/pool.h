@@ -45,10 +45,10 @@ dm_backend *dm_pool_acquire(dm_pool *p, dm_err *err);
 /* broken: the connection met a transient failure; it is closed and replaced. */
 void dm_pool_release(dm_pool *p, dm_backend *b, bool broken);
 
-/* The keeper's round: ping idle connections, replace broken ones, open up to min, close
- * long-idle extras. Pings run outside the lock: borrowers never wait for them. */
+/* The keeper's round at now_ms (dm_mono_ms()): ping idle connections, replace broken
+ * ones, open up to min, close long-idle extras. Pings run outside the lock: borrowers
+ * never wait for them. */
 void dm_pool_maintain(dm_pool *p, int64_t now_ms);
-int64_t dm_pool_clock_ms(void); /* the clock of now_ms: monotonic milliseconds */
 
 void dm_pool_stats_of(dm_pool *p, dm_pool_stats *out);
 

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "../model/model.h"
 
 #define NS_PER_MS ((int64_t)1000000)
 #define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */
@@ -20,13 +21,6 @@ struct dm_pull {
     int64_t open_until_ms;
     int left;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / NS_PER_MS;
-}
 
 dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer,
                         natsStatus *st)
@@ -73,7 +67,7 @@ static void request(dm_pull *p, int batch, int64_t expires_ms)
     snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"max_bytes\":%d}", batch,
              (long long)(expires_ms * NS_PER_MS), DM_PULL_MAX_BYTES);
     if (natsConnection_PublishRequestString(p->nc, p->next_subject, p->inbox, body) == NATS_OK) {
-        p->open_until_ms = mono_ms() + expires_ms;
+        p->open_until_ms = dm_mono_ms() + expires_ms;
         p->left = batch;
     }
 }
@@ -116,10 +110,10 @@ static natsMsg *take(dm_pull *p, int64_t wait_ms)
 int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
                   atomic_bool *stop)
 {
-    int64_t start = mono_ms(), first_by = start + wait_ms, linger_by = start + linger_ms;
+    int64_t start = dm_mono_ms(), first_by = start + wait_ms, linger_by = start + linger_ms;
     int n = 0;
     while (n < max && !atomic_load(stop)) {
-        int64_t now = mono_ms();
+        int64_t now = dm_mono_ms();
         int64_t until = n == 0 ? first_by : linger_by;
         if (now >= until && queued(p) == 0)
             break;
@@ -184,7 +178,7 @@ void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms)
 static void give_back(dm_pull *p)
 {
     for (;;) {
-        int64_t wait = p->open_until_ms - mono_ms();
+        int64_t wait = p->open_until_ms - dm_mono_ms();
         if (queued(p) == 0 && wait <= 0)
             return;
         natsMsg *m = NULL;

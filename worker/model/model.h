@@ -79,7 +79,8 @@ bool dm_is_country(const char *s);
 bool dm_is_currency(const char *s);
 bool dm_is_text(const char *s, size_t max); /* valid UTF-8, no control characters */
 
-int64_t dm_now_ms(void);
+int64_t dm_now_ms(void);  /* wall clock: timestamps */
+int64_t dm_mono_ms(void); /* monotonic: deadlines and intervals */
 
 dm_code dm_tick_validate(const dm_tick *t, int64_t now_ms, dm_err *err);
 dm_code dm_candle_validate(const dm_candle *c, int64_t now_ms, dm_err *err);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../model/model.h"
 #include "../util/log.h"
 
 /* Events that can mean "the file now has other bytes": written in place and closed (cp,
@@ -62,13 +63,6 @@ static uint64_t hash_bytes(const char *p, size_t n)
         h *= 1099511628211ULL;
     }
     return h;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads the whole file (up to the cap) into a fresh buffer; *len gets its size. */
@@ -194,27 +188,27 @@ static void *watch_main(void *arg)
     /* SIGTERM/SIGINT stay blocked here: main blocks them before starting any thread and
      * the mask is inherited, so only main's sigwait receives them. */
     bool pending = w->stale_at_start;
-    int64_t due = now_ms() + DM_WATCH_SETTLE_MS;
-    int64_t first = now_ms(); /* of the current burst of events */
+    int64_t due = dm_mono_ms() + DM_WATCH_SETTLE_MS;
+    int64_t first = dm_mono_ms(); /* of the current burst of events */
     while (!atomic_load(&w->stop)) {
         int timeout = DM_WATCH_POLL_MS;
         if (pending) {
-            int64_t left = due - now_ms();
+            int64_t left = due - dm_mono_ms();
             timeout = left <= 0 ? 0 : left < timeout ? (int)left : timeout;
         }
         struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
         int r = poll(&pfd, 1, timeout);
         if (r > 0 && drain_events(w)) {
             if (!pending)
-                first = now_ms();
+                first = dm_mono_ms();
             pending = true;
             /* Every new event restarts the quiet period, but a file rewritten without pause
              * is still read within DM_WATCH_SETTLE_MAX_MS (the hash skips a repeat). */
-            due = now_ms() + DM_WATCH_SETTLE_MS;
+            due = dm_mono_ms() + DM_WATCH_SETTLE_MS;
             if (due > first + DM_WATCH_SETTLE_MAX_MS)
                 due = first + DM_WATCH_SETTLE_MAX_MS;
         }
-        if (pending && now_ms() >= due) {
+        if (pending && dm_mono_ms() >= due) {
             pending = false;
             reload(w);
         }
