@@ -50,3 +50,24 @@ void dm_disconnect(natsConnection *nc)
     natsConnection_Close(nc);
     natsConnection_Destroy(nc);
 }
+
+natsStatus dm_connect_js(const global_opts *opts, natsConnection **nc, jsCtx **js)
+{
+    *js = NULL;
+    natsStatus s = dm_connect(opts, nc);
+    if (s != NATS_OK)
+        return s;
+    jsOptions jo;
+    s = jsOptions_Init(&jo);
+    if (s == NATS_OK) {
+        jo.Wait = opts->timeout_ms;
+        s = natsConnection_JetStream(js, *nc, &jo);
+    }
+    if (s != NATS_OK) {
+        dm_nats_error("cannot create JetStream context", s);
+        dm_disconnect(*nc);
+        *nc = NULL;
+        *js = NULL;
+    }
+    return s;
+}

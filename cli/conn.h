@@ -30,6 +30,10 @@ natsStatus dm_connect(const global_opts *opts, natsConnection **nc);
 /* "dmctl: <what>: <status text> (<library detail>)" on stderr. */
 void dm_nats_error(const char *what, natsStatus s);
 
+/* dm_connect plus a JetStream context whose requests wait opts->timeout_ms; prints
+ * the reason and leaves nothing open on failure. */
+natsStatus dm_connect_js(const global_opts *opts, natsConnection **nc, jsCtx **js);
+
 /* Closes and destroys; tolerates NULL. */
 void dm_disconnect(natsConnection *nc);
 

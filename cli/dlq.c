@@ -202,19 +202,9 @@ int cmd_dlq(global_opts *g, int argc, char **argv)
     }
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
-    jsOptions jo;
-    int rc = EXIT_FAIL;
-    if (dm_connect(g, &nc) != NATS_OK)
+    if (dm_connect_js(g, &nc, &js) != NATS_OK)
         return EXIT_FAIL;
-    natsStatus s = jsOptions_Init(&jo);
-    if (s == NATS_OK) {
-        jo.Wait = g->timeout_ms;
-        s = natsConnection_JetStream(&js, nc, &jo);
-    }
-    if (s == NATS_OK)
-        rc = walk(js, &o, replay);
-    else
-        dm_nats_error("cannot create JetStream context", s);
+    int rc = walk(js, &o, replay);
     jsCtx_Destroy(js);
     dm_disconnect(nc);
     return rc;

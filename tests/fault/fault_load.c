@@ -1082,6 +1082,17 @@ static void rb_fixed(rb *r, void *out, size_t n)
     r->p += n;
 }
 
+/* The columns both tables end with: Nullable(Float64) volume, then source. */
+static void rb_volume_source(rb *r, row *x)
+{
+    uint8_t null = 1;
+    rb_fixed(r, &null, 1);
+    x->has_volume = !null;
+    if (x->has_volume)
+        rb_fixed(r, &x->volume, 8);
+    rb_str(r, x->source, sizeof x->source);
+}
+
 static bool ch_judge(store_figures *out)
 {
     judge j;
@@ -1108,12 +1119,7 @@ static bool ch_judge(store_figures *out)
         rb_fixed(&r, &x.ts, 8);
         for (int k = 0; k < 3; k++)
             rb_fixed(&r, &x.v[k], 8);
-        uint8_t null = 1;
-        rb_fixed(&r, &null, 1);
-        x.has_volume = !null;
-        if (x.has_volume)
-            rb_fixed(&r, &x.volume, 8);
-        rb_str(&r, x.source, sizeof x.source);
+        rb_volume_source(&r, &x);
         ok = !r.bad;
         if (ok)
             judge_row(&j, &x);
@@ -1128,12 +1134,7 @@ static bool ch_judge(store_figures *out)
         rb_fixed(&r, &x.ts, 8);
         for (int k = 0; k < 4; k++)
             rb_fixed(&r, &x.v[k], 8);
-        uint8_t null = 1;
-        rb_fixed(&r, &null, 1);
-        x.has_volume = !null;
-        if (x.has_volume)
-            rb_fixed(&r, &x.volume, 8);
-        rb_str(&r, x.source, sizeof x.source);
+        rb_volume_source(&r, &x);
         ok = !r.bad;
         if (ok)
             judge_row(&j, &x);

@@ -91,10 +91,6 @@ const dm_backend_ops *dm_pool_ops(const dm_pool *p)
 {
     return p->ops;
 }
-dm_backend_id dm_pool_id(const dm_pool *p)
-{
-    return p->id;
-}
 
 dm_backend *dm_pool_acquire(dm_pool *p, dm_err *err)
 {

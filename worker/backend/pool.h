@@ -38,7 +38,6 @@ void dm_pool_configure(dm_pool *p, const dm_pool_cfg *cfg);
 
 /* The backend's operations, to know what it offers without borrowing. */
 const dm_backend_ops *dm_pool_ops(const dm_pool *p);
-dm_backend_id dm_pool_id(const dm_pool *p);
 
 /* Borrows a connection, waiting up to the pool timeout; NULL with err set on timeout. */
 dm_backend *dm_pool_acquire(dm_pool *p, dm_err *err);
