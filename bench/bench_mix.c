@@ -45,7 +45,7 @@
  *             when the staleness probe is done (--overlap-probes: at the same time; then
  *             the two candle streams share the workers' candle consumers, which shows in
  *             the staleness tail), so with the default 20 s each gets about 10 s.
- *  cold probe (--cold N, default 300 series; --cold-interval MS, default 10) L2 hits as
+ *  cold probe (--cold N, default 1000 series; --cold-interval MS, default 5) L2 hits as
  *             such, spread over the whole phase: N fresh series (1m, 100 candles each,
  *             new names every run) are preloaded and never asked for before the timed
  *             phase, so no worker holds them in L1 while Dragonfly does. On its own
@@ -920,7 +920,7 @@ static void cold_names(cold_probe *p)
         stamp[i] = DIG[t % 36];
     stamp[4] = '\0';
     for (int i = 0; i < p->n; i++)
-        snprintf(p->symbols[i], COLD_SYMBOL_LEN, "Q%s%03d/USD", stamp, i);
+        snprintf(p->symbols[i], COLD_SYMBOL_LEN, "Q%s%04d/USD", stamp, i);
 }
 
 /* Every preloaded series is in Dragonfly, whole, before anything asks for it. */
@@ -1076,8 +1076,8 @@ static void usage(void)
             "  --stale N           staleness probe candles (default 200)\n"
             "  --stale-interval MS one staleness candle every MS ms (default 50)\n"
             "  --gap-interval MS   one L2 probe candle every MS ms, 0 = none (default 50)\n"
-            "  --cold N            cold series for L2 hits over the phase, 0 = none (default 300)\n"
-            "  --cold-interval MS  one cold request, echo or GET every MS ms (default 10)\n"
+            "  --cold N            cold series for L2 hits over the phase, 0 = none (default 1000)\n"
+            "  --cold-interval MS  one cold request, echo or GET every MS ms (default 5)\n"
             "  --block B           baseline requests per block (default 100)\n"
             "  --workers K         workers expected to answer dm.v1.metrics (default 2)\n"
             "  --overlap-probes    run the gap probe at the same time as the staleness probe\n"
@@ -1105,7 +1105,7 @@ static void served_list(const long served[LV_COUNT], char *buf, size_t cap)
 int main(int argc, char **argv)
 {
     int seconds = 20, warmup = 3, rate = 1000, threads = 4, stale_n = 200, stale_iv = 50;
-    int gap_iv = 50, block = 100, workers = 2, overlap = 0, cold_n = 300, cold_iv = 10;
+    int gap_iv = 50, block = 100, workers = 2, overlap = 0, cold_n = 1000, cold_iv = 5;
     static const struct option opts[] = {{"seconds", required_argument, 0, 's'},
                                          {"warmup", required_argument, 0, 'w'},
                                          {"rate", required_argument, 0, 'r'},
@@ -1140,7 +1140,7 @@ int main(int argc, char **argv)
     }
     if (seconds < 1 || seconds > 600 || warmup < 0 || warmup > 60 || rate < 0 || rate > 100000 ||
         threads < 1 || threads > MAX_THREADS || stale_n < 0 || stale_n > 1000 || stale_iv < 1 ||
-        stale_iv > 10000 || gap_iv < 0 || gap_iv > 10000 || cold_n < 0 || cold_n > 999 ||
+        stale_iv > 10000 || gap_iv < 0 || gap_iv > 10000 || cold_n < 0 || cold_n > 9999 ||
         cold_iv < 1 || cold_iv > 10000 || block < 1 || workers < 1 ||
         workers > MAX_WORKERS) {
         usage();
