@@ -2,8 +2,8 @@
  * per operation split by the level that answered, and the staleness window.
  *
  *   bench_mix [--seconds S] [--warmup W] [--rate N] [--threads T] [--stale N]
- *             [--stale-interval MS] [--gap-interval MS] [--cold N] [--cold-interval MS]
- *             [--block B] [--workers K] [--overlap-probes]
+ *             [--stale-interval MS] [--gap-interval MS] [--cold N] [--block B]
+ *             [--workers K] [--overlap-probes]
  *
  * Load (all at once, for S seconds after W seconds of untimed warm-up):
  *
@@ -21,8 +21,14 @@
  *             running alongside the engine for the whole timed phase (so it sees the same
  *             load): a bare NATS echo replying bytes of exactly the size of a real
  *             candles.latest limit 100 reply, the same for a tick.latest reply (sizes
- *             measured with one real request each), and a hiredis GET of a 16-byte key on
- *             the stack's Redis (the workers' Dragonfly).
+ *             measured with one real request each), a hiredis GET of a 16-byte key on
+ *             the stack's Redis (the workers' Dragonfly), and requests for cold series
+ *             (--cold N, default 1,500; 0 = none): N fresh series (1m, 100 candles each,
+ *             new names every run) preloaded and first asked for in the timed phase,
+ *             walked in order. They are more than an L1 holds (1,000 entries a kind in
+ *             the default strategy), so an LRU L1 never has the one asked for while
+ *             Dragonfly has them all: their answers are L2 hits as such, taken back to
+ *             back like the echo and GET they are compared with.
  *  staleness  a dedicated symbol MXS/USD with 200 hourly candles preloaded and its L1
  *             entries warmed (limit 5) on every worker. Every 50 ms (default, N = 200) the
  *             next hourly candle k is published with JetStream (waiting for the PubAck),
@@ -35,30 +41,16 @@
  *             (probability 2 x 2^-20). The bench also listens on dm.cache.v1.update and
  *             records when the coherence update of candle k went by, to split the window
  *             into "worker consumed + committed + published" and "merged + answered".
- *  gap probe  (--gap-interval, default 50 ms; 0 disables) the steady mix keeps L1 warm
- *             through coherence, so L2 (Dragonfly) answers almost never happen in it. To
- *             measure an L2 hit of the same reply size under the same load, a dedicated
- *             symbol MXG/USD (200 1m candles) gets a candle two periods after its newest
- *             every interval: coherence cannot merge a gap, so every worker drops its L1
- *             entry and its next limit 100 answer comes from Dragonfly. It is polled like
- *             the staleness probe; its dragonfly-served answers are L2 hits. It starts
- *             when the staleness probe is done (--overlap-probes: at the same time; then
- *             the two candle streams share the workers' candle consumers, which shows in
- *             the staleness tail), so with the default 20 s each gets about 10 s.
- *  cold probe (--cold N, default 1000 series; --cold-interval MS, default 5) L2 hits as
- *             such, spread over the whole phase: N fresh series (1m, 100 candles each,
- *             new names every run) are preloaded and never asked for before the timed
- *             phase, so no worker holds them in L1 while Dragonfly does. On its own
- *             connection, one request every MS ms, in turn: a cold series (round robin),
- *             an echo of the candles reply size, a Redis GET on its own hiredis
- *             connection. A worker answers a series from Dragonfly the first time it is
- *             asked for it and from L1 after that. A requester that sleeps between
- *             requests pays wake-ups that back-to-back ones do not (its L1 answers show
- *             it), so the L2-hit row compares the cold probe's dragonfly-served answers
- *             with the echo and GET it interleaves with them. The gap probe's L2 answers,
- *             all taken back to back at the moment the workers commit the write that
- *             invalidated the entry, are reported in their own row, against the
- *             back-to-back baseline, as the worst case.
+ *  gap probe  (--gap-interval, default 50 ms; 0 disables) L2 hits at their worst moment:
+ *             a dedicated symbol MXG/USD (200 1m candles) gets a candle two periods after
+ *             its newest every interval: coherence cannot merge a gap, so every worker
+ *             drops its L1 entry and its next limit 100 answer comes from Dragonfly, while
+ *             the workers are committing that very write. It is polled like the staleness
+ *             probe; its dragonfly-served answers have their own row (no target). It
+ *             starts when the staleness probe is done (--overlap-probes: at the same
+ *             time; then the two candle streams share the workers' candle consumers,
+ *             which shows in the staleness tail), so with the default 20 s each gets
+ *             about 10 s.
  *  collector  its candles are timed too: PubAck -> their coherence update.
  *
  * Before and after the timed phase, dm.v1.metrics is asked until every worker (--workers,
@@ -679,7 +671,9 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
-enum { B_ECHO_CANDLES, B_ECHO_TICK, B_REDIS, B_COUNT };
+enum { B_ECHO_CANDLES, B_ECHO_TICK, B_REDIS, B_COLD, B_COUNT };
+
+#define COLD_SYMBOL_LEN 16
 
 typedef struct {
     natsConnection *nc;
@@ -690,13 +684,83 @@ typedef struct {
     bench_samples lat[B_COUNT];
     long errors;
     char last_error[200];
+    /* cold series: more than an L1 holds, walked in order, so each request misses L1 */
+    char (*cold)[COLD_SYMBOL_LEN];
+    int n_cold;
+    long next_cold;
+    int64_t cold_newest; /* open time of the newest preloaded candle, the same in every one */
+    opstats cold_stats;  /* by the level that answered */
     pthread_t th;
 } baseline;
+
+/* Names no earlier run used: a base-36 stamp of the start second, then the index. */
+static void cold_names(char (*names)[COLD_SYMBOL_LEN], int n)
+{
+    static const char DIG[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    long long t = wall_ms() / 1000;
+    char stamp[5];
+    for (int i = 3; i >= 0; i--, t /= 36)
+        stamp[i] = DIG[t % 36];
+    stamp[4] = '\0';
+    for (int i = 0; i < n; i++)
+        snprintf(names[i], COLD_SYMBOL_LEN, "Q%s%04d/USD", stamp, i);
+}
+
+/* Every preloaded series is in Dragonfly, whole, before anything asks for it. */
+static bool cold_in_dragonfly(redisContext *rc, char (*names)[COLD_SYMBOL_LEN], int n)
+{
+    for (int i = 0; i < n; i++) {
+        char token[32];
+        token_of(names[i], token, sizeof token);
+        redisReply *r = redisCommand(rc, "ZCARD candle:latest:{%s}:1m", token);
+        long long have = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        freeReplyObject(r);
+        if (have != LIMIT) {
+            fprintf(stderr, "bench: %s holds %lld candles in Redis, not %d\n", names[i], have,
+                    LIMIT);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void cold_one(baseline *b)
+{
+    char body[128];
+    candles_body(body, sizeof body, b->cold[b->next_cold++ % b->n_cold], "1m", LIMIT);
+    opstats *o = &b->cold_stats;
+    natsMsg *r = NULL;
+    int64_t rtt = 0;
+    natsStatus s = request(b->nc, SUBJ_CANDLES, body, &rtt, &r);
+    if (s != NATS_OK) {
+        o->errors++;
+        snprintf(o->last_error, sizeof o->last_error, "request: %s", natsStatus_GetText(s));
+        return;
+    }
+    rinfo ri;
+    parse_reply(r, &ri);
+    natsMsg_Destroy(r);
+    if (ri.status != 200 || ri.level < 0 || ri.ncandles != LIMIT || ri.newest != b->cold_newest) {
+        o->errors++;
+        snprintf(o->last_error, sizeof o->last_error,
+                 "status %d, %d candles, newest %" PRId64 ": %s", ri.status, ri.ncandles,
+                 ri.newest, ri.text);
+        return;
+    }
+    o->served[ri.level]++;
+    bench_samples_add(&o->lat[ri.level], rtt);
+    bench_samples_add(&o->all, rtt);
+}
 
 static void baseline_one(baseline *b, int k, bool record)
 {
     int64_t rtt = 0;
     bool ok;
+    if (k == B_COLD) {
+        if (record)
+            cold_one(b);
+        return;
+    }
     if (k == B_REDIS) {
         int64_t t = bench_now_ns();
         redisReply *r = redisCommand(b->rc, "GET %s", REDIS_KEY);
@@ -727,7 +791,7 @@ static void *baseline_run(void *arg)
 {
     baseline *b = arg;
     while (!atomic_load(b->stop))
-        for (int k = 0; k < B_COUNT && !atomic_load(b->stop); k++)
+        for (int k = 0; k < (b->n_cold ? B_COUNT : B_COLD) && !atomic_load(b->stop); k++)
             for (int i = 0; i < b->block && !atomic_load(b->stop); i++)
                 baseline_one(b, k, true);
     nats_ReleaseThreadMemory();
@@ -894,100 +958,6 @@ static void *probe_run(void *arg)
     return NULL;
 }
 
-/* ----------------------------------------------------------- cold probe --- */
-
-#define COLD_SYMBOL_LEN 16
-
-typedef struct {
-    char (*symbols)[COLD_SYMBOL_LEN];
-    int n, interval_ms;
-    int64_t newest; /* open time of the newest preloaded candle, the same in every series */
-    natsConnection *nc;
-    atomic_bool *stop;
-    long requests;
-    opstats poll;
-    baseline paced; /* echo (candles size) and GET, paced and interleaved the same way */
-    pthread_t th;
-} cold_probe;
-
-/* Names no earlier run used: a base-36 stamp of the start second, then the index. */
-static void cold_names(cold_probe *p)
-{
-    static const char DIG[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    long long t = wall_ms() / 1000;
-    char stamp[5];
-    for (int i = 3; i >= 0; i--, t /= 36)
-        stamp[i] = DIG[t % 36];
-    stamp[4] = '\0';
-    for (int i = 0; i < p->n; i++)
-        snprintf(p->symbols[i], COLD_SYMBOL_LEN, "Q%s%04d/USD", stamp, i);
-}
-
-/* Every preloaded series is in Dragonfly, whole, before anything asks for it. */
-static bool cold_in_dragonfly(redisContext *rc, const cold_probe *p)
-{
-    for (int i = 0; i < p->n; i++) {
-        char token[32];
-        token_of(p->symbols[i], token, sizeof token);
-        redisReply *r = redisCommand(rc, "ZCARD candle:latest:{%s}:1m", token);
-        long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-        freeReplyObject(r);
-        if (n != LIMIT) {
-            fprintf(stderr, "bench: %s holds %lld candles in Redis, not %d\n", p->symbols[i], n,
-                    LIMIT);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* A requester that sleeps between requests pays wake-ups a back-to-back one does not, so
- * the cold requests get a baseline of their own: each step sends one of cold request,
- * echo, GET in turn, so each comes first after a sleep equally often. */
-static void *cold_run(void *arg)
-{
-    cold_probe *p = arg;
-    char body[128];
-    int64_t start = bench_now_ns();
-    for (long k = 0, next = 0; !atomic_load(p->stop); k++) {
-        int64_t due = start + k * p->interval_ms * NS_PER_MS;
-        while (bench_now_ns() < due && !atomic_load(p->stop))
-            bench_sleep_ms(1);
-        if (atomic_load(p->stop))
-            break;
-        if (k % 3) {
-            baseline_one(&p->paced, k % 3 == 1 ? B_ECHO_CANDLES : B_REDIS, true);
-            continue;
-        }
-        candles_body(body, sizeof body, p->symbols[next++ % p->n], "1m", LIMIT);
-        natsMsg *r = NULL;
-        int64_t rtt = 0;
-        natsStatus s = request(p->nc, SUBJ_CANDLES, body, &rtt, &r);
-        p->requests++;
-        if (s != NATS_OK) {
-            p->poll.errors++;
-            snprintf(p->poll.last_error, sizeof p->poll.last_error, "request: %s",
-                     natsStatus_GetText(s));
-            continue;
-        }
-        rinfo ri;
-        parse_reply(r, &ri);
-        natsMsg_Destroy(r);
-        if (ri.status != 200 || ri.level < 0 || ri.ncandles != LIMIT || ri.newest != p->newest) {
-            p->poll.errors++;
-            snprintf(p->poll.last_error, sizeof p->poll.last_error,
-                     "status %d, %d candles, newest %" PRId64 ": %s", ri.status, ri.ncandles,
-                     ri.newest, ri.text);
-            continue;
-        }
-        p->poll.served[ri.level]++;
-        bench_samples_add(&p->poll.lat[ri.level], rtt);
-        bench_samples_add(&p->poll.all, rtt);
-    }
-    nats_ReleaseThreadMemory();
-    return NULL;
-}
-
 /* -------------------------------------------------------------- metrics --- */
 
 typedef struct {
@@ -1067,8 +1037,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_mix [--seconds S] [--warmup W] [--rate N] [--threads T] [--stale N]\n"
-            "                 [--stale-interval MS] [--gap-interval MS] [--cold N]\n"
-            "                 [--cold-interval MS] [--block B] [--workers K] [--overlap-probes]\n"
+            "                 [--stale-interval MS] [--gap-interval MS] [--cold N] [--block B]\n"
+            "                 [--workers K] [--overlap-probes]\n"
             "  --seconds S         timed phase (default 20)\n"
             "  --warmup W          untimed engine warm-up first (default 3)\n"
             "  --rate N            ticks/s published by the collector (default 1000)\n"
@@ -1076,8 +1046,7 @@ static void usage(void)
             "  --stale N           staleness probe candles (default 200)\n"
             "  --stale-interval MS one staleness candle every MS ms (default 50)\n"
             "  --gap-interval MS   one L2 probe candle every MS ms, 0 = none (default 50)\n"
-            "  --cold N            cold series for L2 hits over the phase, 0 = none (default 1000)\n"
-            "  --cold-interval MS  one cold request, echo or GET every MS ms (default 5)\n"
+            "  --cold N            cold series in the baseline's blocks, 0 = none (default 1500)\n"
             "  --block B           baseline requests per block (default 100)\n"
             "  --workers K         workers expected to answer dm.v1.metrics (default 2)\n"
             "  --overlap-probes    run the gap probe at the same time as the staleness probe\n"
@@ -1105,7 +1074,7 @@ static void served_list(const long served[LV_COUNT], char *buf, size_t cap)
 int main(int argc, char **argv)
 {
     int seconds = 20, warmup = 3, rate = 1000, threads = 4, stale_n = 200, stale_iv = 50;
-    int gap_iv = 50, block = 100, workers = 2, overlap = 0, cold_n = 1000, cold_iv = 5;
+    int gap_iv = 50, block = 100, workers = 2, overlap = 0, cold_n = 1500;
     static const struct option opts[] = {{"seconds", required_argument, 0, 's'},
                                          {"warmup", required_argument, 0, 'w'},
                                          {"rate", required_argument, 0, 'r'},
@@ -1114,7 +1083,6 @@ int main(int argc, char **argv)
                                          {"stale-interval", required_argument, 0, 'i'},
                                          {"gap-interval", required_argument, 0, 'g'},
                                          {"cold", required_argument, 0, 'c'},
-                                         {"cold-interval", required_argument, 0, 'C'},
                                          {"block", required_argument, 0, 'b'},
                                          {"workers", required_argument, 0, 'k'},
                                          {"overlap-probes", no_argument, 0, 'o'},
@@ -1131,7 +1099,6 @@ int main(int argc, char **argv)
         case 'i': stale_iv = atoi(optarg); break;
         case 'g': gap_iv = atoi(optarg); break;
         case 'c': cold_n = atoi(optarg); break;
-        case 'C': cold_iv = atoi(optarg); break;
         case 'b': block = atoi(optarg); break;
         case 'k': workers = atoi(optarg); break;
         case 'o': overlap = 1; break;
@@ -1141,7 +1108,7 @@ int main(int argc, char **argv)
     if (seconds < 1 || seconds > 600 || warmup < 0 || warmup > 60 || rate < 0 || rate > 100000 ||
         threads < 1 || threads > MAX_THREADS || stale_n < 0 || stale_n > 1000 || stale_iv < 1 ||
         stale_iv > 10000 || gap_iv < 0 || gap_iv > 10000 || cold_n < 0 || cold_n > 9999 ||
-        cold_iv < 1 || cold_iv > 10000 || block < 1 || workers < 1 ||
+        block < 1 || workers < 1 ||
         workers > MAX_WORKERS) {
         usage();
         return 64;
@@ -1158,9 +1125,8 @@ int main(int argc, char **argv)
     natsConnection *probe_nc[4] = {
         bench_nats_connect("bench-mix-stale-pub"), bench_nats_connect("bench-mix-stale-poll"),
         bench_nats_connect("bench-mix-gap-pub"), bench_nats_connect("bench-mix-gap-poll")};
-    natsConnection *cold_nc = bench_nats_connect("bench-mix-cold");
     natsConnection *eng_nc[MAX_THREADS] = {0};
-    bool conn_ok = nc && coll_nc && echo_nc && base_nc && cold_nc && probe_nc[0] && probe_nc[1] &&
+    bool conn_ok = nc && coll_nc && echo_nc && base_nc && probe_nc[0] && probe_nc[1] &&
                    probe_nc[2] && probe_nc[3];
     for (int i = 0; i < threads && conn_ok; i++) {
         char name[32];
@@ -1215,25 +1181,22 @@ int main(int argc, char **argv)
         ok = preload(js, &stale_sp);
     if (ok && gap_n)
         ok = preload(js, &gap_sp);
-    cold_probe cold = {.n = cold_n, .interval_ms = cold_iv, .nc = cold_nc};
-    redisContext *cold_rc = cold_n ? bench_redis_connect() : NULL;
-    if (cold_n && cold_rc == NULL)
-        return 1;
+    char(*cold)[COLD_SYMBOL_LEN] = NULL;
+    int64_t cold_newest = 0;
     if (ok && cold_n) {
-        cold.symbols = calloc((size_t)cold_n, sizeof *cold.symbols);
-        if (cold.symbols == NULL)
+        if ((cold = calloc((size_t)cold_n, sizeof *cold)) == NULL)
             return 1;
-        cold_names(&cold);
+        cold_names(cold, cold_n);
         series_plan cp = {.tf = "1m", .tf_ms = MIN_MS, .base = (wall_ms() - 10 * DAY_MS) / MIN_MS * MIN_MS};
-        cold.newest = cp.base + (LIMIT - 1) * MIN_MS;
+        cold_newest = cp.base + (LIMIT - 1) * MIN_MS;
         fprintf(stderr, "mix: preloading %d cold series (%s .. %s), %d 1m candles each\n", cold_n,
-                cold.symbols[0], cold.symbols[cold_n - 1], LIMIT);
+                cold[0], cold[cold_n - 1], LIMIT);
         for (int i = 0; i < cold_n && ok; i++) {
-            cp.symbol = cold.symbols[i];
+            cp.symbol = cold[i];
             ok = preload_n(js, &cp, LIMIT);
         }
     }
-    if (!ok || !wait_backlog(js, 120) || (cold_n && !cold_in_dragonfly(rc, &cold)))
+    if (!ok || !wait_backlog(js, 120) || (cold_n && !cold_in_dragonfly(rc, cold, cold_n)))
         return 1;
     /* Every worker fills its L1 on its first miss: 40 fresh answers in a row reach both. */
     for (int i = 0; i < NSYM && ok; i++)
@@ -1350,10 +1313,11 @@ int main(int argc, char **argv)
             }
         ok = started == threads;
     }
-    baseline base = {
-        .nc = base_nc, .rc = rc, .stop = &stop, .block = block, .echo_len = {er[0].len, er[1].len}};
-    if (ok) /* warm the baseline paths too */
-        for (int k = 0; k < B_COUNT; k++)
+    baseline base = {.nc = base_nc, .rc = rc, .stop = &stop, .block = block,
+                     .echo_len = {er[0].len, er[1].len}, .cold = cold, .n_cold = cold_n,
+                     .cold_newest = cold_newest};
+    if (ok) /* warm the baseline paths too (not the cold series: first asked when timed) */
+        for (int k = 0; k < B_COLD; k++)
             for (int i = 0; i < 200; i++)
                 baseline_one(&base, k, false);
     base.errors = 0;
@@ -1432,10 +1396,6 @@ int main(int argc, char **argv)
                 started++;
         }
         bool base_started = pthread_create(&base.th, NULL, baseline_run, &base) == 0;
-        cold.stop = &stop;
-        cold.paced = (baseline){.nc = cold_nc, .rc = cold_rc, .stop = &stop, .block = 1,
-                                .echo_len = {er[0].len, er[1].len}};
-        bool cold_started = cold_n > 0 && pthread_create(&cold.th, NULL, cold_run, &cold) == 0;
         bool probe_started[2] = {false, false};
         for (int k = 0; k < 2; k++)
             if (pr[k].n > 0)
@@ -1456,9 +1416,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++)
             if (probe_started[k])
                 pthread_join(pr[k].th, NULL);
-        if (cold_started)
-            pthread_join(cold.th, NULL);
-        if (started != threads || !base_started || (cold_n > 0 && !cold_started))
+        if (started != threads || !base_started)
             rc_exit = 1;
     } else {
         rc_exit = 1;
@@ -1542,34 +1500,24 @@ int main(int argc, char **argv)
     pct_line(what, &base.lat[B_ECHO_TICK]);
     pct_line("redis GET (16 B value)", &base.lat[B_REDIS]);
 
-    /* L2 answers of candles.latest (same reply size): the cold probe's, against the echo
-     * and GET paced like them; the back-to-back ones (engine, gap probe: all at an
-     * invalidating write) against the back-to-back baseline */
-    bench_samples *l2c = &cold.poll.lat[LV_DF];
-    bench_samples_sort(l2c);
-    for (int k = 0; k < B_COUNT; k++)
-        bench_samples_sort(&cold.paced.lat[k]);
-    double pecho99 = bench_pct_ms(&cold.paced.lat[B_ECHO_CANDLES], 99),
-           pget99 = bench_pct_ms(&cold.paced.lat[B_REDIS], 99);
-    double paced_budget = pecho99 + 2 * pget99;
-    bench_samples l2g = {0};
-    samples_append(&l2g, &tot[OP_CANDLES].lat[LV_DF]);
-    samples_append(&l2g, &pr[1].poll.lat[LV_DF]);
-    bench_samples_sort(&l2g);
+    /* L2 answers of candles.latest (same reply size): the cold series' and the engine's,
+     * taken whenever they come; the gap probe's, all at an invalidating write, apart */
+    opstats *cs = &base.cold_stats;
+    bench_samples l2c = {0}, *l2g = &pr[1].poll.lat[LV_DF];
+    samples_append(&l2c, &cs->lat[LV_DF]);
+    samples_append(&l2c, &tot[OP_CANDLES].lat[LV_DF]);
+    bench_samples_sort(&l2c);
+    bench_samples_sort(l2g);
     if (cold_n) {
         char sv[160];
-        served_list(cold.poll.served, sv, sizeof sv);
-        fprintf(stderr, " cold probe (%d series, one request every %d ms): %ld requests served_by "
-                        "%s; errors %ld%s%s\n",
-                cold_n, cold_iv, cold.requests, sv, cold.poll.errors,
-                cold.poll.errors ? ", last: " : "", cold.poll.last_error);
+        served_list(cs->served, sv, sizeof sv);
+        fprintf(stderr, " cold series (%d, in the baseline's blocks): served_by %s; errors %ld%s%s\n",
+                cold_n, sv, cs->errors, cs->errors ? ", last: " : "", cs->last_error);
         for (int l = 0; l < LV_COUNT; l++)
-            if (cold.poll.lat[l].n) {
+            if (cs->lat[l].n) {
                 snprintf(what, sizeof what, "cold served by %s", LV_NAMES[l]);
-                pct_line(what, &cold.poll.lat[l]);
+                pct_line(what, &cs->lat[l]);
             }
-        pct_line("paced echo (candles size)", &cold.paced.lat[B_ECHO_CANDLES]);
-        pct_line("paced redis GET", &cold.paced.lat[B_REDIS]);
     }
     for (int k = 0; k < 2; k++) {
         probe *p = &pr[k];
@@ -1677,19 +1625,15 @@ int main(int argc, char **argv)
         bench_row(name, v, b, p99 / echo99[op], "<= 1.50", s->n > 0 && p99 <= 1.5 * echo99[op]);
     }
     {
-        if (cold_n) {
-            double p99 = bench_pct_ms(l2c, 99);
-            snprintf(name, sizeof name, "mix candles.latest L2-hit p50 / p99");
-            snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(l2c, 50), p99);
-            snprintf(b, sizeof b, "%.3f ms = echo+2xGET", paced_budget);
-            bench_row(name, v, b, p99 / paced_budget, "<= 1.00",
-                      l2c->n >= 100 && cold.paced.lat[B_REDIS].n >= 100 ? p99 <= paced_budget : -1);
-        }
-        if (l2g.n > 0) {
-            double g99 = bench_pct_ms(&l2g, 99);
-            snprintf(name, sizeof name, "mix L2-hit back to back, at writes");
-            snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(&l2g, 50), g99);
-            snprintf(b, sizeof b, "%.3f ms = echo+2xGET", l2_budget);
+        double p99 = bench_pct_ms(&l2c, 99);
+        snprintf(name, sizeof name, "mix candles.latest L2-hit p50 / p99");
+        snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(&l2c, 50), p99);
+        snprintf(b, sizeof b, "%.3f ms = echo+2xGET", l2_budget);
+        bench_row(name, v, b, p99 / l2_budget, "<= 1.00", l2c.n >= 100 ? p99 <= l2_budget : -1);
+        if (l2g->n > 0) {
+            double g99 = bench_pct_ms(l2g, 99);
+            snprintf(name, sizeof name, "mix L2-hit at an invalidating write");
+            snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(l2g, 50), g99);
             bench_row(name, v, b, g99 / l2_budget, "worst case", -1);
         }
         bench_samples *t = &tot[OP_TICK].lat[LV_DF];
@@ -1737,29 +1681,20 @@ int main(int argc, char **argv)
         bench_note("mix baseline (1 thread, sequential, in blocks of %d alongside the engine for "
                    "the whole timed phase): echo %d B p50 %.3f / p99 %.3f ms, echo %d B p50 %.3f / "
                    "p99 %.3f ms, Redis GET p50 %.3f / p99 %.3f ms; L2 budget = echo p99 + 2 x GET "
-                   "p99 = %.3f ms, against the back-to-back L2 answers: %zu from the engine + %zu "
-                   "from the gap probe",
+                   "p99 = %.3f ms; candles L2 answers: %zu from the cold series + %zu from the "
+                   "engine%s (and %zu from the gap probe, in their own row)",
                    block, er[0].len, echo50[0], echo99[0], er[1].len, echo50[1], echo99[1], redis50,
-                   redis99, l2_budget, tot[OP_CANDLES].lat[LV_DF].n, pr[1].poll.lat[LV_DF].n);
+                   redis99, l2_budget, cs->lat[LV_DF].n, tot[OP_CANDLES].lat[LV_DF].n,
+                   l2c.n < 100 ? " (under 100: no verdict)" : "", l2g->n);
         if (cold_n) {
             char sv[160];
-            served_list(cold.poll.served, sv, sizeof sv);
-            bench_note("mix cold probe (%d series of 100 1m candles preloaded, first asked in the "
-                       "timed phase; every %d ms one of: cold request, echo %d B, Redis GET): "
-                       "%ld cold requests served_by %s; dragonfly-served p50 %.3f / p99 %.3f ms, "
-                       "l1-served p50 %.3f / p99 %.3f ms; paced echo p50 %.3f / p99 %.3f ms "
-                       "(n=%zu), paced GET p50 %.3f / p99 %.3f ms (n=%zu); L2 budget = %.3f + 2 x "
-                       "%.3f = %.3f ms%s; errors %ld%s%s",
-                       cold_n, cold_iv, er[0].len, cold.requests, sv, bench_pct_ms(l2c, 50),
-                       bench_pct_ms(l2c, 99), bench_pct_ms(&cold.poll.lat[LV_L1], 50),
-                       bench_pct_ms(&cold.poll.lat[LV_L1], 99),
-                       bench_pct_ms(&cold.paced.lat[B_ECHO_CANDLES], 50), pecho99,
-                       cold.paced.lat[B_ECHO_CANDLES].n, bench_pct_ms(&cold.paced.lat[B_REDIS], 50),
-                       pget99, cold.paced.lat[B_REDIS].n, pecho99, pget99, paced_budget,
-                       l2c->n < 100 ? " (under 100 L2 answers: no verdict)" : "",
-                       cold.poll.errors + cold.paced.errors,
-                       cold.poll.errors + cold.paced.errors ? "; last: " : "",
-                       cold.poll.errors ? cold.poll.last_error : cold.paced.last_error);
+            served_list(cs->served, sv, sizeof sv);
+            bench_note("mix cold series (%d of 100 1m candles preloaded, first asked in the timed "
+                       "phase, walked in order in the baseline's blocks: more than the L1's "
+                       "entries, so each request misses L1): served_by %s; dragonfly-served p50 "
+                       "%.3f / p99 %.3f ms; errors %ld%s%s",
+                       cold_n, sv, bench_pct_ms(&cs->lat[LV_DF], 50), bench_pct_ms(&cs->lat[LV_DF], 99),
+                       cs->errors, cs->errors ? "; last: " : "", cs->last_error);
         }
     }
     if (n_after > 0) {
@@ -1820,8 +1755,7 @@ int main(int argc, char **argv)
     for (int op = 0; op < OP_COUNT; op++)
         if (tot[op].errors || tot[op].all.n == 0)
             rc_final = 1;
-    if (base.errors || atomic_load(&col->ack_err) || col->failed || cold.poll.errors ||
-        cold.paced.errors)
+    if (base.errors || cs->errors || atomic_load(&col->ack_err) || col->failed)
         rc_final = 1;
     if (rc_final)
         fprintf(stderr, "bench: errors during the mix (above)\n");
@@ -1839,13 +1773,9 @@ int main(int argc, char **argv)
     }
     for (int k = 0; k < B_COUNT; k++)
         bench_samples_free(&base.lat[k]);
-    bench_samples_free(&l2g);
-    opstats_free(&cold.poll);
-    for (int k = 0; k < B_COUNT; k++)
-        bench_samples_free(&cold.paced.lat[k]);
-    free(cold.symbols);
-    if (cold_rc)
-        redisFree(cold_rc);
+    bench_samples_free(&l2c);
+    opstats_free(cs);
+    free(cold);
     bench_samples_free(&cupd);
     free(col->cand_ack);
     free(col->cand_upd);
@@ -1862,7 +1792,6 @@ int main(int argc, char **argv)
     for (int k = 0; k < 4; k++)
         natsConnection_Destroy(probe_nc[k]);
     natsConnection_Destroy(base_nc);
-    natsConnection_Destroy(cold_nc);
     natsConnection_Destroy(echo_nc);
     natsConnection_Destroy(coll_nc);
     natsConnection_Destroy(nc);

@@ -188,6 +188,26 @@ static void flight_end(dm_serve *s, const char *key, bool lead)
         dm_flight_done(s->cfg.flight, key);
 }
 
+/* An L1 hit needs no single flight: only a miss is worth coordinating, and a hit that
+ * queued behind another request's database query would wait for nothing. A miss counts
+ * nothing here: the walk inside the flight asks L1 again (where a follower finds what its
+ * leader filled) and counts it there. */
+static bool l1_answers(dm_serve *s, dm_op op, try_fn fn, void *q, walk_result *w)
+{
+    const dm_route *r = &s->st->routing[op];
+    if (r->n == 0 || r->targets[0] != DM_BK_L1 || !s->st->opt.query_cache)
+        return false;
+    dm_err e = {0};
+    dm_backend *b = borrow(s, DM_BK_L1, &e);
+    if (b == NULL || fn(b, q, &e) != DM_BS_OK)
+        return false;
+    dm_metrics_cache(DM_BK_L1, true);
+    dm_metrics_served(DM_BK_L1);
+    w->served_by = DM_BK_L1;
+    w->n_missed = 0;
+    return true;
+}
+
 static void flight_key(char *key, size_t cap, const char *prefix, const char *symbol, dm_tf tf)
 {
     char token[DM_TOKEN_MAX + 1];
@@ -336,13 +356,15 @@ static dm_code op_latest_tick(dm_serve *s, const cJSON *req, dm_reply *out, dm_e
     dm_code c = req_symbol(req, "symbol", q.symbol, err);
     if (c)
         return c;
-    char key[128];
-    flight_key(key, sizeof key, "tick:latest", q.symbol, (dm_tf)-1);
-    bool lead = flight_begin(s, key);
-    c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err);
-    if (c == DM_OK)
-        fill_caches(s, &w, &q.tick, NULL, 0);
-    flight_end(s, key, lead);
+    if (!l1_answers(s, DM_OP_GET_LATEST_TICK, try_latest_tick, &q, &w)) {
+        char key[128];
+        flight_key(key, sizeof key, "tick:latest", q.symbol, (dm_tf)-1);
+        bool lead = flight_begin(s, key);
+        c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err);
+        if (c == DM_OK)
+            fill_caches(s, &w, &q.tick, NULL, 0);
+        flight_end(s, key, lead);
+    }
     if (c)
         return c == DM_E_NOT_FOUND ? dm_fail(err, c, "symbol", "no ticks stored for %s", q.symbol) : c;
     dm_enc e;
@@ -384,13 +406,15 @@ static dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, d
         (c = dm_get_int(req, "limit", &limit, 1, DM_LATEST_LIMIT_MAX, false, NULL, err)))
         return c;
     q.limit = (size_t)limit;
-    char key[128];
-    flight_key(key, sizeof key, "candle:latest", q.symbol, q.tf);
-    bool lead = flight_begin(s, key);
-    c = walk(s, DM_OP_GET_CANDLES, OP_OFFSET(latest_candles), try_latest_candles, &q, &w, err);
-    if (c == DM_OK)
-        fill_caches(s, &w, NULL, q.out.v, q.out.n);
-    flight_end(s, key, lead);
+    if (!l1_answers(s, DM_OP_GET_CANDLES, try_latest_candles, &q, &w)) {
+        char key[128];
+        flight_key(key, sizeof key, "candle:latest", q.symbol, q.tf);
+        bool lead = flight_begin(s, key);
+        c = walk(s, DM_OP_GET_CANDLES, OP_OFFSET(latest_candles), try_latest_candles, &q, &w, err);
+        if (c == DM_OK)
+            fill_caches(s, &w, NULL, q.out.v, q.out.n);
+        flight_end(s, key, lead);
+    }
     if (c == DM_OK) {
         dm_enc e;
         begin_data(&e, out, 2);
