@@ -103,6 +103,9 @@ static void loads_the_repository_strategy_file(void **state)
     assert_true(s.perf.retry_backoff_multiplier == 2.0);
     assert_int_equal(s.perf.circuit_breaker_threshold, 5);
     assert_int_equal(s.perf.circuit_breaker_timeout_s, 60);
+    assert_int_equal(s.perf.clickhouse_batch_linger_ms, 500);
+    assert_int_equal(s.perf.batch_linger_ms, 5);
+    assert_int_equal(s.perf.max_deliveries, 30);
     assert_true(s.opt.query_cache && s.opt.prepared_statements && s.opt.connection_pooling &&
                 s.opt.batch_operations);
 }
@@ -248,6 +251,9 @@ static void rejects_wrong_types_and_ranges_naming_the_setting(void **state)
         {"{'version':1,'performance':{'batch_size':0}}", "batch_size", "performance.batch_size"},
         {"{'version':1,'performance':{'batch_size':10001}}", "batch_size", "[1, 10000]"},
         {"{'version':1,'performance':{'batch_size':2.5}}", "batch_size", "integer"},
+        {"{'version':1,'performance':{'batch_linger_ms':1001}}", "batch_linger_ms",
+         "performance.batch_linger_ms must be an integer in [0, 1000]"},
+        {"{'version':1,'performance':{'batch_linger_ms':-1}}", "batch_linger_ms", "[0, 1000]"},
         {"{'version':1,'performance':{'retry_backoff_multiplier':0.5}}",
          "retry_backoff_multiplier", "[1, 10]"},
         {"{'version':1,'performance':{'retry_backoff_multiplier':'2'}}",

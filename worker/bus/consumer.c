@@ -71,9 +71,12 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
 
 #define DM_FETCH_MAX 10000 /* the largest batch_size the strategy allows */
 
-/* Returns as soon as messages are there, with as many as are at hand (up to a batch).
- * Some backends want larger batches than arrive at once: a ClickHouse consumer of ticks
- * or single candles keeps collecting for the strategy's linger before writing. */
+/* Returns with as many messages as arrive within the linger (up to a batch). A consumer of
+ * ticks or single candles lingers, so a steady stream is written a few milliseconds at a
+ * time instead of a round trip per message: briefly for PostgreSQL and Dragonfly (the
+ * latest values wait at most that long), long for ClickHouse, which wants few large
+ * inserts. The linger runs from the start of the fetch, so a message that ends a quiet
+ * spell is written at once. */
 static int fetch(dm_consumer *c)
 {
     int batch = batch_size(c);
@@ -81,7 +84,9 @@ static int fetch(dm_consumer *c)
         batch = DM_FETCH_MAX;
     /* Bulk messages are large batches already: only ticks and single candles linger. */
     bool small = c->kind == DM_KIND_TICK || c->kind == DM_KIND_CANDLE;
-    int linger = c->backend->id == DM_BK_CLICKHOUSE && small ? c->st->perf.clickhouse_batch_linger_ms : 0;
+    int linger = !small                                ? 0
+                 : c->backend->id == DM_BK_CLICKHOUSE ? c->st->perf.clickhouse_batch_linger_ms
+                                                      : c->st->perf.batch_linger_ms;
     return dm_pull_fetch(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
 }
 

@@ -89,6 +89,7 @@ void dm_strategy_defaults(dm_strategy *s)
     s->perf.circuit_breaker_threshold = 5;
     s->perf.circuit_breaker_timeout_s = 60;
     s->perf.clickhouse_batch_linger_ms = 500;
+    s->perf.batch_linger_ms = 5;
     s->perf.max_deliveries = 30;
     s->opt.query_cache = s->opt.prepared_statements = true;
     s->opt.connection_pooling = s->opt.batch_operations = true;
@@ -228,6 +229,7 @@ static dm_code parse_perf(const cJSON *o, dm_strategy *s, dm_err *err)
                      &s->perf.circuit_breaker_timeout_s, err)) ||
         (c = get_int(o, "performance", "clickhouse_batch_linger_ms", 0, 10000,
                      &s->perf.clickhouse_batch_linger_ms, err)) ||
+        (c = get_int(o, "performance", "batch_linger_ms", 0, 1000, &s->perf.batch_linger_ms, err)) ||
         (c = get_int(o, "performance", "max_deliveries", 1, 100000, &s->perf.max_deliveries, err)))
         return c;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "retry_backoff_multiplier");

@@ -51,6 +51,7 @@ typedef struct {
         /* A ClickHouse consumer waits this long to fill a batch: ClickHouse wants few,
          * large inserts (each makes a part to merge), not one per handful of ticks. */
         int clickhouse_batch_linger_ms;
+        int batch_linger_ms; /* the other backends' consumers of ticks and single candles */
         /* A message delivered more often than this (a poison message, a backend that
          * keeps failing on it) goes to the DLQ instead of looping forever. A consumer
          * whose backend is down does not fetch, so an outage does not count. */

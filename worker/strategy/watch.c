@@ -258,6 +258,7 @@ static bool same_strategy(const dm_strategy *a, const dm_strategy *b)
            a->perf.circuit_breaker_threshold == b->perf.circuit_breaker_threshold &&
            a->perf.circuit_breaker_timeout_s == b->perf.circuit_breaker_timeout_s &&
            a->perf.clickhouse_batch_linger_ms == b->perf.clickhouse_batch_linger_ms &&
+           a->perf.batch_linger_ms == b->perf.batch_linger_ms &&
            a->perf.max_deliveries == b->perf.max_deliveries &&
            memcmp(&a->opt, &b->opt, sizeof a->opt) == 0;
 }
