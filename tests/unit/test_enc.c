@@ -236,6 +236,45 @@ static void every_double_reads_back_exactly_and_no_longer_than_shortest_g(void *
     }
 }
 
+/* The reader gives exactly strtod's double, bit for bit, for everything the formatter
+ * writes and for decimals typed by hand; it refuses what strtod would stop short on. */
+static void reads_decimals_exactly_as_strtod(void **state)
+{
+    (void)state;
+    srand(11);
+    for (int i = 0; i < 200000; i++) {
+        double v;
+        switch (i % 4) {
+        case 0: v = (double)(rand() % 2000000) / 100000.0; break;
+        case 1: v = (double)(rand() % 20000000) / 1000.0 - 5000; break;
+        case 2: v = (double)rand() * rand(); break;
+        default: v = ((double)rand() / RAND_MAX) * pow(10, rand() % 60 - 30); break;
+        }
+        char buf[64];
+        int n = dm_fmt_double(buf, sizeof buf, v);
+        double got = 0;
+        if (!dm_parse_double(buf, (size_t)n, &got) || memcmp(&got, &v, sizeof v) != 0)
+            fail_msg("%s read as %.17g, want %.17g", buf, got, v);
+    }
+    static const char *const ok[] = {"0",     "-0",      "1.",     ".5",   "007.250",
+                                     "1e5",   "-1.5E-3", "+2",     "1.17606", "123456789012345",
+                                     "1234567890123456789", "0.1000000000000000055511151231257827",
+                                     "1e-320", "0.0000000000000000000000012"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        double got = 42, want = strtod(ok[i], NULL);
+        if (!dm_parse_double(ok[i], strlen(ok[i]), &got) || memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s read as %.17g, strtod says %.17g", ok[i], got, want);
+    }
+    static const char *const bad[] = {"", ".", "-", "1.2.3", "1,5", "1.5x", "--1", "1 2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        double got = 42;
+        if (dm_parse_double(bad[i], strlen(bad[i]), &got) || got != 42)
+            fail_msg("'%s' accepted as %.17g", bad[i], got);
+    }
+    double got = 0; /* the length bounds the read: no terminator needed */
+    assert_true(dm_parse_double("1.25|7", 4, &got) && got == 1.25);
+}
+
 static void prints_17_digits_when_fewer_do_not_read_back(void **state)
 {
     (void)state;
@@ -526,6 +565,7 @@ int main(void)
         cmocka_unit_test(prints_prices_in_shortest_exact_form),
         cmocka_unit_test(every_double_reads_back_exactly_and_no_longer_than_shortest_g),
         cmocka_unit_test(prints_17_digits_when_fewer_do_not_read_back),
+        cmocka_unit_test(reads_decimals_exactly_as_strtod),
         cmocka_unit_test(every_double_reads_back_exactly),
         cmocka_unit_test(writes_non_finite_numbers_as_null),
         cmocka_unit_test(escapes_quotes_backslashes_and_control_characters),

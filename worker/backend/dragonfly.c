@@ -122,6 +122,22 @@ static int split(char *s, char **f, int max)
     return n;
 }
 
+/* A field of a member: a number, or "" for an absent volume. */
+static bool num(const char *f, double *out) { return dm_parse_double(f, strlen(f), out); }
+
+static bool opt_num(const char *f, double *out, bool *has)
+{
+    *has = f[0] != '\0';
+    return !*has || num(f, out);
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static bool parse_tick(const char *member, size_t len, const char *symbol, dm_tick *t)
 {
     char buf[256], *f[6];
@@ -132,15 +148,11 @@ static bool parse_tick(const char *member, size_t len, const char *symbol, dm_ti
     if (split(buf, f, 6) != 6)
         return false;
     memset(t, 0, sizeof *t);
-    snprintf(t->symbol, sizeof t->symbol, "%s", symbol);
+    copy_str(t->symbol, sizeof t->symbol, symbol);
     t->ts = strtoll(f[0], NULL, 10);
-    t->bid = strtod(f[1], NULL);
-    t->ask = strtod(f[2], NULL);
-    t->spread = strtod(f[3], NULL);
-    if ((t->has_volume = f[4][0] != '\0'))
-        t->volume = strtod(f[4], NULL);
-    snprintf(t->source, sizeof t->source, "%s", f[5]);
-    return true;
+    copy_str(t->source, sizeof t->source, f[5]);
+    return num(f[1], &t->bid) && num(f[2], &t->ask) && num(f[3], &t->spread) &&
+           opt_num(f[4], &t->volume, &t->has_volume);
 }
 
 static bool parse_candle(const char *member, size_t len, const char *symbol, dm_tf tf,
@@ -154,17 +166,12 @@ static bool parse_candle(const char *member, size_t len, const char *symbol, dm_
     if (split(buf, f, 7) != 7)
         return false;
     memset(c, 0, sizeof *c);
-    snprintf(c->symbol, sizeof c->symbol, "%s", symbol);
+    copy_str(c->symbol, sizeof c->symbol, symbol);
     c->tf = tf;
     c->ts = strtoll(f[0], NULL, 10);
-    c->open = strtod(f[1], NULL);
-    c->high = strtod(f[2], NULL);
-    c->low = strtod(f[3], NULL);
-    c->close = strtod(f[4], NULL);
-    if ((c->has_volume = f[5][0] != '\0'))
-        c->volume = strtod(f[5], NULL);
-    snprintf(c->source, sizeof c->source, "%s", f[6]);
-    return true;
+    copy_str(c->source, sizeof c->source, f[6]);
+    return num(f[1], &c->open) && num(f[2], &c->high) && num(f[3], &c->low) &&
+           num(f[4], &c->close) && opt_num(f[5], &c->volume, &c->has_volume);
 }
 
 static bool reserve_order(dragonfly *d, size_t n)

@@ -243,6 +243,57 @@ int dm_fmt_double(char *buf, size_t cap, double v)
     return 0;
 }
 
+/* Clinger's fast path: up to 15 significant digits and at most 22 after the point make
+ * an integer and a power of ten that are both exact doubles, and one IEEE division of
+ * exact operands is correctly rounded, so the result is the one strtod gives. Anything
+ * longer, an exponent or an odd form goes to strtod. */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+bool dm_parse_double(const char *s, size_t len, double *out)
+{
+    size_t i = 0;
+    bool neg = len > 0 && s[0] == '-';
+    i += neg;
+    uint64_t mant = 0;
+    int digits = 0, frac = -1; /* frac: digits after the point, -1 before one */
+    for (; i < len; i++) {
+        char ch = s[i];
+        if (ch >= '0' && ch <= '9') {
+            if (digits > 0 || ch != '0')
+                digits++;
+            mant = mant * 10 + (uint64_t)(ch - '0');
+            if (frac >= 0)
+                frac++;
+            if (digits > 15)
+                break;
+        } else if (ch == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            break;
+        }
+    }
+    size_t first = (size_t)neg;
+    bool has_digit = i > first + (frac >= 0 ? 1u : 0u);
+    if (i == len && has_digit && frac <= 22) {
+        double v = (double)mant / POW10[frac > 0 ? frac : 0];
+        *out = neg ? -v : v;
+        return true;
+    }
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end = NULL;
+    double v = strtod(buf, &end);
+    if (end != buf + len)
+        return false;
+    *out = v;
+    return true;
+}
+
 void dm_enc_f64(dm_enc *e, double v)
 {
     if (!isfinite(v)) {

@@ -49,5 +49,9 @@ void dm_enc_bool(dm_enc *e, bool v);
 
 /* Shortest decimal that reads back as the same double ("1.09551", not 1.0955100000000001). */
 int dm_fmt_double(char *buf, size_t cap, double v);
+/* Reads a decimal such as dm_fmt_double writes ("-1.09551", "1239"); exactly what strtod
+ * reads, and faster for prices. false (and *out untouched) unless the whole of s[0..len)
+ * is a number. */
+bool dm_parse_double(const char *s, size_t len, double *out);
 
 #endif
