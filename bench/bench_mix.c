@@ -605,6 +605,36 @@ static void opstats_free(opstats *o)
     bench_samples_free(&o->all);
 }
 
+/* One timed request whose reply must be Status 200 with a served_by and, for candles,
+ * `want_candles` candles and (unless 0) the newest at `want_newest`. Counts an error in o
+ * or, when `record`, the latency under the level that answered. */
+static void timed_request(natsConnection *nc, const char *subject, const char *body,
+                          int want_candles, int64_t want_newest, bool record, opstats *o)
+{
+    natsMsg *r = NULL;
+    int64_t rtt = 0;
+    natsStatus s = request(nc, subject, body, &rtt, &r);
+    if (s != NATS_OK) {
+        o->errors++;
+        snprintf(o->last_error, sizeof o->last_error, "request: %s", natsStatus_GetText(s));
+        return;
+    }
+    rinfo ri;
+    parse_reply(r, &ri);
+    natsMsg_Destroy(r);
+    if (ri.status != 200 || ri.level < 0 || (want_candles && ri.ncandles != want_candles) ||
+        (want_newest && ri.newest != want_newest)) {
+        o->errors++;
+        snprintf(o->last_error, sizeof o->last_error,
+                 "status %d, %d candles, newest %" PRId64 ": %s", ri.status, ri.ncandles,
+                 ri.newest, ri.text);
+    } else if (record) {
+        o->served[ri.level]++;
+        bench_samples_add(&o->lat[ri.level], rtt);
+        bench_samples_add(&o->all, rtt);
+    }
+}
+
 typedef struct {
     natsConnection *nc;
     atomic_bool *stop;
@@ -625,29 +655,10 @@ static void *engine_run(void *arg)
     }
     for (long i = 0; !atomic_load(e->stop); i++) {
         int op = (int)(i & 1), sym = (int)(rand_r(&e->seed) % NSYM);
-        natsMsg *r = NULL;
-        int64_t rtt = 0;
-        natsStatus s = request(e->nc, op == OP_CANDLES ? SUBJ_CANDLES : SUBJ_TICK,
-                               op == OP_CANDLES ? cbody[sym] : tbody[sym], &rtt, &r);
-        opstats *o = &e->op[op];
         e->requests++;
-        if (s != NATS_OK) {
-            o->errors++;
-            snprintf(o->last_error, sizeof o->last_error, "request: %s", natsStatus_GetText(s));
-            continue;
-        }
-        rinfo ri;
-        parse_reply(r, &ri);
-        natsMsg_Destroy(r);
-        if (ri.status != 200 || ri.level < 0 || (op == OP_CANDLES && ri.ncandles != LIMIT)) {
-            o->errors++;
-            snprintf(o->last_error, sizeof o->last_error, "status %d, %d candles: %s", ri.status,
-                     ri.ncandles, ri.text);
-        } else if (e->record) {
-            o->served[ri.level]++;
-            bench_samples_add(&o->lat[ri.level], rtt);
-            bench_samples_add(&o->all, rtt);
-        }
+        timed_request(e->nc, op == OP_CANDLES ? SUBJ_CANDLES : SUBJ_TICK,
+                      op == OP_CANDLES ? cbody[sym] : tbody[sym], op == OP_CANDLES ? LIMIT : 0, 0,
+                      e->record, &e->op[op]);
     }
     nats_ReleaseThreadMemory();
     return NULL;
@@ -739,28 +750,7 @@ static void cold_one(baseline *b)
 {
     char body[128];
     candles_body(body, sizeof body, b->cold[b->next_cold++ % b->n_cold], "1m", LIMIT);
-    opstats *o = &b->cold_stats;
-    natsMsg *r = NULL;
-    int64_t rtt = 0;
-    natsStatus s = request(b->nc, SUBJ_CANDLES, body, &rtt, &r);
-    if (s != NATS_OK) {
-        o->errors++;
-        snprintf(o->last_error, sizeof o->last_error, "request: %s", natsStatus_GetText(s));
-        return;
-    }
-    rinfo ri;
-    parse_reply(r, &ri);
-    natsMsg_Destroy(r);
-    if (ri.status != 200 || ri.level < 0 || ri.ncandles != LIMIT || ri.newest != b->cold_newest) {
-        o->errors++;
-        snprintf(o->last_error, sizeof o->last_error,
-                 "status %d, %d candles, newest %" PRId64 ": %s", ri.status, ri.ncandles,
-                 ri.newest, ri.text);
-        return;
-    }
-    o->served[ri.level]++;
-    bench_samples_add(&o->lat[ri.level], rtt);
-    bench_samples_add(&o->all, rtt);
+    timed_request(b->nc, SUBJ_CANDLES, body, LIMIT, b->cold_newest, true, &b->cold_stats);
 }
 
 static bool redis_get(baseline *b, int64_t *rtt)

@@ -212,18 +212,24 @@ static int slow_len(double v)
     return 64;
 }
 
+/* The i-th of a mix: FX prices, JPY-like and negative values, volumes, and any magnitude
+ * within 10^+-(spread/2). */
+static double random_double(int i, int spread)
+{
+    switch (i % 4) {
+    case 0: return (double)(rand() % 2000000) / 100000.0;
+    case 1: return (double)(rand() % 20000000) / 1000.0 - 5000;
+    case 2: return (double)rand() * rand();
+    default: return ((double)rand() / RAND_MAX) * pow(10, rand() % spread - spread / 2);
+    }
+}
+
 static void every_double_reads_back_exactly_and_no_longer_than_shortest_g(void **state)
 {
     (void)state;
     srand(7);
     for (int i = 0; i < 200000; i++) {
-        double v;
-        switch (i % 4) {
-        case 0: v = (double)(rand() % 2000000) / 100000.0; break;        /* FX prices */
-        case 1: v = (double)(rand() % 20000000) / 1000.0 - 5000; break;  /* JPY, negatives */
-        case 2: v = (double)rand() * rand(); break;                        /* volumes */
-        default: v = ((double)rand() / RAND_MAX) * pow(10, rand() % 40 - 20); break;
-        }
+        double v = random_double(i, 40);
         char buf[64];
         int n = dm_fmt_double(buf, sizeof buf, v);
         assert_int_equal(n, (int)strlen(buf));
@@ -243,13 +249,7 @@ static void reads_decimals_exactly_as_strtod(void **state)
     (void)state;
     srand(11);
     for (int i = 0; i < 200000; i++) {
-        double v;
-        switch (i % 4) {
-        case 0: v = (double)(rand() % 2000000) / 100000.0; break;
-        case 1: v = (double)(rand() % 20000000) / 1000.0 - 5000; break;
-        case 2: v = (double)rand() * rand(); break;
-        default: v = ((double)rand() / RAND_MAX) * pow(10, rand() % 60 - 30); break;
-        }
+        double v = random_double(i, 60);
         char buf[64];
         int n = dm_fmt_double(buf, sizeof buf, v);
         double got = 0;
