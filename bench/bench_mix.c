@@ -700,10 +700,10 @@ typedef struct {
     atomic_bool *stop;
     int block;
     int echo_len[2];
-    bench_samples lat[B_COUNT];
+    bench_samples lat[B_COLD]; /* the cold requests are timed in cold_stats */
     long errors;
     char last_error[200];
-    /* cold series: more than an L1 holds, walked in order, so each request misses L1 */
+    /* cold series: more than an L1 holds, walked in order, so most requests miss L1 */
     char (*cold)[COLD_SYMBOL_LEN];
     int n_cold;
     long next_cold;
@@ -766,7 +766,8 @@ static bool redis_get(baseline *b, int64_t *rtt)
     return ok;
 }
 
-static bool echo_candles(baseline *b, int k, int64_t *rtt)
+/* k: B_ECHO_CANDLES or B_ECHO_TICK, the reply size to ask for. */
+static bool echo_once(baseline *b, int k, int64_t *rtt)
 {
     natsMsg *r = NULL;
     natsStatus s = request(b->nc, k == B_ECHO_CANDLES ? SUBJ_ECHO_CANDLES : SUBJ_ECHO_TICK, "{}",
@@ -791,7 +792,7 @@ static void baseline_one(baseline *b, int k, bool record)
         if (!record)
             return;
         cold_one(b);
-        if (echo_candles(b, B_ECHO_CANDLES, &rtt))
+        if (echo_once(b, B_ECHO_CANDLES, &rtt))
             bench_samples_add(&b->amid_echo, rtt);
         else
             b->errors++;
@@ -801,7 +802,7 @@ static void baseline_one(baseline *b, int k, bool record)
             b->errors++;
         return;
     }
-    ok = k == B_REDIS ? redis_get(b, &rtt) : echo_candles(b, k, &rtt);
+    ok = k == B_REDIS ? redis_get(b, &rtt) : echo_once(b, k, &rtt);
     if (!ok)
         b->errors++;
     else if (record)
@@ -1482,7 +1483,7 @@ int main(int argc, char **argv)
             opstats_free(o);
         }
     }
-    for (int k = 0; k < B_COUNT; k++)
+    for (int k = 0; k < B_COLD; k++)
         bench_samples_sort(&base.lat[k]);
     double echo50[2], echo99[2];
     for (int k = 0; k < 2; k++) {
@@ -1807,7 +1808,7 @@ int main(int argc, char **argv)
         free(pr[k].upd_ns);
         free(pr[k].ack_ns);
     }
-    for (int k = 0; k < B_COUNT; k++)
+    for (int k = 0; k < B_COLD; k++)
         bench_samples_free(&base.lat[k]);
     bench_samples_free(&l2c);
     bench_samples_free(&base.amid_get);
