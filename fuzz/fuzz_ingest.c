@@ -95,11 +95,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msgs[i].len = len;
         msgs[i].content_type = CONTENT_TYPES[(sel >> 2) & 3];
     }
-    dm_cache_opts opts = {3600, 1000};
+    dm_cache_opts opts = {3600, 1000, 0};
     dm_ingest_batch(ing, msgs, n, &opts);
     dm_buf update;
     dm_buf_init(&update);
-    dm_coherence_encode(ing, msgs, n, &update);
+    dm_coherence_encode(ing, DM_BK_TIMESCALE, msgs, n, &update);
     dm_buf_free(&update);
     dm_ingest_destroy(ing);
     return 0;

@@ -198,12 +198,18 @@ def serve():
 
 def coherence():
     # What dm_coherence_encode publishes after a commit: the newest rows per key.
-    write("coherence", "ticks.msgpack", mp({"ticks": TICKS[:2]}))
-    write("coherence", "candles-h1-replace.msgpack", mp({"candles": H1[2:4]}))
-    write("coherence", "candles-h1-extend.msgpack", mp({"candles": H1[4:8]}))
-    write("coherence", "candles-h1-gap.msgpack", mp({"candles": [H1[15]]}))
-    write("coherence", "candles-m1.msgpack", mp({"candles": M1[:8]}))
-    write("coherence", "neither.msgpack", mp({"events": EVENTS[:1]}))
+    # Each row with the stream sequence of its message and the backend that committed it.
+    def update(backend, key, rows, first_seq=100):
+        return mp({"backend": backend, key: rows, "seqs": list(range(first_seq, first_seq + len(rows)))})
+    write("coherence", "ticks.msgpack", update("timescale", "ticks", TICKS[:2]))
+    write("coherence", "candles-h1-replace.msgpack", update("dragonfly", "candles", H1[2:4]))
+    write("coherence", "candles-h1-extend.msgpack", update("timescale", "candles", H1[4:8]))
+    write("coherence", "candles-h1-gap.msgpack", update("clickhouse", "candles", [H1[15]]))
+    write("coherence", "candles-m1.msgpack", update("dragonfly", "candles", M1[:8]))
+    write("coherence", "candles-older-seq.msgpack", update("dragonfly", "candles", H1[2:4], 1))
+    write("coherence", "seqs-short.msgpack", mp({"backend": "timescale", "ticks": TICKS[:2], "seqs": [1]}))
+    write("coherence", "no-backend.msgpack", mp({"ticks": TICKS[:2], "seqs": [1, 2]}))
+    write("coherence", "neither.msgpack", mp({"backend": "timescale", "events": EVENTS[:1], "seqs": [1]}))
 
 
 def regressions():

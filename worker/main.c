@@ -21,6 +21,7 @@
 #include "bus/bus.h"
 #include "bus/cache_sub.h"
 #include "bus/consumer.h"
+#include "bus/progress.h"
 #include "bus/responder.h"
 #include "cache/flight.h"
 #include "cache/l1_backend.h"
@@ -68,6 +69,7 @@ struct worker {
     atomic_bool keeper_stop;
     bool keeper_running;
     dm_bus *bus; /* for health figures; set once connected */
+    dm_progress *progress; /* consumer catch-up and stalls; owner: main thread */
     atomic_bool serving; /* responders started: /readyz */
 };
 
@@ -410,6 +412,31 @@ static void prometheus(void *ctx, dm_buf *out)
         dm_buf_printf(out, "# TYPE dm_dead_letters gauge\ndm_dead_letters %lld\n", (long long)dead);
 }
 
+/* Runs on a NATS library thread. While disconnected this worker hears no cache updates:
+ * L1 is bypassed at once, and started over (emptied, marks forgotten) on reconnect. */
+static void on_link(dm_link_event ev, void *ctx)
+{
+    worker *w = ctx;
+    dm_fresh *f = dm_l1_cache_fresh(w->l1);
+    if (ev == DM_LINK_DOWN) {
+        dm_fresh_suspend(f);
+        return;
+    }
+    DM_INFO("fresh", "%s: L1 starts over", ev == DM_LINK_UP ? "reconnected" : "cache updates were dropped");
+    dm_l1_cache_restart(w->l1);
+}
+
+static size_t health_issues(void *ctx, char (*out)[DM_HEALTH_ISSUE_MAX], size_t max)
+{
+    worker *w = ctx;
+    size_t n = 0;
+    if (max > 0 && dm_fresh_suspended(dm_l1_cache_fresh(w->l1)))
+        snprintf(out[n++], DM_HEALTH_ISSUE_MAX, "L1 suspended: cache updates may have been missed");
+    if (w->progress)
+        n += dm_progress_issues(w->progress, out + n, max - n);
+    return n;
+}
+
 static bool ready(void *ctx, dm_buf *why)
 {
     worker *w = ctx;
@@ -428,7 +455,8 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
                           .l1 = w->l1, .watch = w->watch, .health_extra = health_consumers,
-                          .health_extra_members = DM_HEALTH_EXTRA_MEMBERS, .health_ctx = w};
+                          .health_extra_members = DM_HEALTH_EXTRA_MEMBERS, .health_ctx = w,
+                          .health_issues = health_issues};
     for (int id = 0; id < DM_BK_COUNT; id++) {
         sc.pools[id] = w->pools[id];
         sc.breakers[id] = w->breakers[id];
@@ -486,13 +514,16 @@ static void on_strategy_swap(const dm_strategy *next, void *ctx)
 /* Waits for SIGTERM/SIGINT; meanwhile applies strategy reloads to the consumer set. */
 static int wait_for_stop(worker *w, dm_bus *bus, sigset_t *signals)
 {
-    struct timespec tick = {0, 200 * 1000000L};
+    struct timespec tick = {0, 50 * 1000000L};
     for (;;) {
         int sig = sigtimedwait(signals, NULL, &tick);
         if (sig > 0)
             return sig;
         if (atomic_exchange(&w->strategy_changed, false))
             reconcile_consumers(w, bus);
+        const dm_strategy *st = dm_strategy_acquire(w->strategies);
+        dm_progress_check(w->progress, st);
+        dm_strategy_release(w->strategies, st);
     }
 }
 
@@ -500,12 +531,19 @@ static int run(worker *w, const options *o, sigset_t *signals)
 {
     dm_bus bus;
     dm_err err = {0};
-    if (dm_bus_connect(&bus, w->nats_cfg, o->name, &err) || dm_bus_ensure_streams(&bus, w->nats_cfg, &err)) {
+    if (dm_bus_connect(&bus, w->nats_cfg, o->name, on_link, w, &err) ||
+        dm_bus_ensure_streams(&bus, w->nats_cfg, &err)) {
         DM_ERROR("main", "%s", err.message);
         dm_bus_close(&bus);
         return 1;
     }
     w->bus = &bus;
+    if ((w->progress = dm_progress_create(&bus, dm_l1_cache_fresh(w->l1))) == NULL) {
+        DM_ERROR("main", "out of memory");
+        dm_bus_close(&bus);
+        return 1;
+    }
+    dm_progress_check(w->progress, &w->initial);
     dm_responder *responders[DM_MAX_RESPONDERS] = {0};
     dm_cache_sub *updates = dm_cache_sub_start(&bus, w->l1, &err);
     int nc = updates ? reconcile_consumers(w, &bus) : -1, nr = 0;
@@ -542,6 +580,8 @@ static int run(worker *w, const options *o, sigset_t *signals)
         dm_responder_destroy(responders[i]);
     stop_consumers(w);
     dm_cache_sub_stop(updates);
+    dm_progress_destroy(w->progress);
+    w->progress = NULL;
     dm_bus_close(&bus);
     w->bus = NULL;
     return rc;

@@ -37,12 +37,14 @@
  * progress and diagnostics on stderr. Exit status 0 when nothing was lost, duplicated or
  * wrong and reads never stopped for longer than --max-gap-ms during the fault, 1 when
  * something was, 2 when the case could not run. */
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <math.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <signal.h>
@@ -350,6 +352,7 @@ typedef struct {
     atomic_long acked, ack_errors, dup_acks;
     atomic_llong last_ack_ms, max_ack_gap_ms; /* how long the stream took nothing */
     uint64_t *seq;    /* stream sequence from the PubAck: finds a lost message in the stream */
+    _Atomic int64_t *ack_ms; /* when the PubAck came (now_ms), 0 before: freshness */
     long republished; /* publishing thread only */
     pthread_mutex_t mu;
     int *retry; /* indices to publish again, under mu */
@@ -403,6 +406,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         uint8_t want = ST_FLIGHT;
         if (atomic_compare_exchange_strong(&p->state[idx], &want, ST_ACKED)) {
             p->seq[idx] = pa->Sequence; /* read only after publishing is over */
+            atomic_store(&p->ack_ms[idx], now_ms());
             atomic_fetch_sub(&p->inflight, 1);
             atomic_fetch_add(&p->acked, 1);
         }
@@ -507,7 +511,8 @@ static bool publisher_open(publisher *p, natsConnection *nc)
     p->state = calloc((size_t)g_n, sizeof *p->state);
     p->sent_ms = calloc((size_t)g_n, sizeof *p->sent_ms);
     p->seq = calloc((size_t)g_n, sizeof *p->seq);
-    if (p->state == NULL || p->sent_ms == NULL || p->seq == NULL)
+    p->ack_ms = calloc((size_t)g_n, sizeof *p->ack_ms);
+    if (p->state == NULL || p->sent_ms == NULL || p->seq == NULL || p->ack_ms == NULL)
         return false;
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -606,8 +611,11 @@ static const char *const SRC_NAME[SRC_COUNT] = {"l1",         "dragonfly", "time
 
 typedef struct {
     int64_t t_ms; /* when the request was sent */
+    int64_t newest_ts; /* latest reads: open time of the newest value answered; -1: none */
     int32_t lat_us;
-    uint8_t ok, src;
+    uint8_t ok, src, what, sym;
+    uint8_t hole;   /* a latest-N answer that skips a published candle */
+    uint8_t forged; /* a value that was never published */
 } sample;
 
 typedef struct {
@@ -636,6 +644,57 @@ static int served_by(const char *data, int len)
     return SRC_OTHER;
 }
 
+static bool same_px(const cJSON *obj, const char *name, int64_t px)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) && llround(v->valuedouble * PX_SCALE) == px;
+}
+
+/* Whether a tick or candle of the answer is exactly one that was published. */
+static bool published(const cJSON *row, int kind, int sym, int tf, int64_t *ts)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(row, "timestamp");
+    if (!cJSON_IsNumber(t))
+        return false;
+    *ts = (int64_t)t->valuedouble;
+    int i = index_of(kind, sym, tf, *ts);
+    if (i < 0 || atomic_load(&g_pub.state[i]) == ST_NEW)
+        return false;
+    item it;
+    gen(i, &it);
+    if (kind == K_TICK)
+        return same_px(row, "bid", it.px[0]) && same_px(row, "ask", it.px[1]);
+    return same_px(row, "open", it.px[0]) && same_px(row, "high", it.px[1]) &&
+           same_px(row, "low", it.px[2]) && same_px(row, "close", it.px[3]);
+}
+
+/* A latest read's answer: the newest open time, no hole between its candles (the case's
+ * series have one candle per period), every value one that was published. */
+static void judge_latest(sample *s, const char *data, int len)
+{
+    cJSON *root = cJSON_ParseWithLength(data, (size_t)len);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
+    int64_t ts = -1, prev = -1;
+    if (s->what == 0 && cJSON_IsObject(d)) {
+        s->forged = !published(d, K_TICK, s->sym, 0, &ts);
+    } else if (cJSON_IsArray(d)) {
+        int tf = s->what - 1;
+        const cJSON *row;
+        cJSON_ArrayForEach(row, d)
+        {
+            if (!published(row, K_CANDLE, s->sym, tf, &ts))
+                s->forged = 1;
+            if (prev >= 0 && ts != prev + TF_MS[tf])
+                s->hole = 1;
+            prev = ts;
+        }
+    } else {
+        s->forged = 1; /* a 200 without data */
+    }
+    s->newest_ts = ts;
+    cJSON_Delete(root);
+}
+
 /* One request; a reply counts when its Status is 200 (absent means 200). Requests cycle
  * through the latest tick, the latest 1m and 1h candles, and a page of 1h history (whose
  * route starts at ClickHouse, where the others start at Redis). */
@@ -659,7 +718,8 @@ static sample read_once(reader *r, unsigned k)
     else
         snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"timeframe\":\"%s\",\"limit\":5}", symbol,
                  TF_NAME[what - 1]);
-    sample s = {.t_ms = now_ms(), .src = SRC_NONE};
+    sample s = {.t_ms = now_ms(), .src = SRC_NONE, .what = (uint8_t)what, .sym = (uint8_t)sym,
+                .newest_ts = -1};
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     natsMsg *reply = NULL;
@@ -672,6 +732,8 @@ static sample read_once(reader *r, unsigned k)
                     strcmp(status, "200") == 0;
         s.ok = good;
         s.src = (uint8_t)served_by(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
+        if (good && what != 3)
+            judge_latest(&s, natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
         if (!good)
             snprintf(r->last_err, sizeof r->last_err, "%s %s: Status %s: %.*s", subj, symbol,
                      status,
@@ -768,6 +830,89 @@ static read_stats read_figures(const reader *r, int64_t from, int64_t to)
     }
     free(lat);
     return st;
+}
+
+/* Freshness: a latest read sent at t is stale by t - a when a value newer than the one it
+ * answered had been acked (PubAck) at a < t; 0 when it answered the newest acked value.
+ * One series' PubAck times in time order, with the earliest PubAck of every suffix. */
+typedef struct {
+    long reads, stale_50, holes, forged;
+    double p50_ms, p99_ms, max_ms;
+} fresh_stats;
+
+static int series_index(int what, int sym, long r)
+{
+    if (what == 0)
+        return (int)(2 * (r * NSYM + sym));
+    return (int)(2 * ((r * NTF + (what - 1)) * NSYM + sym) + 1);
+}
+
+static int64_t *suffix_min_ack(int what, int sym, long *count)
+{
+    long n = 0;
+    while (series_index(what, sym, n) < g_n)
+        n++;
+    int64_t *m = malloc((size_t)(n + 1) * sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m[n] = INT64_MAX;
+    for (long r = n - 1; r >= 0; r--) {
+        int64_t a = atomic_load(&g_pub.ack_ms[series_index(what, sym, r)]);
+        m[r] = a > 0 && a < m[r + 1] ? a : m[r + 1];
+    }
+    *count = n;
+    return m;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
+{
+    fresh_stats f = {0};
+    int64_t *mins[3][NSYM] = {{0}};
+    long counts[3][NSYM] = {{0}};
+    for (int w = 0; w < 3; w++)
+        for (int k = 0; k < NSYM; k++)
+            mins[w][k] = suffix_min_ack(w, k, &counts[w][k]);
+    int64_t *st = malloc((rd->n + 1) * sizeof *st);
+    for (size_t i = 0; st && i < rd->n; i++) {
+        const sample *s = &rd->v[i];
+        if (s->t_ms < from || s->t_ms > to || !s->ok || s->what == 3 || mins[s->what][s->sym] == NULL)
+            continue;
+        f.holes += s->hole;
+        f.forged += s->forged;
+        int64_t step = s->what == 0 ? TICK_STEP_MS : TF_MS[s->what - 1];
+        long first_newer = s->newest_ts < TS0 ? 0 : (long)((s->newest_ts - TS0) / step) + 1;
+        if (first_newer > counts[s->what][s->sym])
+            first_newer = counts[s->what][s->sym];
+        int64_t acked = mins[s->what][s->sym][first_newer];
+        int64_t stale = acked < s->t_ms ? s->t_ms - acked : 0;
+        f.stale_50 += stale > 50;
+        st[f.reads++] = stale;
+    }
+    if (st && f.reads > 0) {
+        qsort(st, (size_t)f.reads, sizeof *st, cmp_i64);
+        f.p50_ms = (double)st[(f.reads - 1) * 50 / 100];
+        f.p99_ms = (double)st[(f.reads - 1) * 99 / 100];
+        f.max_ms = (double)st[f.reads - 1];
+    }
+    free(st);
+    for (int w = 0; w < 3; w++)
+        for (int k = 0; k < NSYM; k++)
+            free(mins[w][k]);
+    return f;
+}
+
+static void print_fresh(const char *prefix, const fresh_stats *f)
+{
+    printf("%s.reads %ld\n%s.p50_ms %.0f\n%s.p99_ms %.0f\n%s.max_ms %.0f\n%s.over_50ms %ld\n"
+           "%s.holes %ld\n%s.forged %ld\n",
+           prefix, f->reads, prefix, f->p50_ms, prefix, f->p99_ms, prefix, f->max_ms, prefix,
+           f->stale_50, prefix, f->holes, prefix, f->forged);
 }
 
 /* ----------------------------------------------------------- the backends --- */
@@ -1287,14 +1432,14 @@ static int print_leader(const char *urls)
 
 typedef struct {
     const char *nats, *tag;
-    int n, duration_s, settle_s, max_gap_ms;
+    int n, duration_s, settle_s, max_gap_ms, max_stale_ms;
     bool leader;
 } options;
 
 static void usage(void)
 {
     fprintf(stderr, "usage: fault_load --tag T --n N --duration S [--nats URLS] [--max-gap-ms MS]"
-                    " [--settle-timeout S] [--seed X]\n"
+                    " [--max-stale-ms MS] [--settle-timeout S] [--seed X]\n"
                     "       fault_load --leader [--nats URLS]\n");
     exit(2);
 }
@@ -1306,12 +1451,14 @@ static options parse_args(int argc, char **argv)
                  .n = 20000,
                  .duration_s = 10,
                  .settle_s = 120,
-                 .max_gap_ms = 3000};
+                 .max_gap_ms = 3000,
+                 .max_stale_ms = 1000};
     static const struct option longs[] = {{"tag", required_argument, 0, 't'},
                                           {"n", required_argument, 0, 'n'},
                                           {"duration", required_argument, 0, 'd'},
                                           {"nats", required_argument, 0, 'u'},
                                           {"max-gap-ms", required_argument, 0, 'g'},
+                                          {"max-stale-ms", required_argument, 0, 'f'},
                                           {"settle-timeout", required_argument, 0, 's'},
                                           {"seed", required_argument, 0, 'x'},
                                           {"leader", no_argument, 0, 'l'},
@@ -1324,6 +1471,7 @@ static options parse_args(int argc, char **argv)
         case 'd': o.duration_s = atoi(optarg); break;
         case 'u': o.nats = optarg; break;
         case 'g': o.max_gap_ms = atoi(optarg); break;
+        case 'f': o.max_stale_ms = atoi(optarg); break;
         case 's': o.settle_s = atoi(optarg); break;
         case 'x': g_seed = strtoull(optarg, NULL, 0); break;
         case 'l': o.leader = true; break;
@@ -1475,6 +1623,7 @@ int main(int argc, char **argv)
     store_figures ts = {0}, ch = {0};
     bool ts_ok = pg_judge(&ts), ch_ok = ch_judge(&ch);
     read_stats during = read_figures(&rd, fs, fe), calm = read_figures(&rd, t0, fs);
+    fresh_stats fresh = fresh_figures(&rd, fs, fe), fresh_all = fresh_figures(&rd, t0, INT64_MAX);
 
     printf("published %d\nacked %ld\nrepublished %ld\npub_ack_errors %ld\npub_dup_acks %ld\n", o.n,
            acked, g_pub.republished, atomic_load(&g_pub.ack_errors), atomic_load(&g_pub.dup_acks));
@@ -1494,10 +1643,13 @@ int main(int argc, char **argv)
     print_reads("read_before", &calm);
     if (rd.last_err[0])
         printf("read.last_error %s\n", rd.last_err);
+    print_fresh("fresh", &fresh);
+    print_fresh("fresh_all", &fresh_all);
 
     bool pass = acked == o.n && ts_ok && ch_ok && store_clean(&ts) && store_clean(&ch) &&
                 cf.stale == 0 && cf.missing == 0 && during.total > 0 &&
-                during.max_gap_ms <= o.max_gap_ms;
+                during.max_gap_ms <= o.max_gap_ms && fresh_all.holes == 0 && fresh_all.forged == 0 &&
+                fresh_all.max_ms <= o.max_stale_ms;
     printf("result %s\n", pass ? "pass" : "fail");
 
     natsConnection_Destroy(rd.nc);

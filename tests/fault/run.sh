@@ -114,20 +114,19 @@ export DM_BUILD_DIR=$BUILD
 LOAD=$BUILD/tests/fault/fault_load
 
 # --------------------------------------------------------------- strategy ---
-# The shipped strategy with three changes: a short breaker timeout, so a write consumer
+# The shipped strategy with two changes: a short breaker timeout, so a write consumer
 # probes its backend 5 s after the breaker opened and the catch-up after an outage starts
-# within seconds; ticks also go to ClickHouse, so both kinds are judged in both databases;
-# and no L1 in the latest-value routes, so every read walks Redis -> PostgreSQL ->
-# ClickHouse and an outage shows as a fallback (L1 would answer all of them from memory).
+# within seconds; and ticks also go to ClickHouse, so both kinds are judged in both
+# databases. The read routes are the shipped ones, L1 first: every read is judged for
+# freshness and holes against what was acked, whichever level answers it.
 mkdir -p "$(dirname "$DM_STRATEGY")"
 sed -e 's/"circuit_breaker_timeout": *[0-9]*/"circuit_breaker_timeout": 5/' \
     -e 's/"save_tick": *\[ *"timescale", *"dragonfly_cache" *\]/"save_tick": ["timescale", "clickhouse", "dragonfly_cache"]/' \
-    -e '/"get_latest_tick"\|"get_candles"/s/"l1", *//' \
     "$ROOT/strategy/strategy.json" >"$DM_STRATEGY"
 grep -q '"circuit_breaker_timeout": 5' "$DM_STRATEGY" &&
     grep -q '"save_tick": \["timescale", "clickhouse", "dragonfly_cache"\]' "$DM_STRATEGY" &&
-    grep -q '"get_latest_tick": \["dragonfly_cache"' "$DM_STRATEGY" &&
-    grep -q '"get_candles": \["dragonfly_cache"' "$DM_STRATEGY" ||
+    grep -q '"get_latest_tick": \["l1", "dragonfly_cache"' "$DM_STRATEGY" &&
+    grep -q '"get_candles": \["l1", "dragonfly_cache"' "$DM_STRATEGY" ||
     die "strategy/strategy.json changed shape: cannot derive the suite's strategy from it"
 
 # ------------------------------------------------------------------ stack ---
@@ -174,10 +173,12 @@ check_workers() {
 }
 
 # Starts the load of case $1 (tag $2, publishing over $3 s, reads may pause $4 ms; $5: NATS
-# URLs) and returns once it printed "ready".
+# URLs; $6: how stale a read may be, from the PubAck of a newer value, default 1 s) and
+# returns once it printed "ready".
 load_start() {
-    local name=$1 tag=$2 span=$3 gap=$4 urls=${5:-$DM_NATS_URL} i
+    local name=$1 tag=$2 span=$3 gap=$4 urls=${5:-$DM_NATS_URL} stale=${6:-1000} i
     "$LOAD" --tag "$tag" --n "$N" --duration "$span" --max-gap-ms "$gap" --nats "$urls" \
+        --max-stale-ms "$stale" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     LOAD_PID=$!
     for ((i = 0; i < 900; i++)); do
@@ -200,8 +201,10 @@ load_finish() {
 }
 
 # ------------------------------------------------------------------ cases ---
+# The killed worker's unacked batches come back after the consumers' AckWait (10 s): a
+# value it held is written then, so a read may lag by that much.
 case_worker_kill() {
-    load_start worker-kill FK 12 3000
+    load_start worker-kill FK 12 3000 "$DM_NATS_URL" 15000
     sleep 3
     local pid
     pid=$(worker_pid w1) || die "worker-kill: w1 is not running"
@@ -329,28 +332,29 @@ get() { awk -v k="$2" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$WORK/$
 pair() { printf '%s/%s' "$(get "$1" "timescale.$2")" "$(get "$1" "clickhouse.$2")"; }
 
 table() {
-    local fmt='%-16s | %-13s | %-15s | %-10s | %-20s | %-9s | %-40s | %s\n'
+    local fmt='%-16s | %-13s | %-15s | %-10s | %-20s | %-9s | %-40s | %-26s | %s\n'
     # shellcheck disable=SC2059
     printf "$fmt" fault published "stored ts/ch" "lost ts/ch" "duplicated ts/ch" dragonfly \
-        "read p99 during fault" result
+        "read p99 during fault" "stale p50/p99/max, holes" result
     local row name rc secs
     for row in "${ROWS[@]}"; do
         read -r name rc secs <<<"$row"
         if ! grep -q '^result ' "$WORK/$name.out" 2>/dev/null; then
             # shellcheck disable=SC2059
-            printf "$fmt" "$name" - - - - - - "did not run to the end (${secs}s)"
+            printf "$fmt" "$name" - - - - - - - "did not run to the end (${secs}s)"
             continue
         fi
-        local lost dup df reads verdict
+        local lost dup df reads fresh verdict
         lost=$(pair "$name" lost)
         dup="$(pair "$name" dup) (+$(get "$name" clickhouse.unmerged) unmerged)"
         df="$(($(get "$name" dragonfly.keys) - $(get "$name" dragonfly.stale) - $(get "$name" dragonfly.missing)))/$(get "$name" dragonfly.keys)"
         reads="$(get "$name" read.p99_ms) ms ($(get "$name" read.failed)/$(get "$name" read.total) failed, gap $(get "$name" read.max_gap_ms) ms)"
+        fresh="$(get "$name" fresh.p50_ms)/$(get "$name" fresh.p99_ms)/$(get "$name" fresh.max_ms) ms, $(( $(get "$name" fresh_all.holes) + $(get "$name" fresh_all.forged) ))"
         verdict=$(get "$name" result)
         ((rc == 0)) || verdict=fail
         # shellcheck disable=SC2059
         printf "$fmt" "$name" "$(get "$name" acked)/$(get "$name" published)" "$(pair "$name" stored)" \
-            "$lost" "$dup" "$df" "$reads" "$verdict (${secs}s)"
+            "$lost" "$dup" "$df" "$reads" "$fresh" "$verdict (${secs}s)"
     done
 }
 
@@ -364,7 +368,12 @@ unmerged: redelivered copies ClickHouse still kept when the case was judged, mer
 later and never seen by a reader (not counted as duplicates). dragonfly: series whose
 newest acked value Redis holds. Reads: dm.v1.tick.latest, dm.v1.candles.latest and
 dm.v1.candles.history during the fault window (from the fault's start until the service
-is back); gap: the longest time without an answer.
+is back); gap: the longest time without an answer. stale: how far behind the acked data
+the latest-value reads of the fault window were (a read sent at t answering an older value
+than one PubAcked at a < t is stale by t - a; 0 when it had the newest), p50/p99/max over
+those reads; holes: latest-N answers that skipped a published candle, or held a value
+never published, over the whole case (must be 0). A case fails when a read was staler
+than 1 s (15 s for worker-kill, whose batches return after the AckWait).
 EOF
 for row in "${ROWS[@]}"; do
     read -r name rc secs <<<"$row"

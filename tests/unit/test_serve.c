@@ -72,6 +72,7 @@ static int setup(void **state)
     f.h = dm_strategy_holder_create(&st);
     f.l1 = dm_l1_cache_create(100, 1u << 20);
     dm_l1_cache_set_ttl(f.l1, 60000, 60000);
+    dm_fresh_set_caught_up(dm_l1_cache_fresh(f.l1), DM_BK_TIMESCALE, DM_FRESH_CANDLES, true);
     f.flight = dm_flight_create();
     f.db = (counting_db){.base = {.ops = &DB_OPS, .id = DM_BK_TIMESCALE}};
     dm_serve_config cfg = {.worker_name = "w1", .strategies = f.h, .flight = f.flight, .l1 = f.l1};

@@ -33,6 +33,7 @@ void dm_event_vec_free(dm_event_vec *vec);
 typedef struct {
     int ttl_s; /* expiry of cached latest values */
     int depth; /* newest candles kept per (symbol, timeframe) */
+    uint64_t seq; /* a fill: the stream sequence the answering source had committed (L1) */
 } dm_cache_opts;
 
 /* Candles of one (symbol, timeframe) with start <= ts < end, oldest first, at most limit. */

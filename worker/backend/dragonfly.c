@@ -379,9 +379,8 @@ static dm_bstatus df_blob_put(dm_backend *b, const char *key, const void *data, 
     return st;
 }
 
-static dm_bstatus df_ping(dm_backend *b, dm_err *err)
+static dm_bstatus ping_once(dragonfly *d, dm_err *err)
 {
-    dragonfly *d = (dragonfly *)b;
     dm_bstatus st = ensure_conn(d, err);
     if (st != DM_BS_OK)
         return st;
@@ -390,6 +389,21 @@ static dm_bstatus df_ping(dm_backend *b, dm_err *err)
         return fail(d, "PING", NULL, err);
     st = r->type == REDIS_REPLY_ERROR ? DM_BS_TRANSIENT : DM_BS_OK;
     freeReplyObject(r);
+    return st;
+}
+
+/* A connection that died while Redis was away fails its first command: the breaker's
+ * probe must not spend its one try on it (the circuit would stay open another timeout
+ * with Redis back), so a failure on an old connection is tried once on a new one. */
+static dm_bstatus df_ping(dm_backend *b, dm_err *err)
+{
+    dragonfly *d = (dragonfly *)b;
+    bool had_conn = d->ctx != NULL;
+    dm_bstatus st = ping_once(d, err);
+    if (st == DM_BS_TRANSIENT && had_conn && d->ctx == NULL) {
+        *err = (dm_err){0};
+        st = ping_once(d, err);
+    }
     return st;
 }
 

@@ -9,15 +9,30 @@
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    (void)closure;
-    if (!natsConnection_IsClosed(nc)) /* a deliberate close is not news */
-        DM_WARN("bus", "disconnected from NATS: reconnecting");
+    dm_bus *bus = closure;
+    if (natsConnection_IsClosed(nc)) /* a deliberate close is not news */
+        return;
+    DM_WARN("bus", "disconnected from NATS: reconnecting");
+    if (bus->on_link)
+        bus->on_link(DM_LINK_DOWN, bus->link_ctx);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-    (void)nc, (void)closure;
+    (void)nc;
+    dm_bus *bus = closure;
     DM_INFO("bus", "reconnected to NATS");
+    if (bus->on_link)
+        bus->on_link(DM_LINK_UP, bus->link_ctx);
+}
+
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void)nc, (void)sub;
+    dm_bus *bus = closure;
+    DM_WARN("bus", "NATS: %s", natsStatus_GetText(err));
+    if (err == NATS_SLOW_CONSUMER && bus->on_link)
+        bus->on_link(DM_LINK_LOST, bus->link_ctx);
 }
 
 static dm_code nats_fail(dm_err *err, const char *what, natsStatus s)
@@ -50,9 +65,12 @@ static natsStatus set_servers(natsOptions *opts, const char *url)
     return n > 0 ? natsOptions_SetServers(opts, list, n) : NATS_INVALID_ARG;
 }
 
-dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err)
+dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_fn on_link,
+                       void *link_ctx, dm_err *err)
 {
     memset(bus, 0, sizeof *bus);
+    bus->on_link = on_link;
+    bus->link_ctx = link_ctx;
     const char *url = dm_cfg_str(cfg, "url", "nats://127.0.0.1:4222");
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
@@ -63,8 +81,9 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, bus);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, bus);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, bus);
     if (s == NATS_OK) s = natsConnection_Connect(&bus->nc, opts);
     natsOptions_Destroy(opts);
     if (s != NATS_OK)
@@ -177,8 +196,23 @@ bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out)
     o.Wait = 1000; /* health must answer even when NATS is slow */
     if (js_GetConsumerInfo(&ci, bus->js, DM_STREAM_MARKET, durable, &o, &jerr) != NATS_OK)
         return false;
-    *out = (dm_consumer_lag){ci->NumPending, (uint64_t)ci->NumAckPending, (uint64_t)ci->NumRedelivered};
+    *out = (dm_consumer_lag){ci->NumPending, (uint64_t)ci->NumAckPending, (uint64_t)ci->NumRedelivered,
+                             ci->AckFloor.Stream};
     jsConsumerInfo_Destroy(ci);
+    return true;
+}
+
+bool dm_bus_market_last_seq(dm_bus *bus, uint64_t *out)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = 1000;
+    if (js_GetStreamInfo(&si, bus->js, DM_STREAM_MARKET, &o, &jerr) != NATS_OK)
+        return false;
+    *out = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
     return true;
 }
 

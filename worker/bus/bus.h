@@ -13,14 +13,24 @@
 #define DM_SUBJ_DLQ_ALL "dm.dlq.>"
 #define DM_QUEUE_GROUP "dm"
 
+/* What the connection went through: DOWN (disconnected), UP (reconnected), LOST (a
+ * subscription dropped messages: slow consumer). After DOWN or LOST this worker may have
+ * missed cache updates. Called on a NATS library thread. */
+typedef enum { DM_LINK_DOWN, DM_LINK_UP, DM_LINK_LOST } dm_link_event;
+typedef void (*dm_link_fn)(dm_link_event ev, void *ctx);
+
 typedef struct {
     natsConnection *nc;
     jsCtx *js;
     int replicas;
+    dm_link_fn on_link;
+    void *link_ctx;
 } dm_bus;
 
-/* cfg: deploy/config/nats.json ({"url", "stream": {...}}); may be NULL for defaults. */
-dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err);
+/* cfg: deploy/config/nats.json ({"url", "stream": {...}}); may be NULL for defaults.
+ * on_link (may be NULL) hears disconnects, reconnects and dropped messages. */
+dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_fn on_link,
+                       void *link_ctx, dm_err *err);
 /* Creates or updates MARKET and DLQ so every worker agrees on their settings. */
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err);
 void dm_bus_close(dm_bus *bus);
@@ -31,8 +41,11 @@ typedef struct {
     uint64_t pending;     /* in the stream, not yet delivered */
     uint64_t ack_pending; /* delivered, not yet acked */
     uint64_t redelivered;
+    uint64_t ack_floor;   /* stream sequence below which every message is acked */
 } dm_consumer_lag;
 bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out);
+/* The last sequence of MARKET; false when NATS does not answer. */
+bool dm_bus_market_last_seq(dm_bus *bus, uint64_t *out);
 /* Messages held in the DLQ stream; -1 when NATS does not answer. */
 int64_t dm_bus_dead_letters(dm_bus *bus);
 

@@ -29,7 +29,11 @@ dm_cache_sub *dm_cache_sub_start(dm_bus *bus, dm_l1_cache *l1, dm_err *err)
     }
     s->l1 = l1;
     natsStatus st = natsConnection_Subscribe(&s->sub, bus->nc, DM_SUBJ_CACHE_UPDATE, on_update, s);
+    /* A dropped update is a stale L1: room for bursts (the bus restarts L1 on a drop). */
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits(s->sub, 1000000, 512 * 1024 * 1024);
     if (st != NATS_OK) {
+        natsSubscription_Destroy(s->sub);
         dm_fail(err, DM_E_UNAVAILABLE, "", "subscribe %s: %s", DM_SUBJ_CACHE_UPDATE,
                 natsStatus_GetText(st));
         free(s);

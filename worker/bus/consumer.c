@@ -190,18 +190,21 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
     }
 }
 
-static bool is_cache_writer(const dm_consumer *c)
+/* Every backend that a read route answers this kind from tells the workers what it
+ * committed, so no single backend's outage leaves an L1 stale. */
+static bool is_update_source(const dm_consumer *c)
 {
-    const dm_route *r = &c->st->routing[dm_kind_op(c->kind)];
-    if (c->backend->id == DM_BK_DRAGONFLY)
-        return true;
-    return c->backend->id == DM_BK_TIMESCALE && !dm_route_has(r, DM_BK_DRAGONFLY);
+    if (c->kind == DM_KIND_EVENT)
+        return false;
+    dm_op read = c->kind == DM_KIND_TICK ? DM_OP_GET_LATEST_TICK : DM_OP_GET_CANDLES;
+    return dm_route_has(&c->st->routing[read], c->backend->id);
 }
 
-/* Core NATS, fire and forget: a lost update costs one stale read until the L1 TTL. */
+/* Core NATS, fire and forget: a worker that may have missed one stops trusting its L1
+ * (a reconnect or a slow-consumer drop restarts its cache, see cache/fresh.h). */
 static void publish_update(dm_consumer *c, size_t n)
 {
-    if (!dm_coherence_encode(c->ingest, c->msgs, n, &c->update))
+    if (!dm_coherence_encode(c->ingest, c->backend->id, c->msgs, n, &c->update))
         return;
     natsStatus s = natsConnection_Publish(c->bus->nc, DM_SUBJ_CACHE_UPDATE, c->update.data,
                                           (int)c->update.len);
@@ -281,6 +284,8 @@ static void process(dm_consumer *c, natsMsg **got, int total)
         im->len = (size_t)natsMsg_GetDataLength(m);
         if (natsMsgHeader_Get(m, "Content-Type", &im->content_type) != NATS_OK)
             im->content_type = NULL;
+        dm_pull_meta meta;
+        im->seq = dm_pull_meta_of(m, &meta) ? meta.stream_seq : 0;
     }
     if (n > 0) {
         dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
@@ -294,7 +299,7 @@ static void process(dm_consumer *c, natsMsg **got, int total)
     }
     dm_metrics_ingest((int)c->kind, c->backend->id, counts[0], counts[1], counts[2]);
     report_backend(c, n);
-    if (counts[0] > 0 && is_cache_writer(c))
+    if (counts[0] > 0 && is_update_source(c))
         publish_update(c, n);
     if (counts[2] > 0) {
         c->failures++;

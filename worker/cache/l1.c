@@ -285,6 +285,17 @@ void dm_l1_destroy(dm_l1 *c)
     free(c);
 }
 
+void dm_l1_clear(dm_l1 *c)
+{
+    for (int i = 0; i < L1_SHARDS; i++) {
+        shard *sh = &c->shards[i];
+        pthread_mutex_lock(&sh->mu);
+        while (sh->head)
+            remove_entry(c, sh, sh->head);
+        pthread_mutex_unlock(&sh->mu);
+    }
+}
+
 void dm_l1_set_limits(dm_l1 *c, dm_l1_limits limits)
 {
     set_limits(c, limits);

@@ -31,6 +31,8 @@ bool dm_l1_get(dm_l1 *c, const char *key, int64_t now_ms, void **out, size_t *le
 void dm_l1_put(dm_l1 *c, const char *key, const void *value, size_t len, int64_t now_ms,
                int64_t ttl_ms);
 void dm_l1_del(dm_l1 *c, const char *key);
+/* Drops every entry (the worker may have missed updates to any of them). */
+void dm_l1_clear(dm_l1 *c);
 
 /* Read-modify-write under the shard lock: fn receives the current value (NULL when
  * absent or expired) and returns the new one via *out and *out_len (malloc'd, taken over by

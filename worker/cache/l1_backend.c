@@ -6,28 +6,45 @@
 #include <string.h>
 
 #define EPOCH_SLOTS 1024
+#define FRESH_MAX_KEYS 100000
 
 struct dm_l1_cache {
     dm_l1 *ticks, *candles;
+    dm_fresh *fresh;
     atomic_llong tick_ttl_ms, candle_ttl_ms;
     atomic_ullong epochs[EPOCH_SLOTS];
 };
+
+/* What an entry holds: each row with the stream sequence it is known to be as new as
+ * (the message it came from, or for a fill the sequence the answering source had
+ * committed). A merge never replaces a row with one from an older sequence, so a lagging
+ * backend's late update cannot turn a newer value back. */
+typedef struct {
+    dm_tick t;
+    uint64_t seq;
+} st_tick;
+
+typedef struct {
+    dm_candle c;
+    uint64_t seq;
+} st_candle;
 
 typedef struct {
     dm_backend base;
     dm_l1_cache *cache;
     uint64_t miss_epoch; /* epoch of the key when this thread last missed it */
+    uint64_t miss_generation;
     char miss_key[DM_L1_KEY_MAX];
 } l1_backend;
 
-static void tick_key(const char *symbol, char *key)
+void dm_l1_tick_key(const char *symbol, char *key)
 {
     char token[DM_TOKEN_MAX + 1];
     dm_symbol_token(symbol, token);
     snprintf(key, DM_L1_KEY_MAX, "tick:latest:{%s}", token);
 }
 
-static void candle_key(const char *symbol, dm_tf tf, char *key)
+void dm_l1_candle_key(const char *symbol, dm_tf tf, char *key)
 {
     char token[DM_TOKEN_MAX + 1];
     dm_symbol_token(symbol, token);
@@ -50,9 +67,10 @@ dm_l1_cache *dm_l1_cache_create(size_t max_entries_per_kind, size_t max_bytes)
     dm_l1_limits lim = {max_entries_per_kind, max_bytes / 2};
     c->ticks = dm_l1_create(lim);
     c->candles = dm_l1_create(lim);
+    c->fresh = dm_fresh_create(FRESH_MAX_KEYS);
     atomic_init(&c->tick_ttl_ms, 60000);
     atomic_init(&c->candle_ttl_ms, 60000);
-    if (c->ticks == NULL || c->candles == NULL) {
+    if (c->ticks == NULL || c->candles == NULL || c->fresh == NULL) {
         dm_l1_cache_destroy(c);
         return NULL;
     }
@@ -65,6 +83,7 @@ void dm_l1_cache_destroy(dm_l1_cache *c)
         return;
     dm_l1_destroy(c->ticks);
     dm_l1_destroy(c->candles);
+    dm_fresh_destroy(c->fresh);
     free(c);
 }
 
@@ -86,17 +105,30 @@ dm_l1_stats dm_l1_cache_stats(dm_l1_cache *c, bool candles)
     return dm_l1_get_stats(candles ? c->candles : c->ticks);
 }
 
+dm_fresh *dm_l1_cache_fresh(dm_l1_cache *c) { return c->fresh; }
+
+void dm_l1_cache_restart(dm_l1_cache *c)
+{
+    dm_fresh_suspend(c->fresh);
+    dm_l1_clear(c->ticks);
+    dm_l1_clear(c->candles);
+    dm_fresh_restart(c->fresh);
+}
+
 static void remember_miss(l1_backend *b, const char *key)
 {
     b->miss_epoch = atomic_load(epoch_of(b->cache, key));
+    b->miss_generation = dm_fresh_generation(b->cache->fresh);
     snprintf(b->miss_key, sizeof b->miss_key, "%s", key);
 }
 
-/* A fill is allowed only for the key this thread missed, and only if no update touched
- * the key's slot since. */
+/* A fill is allowed only for the key this thread missed, only if no update touched the
+ * key's slot since, and only if the worker has not started over meanwhile. */
 static bool fill_allowed(l1_backend *b, const char *key)
 {
-    return strcmp(b->miss_key, key) == 0 && atomic_load(epoch_of(b->cache, key)) == b->miss_epoch;
+    return strcmp(b->miss_key, key) == 0 && atomic_load(epoch_of(b->cache, key)) == b->miss_epoch &&
+           dm_fresh_generation(b->cache->fresh) == b->miss_generation &&
+           !dm_fresh_suspended(b->cache->fresh);
 }
 
 static dm_bstatus l1_latest_tick(dm_backend *base, const char *symbol, dm_tick *out, dm_err *err)
@@ -104,15 +136,16 @@ static dm_bstatus l1_latest_tick(dm_backend *base, const char *symbol, dm_tick *
     (void)err;
     l1_backend *b = (l1_backend *)base;
     char key[DM_L1_KEY_MAX];
-    tick_key(symbol, key);
+    dm_l1_tick_key(symbol, key);
     void *v = NULL;
     size_t len = 0;
-    if (!dm_l1_get(b->cache->ticks, key, dm_now_ms(), &v, &len) || len != sizeof *out) {
+    if (dm_fresh_suspended(b->cache->fresh) ||
+        !dm_l1_get(b->cache->ticks, key, dm_now_ms(), &v, &len) || len != sizeof(st_tick)) {
         free(v);
         remember_miss(b, key);
         return DM_BS_MISS;
     }
-    memcpy(out, v, sizeof *out);
+    *out = ((const st_tick *)v)->t;
     free(v);
     return DM_BS_OK;
 }
@@ -122,57 +155,65 @@ static dm_bstatus l1_latest_candles(dm_backend *base, const char *symbol, dm_tf 
 {
     l1_backend *b = (l1_backend *)base;
     char key[DM_L1_KEY_MAX];
-    candle_key(symbol, tf, key);
+    dm_l1_candle_key(symbol, tf, key);
     void *v = NULL;
     size_t len = 0;
     size_t have = 0;
-    if (dm_l1_get(b->cache->candles, key, dm_now_ms(), &v, &len))
-        have = len / sizeof(dm_candle);
+    if (!dm_fresh_suspended(b->cache->fresh) && dm_l1_get(b->cache->candles, key, dm_now_ms(), &v, &len))
+        have = len / sizeof(st_candle);
     if (have < limit) { /* the entry holds fewer: the next level knows whether more exist */
         free(v);
         remember_miss(b, key);
         return DM_BS_MISS;
     }
-    const dm_candle *c = v;
+    const st_candle *c = v;
     for (size_t i = have - limit; i < have; i++) {
         dm_candle *dst = dm_candle_vec_push(out);
         if (dst == NULL) {
             free(v);
             return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
         }
-        *dst = c[i];
+        *dst = c[i].c;
     }
     free(v);
     return DM_BS_OK;
 }
 
-/* Fills after a slower source answered: the answer is the newest value(s) as of then. */
+/* Fills after a slower source answered: the answer is the newest value(s) as of then,
+ * at least as new as the sequence the source was known to hold (o->seq). */
 static dm_bstatus l1_fill_ticks(dm_backend *base, const dm_tick *t, size_t n,
                                 const dm_cache_opts *o, dm_err *err)
 {
-    (void)o, (void)err;
+    (void)err;
     l1_backend *b = (l1_backend *)base;
     char key[DM_L1_KEY_MAX];
     if (n != 1)
         return DM_BS_OK;
-    tick_key(t->symbol, key);
+    dm_l1_tick_key(t->symbol, key);
+    st_tick v = {.t = *t, .seq = o ? o->seq : 0};
     if (fill_allowed(b, key))
-        dm_l1_put(b->cache->ticks, key, t, sizeof *t, dm_now_ms(), atomic_load(&b->cache->tick_ttl_ms));
+        dm_l1_put(b->cache->ticks, key, &v, sizeof v, dm_now_ms(), atomic_load(&b->cache->tick_ttl_ms));
     return DM_BS_OK;
 }
 
 static dm_bstatus l1_fill_candles(dm_backend *base, const dm_candle *c, size_t n,
                                   const dm_cache_opts *o, dm_err *err)
 {
-    (void)o, (void)err;
     l1_backend *b = (l1_backend *)base;
     char key[DM_L1_KEY_MAX];
     if (n == 0)
         return DM_BS_OK;
-    candle_key(c->symbol, c->tf, key);
-    if (fill_allowed(b, key))
-        dm_l1_put(b->cache->candles, key, c, n * sizeof *c, dm_now_ms(),
-                  atomic_load(&b->cache->candle_ttl_ms));
+    dm_l1_candle_key(c->symbol, c->tf, key);
+    if (!fill_allowed(b, key))
+        return DM_BS_OK;
+    st_candle *v = malloc(n * sizeof *v);
+    if (v == NULL)
+        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (st_candle){.c = c[i], .seq = o ? o->seq : 0};
+    dm_l1_put(b->cache->candles, key, v, n * sizeof *v, dm_now_ms(),
+              atomic_load(&b->cache->candle_ttl_ms));
+    free(v);
     return DM_BS_OK;
 }
 
@@ -208,54 +249,61 @@ dm_backend *dm_l1_backend_create(dm_l1_cache *c)
 
 static bool newer_tick(const void *cur, size_t cur_len, void **out, size_t *out_len, void *ctx)
 {
-    const dm_tick *t = ctx;
+    const st_tick *t = ctx;
     if (cur == NULL || cur_len != sizeof *t)
         return false;
-    dm_tick *keep = malloc(sizeof *keep);
+    const st_tick *c = cur;
+    st_tick *keep = malloc(sizeof *keep);
     if (keep == NULL)
         return false;
-    *keep = ((const dm_tick *)cur)->ts > t->ts ? *(const dm_tick *)cur : *t;
+    bool take = t->t.ts > c->t.ts || (t->t.ts == c->t.ts && t->seq >= c->seq);
+    *keep = take ? *t : *c;
     *out = keep;
     *out_len = sizeof *keep;
     return true;
 }
 
-void dm_l1_cache_apply_ticks(dm_l1_cache *c, const dm_tick *t, size_t n)
+void dm_l1_cache_apply_ticks(dm_l1_cache *c, dm_backend_id from, const dm_tick *t,
+                             const uint64_t *seqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char key[DM_L1_KEY_MAX];
-        tick_key(t[i].symbol, key);
+        dm_l1_tick_key(t[i].symbol, key);
+        dm_fresh_note(c->fresh, key, from, seqs[i]);
         atomic_fetch_add(epoch_of(c, key), 1);
-        dm_l1_update(c->ticks, key, dm_now_ms(), newer_tick, (void *)&t[i]);
+        st_tick v = {.t = t[i], .seq = seqs[i]};
+        dm_l1_update(c->ticks, key, dm_now_ms(), newer_tick, &v);
     }
 }
 
 /* The cached list is the newest N candles, oldest first, without gaps as the source had
- * them. A candle with a cached open time replaces it; one exactly a period after the
- * newest extends the list (the oldest drops out); older than the list changes nothing;
- * anything else (a gap, an insertion) cannot be merged safely, so the entry goes. */
+ * them. A candle with a cached open time replaces it unless the cached one is known
+ * newer; one exactly a period after the newest extends the list (the oldest drops out);
+ * older than the list changes nothing; anything else (a gap, an insertion) cannot be
+ * merged safely, so the entry goes. */
 static bool merge_candle(const void *cur, size_t cur_len, void **out, size_t *out_len, void *ctx)
 {
-    const dm_candle *k = ctx;
+    const st_candle *k = ctx;
     size_t n = cur ? cur_len / sizeof *k : 0;
     if (n == 0)
         return false;
-    const dm_candle *v = cur;
-    dm_candle *next = malloc(cur_len);
+    const st_candle *v = cur;
+    st_candle *next = malloc(cur_len);
     if (next == NULL)
         return false;
     memcpy(next, v, cur_len);
     *out = next;
     *out_len = cur_len;
-    if (k->ts < v[0].ts)
+    if (k->c.ts < v[0].c.ts)
         return true;
     for (size_t i = 0; i < n; i++) {
-        if (v[i].ts == k->ts) {
-            next[i] = *k;
+        if (v[i].c.ts == k->c.ts) {
+            if (k->seq >= v[i].seq)
+                next[i] = *k;
             return true;
         }
     }
-    if (k->ts == v[n - 1].ts + dm_tf_ms(k->tf)) {
+    if (k->c.ts == v[n - 1].c.ts + dm_tf_ms(k->c.tf)) {
         memmove(next, next + 1, (n - 1) * sizeof *k);
         next[n - 1] = *k;
         return true;
@@ -265,12 +313,15 @@ static bool merge_candle(const void *cur, size_t cur_len, void **out, size_t *ou
     return false;
 }
 
-void dm_l1_cache_apply_candles(dm_l1_cache *c, const dm_candle *k, size_t n)
+void dm_l1_cache_apply_candles(dm_l1_cache *c, dm_backend_id from, const dm_candle *k,
+                               const uint64_t *seqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char key[DM_L1_KEY_MAX];
-        candle_key(k[i].symbol, k[i].tf, key);
+        dm_l1_candle_key(k[i].symbol, k[i].tf, key);
+        dm_fresh_note(c->fresh, key, from, seqs[i]);
         atomic_fetch_add(epoch_of(c, key), 1);
-        dm_l1_update(c->candles, key, dm_now_ms(), merge_candle, (void *)&k[i]);
+        st_candle v = {.c = k[i], .seq = seqs[i]};
+        dm_l1_update(c->candles, key, dm_now_ms(), merge_candle, &v);
     }
 }

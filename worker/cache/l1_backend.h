@@ -14,6 +14,7 @@
 #define DM_L1_BACKEND_H
 
 #include "../backend/backend.h"
+#include "fresh.h"
 #include "l1.h"
 
 typedef struct dm_l1_cache dm_l1_cache; /* the worker's L1: one store per kind + epochs */
@@ -28,9 +29,22 @@ dm_l1_stats dm_l1_cache_stats(dm_l1_cache *c, bool candles);
 /* One per responder thread (it remembers the epoch of its last miss). */
 dm_backend *dm_l1_backend_create(dm_l1_cache *c);
 
-/* Merge committed writes: a newer tick replaces the cached one; candles replace the same
- * open time or extend the list by exactly one period, anything else drops the entry. */
-void dm_l1_cache_apply_ticks(dm_l1_cache *c, const dm_tick *t, size_t n);
-void dm_l1_cache_apply_candles(dm_l1_cache *c, const dm_candle *k, size_t n);
+/* The keys of L1, Dragonfly and the freshness marks (key holds DM_L1_KEY_MAX bytes). */
+void dm_l1_tick_key(const char *symbol, char *key);
+void dm_l1_candle_key(const char *symbol, dm_tf tf, char *key);
+
+/* Merge rows that backend `from` committed, seqs[i] being row i's stream sequence: a
+ * newer tick replaces the cached one; candles replace the same open time (unless the
+ * cached row is from a later sequence) or extend the list by exactly one period, anything
+ * else drops the entry. The rows also move the freshness marks. */
+void dm_l1_cache_apply_ticks(dm_l1_cache *c, dm_backend_id from, const dm_tick *t,
+                             const uint64_t *seqs, size_t n);
+void dm_l1_cache_apply_candles(dm_l1_cache *c, dm_backend_id from, const dm_candle *k,
+                               const uint64_t *seqs, size_t n);
+
+/* The worker's freshness state (owned by the cache). */
+dm_fresh *dm_l1_cache_fresh(dm_l1_cache *c);
+/* The worker may have missed updates: drop every entry, forget every mark, start over. */
+void dm_l1_cache_restart(dm_l1_cache *c);
 
 #endif

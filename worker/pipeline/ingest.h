@@ -38,6 +38,7 @@ typedef struct {
     const char *data;
     size_t len;
     const char *content_type; /* NULL: detect */
+    uint64_t seq;             /* its MARKET stream sequence (0: unknown), for coherence */
     /* out */
     dm_verdict verdict;
     dm_err err;

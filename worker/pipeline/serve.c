@@ -86,9 +86,17 @@ typedef dm_bstatus (*try_fn)(dm_backend *b, void *q, dm_err *err);
 
 typedef struct {
     dm_backend_id served_by;
+    uint64_t seq; /* the answering source's known sequence for the key (fills stamp it) */
     dm_backend *missed[DM_ROUTE_MAX]; /* caches that missed, to fill on the way back */
     int n_missed;
 } walk_result;
+
+/* The key a latest-value read is about, so the walk asks only sources whose copy of it is
+ * current (cache/fresh.h); NULL for reads that no coherence update describes. */
+typedef struct {
+    char key[DM_L1_KEY_MAX];
+    dm_fresh_class cls;
+} fresh_key;
 
 /* Whether the backend fills the dm_backend_ops member at op_offset (NULL: not offered).
  * Read as a function pointer: every member of the ops struct is one. */
@@ -109,15 +117,43 @@ static void append_failure(char *buf, size_t cap, size_t *len, const char *msg)
         *len = cap - 1;
 }
 
-/* Walks the strategy's sources for `op`. A miss or a failure moves on; the first answer
- * wins. Returns DM_OK, DM_E_NOT_FOUND (every source missed) or DM_E_UNAVAILABLE. */
-static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q, walk_result *w,
-                    dm_err *err)
+/* The stores that hold the complete data of a read: when one of them answers that it has
+ * none, the answer is not_found whatever else was skipped. A cache, or a copy that may
+ * lag (ClickHouse's latest candles), never makes a not_found. */
+static bool complete_store(dm_op op, dm_backend_id id)
+{
+    switch (op) {
+    case DM_OP_GET_HISTORICAL:
+    case DM_OP_COMPUTE_AGGREGATES:
+        return id == DM_BK_CLICKHOUSE || id == DM_BK_TIMESCALE;
+    case DM_OP_GET_LATEST_TICK:
+    case DM_OP_GET_CANDLES:
+    case DM_OP_GET_EVENTS:
+        return id == DM_BK_TIMESCALE;
+    default:
+        return false;
+    }
+}
+
+/* Whether source `id` may be asked for the key: its copy is current. Stamps w->seq. */
+static bool current(dm_serve *s, const fresh_key *fk, dm_backend_id id, walk_result *w)
+{
+    w->seq = 0;
+    if (fk == NULL || s->cfg.l1 == NULL || id == DM_BK_L1)
+        return true;
+    return dm_fresh_current(dm_l1_cache_fresh(s->cfg.l1), fk->key, fk->cls, id, &w->seq);
+}
+
+/* Walks the strategy's sources for `op`. A miss, a failure or a lagging copy moves on;
+ * the first answer wins. Returns DM_OK, DM_E_NOT_FOUND (a complete store has none) or
+ * DM_E_UNAVAILABLE (no complete store could answer). */
+static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
+                    const fresh_key *fk, walk_result *w, dm_err *err)
 {
     const dm_route *r = &s->st->routing[op];
     char failures[256] = "";
     size_t flen = 0;
-    bool tried = false;
+    bool tried = false, none = false;
     w->n_missed = 0;
     for (int i = 0; i < r->n; i++) {
         dm_backend_id id = r->targets[i];
@@ -126,6 +162,11 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
             continue;
         tried = true;
         dm_err e = {0};
+        if (!current(s, fk, id, w)) {
+            dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: behind on this key", dm_backend_name(id));
+            append_failure(failures, sizeof failures, &flen, e.message);
+            continue;
+        }
         dm_breaker *br = s->cfg.breakers[id];
         if (br && !dm_breaker_allow(br, dm_now_ms(), s->st->perf.circuit_breaker_timeout_s)) {
             dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: circuit open", dm_backend_name(id));
@@ -156,6 +197,7 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
             return DM_OK;
         }
         if (st == DM_BS_MISS) {
+            none = none || complete_store(op, id);
             if (cache)
                 w->missed[w->n_missed++] = b;
             continue;
@@ -164,11 +206,14 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
                 dm_backend_label(b), e.message);
         append_failure(failures, sizeof failures, &flen, e.message);
     }
+    if (none)
+        return DM_E_NOT_FOUND;
     if (failures[0])
         return dm_fail(err, DM_E_UNAVAILABLE, "", "every source failed: %s", failures);
     if (!tried)
         return dm_fail(err, DM_E_UNAVAILABLE, "", "no configured source serves %s", dm_op_name(op));
-    return DM_E_NOT_FOUND;
+    return dm_fail(err, DM_E_UNAVAILABLE, "",
+                   "no source that holds every %s answered (caches missed)", dm_op_name(op));
 }
 
 #define OP_OFFSET(field) offsetof(dm_backend_ops, field)
@@ -339,7 +384,8 @@ static void fill_caches(dm_serve *s, const walk_result *w, const dm_tick *t, con
 {
     dm_cache_opts o = {.ttl_s = t ? s->st->cache.tick_ttl_s
                                   : s->st->cache.candle_ttl_s,
-                       .depth = s->st->cache.candle_cache_depth};
+                       .depth = s->st->cache.candle_cache_depth,
+                       .seq = w->seq};
     for (int i = 0; i < w->n_missed; i++) {
         dm_backend *b = w->missed[i];
         dm_err e = {0};
@@ -357,13 +403,13 @@ static dm_code op_latest_tick(dm_serve *s, const cJSON *req, dm_reply *out, dm_e
     if (c)
         return c;
     if (!l1_answers(s, DM_OP_GET_LATEST_TICK, try_latest_tick, &q, &w)) {
-        char key[128];
-        flight_key(key, sizeof key, "tick:latest", q.symbol, (dm_tf)-1);
-        bool lead = flight_begin(s, key);
-        c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &w, err);
+        fresh_key fk = {.cls = DM_FRESH_TICKS};
+        dm_l1_tick_key(q.symbol, fk.key);
+        bool lead = flight_begin(s, fk.key);
+        c = walk(s, DM_OP_GET_LATEST_TICK, OP_OFFSET(latest_tick), try_latest_tick, &q, &fk, &w, err);
         if (c == DM_OK)
             fill_caches(s, &w, &q.tick, NULL, 0);
-        flight_end(s, key, lead);
+        flight_end(s, fk.key, lead);
     }
     if (c)
         return c == DM_E_NOT_FOUND ? dm_fail(err, c, "symbol", "no ticks stored for %s", q.symbol) : c;
@@ -407,13 +453,13 @@ static dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, d
         return c;
     q.limit = (size_t)limit;
     if (!l1_answers(s, DM_OP_GET_CANDLES, try_latest_candles, &q, &w)) {
-        char key[128];
-        flight_key(key, sizeof key, "candle:latest", q.symbol, q.tf);
-        bool lead = flight_begin(s, key);
-        c = walk(s, DM_OP_GET_CANDLES, OP_OFFSET(latest_candles), try_latest_candles, &q, &w, err);
+        fresh_key fk = {.cls = DM_FRESH_CANDLES};
+        dm_l1_candle_key(q.symbol, q.tf, fk.key);
+        bool lead = flight_begin(s, fk.key);
+        c = walk(s, DM_OP_GET_CANDLES, OP_OFFSET(latest_candles), try_latest_candles, &q, &fk, &w, err);
         if (c == DM_OK)
             fill_caches(s, &w, NULL, q.out.v, q.out.n);
-        flight_end(s, key, lead);
+        flight_end(s, fk.key, lead);
     }
     if (c == DM_OK) {
         dm_enc e;
@@ -458,17 +504,27 @@ static dm_code history_cursor(const cJSON *req, const char *symbol, dm_tf tf, in
     return DM_OK;
 }
 
-/* An empty range is data: [], but a symbol never seen at all is not_found: asks the
- * source that answered whether it holds any candle of the key. */
-static bool candles_known(dm_serve *s, dm_backend_id served_by, const char *symbol, dm_tf tf)
+static bool source_knows(dm_serve *s, dm_backend_id id, const char *symbol, dm_tf tf)
 {
     dm_err e = {0};
-    dm_backend *b = borrow(s, served_by, &e);
+    dm_backend *b = borrow(s, id, &e);
     dm_candle_vec probe = {0};
     bool known = !b || !b->ops->latest_candles ||
                  b->ops->latest_candles(b, symbol, tf, 1, &probe, &e) != DM_BS_MISS;
     dm_candle_vec_free(&probe);
     return known;
+}
+
+/* An empty range is data: [], but a symbol never seen at all is not_found: asks the
+ * source that answered whether it holds any candle of the key, and PostgreSQL too when
+ * that was ClickHouse, whose copy lags by its batch linger (a symbol written a moment ago
+ * is not unknown). */
+static bool candles_known(dm_serve *s, dm_backend_id served_by, const char *symbol, dm_tf tf)
+{
+    if (source_knows(s, served_by, symbol, tf))
+        return true;
+    return served_by != DM_BK_TIMESCALE && source_ops(s, DM_BK_TIMESCALE) &&
+           source_knows(s, DM_BK_TIMESCALE, symbol, tf);
 }
 
 static dm_code op_history(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
@@ -484,7 +540,7 @@ static dm_code op_history(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *
         (c = history_cursor(req, symbol, q.rq.tf, &q.rq.start, err)))
         return c;
     q.rq.limit = page + 1; /* one more tells whether another page exists */
-    c = walk(s, DM_OP_GET_HISTORICAL, OP_OFFSET(candle_range), try_range, &q, &w, err);
+    c = walk(s, DM_OP_GET_HISTORICAL, OP_OFFSET(candle_range), try_range, &q, NULL, &w, err);
     if (c == DM_OK && q.out.n == 0 && !has_cursor && !candles_known(s, w.served_by, symbol, q.rq.tf))
         c = dm_fail(err, DM_E_NOT_FOUND, "symbol", "no %s candles stored for %s",
                     dm_tf_name(q.rq.tf), symbol);
@@ -580,7 +636,7 @@ static dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *e
     q.eq.country = country[0] ? country : NULL;
     q.eq.currency = currency[0] ? currency : NULL;
     q.eq.limit = page + 1;
-    c = walk(s, DM_OP_GET_EVENTS, OP_OFFSET(events), try_events, &q, &w, err);
+    c = walk(s, DM_OP_GET_EVENTS, OP_OFFSET(events), try_events, &q, NULL, &w, err);
     if (c == DM_E_NOT_FOUND) { /* no source had any: an empty answer, not an error */
         c = DM_OK;
         q.out.n = 0;
@@ -759,7 +815,7 @@ static dm_code op_aggregates(dm_serve *s, const cJSON *req, dm_reply *out, dm_er
     if (agg_cache_get(s, key, &q.out)) {
         w.served_by = DM_BK_DRAGONFLY;
     } else {
-        c = walk(s, DM_OP_COMPUTE_AGGREGATES, OP_OFFSET(aggregates), try_aggregates, &q, &w, err);
+        c = walk(s, DM_OP_COMPUTE_AGGREGATES, OP_OFFSET(aggregates), try_aggregates, &q, NULL, &w, err);
         if (c == DM_OK && q.out.n == 0 && !candles_known(s, w.served_by, symbol, q.aq.tf))
             c = DM_E_NOT_FOUND;
         else if (c == DM_OK)
@@ -815,6 +871,30 @@ static void encode_probe(dm_enc *e, const probe *p, dm_breaker *br, dm_pool *poo
     dm_enc_map_end(e);
 }
 
+#define DM_HEALTH_ISSUES 32
+
+/* Why the worker is degraded: a backend down, a breaker not closed, what the layer above
+ * reports (stalled consumers, L1 suspended). */
+static size_t health_issues(dm_serve *s, const probe *probes, int n,
+                            char (*out)[DM_HEALTH_ISSUE_MAX])
+{
+    size_t k = 0;
+    for (int i = 0; i < n && k < DM_HEALTH_ISSUES; i++)
+        if (!probes[i].up)
+            snprintf(out[k++], DM_HEALTH_ISSUE_MAX, "%s down: %.120s", dm_backend_name(probes[i].id),
+                     probes[i].err.message);
+    for (int id = 0; id < DM_BK_COUNT && k < DM_HEALTH_ISSUES; id++) {
+        dm_breaker *br = s->cfg.breakers[id];
+        dm_breaker_state bs = br ? dm_breaker_state_of(br) : DM_BREAKER_CLOSED;
+        if (bs != DM_BREAKER_CLOSED)
+            snprintf(out[k++], DM_HEALTH_ISSUE_MAX, "%s circuit %s: reads skip it, its writes wait in the stream",
+                     dm_backend_name((dm_backend_id)id), dm_breaker_name(bs));
+    }
+    if (s->cfg.health_issues)
+        k += s->cfg.health_issues(s->cfg.health_ctx, out + k, DM_HEALTH_ISSUES - k);
+    return k;
+}
+
 static void op_health(dm_serve *s, dm_reply *out)
 {
     probe probes[DM_BK_COUNT];
@@ -834,13 +914,20 @@ static void op_health(dm_serve *s, dm_reply *out)
         p->ms = elapsed_ms(&t0);
         up += p->up;
     }
+    char issues[DM_HEALTH_ISSUES][DM_HEALTH_ISSUE_MAX];
+    size_t n_issues = health_issues(s, probes, n, issues);
     int extra = s->cfg.health_extra ? s->cfg.health_extra_members : 0;
     dm_enc e;
     dm_buf_reset(&out->body);
     dm_enc_init(&e, out->enc, &out->body);
-    dm_enc_map(&e, 6 + (size_t)extra);
+    dm_enc_map(&e, 7 + (size_t)extra);
     dm_enc_key(&e, "status");
-    dm_enc_str(&e, up == n ? "healthy" : up > 0 ? "degraded" : "unhealthy");
+    dm_enc_str(&e, up == 0 && n > 0 ? "unhealthy" : n_issues > 0 ? "degraded" : "healthy");
+    dm_enc_key(&e, "issues");
+    dm_enc_arr(&e, n_issues);
+    for (size_t i = 0; i < n_issues; i++)
+        dm_enc_str(&e, issues[i]);
+    dm_enc_arr_end(&e);
     dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
     dm_enc_key(&e, "version"); dm_enc_str(&e, DM_VERSION);
     dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->st->version);

@@ -42,6 +42,10 @@ typedef struct dm_serve dm_serve;
 
 /* Extra health figures the layer above knows (consumer lag, ingest counters). */
 typedef void (*dm_health_extra_fn)(void *ctx, dm_enc *e);
+/* Reasons the layer above knows for a degraded health (stalled consumers, L1 suspended);
+ * returns how many it wrote. */
+#define DM_HEALTH_ISSUE_MAX 160
+typedef size_t (*dm_health_issues_fn)(void *ctx, char (*out)[DM_HEALTH_ISSUE_MAX], size_t max);
 
 typedef struct {
     const char *worker_name;
@@ -54,6 +58,7 @@ typedef struct {
     const dm_strategy_watch *watch;    /* for reload figures; may be NULL */
     dm_health_extra_fn health_extra;
     int health_extra_members; /* how many map members health_extra writes */
+    dm_health_issues_fn health_issues; /* may be NULL */
     void *health_ctx;
 } dm_serve_config;
 
