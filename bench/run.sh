@@ -5,7 +5,7 @@
 # failure or ^C).
 #
 #   bench/run.sh [--ticks N] [--rounds R] [--requests N] [--warmup N] [--seconds S]
-#                [--history-repeats N] [--bulk-rounds N] [--only ingest|latest|mix|history|fault]
+#                [--history-repeats N] [--bulk-rounds N] [--only ingest|latest|mix|stale|history|fault]
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
 #   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
@@ -54,7 +54,7 @@ while (($#)); do
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
-case $ONLY in '' | ingest | latest | mix | history | fault) ;; *) echo "bench/run.sh: --only ingest|latest|mix|history|fault" >&2; exit 64 ;; esac
+case $ONLY in '' | ingest | latest | mix | stale | history | fault) ;; *) echo "bench/run.sh: --only ingest|latest|mix|stale|history|fault" >&2; exit 64 ;; esac
 
 # The fault report: the fault suite at 200,000 messages per case (DM_FAULT_N to change),
 # Release workers, its own stack and ports. Not part of the default run (several minutes).
@@ -85,7 +85,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build ---
-TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix bench_history)
+TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix bench_stale bench_history)
 say "build (Release) in $BUILD"
 configure() {
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDM_BENCH=ON "$@" >"$WORK/cmake.log" 2>&1
@@ -127,6 +127,18 @@ if [[ -z $ONLY || $ONLY == mix ]]; then
     }
 fi
 
+# Freshness with every backend up, then with Redis (Dragonfly) stopped: PostgreSQL's
+# commits must reach every worker's L1 as fast.
+if [[ -z $ONLY || $ONLY == stale ]]; then
+    say "bench_stale (all up, then Redis stopped)"
+    "$BUILD/bench/bench_stale" --symbol STA/USD >>"$ROWS" || { echo "bench: bench_stale failed" >&2; status=1; }
+    "$ROOT/deploy/stack.sh" stop-service redis >&2
+    "$BUILD/bench/bench_stale" --symbol STB/USD --label " (Redis down)" >>"$ROWS" || {
+        echo "bench: bench_stale with Redis down failed" >&2
+        status=1
+    }
+    "$ROOT/deploy/stack.sh" start-service redis >&2
+fi
 # The EUR/USD 1h file, once, for latest and history.
 LOADED=0
 load_eurusd() {

@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void dm_nats_error(const char *what, natsStatus s)
@@ -14,12 +15,31 @@ void dm_nats_error(const char *what, natsStatus s)
         fprintf(stderr, "dmctl: %s: %s\n", what, natsStatus_GetText(s));
 }
 
+/* The URL without user and password, for messages: a secret is never printed. */
+void dm_url_redacted(const char *url, char *out, size_t cap)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    if (at && (!slash || at < slash))
+        snprintf(out, cap, "%.*s***@%s", (int)(host - url), url, at + 1);
+    else
+        snprintf(out, cap, "%s", url);
+}
+
 natsStatus dm_connect(const global_opts *opts, natsConnection **nc)
 {
     natsOptions *no = NULL;
     natsStatus s = natsOptions_Create(&no);
     if (s == NATS_OK)
         s = natsOptions_SetURL(no, opts->server);
+    /* A TLS stack (deploy/stack.sh with DM_NATS_TLS=1): verify the server against its CA. */
+    const char *ca = getenv("DM_NATS_CA");
+    if (s == NATS_OK && ca && *ca)
+        s = natsOptions_SetSecure(no, true);
+    if (s == NATS_OK && ca && *ca)
+        s = natsOptions_LoadCATrustedCertificates(no, ca);
     if (s == NATS_OK)
         s = natsOptions_SetName(no, "dmctl");
     /* --timeout is about requests and acks; a tiny value must not make the
@@ -34,8 +54,9 @@ natsStatus dm_connect(const global_opts *opts, natsConnection **nc)
     if (s == NATS_OK)
         s = natsConnection_Connect(nc, no);
     if (s != NATS_OK) {
-        char what[512];
-        snprintf(what, sizeof what, "cannot connect to %s", opts->server);
+        char what[512], shown[400];
+        dm_url_redacted(opts->server, shown, sizeof shown);
+        snprintf(what, sizeof what, "cannot connect to %s", shown);
         dm_nats_error(what, s);
         *nc = NULL;
     }

@@ -2,6 +2,7 @@
 #ifndef DMCTL_CONN_H
 #define DMCTL_CONN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <nats/nats.h>
@@ -24,7 +25,11 @@ typedef struct global_opts {
     int64_t timeout_ms;
 } global_opts;
 
-/* Connects to opts->server; prints the reason on failure. */
+/* url with its user and password replaced by three stars, for messages. */
+void dm_url_redacted(const char *url, char *out, size_t cap);
+
+/* Connects to opts->server (a CA file in DM_NATS_CA: TLS verified against it); prints the
+ * reason on failure, never the URL's credentials. */
 natsStatus dm_connect(const global_opts *opts, natsConnection **nc);
 
 /* "dmctl: <what>: <status text> (<library detail>)" on stderr. */

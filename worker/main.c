@@ -543,13 +543,19 @@ static int run(worker *w, const options *o, sigset_t *signals)
         dm_bus_close(&bus);
         return 1;
     }
-    dm_progress_check(w->progress, &w->initial);
+
     dm_responder *responders[DM_MAX_RESPONDERS] = {0};
     dm_cache_sub *updates = dm_cache_sub_start(&bus, w->l1, &err);
     int nc = updates ? reconcile_consumers(w, &bus) : -1, nr = 0;
     int rc = nc < 0 ? 1 : 0;
     if (updates == NULL)
         DM_ERROR("main", "%s", err.message);
+    /* Answer only once the sources' copies can be judged current (a few milliseconds when
+     * the consumers keep up; bounded, since a backend that is down never catches up). */
+    for (int i = 0; rc == 0 && i < 60 && !dm_progress_caught_up(w->progress, &w->initial); i++) {
+        dm_progress_check(w->progress, &w->initial);
+        nats_Sleep(50);
+    }
     /* The watch first: responders report its reload figures. */
     w->watch = rc == 0 ? dm_strategy_watch_start(o->strategy_path, w->strategies, on_strategy_swap, w, &err)
                        : NULL;

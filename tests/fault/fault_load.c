@@ -668,6 +668,9 @@ static bool published(const cJSON *row, int kind, int sym, int tf, int64_t *ts)
            same_px(row, "low", it.px[2]) && same_px(row, "close", it.px[3]);
 }
 
+static char g_first_bad[400]; /* the first answer with a hole or a foreign value */
+static atomic_flag g_first_bad_taken = ATOMIC_FLAG_INIT;
+
 /* A latest read's answer: the newest open time, no hole between its candles (the case's
  * series have one candle per period), every value one that was published. */
 static void judge_latest(sample *s, const char *data, int len)
@@ -675,6 +678,8 @@ static void judge_latest(sample *s, const char *data, int len)
     cJSON *root = cJSON_ParseWithLength(data, (size_t)len);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
     int64_t ts = -1, prev = -1;
+    char seen[300] = ""; /* the answer's open times, minutes after TS0, for the report */
+    size_t used = 0;
     if (s->what == 0 && cJSON_IsObject(d)) {
         s->forged = !published(d, K_TICK, s->sym, 0, &ts);
     } else if (cJSON_IsArray(d)) {
@@ -687,12 +692,19 @@ static void judge_latest(sample *s, const char *data, int len)
             if (prev >= 0 && ts != prev + TF_MS[tf])
                 s->hole = 1;
             prev = ts;
+            if (used < sizeof seen - 24)
+                used += (size_t)snprintf(seen + used, sizeof seen - used, " %lld",
+                                         (long long)((ts - TS0) / 60000));
         }
     } else {
         s->forged = 1; /* a 200 without data */
     }
     s->newest_ts = ts;
     cJSON_Delete(root);
+    if ((s->hole || s->forged) && !atomic_flag_test_and_set(&g_first_bad_taken))
+        snprintf(g_first_bad, sizeof g_first_bad, "%s sym %d served by %d: %s%s (minutes after TS0)",
+                 s->what == 0 ? "tick" : TF_NAME[s->what - 1], s->sym,
+                 served_by(data, len), s->forged ? "a value never published;" : "", seen);
 }
 
 /* One request; a reply counts when its Status is 200 (absent means 200). Requests cycle
@@ -1645,6 +1657,8 @@ int main(int argc, char **argv)
         printf("read.last_error %s\n", rd.last_err);
     print_fresh("fresh", &fresh);
     print_fresh("fresh_all", &fresh_all);
+    if (g_first_bad[0])
+        printf("fresh.first_bad %s\n", g_first_bad);
 
     bool pass = acked == o.n && ts_ok && ch_ok && store_clean(&ts) && store_clean(&ch) &&
                 cf.stale == 0 && cf.missing == 0 && during.total > 0 &&

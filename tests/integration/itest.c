@@ -1406,6 +1406,102 @@ static void breaker_skips_a_down_database_and_closes_when_it_returns(void)
     CHECK(restored, "strategy restore failed");
 }
 
+/* The latest 15-minute candles of `q`: the newest open time, and whether they run without
+ * a hole (one candle every 15 minutes) with closes as published (close = 1.1 + i/1e5). */
+static double newest_gap_free(const char *q, bool *gap_free)
+{
+    reply r;
+    *gap_free = false;
+    if (!request("dm.v1.candles.latest", q, false, &r) || r.status != 200) {
+        if (r.body)
+            reply_free(&r);
+        return NAN;
+    }
+    int n = cJSON_GetArraySize(data(&r));
+    double prev = NAN, ts = NAN;
+    bool ok = n > 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *c = cJSON_GetArrayItem(data(&r), i);
+        ts = num(c, "timestamp");
+        long long k = (long long)((ts - (double)T0) / 900000.0);
+        ok = ok && (i == 0 || ts == prev + 900000.0) && fabs(num(c, "close") - (1.1 + (double)k / 1e5)) < 1e-9;
+        prev = ts;
+    }
+    reply_free(&r);
+    *gap_free = ok;
+    return ts;
+}
+
+static void fifteen_minute(char *body, size_t cap, const char *symbol, int i)
+{
+    snprintf(body, cap, "{\"symbol\":\"%s\",\"timeframe\":\"15m\",\"timestamp\":%lld,\"open\":1.1,"
+             "\"high\":1.2,\"low\":1.0,\"close\":%.5f,\"source\":\"oanda\"}",
+             symbol, T0 + i * 900000LL, 1.1 + i / 1e5);
+}
+
+/* Redis (Dragonfly) stopped: PostgreSQL's commits still reach every worker's L1, so the
+ * newest candle and tick are answered within a second of their PubAck; latest answers
+ * have no hole; an unknown symbol is not_found, not unavailable; health says degraded. */
+static void redis_down_reads_stay_fresh_and_gap_free(void)
+{
+    char body[300];
+    const char *q = "{\"symbol\":\"RDF/USD\",\"timeframe\":\"15m\",\"limit\":50}";
+    for (int i = 0; i < 60; i++) {
+        fifteen_minute(body, sizeof body, "RDF/USD", i);
+        CHECK(publish_json("market.candle.RDFUSD.15m", body, NULL) > 0, "publish");
+    }
+    CHECK(wait_idle(20), "drain");
+    for (int i = 0; i < 40; i++) { /* both workers' L1 hold the first fill */
+        bool ok;
+        CHECK(newest_gap_free(q, &ok) == (double)(T0 + 59 * 900000LL) && ok, "warm-up read");
+    }
+    bool stopped = run_cmd("%s/deploy/stack.sh stop-service redis >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    for (int i = 60; stopped && i < 260; i++) {
+        fifteen_minute(body, sizeof body, "RDF/USD", i);
+        publish_json("market.candle.RDFUSD.15m", body, NULL);
+    }
+    snprintf(body, sizeof body, "{\"symbol\":\"RDN/USD\",\"timestamp\":%lld,\"bid\":1.1,\"ask\":1.2,"
+             "\"spread\":0.1,\"source\":\"oanda\"}", T0);
+    uint64_t last = stopped ? publish_json("market.tick.RDNUSD", body, NULL) : 0;
+    double acked = now_ms(), fresh_at = -1;
+    int holes = 0, fresh_in_a_row = 0, answered = 0, asked = 0;
+    while (last && now_ms() - acked < 3000 && fresh_in_a_row < 100) {
+        bool ok;
+        double ts = newest_gap_free(q, &ok);
+        reply t;
+        bool tick = request("dm.v1.tick.latest", "{\"symbol\":\"RDN/USD\"}", false, &t) && t.status == 200;
+        if (t.body)
+            reply_free(&t);
+        asked++;
+        answered += !isnan(ts);
+        holes += !isnan(ts) && !ok;
+        bool fresh = ts == (double)(T0 + 259 * 900000LL) && tick;
+        if (fresh && fresh_in_a_row == 0)
+            fresh_at = now_ms() - acked;
+        fresh_in_a_row = fresh ? fresh_in_a_row + 1 : 0;
+        usleep(10000);
+    }
+    reply r;
+    bool not_found = request("dm.v1.candles.latest", "{\"symbol\":\"NOX/USD\",\"timeframe\":\"15m\"}", false, &r) &&
+                     r.status == 404;
+    reply_free(&r);
+    bool nf_tick = request("dm.v1.tick.latest", "{\"symbol\":\"NOX/USD\"}", false, &r) && r.status == 404;
+    reply_free(&r);
+    bool degraded = request("dm.v1.health", "{}", false, &r) && strcmp(str(r.body, "status"), "degraded") == 0 &&
+                    strstr(r.raw, "dragonfly") != NULL;
+    reply_free(&r);
+    bool started = run_cmd("%s/deploy/stack.sh start-service redis >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    printf("     fresh %.0f ms after the last PubAck; %d/%d reads answered, %d with a hole\n", fresh_at,
+           answered, asked, holes);
+    CHECK(stopped && started, "could not stop/start Redis");
+    CHECK(fresh_in_a_row >= 100 && fresh_at >= 0 && fresh_at <= 1000,
+          "with Redis down the newest candle and tick were not answered within 1 s (fresh after %.0f ms)", fresh_at);
+    CHECK(holes == 0, "%d latest answers had a hole or a value never published", holes);
+    CHECK(answered == asked, "only %d of %d reads answered", answered, asked);
+    CHECK(not_found && nf_tick, "an unknown symbol with Redis down must be not_found");
+    CHECK(degraded, "health must say degraded, naming dragonfly, while Redis is down");
+}
+
 /* The DLQ entry of `stream_seq` made by `backend`'s consumer, read through dmctl; 0 if none. */
 static uint64_t dlq_entry(uint64_t stream_seq, const char *backend, cJSON **entry)
 {
@@ -1578,6 +1674,7 @@ static const itest TESTS[] = {
     {"clickhouse_down_history_from_timescale_then_it_catches_up", clickhouse_down_history_from_timescale_then_it_catches_up},
     {"breaker_skips_a_down_database_and_closes_when_it_returns", breaker_skips_a_down_database_and_closes_when_it_returns},
     {"over_delivered_write_goes_to_the_dlq_and_replays", over_delivered_write_goes_to_the_dlq_and_replays},
+    {"redis_down_reads_stay_fresh_and_gap_free", redis_down_reads_stay_fresh_and_gap_free},
     {"health_reports_each_backend", health_reports_each_backend},
     {"http_port_serves_prometheus_metrics_and_probes", http_port_serves_prometheus_metrics_and_probes},
 };

@@ -120,6 +120,20 @@ static void missing_variable_is_named_without_leaking_values(void **state)
     assert_null(strstr(e.message, "s3cr3t-pw"));
 }
 
+static void optional_variable_reads_as_empty_when_unset(void **state)
+{
+    tmp *t = *state;
+    unsetenv("DM_UT_CA");
+    setenv("DM_UT_URL", "tls://127.0.0.1:4222", 1);
+    write_file(t, "nats.json", "{'url':'ENV?:DM_UT_URL','ca_file':'ENV?:DM_UT_CA'}", true);
+    cJSON *cfg = NULL;
+    dm_err e = {0};
+    assert_int_equal(dm_config_load(t->dir, "nats", &cfg, &e), DM_OK);
+    assert_string_equal(dm_cfg_str(cfg, "url", "?"), "tls://127.0.0.1:4222");
+    assert_string_equal(dm_cfg_str(cfg, "ca_file", "?"), "");
+    cJSON_Delete(cfg);
+}
+
 static void missing_config_file_means_not_configured(void **state)
 {
     tmp *t = *state;
@@ -262,6 +276,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(env_values_keep_their_member_names, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_variable_is_named_without_leaking_values, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(optional_variable_reads_as_empty_when_unset, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_config_file_means_not_configured, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(rejects_config_that_is_not_a_json_object, setup,

@@ -160,7 +160,7 @@ static void a_copy_behind_on_the_key_is_not_asked(void **state)
     fixture *f = *state;
     apply_newest(f, DM_BK_TIMESCALE, 1.2, 10);
     apply_newest(f, DM_BK_DRAGONFLY, 1.1, 9);
-    assert_false(dm_fresh_current(f->fresh, KEY, DM_FRESH_CANDLES, DM_BK_DRAGONFLY, NULL));
+    assert_false(dm_fresh_current(f->fresh, KEY, DM_FRESH_CANDLES, DM_BK_DRAGONFLY, ~0u, NULL));
     answer a = ask(f, 5);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.served_by, "timescale");
@@ -168,7 +168,7 @@ static void a_copy_behind_on_the_key_is_not_asked(void **state)
     assert_true(a.newest_close == 1.2);
     /* Dragonfly catches up: it is current again. */
     apply_newest(f, DM_BK_DRAGONFLY, 1.2, 10);
-    assert_true(dm_fresh_current(f->fresh, KEY, DM_FRESH_CANDLES, DM_BK_DRAGONFLY, NULL));
+    assert_true(dm_fresh_current(f->fresh, KEY, DM_FRESH_CANDLES, DM_BK_DRAGONFLY, ~0u, NULL));
 }
 
 /* The fill from PostgreSQL is stamped with what PostgreSQL had committed (seq 10): a

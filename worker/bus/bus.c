@@ -76,6 +76,10 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK) s = set_servers(opts, url);
     if (s == NATS_OK) s = natsOptions_SetName(opts, name);
+    /* A TLS stack: verify the server against its CA (tls:// URLs make the link secure). */
+    const char *ca = dm_cfg_str(cfg, "ca_file", "");
+    if (s == NATS_OK && ca[0]) s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && ca[0]) s = natsOptions_LoadCATrustedCertificates(opts, ca);
     /* Workers outlive NATS restarts: reconnect forever, buffer what is published meanwhile. */
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
@@ -139,6 +143,38 @@ static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
     return DM_OK;
 }
 
+#include "lease.h"
+
+/* On disk like the streams: a server restart keeps the leases, and their holders renew
+ * them once reconnected. */
+dm_code dm_bus_ensure_leases(dm_bus *bus, dm_err *err)
+{
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = DM_LEASE_BUCKET;
+    kc.History = 1;
+    kc.TTL = (int64_t)DM_LEASE_TTL_MS * 1000000LL;
+    kc.StorageType = js_FileStorage;
+    kc.Replicas = bus->replicas;
+    natsStatus s = NATS_OK;
+    for (int attempt = 1; attempt <= DM_ENSURE_ATTEMPTS; attempt++) {
+        kvStore *kv = NULL;
+        s = js_CreateKeyValue(&kv, bus->js, &kc); /* the existing one when it is the same */
+        if (s != NATS_OK)
+            s = js_KeyValue(&kv, bus->js, DM_LEASE_BUCKET);
+        if (s == NATS_OK && bus->leases == NULL)
+            bus->leases = kv;
+        else
+            kvStore_Destroy(kv);
+        if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)
+            break;
+        nats_Sleep(1000LL * attempt);
+    }
+    if (s != NATS_OK)
+        return nats_fail(err, DM_LEASE_BUCKET, s);
+    return DM_OK;
+}
+
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
@@ -173,7 +209,9 @@ dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
      * window collapses them to one entry even when a backend catches up hours later. */
     sc.Duplicates = 7LL * 24 * 3600 * NS_PER_S;
     sc.Replicas = bus->replicas;
-    return ensure(bus, &sc, err);
+    if ((c = ensure(bus, &sc, err)))
+        return c;
+    return dm_bus_ensure_leases(bus, err);
 }
 
 void dm_bus_close(dm_bus *bus)
@@ -182,6 +220,7 @@ void dm_bus_close(dm_bus *bus)
         natsConnection_FlushTimeout(bus->nc, 2000); /* acks are buffered: send them */
         natsConnection_Close(bus->nc);
     }
+    kvStore_Destroy(bus->leases);
     jsCtx_Destroy(bus->js);
     natsConnection_Destroy(bus->nc);
     memset(bus, 0, sizeof *bus);
@@ -199,20 +238,6 @@ bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out)
     *out = (dm_consumer_lag){ci->NumPending, (uint64_t)ci->NumAckPending, (uint64_t)ci->NumRedelivered,
                              ci->AckFloor.Stream};
     jsConsumerInfo_Destroy(ci);
-    return true;
-}
-
-bool dm_bus_market_last_seq(dm_bus *bus, uint64_t *out)
-{
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Wait = 1000;
-    if (js_GetStreamInfo(&si, bus->js, DM_STREAM_MARKET, &o, &jerr) != NATS_OK)
-        return false;
-    *out = si->State.LastSeq;
-    jsStreamInfo_Destroy(si);
     return true;
 }
 

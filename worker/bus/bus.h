@@ -23,6 +23,7 @@ typedef struct {
     natsConnection *nc;
     jsCtx *js;
     int replicas;
+    kvStore *leases; /* DM_LEASES (bus/lease.h); NULL when the server offers no KV */
     dm_link_fn on_link;
     void *link_ctx;
 } dm_bus;
@@ -31,7 +32,8 @@ typedef struct {
  * on_link (may be NULL) hears disconnects, reconnects and dropped messages. */
 dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_fn on_link,
                        void *link_ctx, dm_err *err);
-/* Creates or updates MARKET and DLQ so every worker agrees on their settings. */
+/* Creates or updates MARKET and DLQ so every worker agrees on their settings, and binds
+ * the consumers' lease bucket. */
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err);
 void dm_bus_close(dm_bus *bus);
 
@@ -44,8 +46,8 @@ typedef struct {
     uint64_t ack_floor;   /* stream sequence below which every message is acked */
 } dm_consumer_lag;
 bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out);
-/* The last sequence of MARKET; false when NATS does not answer. */
-bool dm_bus_market_last_seq(dm_bus *bus, uint64_t *out);
+/* Creates the lease bucket (bus/lease.h) when it is missing; binds bus->leases once. */
+dm_code dm_bus_ensure_leases(dm_bus *bus, dm_err *err);
 /* Messages held in the DLQ stream; -1 when NATS does not answer. */
 int64_t dm_bus_dead_letters(dm_bus *bus);
 

@@ -6,14 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../pipeline/coherence.h"
+#include "lease.h"
 #include "pull.h"
 #include "../util/log.h"
 #include "../util/metrics.h"
 
 #define NS_PER_MS 1000000LL
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */
+/* Candles: a dead lease holder's batch must be due again well before its lease expires, so
+ * the next holder meets it first (bus/lease.h). */
+#define DM_ORDERED_ACK_WAIT_MS 2000
 #define DM_IDLE_WAIT_MS 500
 #define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */
 
@@ -27,6 +32,7 @@ struct dm_consumer {
     const dm_strategy *st; /* the version of the batch in hand (thread-local use) */
     dm_buf update;         /* coherence message scratch */
     dm_pull *pull;
+    dm_lease *lease;   /* candle kinds: written by one worker at a time; NULL for the rest */
     natsMsg **fetched; /* the batch in hand, DM_FETCH_MAX long */
     pthread_t thread;
     atomic_bool stop;
@@ -43,13 +49,28 @@ static int batch_size(const dm_consumer *c)
     return c->kind == DM_KIND_CANDLES && n > DM_BULK_BATCH ? DM_BULK_BATCH : n;
 }
 
+/* Candles are written in stream order (bus/lease.h); a tick's latest value is the newest
+ * whatever the order, so every worker writes ticks. */
+static bool ordered(const dm_consumer *c)
+{
+    return c->kind == DM_KIND_CANDLE || c->kind == DM_KIND_CANDLES;
+}
+
+/* A write the backend could not take goes back at once for an ordered consumer: its lease
+ * makes it the only fetcher, its next fetch takes redeliveries first, and the pause after a
+ * failed batch is the backoff. Others wait out the delay while newer messages proceed. */
+static int64_t retry_delay_ms(dm_consumer *c, int64_t ms)
+{
+    return ordered(c) ? 0 : ms;
+}
+
 static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
 {
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.Durable = c->durable;
     cc.AckPolicy = js_AckExplicit;
-    cc.AckWait = DM_ACK_WAIT_S * 1000 * NS_PER_MS;
+    cc.AckWait = ordered(c) ? DM_ORDERED_ACK_WAIT_MS * NS_PER_MS : DM_ACK_WAIT_S * 1000 * NS_PER_MS;
     cc.MaxDeliver = -1; /* a write waits for its backend however long it is down */
     cc.FilterSubject = dm_kind_filter(c->kind);
     cc.DeliverPolicy = js_DeliverAll;
@@ -164,7 +185,7 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
         ok = rj->payload && dead_letter(c, m, rj->payload, strlen(rj->payload), &rj->err, rj->index, false);
     }
     if (!ok) {
-        dm_pull_nak(c->pull, m, 1000);
+        dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
         counts[2]++;
         return;
     }
@@ -179,12 +200,12 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
             counts[1]++;
             DM_INFO("ingest", "%s: dead-lettered %s: %s", c->durable, im->subject, im->err.message);
         } else {
-            dm_pull_nak(c->pull, m, 1000);
+            dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
             counts[2]++;
         }
         break;
     case DM_V_RETRY:
-        dm_pull_nak(c->pull, m, backoff_ms(c));
+        dm_pull_nak(c->pull, m, retry_delay_ms(c, backoff_ms(c)));
         counts[2]++;
         break;
     }
@@ -260,7 +281,7 @@ static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts
         counts[1]++;
         DM_WARN("ingest", "%s: dead-lettered %s: %s", c->durable, natsMsg_GetSubject(m), e.message);
     } else {
-        dm_pull_nak(c->pull, m, 1000);
+        dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
         counts[2]++;
     }
     return true;
@@ -287,6 +308,10 @@ static void process(dm_consumer *c, natsMsg **got, int total)
         dm_pull_meta meta;
         im->seq = dm_pull_meta_of(m, &meta) ? meta.stream_seq : 0;
     }
+    /* The AckWait of an ordered batch counts from here, not from its delivery: the linger
+     * spent collecting it is not part of the write. */
+    for (size_t k = 0; ordered(c) && k < n; k++)
+        dm_pull_progress(c->pull, c->batch[k]);
     if (n > 0) {
         dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
                             c->st->perf.retry_backoff_multiplier);
@@ -331,9 +356,16 @@ static void *run(void *arg)
         c->st = dm_strategy_acquire(c->strategies);
         /* Backend open: leave the messages in the stream, no fetch, until a probe passes. */
         if (c->breaker && !dm_breaker_allow(c->breaker, dm_now_ms(), c->st->perf.circuit_breaker_timeout_s)) {
+            dm_lease_release(c->lease); /* another worker may reach the backend */
             dm_strategy_release(c->strategies, c->st);
             c->st = NULL;
             sleep_interruptible(c, 200);
+            continue;
+        }
+        if (c->lease && !dm_lease_hold(c->lease)) {
+            dm_strategy_release(c->strategies, c->st);
+            c->st = NULL;
+            sleep_interruptible(c, DM_LEASE_RENEW_MS);
             continue;
         }
         /* The probe is a ping, not a batch: a failed probe then costs no delivery, so a long
@@ -385,6 +417,12 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     atomic_init(&c->stop, false);
     snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));
     c->ingest = dm_ingest_create(kind, backend);
+    if (ordered(c)) {
+        char host[64] = "", holder[96];
+        gethostname(host, sizeof host - 1);
+        snprintf(holder, sizeof holder, "%s/%ld", host, (long)getpid());
+        c->lease = dm_lease_create(bus, c->durable, holder);
+    }
     c->st = dm_strategy_acquire(strategies); /* until the thread takes over */
     c->fetched = calloc(DM_FETCH_MAX, sizeof *c->fetched);
     bool bound = c->ingest != NULL && c->fetched != NULL && bind_consumer(c, err) == NATS_OK;
@@ -395,6 +433,7 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
         if (c->ingest && err->code == DM_OK)
             dm_fail(err, DM_E_INTERNAL, "", "cannot start thread for %s", c->durable);
         dm_pull_destroy(c->pull);
+        dm_lease_destroy(c->lease);
         dm_ingest_destroy(c->ingest);
         dm_backend_destroy(backend);
         free(c->fetched);
@@ -417,8 +456,10 @@ void dm_consumer_destroy(dm_consumer *c)
         return;
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
-    /* The durable consumer survives the worker: only our inbox goes. */
+    /* The durable consumer survives the worker: only our inbox goes, and the lease after
+     * the messages still arriving were handed back. */
     dm_pull_destroy(c->pull);
+    dm_lease_destroy(c->lease);
     dm_ingest_destroy(c->ingest);
     dm_backend_destroy(c->backend);
     dm_buf_free(&c->update);

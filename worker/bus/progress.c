@@ -9,7 +9,7 @@
 #include "../pipeline/ingest.h"
 #include "../util/log.h"
 
-#define CATCH_UP_EVERY_MS 200
+#define CATCH_UP_EVERY_MS 50
 #define STALL_EVERY_MS 1000
 #define MAX_ISSUES (DM_KIND_COUNT * DM_BK_COUNT)
 
@@ -23,7 +23,8 @@ struct dm_progress {
     dm_bus *bus;
     dm_fresh *fresh;
     uint64_t generation; /* of the fresh state the snapshot belongs to */
-    uint64_t snapshot;   /* MARKET's last sequence when this worker started over */
+    uint64_t floor[DM_KIND_COUNT]; /* per kind: the highest ack floor of the route's
+                                    * consumers when this worker started over */
     int64_t next_catch_up, next_stall;
     watch watches[DM_KIND_COUNT][DM_BK_COUNT];
     pthread_mutex_t mu; /* guards issues */
@@ -60,8 +61,31 @@ static bool in_class(dm_kind k, dm_fresh_class cls)
     return cls == DM_FRESH_TICKS ? k == DM_KIND_TICK : k == DM_KIND_CANDLE || k == DM_KIND_CANDLES;
 }
 
-/* A backend has caught up on a kind once its consumer has acknowledged every message the
- * stream held at the snapshot, or has nothing left at all. */
+/* Caught up, for a backend on a kind: it has committed everything that any source of the
+ * read route had committed when this worker started over (the highest ack floor among
+ * their consumers then), or it has nothing left at all. Later commits are known key by key
+ * from the updates. Comparing with each other rather than with the stream keeps the
+ * sources answering while JetStream itself is behind (a failover, a backlog): a copy is
+ * stale only against a newer one. */
+static bool snapshot_floors(dm_progress *p, const dm_strategy *st)
+{
+    memset(p->floor, 0, sizeof p->floor);
+    for (int k = 0; k < DM_KIND_COUNT; k++) {
+        for (int b = 0; b < DM_BK_COUNT; b++) {
+            if (b == DM_BK_L1 || !dm_route_has(&st->routing[dm_kind_op((dm_kind)k)], (dm_backend_id)b))
+                continue;
+            char name[48];
+            dm_consumer_lag lag;
+            consumer_name((dm_backend_id)b, (dm_kind)k, name, sizeof name);
+            if (!dm_bus_consumer_lag(p->bus, name, &lag))
+                return false;
+            if (lag.ack_floor > p->floor[k])
+                p->floor[k] = lag.ack_floor;
+        }
+    }
+    return true;
+}
+
 static bool consumer_caught_up(dm_progress *p, dm_backend_id b, dm_kind k)
 {
     char name[48];
@@ -69,20 +93,34 @@ static bool consumer_caught_up(dm_progress *p, dm_backend_id b, dm_kind k)
     consumer_name(b, k, name, sizeof name);
     if (!dm_bus_consumer_lag(p->bus, name, &lag))
         return false;
-    return lag.ack_floor >= p->snapshot || (lag.pending == 0 && lag.ack_pending == 0);
+    return lag.ack_floor >= p->floor[k] || (lag.pending == 0 && lag.ack_pending == 0);
+}
+
+static const dm_op READS[DM_FRESH_CLASSES] = {DM_OP_GET_LATEST_TICK, DM_OP_GET_CANDLES};
+
+bool dm_progress_caught_up(dm_progress *p, const dm_strategy *st)
+{
+    for (int cls = 0; cls < DM_FRESH_CLASSES; cls++) {
+        const dm_route *r = &st->routing[READS[cls]];
+        for (int i = 0; i < r->n; i++)
+            if (r->targets[i] != DM_BK_L1 && !dm_fresh_caught_up(p->fresh, r->targets[i], (dm_fresh_class)cls))
+                return false;
+    }
+    return true;
 }
 
 static void check_catch_up(dm_progress *p, const dm_strategy *st)
 {
     uint64_t gen = dm_fresh_generation(p->fresh);
     if (gen != p->generation) {
-        if (!dm_bus_market_last_seq(p->bus, &p->snapshot))
+        if (!snapshot_floors(p, st))
             return;
         p->generation = gen;
     }
-    static const dm_op reads[DM_FRESH_CLASSES] = {DM_OP_GET_LATEST_TICK, DM_OP_GET_CANDLES};
+    if (dm_progress_caught_up(p, st))
+        return;
     for (int cls = 0; cls < DM_FRESH_CLASSES; cls++) {
-        const dm_route *r = &st->routing[reads[cls]];
+        const dm_route *r = &st->routing[READS[cls]];
         for (int i = 0; i < r->n; i++) {
             dm_backend_id b = r->targets[i];
             if (b == DM_BK_L1 || dm_fresh_caught_up(p->fresh, b, (dm_fresh_class)cls))

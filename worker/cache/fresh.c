@@ -79,7 +79,7 @@ uint64_t dm_fresh_mark(dm_fresh *f, const char *key, dm_backend_id b)
 }
 
 bool dm_fresh_current(dm_fresh *f, const char *key, dm_fresh_class cls, dm_backend_id b,
-                      uint64_t *seq)
+                      unsigned peers, uint64_t *seq)
 {
     if (seq)
         *seq = 0;
@@ -88,7 +88,7 @@ bool dm_fresh_current(dm_fresh *f, const char *key, dm_fresh_class cls, dm_backe
     marks m;
     get_marks(f, key, &m);
     for (int o = 0; o < DM_BK_COUNT; o++)
-        if (m.seq[o] > m.seq[b])
+        if ((peers & (1u << o)) && m.seq[o] > m.seq[b])
             return false;
     if (seq)
         *seq = m.seq[b];

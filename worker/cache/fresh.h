@@ -9,8 +9,9 @@
  *
  * Commits made before this worker could hear them (it started, or it lost NATS for a
  * while) are unknown: a backend counts as caught up on a class of data only once its
- * consumers have acknowledged everything the stream held at that moment. Until then it is
- * not current for any key, so reads go to one that is (or fail), never to a stale copy.
+ * consumers have acknowledged everything that any source of the read route had
+ * acknowledged at that moment (bus/progress.h). Until then it is not current for any key,
+ * so reads go to one that is (or fail), never to a copy behind another.
  *
  * While the worker may be missing updates (NATS disconnected, a dropped update) L1 is
  * suspended: every L1 read misses and nothing is filled, until the worker has forgotten
@@ -37,11 +38,12 @@ void dm_fresh_destroy(dm_fresh *f);
 void dm_fresh_note(dm_fresh *f, const char *key, dm_backend_id b, uint64_t seq);
 /* The highest sequence known committed for key by b (0: none known). */
 uint64_t dm_fresh_mark(dm_fresh *f, const char *key, dm_backend_id b);
-/* Whether b's copy of key may be read: b is caught up on the class and no other backend
- * committed a newer row of key. *seq (may be NULL): the sequence b's answer includes at
- * least, for stamping a cache fill. */
+/* Whether b's copy of key may be read: b is caught up on the class and no backend of
+ * `peers` (a mask of 1 << dm_backend_id: the read route's sources) committed a newer row of
+ * key. *seq (may be NULL): the sequence b's answer includes at least, for stamping a
+ * cache fill. */
 bool dm_fresh_current(dm_fresh *f, const char *key, dm_fresh_class cls, dm_backend_id b,
-                      uint64_t *seq);
+                      unsigned peers, uint64_t *seq);
 
 /* Caught-up latches, set by the worker's catch-up check. */
 void dm_fresh_set_caught_up(dm_fresh *f, dm_backend_id b, dm_fresh_class cls, bool on);

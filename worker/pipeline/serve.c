@@ -135,13 +135,18 @@ static bool complete_store(dm_op op, dm_backend_id id)
     }
 }
 
-/* Whether source `id` may be asked for the key: its copy is current. Stamps w->seq. */
-static bool current(dm_serve *s, const fresh_key *fk, dm_backend_id id, walk_result *w)
+/* Whether source `id` may be asked for the key: no other source of the route has committed
+ * anything newer for it. Stamps w->seq. */
+static bool current(dm_serve *s, const dm_route *r, const fresh_key *fk, dm_backend_id id,
+                    walk_result *w)
 {
     w->seq = 0;
     if (fk == NULL || s->cfg.l1 == NULL || id == DM_BK_L1)
         return true;
-    return dm_fresh_current(dm_l1_cache_fresh(s->cfg.l1), fk->key, fk->cls, id, &w->seq);
+    unsigned peers = 0;
+    for (int i = 0; i < r->n; i++)
+        peers |= 1u << r->targets[i];
+    return dm_fresh_current(dm_l1_cache_fresh(s->cfg.l1), fk->key, fk->cls, id, peers, &w->seq);
 }
 
 /* Walks the strategy's sources for `op`. A miss, a failure or a lagging copy moves on;
@@ -162,8 +167,9 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
             continue;
         tried = true;
         dm_err e = {0};
-        if (!current(s, fk, id, w)) {
-            dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: behind on this key", dm_backend_name(id));
+        if (!current(s, r, fk, id, w)) {
+            dm_fail(&e, DM_E_UNAVAILABLE, "", "%s skipped: its copy may be behind (catching up)",
+                    dm_backend_name(id));
             append_failure(failures, sizeof failures, &flen, e.message);
             continue;
         }

@@ -60,9 +60,14 @@ static dm_code resolve_env(cJSON *node, const char *file, dm_err *err)
             dm_code c = resolve_env(it, file, err);
             if (c)
                 return c;
-        } else if (cJSON_IsString(it) && strncmp(it->valuestring, "ENV:", 4) == 0) {
-            const char *name = it->valuestring + 4;
+        } else if (cJSON_IsString(it) && (strncmp(it->valuestring, "ENV:", 4) == 0 ||
+                                          strncmp(it->valuestring, "ENV?:", 5) == 0)) {
+            /* ENV?:NAME is optional: unset reads as "" (a CA file only TLS stacks have). */
+            bool optional = it->valuestring[3] == '?';
+            const char *name = it->valuestring + (optional ? 5 : 4);
             const char *v = getenv(name);
+            if (v == NULL && optional)
+                v = "";
             if (v == NULL)
                 return dm_fail(err, DM_E_INVALID_FIELD, it->string ? it->string : "",
                                "%s: %s refers to environment variable %s, which is not set", file,

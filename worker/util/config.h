@@ -1,6 +1,7 @@
 /* Database connection configs: one JSON file per database (deploy/config/<name>.json).
  * Any string value "ENV:NAME" is replaced by the environment variable NAME, which may
- * come from an optional .env file. Values are never logged. */
+ * come from an optional .env file; "ENV?:NAME" likewise, but an unset NAME reads as ""
+ * (settings only some stacks have, such as a CA file). Values are never logged. */
 #ifndef DM_CONFIG_H
 #define DM_CONFIG_H
 
