@@ -280,6 +280,10 @@ static bool ch_init(chc *c)
     if (c->h == NULL)
         return false;
     c->hdr = curl_slist_append(NULL, "Expect:");
+    char user[200], key[300];
+    snprintf(user, sizeof user, "X-ClickHouse-User: %s", bench_env("DM_CH_USER", "default"));
+    snprintf(key, sizeof key, "X-ClickHouse-Key: %s", bench_env("DM_CH_PASSWORD", ""));
+    c->hdr = curl_slist_append(curl_slist_append(c->hdr, user), key);
     curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, mem_write);
     curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr);

@@ -60,6 +60,11 @@ natsConnection *bench_nats_connect_ex(const char *name, bool send_asap)
         s = natsOptions_SetTimeout(o, 5000);
     if (s == NATS_OK && send_asap)
         s = natsOptions_SetSendAsap(o, true);
+    const char *ca = bench_env("DM_NATS_CA", "");
+    if (s == NATS_OK && *ca)
+        s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK && *ca)
+        s = natsOptions_LoadCATrustedCertificates(o, ca);
     if (s == NATS_OK)
         s = natsConnection_Connect(&nc, o);
     natsOptions_Destroy(o);
@@ -74,7 +79,7 @@ PGconn *bench_pg_connect(void)
 {
     const char *keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", NULL};
     const char *vals[] = {bench_env("DM_PG_HOST", "127.0.0.1"), bench_env("DM_PG_PORT", "15432"),
-                          "dm", "dm", bench_env("DM_PG_PASSWORD", "dm-local-only"), "5", NULL};
+                          "dm", "dm", bench_env("DM_PG_PASSWORD", ""), "5", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 0);
     if (PQstatus(c) != CONNECTION_OK) {
         fprintf(stderr, "bench: PostgreSQL connect: %s", PQerrorMessage(c));
@@ -95,6 +100,17 @@ redisContext *bench_redis_connect(void)
         return NULL;
     }
     redisSetTimeout(c, tv);
+    const char *pw = bench_env("DM_REDIS_PASSWORD", "");
+    if (*pw) {
+        redisReply *r = redisCommand(c, "AUTH %s", pw);
+        bool ok = r && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+        if (!ok) {
+            fprintf(stderr, "bench: Redis AUTH refused\n");
+            redisFree(c);
+            return NULL;
+        }
+    }
     return c;
 }
 

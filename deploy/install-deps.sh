@@ -18,7 +18,7 @@ PACKAGES=(
     postgresql-15 postgresql-client-15 libpq-dev
     libnats-dev libhiredis-dev libmsgpack-dev libcjson-dev
     libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev openssl
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

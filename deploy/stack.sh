@@ -17,14 +17,15 @@
 #                          JetStream, for failover tests; independent of 'nats'
 #   cluster-stop           stop the cluster nodes
 #   cluster-kill nK        SIGKILL one cluster node (restart it with cluster-start)
-#   cluster-urls           print the cluster's client URLs, comma-separated
+#   cluster-urls [ROLE]    print the cluster's client URLs for ROLE (operator, worker,
+#                          collector, service; default operator), comma-separated
 #
 # Configuration (environment, with defaults):
 #   DM_STACK_DIR      <repo>/.stack       state, logs, pid files
 #   DM_NATS_PORT      14222
 #   DM_NATS_MON_PORT  18222
 #   DM_PG_PORT        15432               user dm, database dm
-#   DM_PG_PASSWORD    dm-local-only
+#   DM_PG_PASSWORD    (generated)         set to choose PostgreSQL's password yourself
 #   DM_REDIS_PORT     16379
 #   DM_CH_HTTP_PORT   18123               ClickHouse HTTP (what workers use)
 #   DM_CH_TCP_PORT    19000               ClickHouse native (clickhouse-client)
@@ -38,6 +39,16 @@
 #   DM_NATS_CLUSTER_PORT       14231      cluster node K listens on PORT+K-1 (clients),
 #   DM_NATS_CLUSTER_ROUTE_PORT 16231      ROUTE_PORT+K-1 (routes between the nodes)
 #   DM_NATS_CLUSTER_MON_PORT   18231      and MON_PORT+K-1 (monitoring)
+#
+# Credentials: NATS requires a user; four roles with subject permissions (operator:
+# everything; worker: what dm-worker needs; collector: publish market.>; service: request
+# dm.v1.> and $SRV.>). Their passwords, Redis's requirepass, the ClickHouse user dm's and
+# (unless DM_PG_PASSWORD is set) PostgreSQL's are generated once per stack from URL-safe
+# characters into $DM_STACK_DIR/secrets.env (mode 0600); 'env' exports them as URLs and
+# variables, never printing them elsewhere.
+#   DM_NATS_TLS=1     the stack's first start creates a CA and a server certificate
+#                     (openssl, $DM_STACK_DIR/tls) and serves tls:// URLs; 'env' exports
+#                     the CA file as DM_NATS_CA. Plain connections on loopback otherwise.
 #
 # PostgreSQL must run as the 'postgres' user, which cannot enter a checkout
 # under /root; its data and socket dirs therefore live in
@@ -58,7 +69,7 @@ DM_BUILD_DIR=$(realpath -m -- "${DM_BUILD_DIR:-$REPO_ROOT/build}")
 DM_NATS_PORT=${DM_NATS_PORT:-14222}
 DM_NATS_MON_PORT=${DM_NATS_MON_PORT:-18222}
 DM_PG_PORT=${DM_PG_PORT:-15432}
-DM_PG_PASSWORD=${DM_PG_PASSWORD:-dm-local-only}
+DM_PG_PASSWORD=${DM_PG_PASSWORD:-}
 DM_REDIS_PORT=${DM_REDIS_PORT:-16379}
 DM_CH_HTTP_PORT=${DM_CH_HTTP_PORT:-18123}
 DM_CH_TCP_PORT=${DM_CH_TCP_PORT:-19000}
@@ -210,18 +221,162 @@ as_pg() {
 
 env_lines() {
     local name
-    for name in DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT \
-        DM_PG_PASSWORD DM_REDIS_HOST DM_REDIS_PORT DM_CH_URL DM_CH_HTTP_PORT \
-        DM_CH_TCP_PORT DM_STACK_DIR; do
+    for name in DM_NATS_URL DM_NATS_WORKER_URL DM_NATS_COLLECTOR_URL DM_NATS_SERVICE_URL \
+        DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD DM_REDIS_HOST DM_REDIS_PORT \
+        DM_REDIS_PASSWORD DM_CH_URL DM_CH_USER DM_CH_PASSWORD DM_CH_HTTP_PORT DM_CH_TCP_PORT \
+        DM_STACK_DIR; do
         printf 'export %s=%q\n' "$name" "${!name}"
     done
+    if tls_on; then
+        printf 'export DM_NATS_CA=%q\n' "$TLS_DIR/ca.pem"
+    else
+        printf 'unset DM_NATS_CA\n'
+    fi
 }
 
-DM_NATS_URL=nats://127.0.0.1:$DM_NATS_PORT
 DM_NATS_MON_URL=http://127.0.0.1:$DM_NATS_MON_PORT
 DM_PG_HOST=127.0.0.1
 DM_REDIS_HOST=127.0.0.1
 DM_CH_URL=http://127.0.0.1:$DM_CH_HTTP_PORT
+
+# ---------------------------------------------------------------- secrets ---
+
+SECRETS_FILE=$DM_STACK_DIR/secrets.env
+TLS_DIR=$DM_STACK_DIR/tls
+ROLES=(operator worker collector service)
+
+# 24 characters of [A-Za-z0-9_-]: safe inside URLs and config files.
+new_secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+
+# Generated once per stack; readable by root only. Values never reach a log line.
+secrets_load() {
+    if [[ ! -s $SECRETS_FILE ]]; then
+        mkdir -p -- "$DM_STACK_DIR"
+        local role
+        (
+            umask 077
+            {
+                for role in "${ROLES[@]}"; do
+                    printf 'DM_SECRET_NATS_%s=%s\n' "${role^^}" "$(new_secret)"
+                done
+                printf 'DM_SECRET_REDIS=%s\nDM_SECRET_CH=%s\nDM_SECRET_PG=%s\n' \
+                    "$(new_secret)" "$(new_secret)" "$(new_secret)"
+            } >"$SECRETS_FILE.tmp"
+        )
+        mv -f -- "$SECRETS_FILE.tmp" "$SECRETS_FILE"
+    fi
+    chmod 0600 "$SECRETS_FILE"
+    # shellcheck disable=SC1090
+    source "$SECRETS_FILE"
+    DM_PG_PASSWORD=${DM_PG_PASSWORD:-$DM_SECRET_PG}
+    DM_REDIS_PASSWORD=$DM_SECRET_REDIS
+    DM_CH_USER=dm
+    DM_CH_PASSWORD=$DM_SECRET_CH
+    # redis-cli reads it from the environment, so it never shows in a process list.
+    export REDISCLI_AUTH=$DM_REDIS_PASSWORD
+    set_urls
+}
+
+# TLS is chosen when NATS is first started for the stack (DM_NATS_TLS=1) and remembered.
+tls_on() {
+    [[ ${DM_NATS_TLS:-} == 1 || -e $TLS_DIR/on ]]
+}
+
+tls_make() {
+    if [[ -s $TLS_DIR/server.pem && -s $TLS_DIR/ca.pem ]]; then
+        touch "$TLS_DIR/on"
+        return 0
+    fi
+    require_cmd openssl
+    mkdir -p -- "$TLS_DIR"
+    chmod 0700 "$TLS_DIR"
+    log "tls: creating a local CA and a server certificate for 127.0.0.1 in $TLS_DIR"
+    (
+        cd "$TLS_DIR" && umask 077 &&
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+                -subj "/CN=dm local stack CA" &&
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+                -subj "/CN=127.0.0.1" &&
+            printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost' 'basicConstraints=CA:FALSE' \
+                'keyUsage=digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >server.ext &&
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -out server.pem -days 825 -extfile server.ext
+    ) >"$TLS_DIR/openssl.log" 2>&1 || {
+        log_tail "$TLS_DIR/openssl.log"
+        die "tls: openssl failed"
+    }
+    chmod 0755 "$TLS_DIR"
+    chmod 0644 "$TLS_DIR/ca.pem"
+    touch "$TLS_DIR/on"
+}
+
+nats_scheme() { if tls_on; then printf tls; else printf nats; fi; }
+
+# role_url ROLE PORT: the role's client URL.
+role_url() {
+    local var=DM_SECRET_NATS_${1^^}
+    printf '%s://%s:%s@127.0.0.1:%s' "$(nats_scheme)" "$1" "${!var}" "$2"
+}
+
+set_urls() {
+    DM_NATS_URL=$(role_url operator "$DM_NATS_PORT")
+    DM_NATS_WORKER_URL=$(role_url worker "$DM_NATS_PORT")
+    DM_NATS_COLLECTOR_URL=$(role_url collector "$DM_NATS_PORT")
+    DM_NATS_SERVICE_URL=$(role_url service "$DM_NATS_PORT")
+}
+
+# The authorization block of every NATS server of the stack. A role may publish and
+# subscribe only where it must; workers may answer the requests they receive
+# (allow_responses). Requesters use the default _INBOX. prefix.
+nats_auth_conf() {
+    cat <<EOF
+authorization {
+    users = [
+        { user: "operator", password: "$DM_SECRET_NATS_OPERATOR" }
+        {
+            user: "worker", password: "$DM_SECRET_NATS_WORKER"
+            permissions: {
+                publish: { allow: [
+                    "\$JS.API.INFO", "\$JS.API.STREAM.INFO.*",
+                    "\$JS.API.STREAM.CREATE.MARKET", "\$JS.API.STREAM.UPDATE.MARKET",
+                    "\$JS.API.STREAM.CREATE.DLQ", "\$JS.API.STREAM.UPDATE.DLQ",
+                    "\$JS.API.STREAM.CREATE.KV_DM_LEASES",
+                    "\$JS.API.CONSUMER.CREATE.MARKET", "\$JS.API.CONSUMER.CREATE.MARKET.>",
+                    "\$JS.API.CONSUMER.DURABLE.CREATE.MARKET.>", "\$JS.API.CONSUMER.INFO.MARKET.>",
+                    "\$JS.API.CONSUMER.LIST.MARKET", "\$JS.API.CONSUMER.NAMES.MARKET",
+                    "\$JS.API.CONSUMER.MSG.NEXT.MARKET.>", "\$JS.ACK.MARKET.>",
+                    "\$JS.API.STREAM.MSG.GET.KV_DM_LEASES", "\$JS.API.DIRECT.GET.KV_DM_LEASES.>",
+                    "\$KV.DM_LEASES.>",
+                    "dm.dlq.>", "dm.cache.v1.update"
+                ] }
+                subscribe: { allow: ["_INBOX.>", "dm.v1.>", "dm.cache.v1.update", "\$SRV.>"] }
+                allow_responses: true
+            }
+        }
+        {
+            user: "collector", password: "$DM_SECRET_NATS_COLLECTOR"
+            permissions: {
+                publish: { allow: ["market.>"] }
+                subscribe: { allow: ["_INBOX.>"] }
+            }
+        }
+        {
+            user: "service", password: "$DM_SECRET_NATS_SERVICE"
+            permissions: {
+                publish: { allow: ["dm.v1.>", "\$SRV.>"] }
+                subscribe: { allow: ["_INBOX.>"] }
+            }
+        }
+    ]
+}
+EOF
+}
+
+nats_tls_conf() {
+    tls_on || return 0
+    printf 'tls {\n    cert_file: "%s"\n    key_file: "%s"\n    timeout: 2\n}\n' \
+        "$TLS_DIR/server.pem" "$TLS_DIR/server.key"
+}
 
 # ----------------------------------------------------------------- nats ---
 
@@ -245,7 +400,12 @@ nats_write_conf() {
     conf=${conf//@NATS_PORT@/$DM_NATS_PORT}
     conf=${conf//@NATS_MON_PORT@/$DM_NATS_MON_PORT}
     conf=${conf//@NATS_JS_DIR@/$NATS_DIR/js}
-    printf '%s\n' "$conf" >"$NATS_CONF.tmp"
+    (
+        umask 077
+        printf '%s\n\n' "$conf"
+        nats_auth_conf
+        nats_tls_conf
+    ) >"$NATS_CONF.tmp"
     mv -f -- "$NATS_CONF.tmp" "$NATS_CONF"
 }
 
@@ -260,6 +420,7 @@ nats_start() {
     require_port_free "$DM_NATS_MON_PORT" "nats monitor"
     mkdir -p -- "$NATS_DIR/js"
     rm -f -- "$NATS_PID"
+    if [[ ${DM_NATS_TLS:-} == 1 ]]; then tls_make; fi
     nats_write_conf
     log "nats: starting on 127.0.0.1:$DM_NATS_PORT (monitor $DM_NATS_MON_PORT)"
     # Detached from our session; nats-server writes its own pid file.
@@ -318,9 +479,10 @@ cluster_node_routed() {
 }
 
 cluster_urls() {
-    local k urls=()
+    local role=${1:-operator} k urls=()
+    [[ " ${ROLES[*]} " == *" $role "* ]] || die "usage: stack.sh cluster-urls [${ROLES[*]}]"
     for ((k = 1; k <= CLUSTER_NODES; k++)); do
-        urls+=("nats://127.0.0.1:$((DM_NATS_CLUSTER_PORT + k - 1))")
+        urls+=("$(role_url "$role" $((DM_NATS_CLUSTER_PORT + k - 1)))")
     done
     local IFS=,
     printf '%s\n' "${urls[*]}"
@@ -338,18 +500,22 @@ cluster_write_conf() {
     conf=${conf//@NATS_MON_PORT@/$((DM_NATS_CLUSTER_MON_PORT + k - 1))}
     conf=${conf//@NATS_JS_DIR@/$dir/js}
     conf=${conf/server_name: \"dm-local\"/server_name: \"n$k\"}
-    {
+    (
+        umask 077
         printf '%s\n\n' "$conf"
+        nats_auth_conf
+        nats_tls_conf
         printf 'cluster {\n    name: "dm-local"\n    listen: 127.0.0.1:%s\n' \
             "$((DM_NATS_CLUSTER_ROUTE_PORT + k - 1))"
         local IFS=,
         printf '    routes: [%s]\n}\n' "${routes[*]}"
-    } >"$dir/nats.conf.tmp"
+    ) >"$dir/nats.conf.tmp"
     mv -f -- "$dir/nats.conf.tmp" "$dir/nats.conf"
 }
 
 cluster_start() {
     require_cmd nats-server curl
+    if [[ ${DM_NATS_TLS:-} == 1 ]]; then tls_make; fi
     local k pid started=()
     for ((k = 1; k <= CLUSTER_NODES; k++)); do
         cluster_node_pid "$k" >/dev/null && continue
@@ -532,9 +698,14 @@ redis_start() {
     mkdir -p -- "$REDIS_DIR"
     rm -f -- "$REDIS_PID"
     log "redis: starting on 127.0.0.1:$DM_REDIS_PORT"
-    if ! redis-server --port "$DM_REDIS_PORT" --bind 127.0.0.1 --save '' \
-        --appendonly no --dir "$REDIS_DIR" --daemonize yes \
-        --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" </dev/null >/dev/null 2>&1; then
+    # The password in a file of its own, not on a command line anyone can read.
+    (
+        umask 077
+        printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly no\ndir %s\ndaemonize yes\n' \
+            "$DM_REDIS_PORT" "$REDIS_DIR"
+        printf 'pidfile %s\nlogfile %s\nrequirepass %s\n' "$REDIS_PID" "$REDIS_LOG" "$DM_REDIS_PASSWORD"
+    ) >"$REDIS_DIR/redis.conf"
+    if ! redis-server "$REDIS_DIR/redis.conf" </dev/null >/dev/null 2>&1; then
         log_tail "$REDIS_LOG"
         die "redis: redis-server failed to start"
     fi
@@ -595,7 +766,7 @@ ch_write_conf() {
     <tmp_path>$CH_DIR/tmp/</tmp_path>
     <user_files_path>$CH_DIR/user_files/</user_files_path>
     <format_schema_path>$CH_DIR/format_schemas/</format_schema_path>
-    <users_config>/etc/clickhouse-server/users.xml</users_config>
+    <users_config>$CH_DIR/users.xml</users_config>
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <timezone>UTC</timezone>
@@ -608,6 +779,54 @@ ch_write_conf() {
 </yandex>
 EOF
     mv -f -- "$CH_CONF.tmp" "$CH_CONF"
+    ch_write_users
+}
+
+# One user, dm, with the stack's password (as SHA-256); the packaged default and readonly
+# users, which have none, do not exist here.
+ch_write_users() {
+    local hash
+    hash=$(printf '%s' "$DM_CH_PASSWORD" | sha256sum | cut -d' ' -f1)
+    (
+        umask 077
+        cat >"$CH_DIR/users.xml.tmp" <<EOF
+<?xml version="1.0"?>
+<!-- Written by deploy/stack.sh (local development stack only). -->
+<yandex>
+    <profiles>
+        <default>
+            <max_memory_usage>10000000000</max_memory_usage>
+            <use_uncompressed_cache>0</use_uncompressed_cache>
+            <load_balancing>random</load_balancing>
+        </default>
+    </profiles>
+    <users>
+        <$DM_CH_USER>
+            <password_sha256_hex>$hash</password_sha256_hex>
+            <networks>
+                <ip>::1</ip>
+                <ip>127.0.0.1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </$DM_CH_USER>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+EOF
+    )
+    mv -f -- "$CH_DIR/users.xml.tmp" "$CH_DIR/users.xml"
 }
 
 ch_start() {
@@ -617,8 +836,6 @@ ch_start() {
         return 0
     fi
     require_cmd clickhouse-server curl
-    [[ -r /etc/clickhouse-server/users.xml ]] ||
-        die "clickhouse: /etc/clickhouse-server/users.xml not found; run deploy/install-deps.sh"
     require_port_free "$DM_CH_HTTP_PORT" "clickhouse http"
     require_port_free "$DM_CH_TCP_PORT" "clickhouse tcp"
     mkdir -p -- "$CH_DIR"/{data,tmp,user_files,format_schemas} "$CH_LOG_DIR"
@@ -700,8 +917,12 @@ workers_stop() {
 
 worker_env() {
     read -r -a WORKER_EXTRA <<<"$DM_WORKER_ARGS" || true
-    export DM_NATS_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
-        DM_REDIS_HOST DM_REDIS_PORT DM_CH_URL DM_STACK_DIR
+    # Workers get their own NATS user, never the operator's.
+    export DM_NATS_WORKER_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
+        DM_REDIS_HOST DM_REDIS_PORT DM_REDIS_PASSWORD DM_CH_URL DM_CH_USER DM_CH_PASSWORD \
+        DM_STACK_DIR
+    unset DM_NATS_URL DM_NATS_COLLECTOR_URL DM_NATS_SERVICE_URL
+    if tls_on; then export DM_NATS_CA=$TLS_DIR/ca.pem; else unset DM_NATS_CA; fi
 }
 
 # Start worker NAME in the background; its log is appended to, so the log of a
@@ -833,7 +1054,7 @@ cmd_start() {
     pg_start
     redis_start
     ch_start
-    env_lines >"$DM_STACK_DIR/env"
+    (umask 077 && env_lines >"$DM_STACK_DIR/env")
     log "stack up; env in $DM_STACK_DIR/env  (eval \"\$($0 env)\")"
 }
 
@@ -851,7 +1072,7 @@ cmd_clean() {
     cmd_stop
     # Only remove what this script creates.
     [[ $PG_BASE == /var/tmp/dm-stack-* ]] && rm -rf -- "$PG_BASE"
-    rm -rf -- "$DM_STACK_DIR"/{nats,nats-cluster,redis,clickhouse,workers,pg,pgsock,postgres.log,env}
+    rm -rf -- "$DM_STACK_DIR"/{nats,nats-cluster,redis,clickhouse,workers,pg,pgsock,postgres.log,env,secrets.env,tls}
     rmdir -- "$DM_STACK_DIR" 2>/dev/null || true
     log "stack data removed"
 }
@@ -859,6 +1080,12 @@ cmd_clean() {
 main() {
     local cmd=${1:-}
     (($# > 0)) && shift
+    # Every command but clean needs the stack's secrets (made on first use).
+    case $cmd in
+    -h | --help | help | '') ;;
+    clean) [[ ! -s $SECRETS_FILE ]] || secrets_load ;; # to stop what runs, then forget them
+    *) secrets_load ;;
+    esac
     case $cmd in
     start) cmd_start ;;
     stop) cmd_stop ;;
@@ -883,7 +1110,7 @@ main() {
     cluster-start) cluster_start ;;
     cluster-stop) cluster_stop ;;
     cluster-kill) cluster_kill "${1:-}" ;;
-    cluster-urls) cluster_urls ;;
+    cluster-urls) cluster_urls "${1:-}" ;;
     -h | --help | help) usage ;;
     *) usage ;;
     esac

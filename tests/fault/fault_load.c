@@ -1017,7 +1017,7 @@ static PGconn *pg(void)
                           env_or("DM_PG_PORT", "45432"),
                           "dm",
                           "dm",
-                          env_or("DM_PG_PASSWORD", "dm-local-only"),
+                          env_or("DM_PG_PASSWORD", ""),
                           "3",
                           NULL};
     g_pg = PQconnectdbParams(keys, vals, 0);
@@ -1141,6 +1141,11 @@ static bool ch_query(const char *sql, buf *out)
     char url[256];
     snprintf(url, sizeof url, "%s/", env_or("DM_CH_URL", "http://127.0.0.1:48123"));
     curl_easy_setopt(c, CURLOPT_URL, url);
+    char user[200], key[300];
+    snprintf(user, sizeof user, "X-ClickHouse-User: %s", env_or("DM_CH_USER", "default"));
+    snprintf(key, sizeof key, "X-ClickHouse-Key: %s", env_or("DM_CH_PASSWORD", ""));
+    struct curl_slist *hdr = curl_slist_append(curl_slist_append(NULL, user), key);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
@@ -1149,6 +1154,7 @@ static bool ch_query(const char *sql, buf *out)
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
+    curl_slist_free_all(hdr);
     if (rc != CURLE_OK || status != 200) {
         fprintf(stderr, "fault_load: clickhouse: %s (HTTP %ld) %.200s\n", curl_easy_strerror(rc),
                 status, out->p ? out->p : "");
@@ -1359,6 +1365,10 @@ static cache_figures redis_check(void)
     struct timeval tv = {2, 0};
     redisContext *rc = redisConnectWithTimeout(env_or("DM_REDIS_HOST", "127.0.0.1"),
                                                atoi(env_or("DM_REDIS_PORT", "46379")), tv);
+    if (rc && !rc->err && *env_or("DM_REDIS_PASSWORD", "")) {
+        redisReply *a = redisCommand(rc, "AUTH %s", env_or("DM_REDIS_PASSWORD", ""));
+        freeReplyObject(a);
+    }
     for (int s = 0; s < NSYM; s++) {
         for (int k = 0; k < 1 + NTF; k++) {
             if (newest[s][k] < 0)

@@ -67,7 +67,7 @@ export DM_STACK_DIR=$WORK/stack
 export DM_NATS_PORT=44222 DM_NATS_MON_PORT=48222 DM_PG_PORT=45432 DM_REDIS_PORT=46379
 export DM_CH_HTTP_PORT=48123 DM_CH_TCP_PORT=49000
 export DM_NATS_CLUSTER_PORT=44231 DM_NATS_CLUSTER_ROUTE_PORT=46231 DM_NATS_CLUSTER_MON_PORT=48231
-export DM_PG_PASSWORD=dm-fault-only
+
 export DM_STRATEGY=$WORK/strategy/strategy.json
 # With a sanitizer build a report must fail the run, not scroll past (ignored otherwise).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
@@ -239,11 +239,13 @@ case_nats_restart() {
 }
 
 # Workers read their NATS URL and the stream's replica count from deploy/config/nats.json;
-# the cluster case gives them a copy naming the three nodes, with three replicas.
+# the cluster case gives them a copy naming the three nodes (with the worker role's
+# credentials: readable by root only), with three replicas.
 CLUSTER_CONFIG=$WORK/config-cluster
 cluster_config() {
     local dir=$CLUSTER_CONFIG urls=$1
     mkdir -p "$dir"
+    chmod 0700 "$dir"
     cp "$ROOT"/deploy/config/*.json "$dir"/
     sed -e "s|\"url\": *\"[^\"]*\"|\"url\": \"$urls\"|" -e 's/"replicas": *[0-9]*/"replicas": 3/' \
         "$ROOT/deploy/config/nats.json" >"$dir/nats.json"
@@ -256,8 +258,8 @@ case_nats_leader_kill() {
     "$STACK" stop-workers >&2
     "$STACK" stop-service nats >&2
     retry "$STACK" cluster-start >&2
-    urls=$("$STACK" cluster-urls)
-    cluster_config "$urls"
+    cluster_config "$("$STACK" cluster-urls worker)"
+    urls=$("$STACK" cluster-urls operator)
     # One after the other: two workers creating the three-replica streams at once on a
     # fresh cluster can time out (see the report of this suite).
     DM_CONFIG_DIR=$CLUSTER_CONFIG "$STACK" workers 1 >&2

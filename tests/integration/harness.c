@@ -182,7 +182,7 @@ static PGconn *pg(void)
             PQfinish(conn);
         const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
         const char *vals[] = {"127.0.0.1", env_or("DM_PG_PORT", "25432"), "dm", "dm",
-                              env_or("DM_PG_PASSWORD", "dm-local-only"), NULL};
+                              env_or("DM_PG_PASSWORD", ""), NULL};
         conn = pg_conn = PQconnectdbParams(keys, vals, 0);
     }
     return conn;
@@ -208,13 +208,32 @@ long long pg_count(const char *sql, const char *param)
     return n;
 }
 
-int redis_del(const char *key)
+/* The stack's Redis asks for its password (DM_REDIS_PASSWORD from stack.sh env). */
+static redisContext *redis_open(void)
 {
     redisContext *c = redisConnect("127.0.0.1", atoi(env_or("DM_REDIS_PORT", "26379")));
     if (c == NULL || c->err) {
         redisFree(c);
-        return -1;
+        return NULL;
     }
+    const char *pw = env_or("DM_REDIS_PASSWORD", "");
+    if (*pw) {
+        redisReply *r = redisCommand(c, "AUTH %s", pw);
+        bool ok = r && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+int redis_del(const char *key)
+{
+    redisContext *c = redis_open();
+    if (c == NULL)
+        return -1;
     redisReply *r = redisCommand(c, "DEL %s", key);
     int n = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     freeReplyObject(r);
@@ -251,11 +270,9 @@ int dlq_count(uint64_t seq, char *reason, size_t cap)
 
 int redis_exists(const char *key)
 {
-    redisContext *c = redisConnect("127.0.0.1", atoi(env_or("DM_REDIS_PORT", "26379")));
-    if (c == NULL || c->err) {
-        redisFree(c);
+    redisContext *c = redis_open();
+    if (c == NULL)
         return -1;
-    }
     redisReply *r = redisCommand(c, "EXISTS %s", key);
     int n = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     freeReplyObject(r);
@@ -267,8 +284,11 @@ long long ch_count(const char *sql)
 {
     char cmd[1024];
     /* The SQL here is the test's own constant text, never data. */
-    snprintf(cmd, sizeof cmd, "curl -sf --data-binary \"%s\" '%s/'", sql,
-             env_or("DM_CH_URL", "http://127.0.0.1:28123"));
+    /* The user and password travel in headers the shell expands from the environment. */
+    snprintf(cmd, sizeof cmd,
+             "curl -sf -H \"X-ClickHouse-User: $DM_CH_USER\" -H \"X-ClickHouse-Key: $DM_CH_PASSWORD\" "
+             "--data-binary \"%s\" '%s/'",
+             sql, env_or("DM_CH_URL", "http://127.0.0.1:28123"));
     FILE *p = popen(cmd, "r");
     if (p == NULL)
         return -1;

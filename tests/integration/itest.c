@@ -1682,7 +1682,16 @@ static const itest TESTS[] = {
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
-    if (natsConnection_ConnectTo(&g_nc, env_or("DM_NATS_URL", "nats://127.0.0.1:24222")) != NATS_OK ||
+    /* The operator's URL (deploy/stack.sh env); over TLS when the stack serves it. */
+    natsOptions *no = NULL;
+    const char *ca = env_or("DM_NATS_CA", "");
+    bool opts_ok = natsOptions_Create(&no) == NATS_OK &&
+                   natsOptions_SetURL(no, env_or("DM_NATS_URL", "nats://127.0.0.1:24222")) == NATS_OK &&
+                   (!*ca || (natsOptions_SetSecure(no, true) == NATS_OK &&
+                             natsOptions_LoadCATrustedCertificates(no, ca) == NATS_OK));
+    natsStatus cs = opts_ok ? natsConnection_Connect(&g_nc, no) : NATS_ERR;
+    natsOptions_Destroy(no);
+    if (cs != NATS_OK ||
         natsConnection_JetStream(&g_js, g_nc, NULL) != NATS_OK) {
         fprintf(stderr, "cannot reach NATS at %s\n", env_or("DM_NATS_URL", "nats://127.0.0.1:24222"));
         return 1;

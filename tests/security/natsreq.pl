@@ -9,6 +9,11 @@
 #   natsreq.pl stream-dump URL STREAM
 #       every message of a JetStream stream, headers and data, one block each (the
 #       dead letters carry error texts in their headers).
+#   natsreq.pl try URL pub|sub|req SUBJECT [FILE]
+#       whether the server lets the URL's user publish, subscribe or request there:
+#       "denied" on a Permissions Violation, else "allowed" (or the reply, for req).
+#   natsreq.pl to-msgpack <JSON
+#       the JSON document as msgpack (a forged cache update, for instance).
 #   natsreq.pl reply-summary FILE
 #       "STATUS CODE FIELD" of a reply saved as above ("-" for a success's code and
 #       field, "null" for a null field), whether its body is JSON or msgpack.
@@ -28,14 +33,18 @@ sub fail { print STDERR "natsreq: $_[0]\n"; exit 1; }
 
 sub connect_nats {
     my ($url) = @_;
-    my ($host, $port) = $url =~ m{^nats://(?:[^@/]*@)?([^:/]+):(\d+)} or fail("bad url $url");
+    my ($user, $pass, $host, $port) = $url =~ m{^nats://(?:([^:@/]*):([^@/]*)@)?([^:/]+):(\d+)}
+        or fail("bad url $url");
     my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port, Proto => 'tcp',
                                   Timeout => $TIMEOUT_S) or fail("cannot connect to $host:$port");
     binmode $s;
     my $info = read_line($s);
     fail("no INFO from server") unless $info =~ /^INFO /;
+    my $auth = defined $user ? JSON::PP->new->encode({user => $user, pass => $pass}) : '{}';
+    $auth =~ s/^\{//;
+    $auth =~ s/\}$//;
     print $s qq(CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,)
-        . qq("protocol":1,"name":"natsreq"}\r\nPING\r\n);
+        . qq("protocol":1,"name":"natsreq") . ($auth ne '' ? ",$auth" : '') . qq(}\r\nPING\r\n);
     while (1) {
         my $l = read_line($s);
         last if $l eq 'PONG';
@@ -159,7 +168,85 @@ if ($cmd eq 'reply-summary') {
         $e ? (defined $e->{field} ? $e->{field} : 'null') : '-';
     exit 0;
 }
-fail("usage: natsreq.pl request|stream-dump|reply-summary ...");
+if ($cmd eq 'try') {
+    # try URL pub|sub|req SUBJECT [FILE]: whether the server lets this user do it. Prints
+    # "denied" (a Permissions Violation came back), "allowed", or for req the reply's
+    # "Status: N" line and body; a user the server refuses fails at connect.
+    my ($url, $what, $subject, $file) = @ARGV;
+    fail("usage: natsreq.pl try URL pub|sub|req SUBJECT [FILE]") unless defined $subject;
+    my $body = '';
+    if (defined $file) {
+        open my $fh, '<', $file or fail("cannot read $file");
+        binmode $fh;
+        $body = do { local $/; <$fh> } // '';
+    }
+    my $s = connect_nats($url);
+    if ($what eq 'req') {
+        my $inbox = '_INBOX.natsreq' . int(rand(1e9));
+        print $s "SUB $inbox 1\r\nPUB $subject $inbox " . length($body) . "\r\n$body\r\n";
+        local $SIG{ALRM} = sub { print "no reply\n"; exit 0 };
+        alarm 3;
+        while (1) {
+            my $l = <$s>;
+            exit 0 unless defined $l;
+            $l =~ s/\r?\n$//;
+            if ($l =~ /^-ERR .*Permissions Violation/i) { alarm 0; print "denied\n"; exit 0; }
+            if ($l =~ /^MSG \S+ \S+ (?:\S+ )?(\d+)$/) {
+                alarm 0;
+                my $d = read_bytes($s, $1 + 2);
+                print "Status: 200\n", substr($d, 0, $1), "\n";
+                exit 0;
+            }
+            if ($l =~ /^HMSG \S+ \S+ (?:\S+ )?(\d+) (\d+)$/) {
+                alarm 0;
+                my $d = read_bytes($s, $2 + 2);
+                my $st = substr($d, 0, $1) =~ /^NATS\/1\.0 (\d+)/ ? $1 : 200;
+                print "Status: $st\n", substr($d, $1, $2 - $1), "\n";
+                exit 0;
+            }
+        }
+    }
+    if ($what eq 'pub') {
+        print $s "PUB $subject " . length($body) . "\r\n$body\r\nPING\r\n";
+    } elsif ($what eq 'sub') {
+        print $s "SUB $subject 1\r\nPING\r\n";
+    } else {
+        fail("try: pub, sub or req");
+    }
+    # The server answers in order: a violation comes before the PONG.
+    while (1) {
+        my $l = read_line($s);
+        if ($l =~ /^-ERR .*Permissions Violation/i) { print "denied\n"; exit 0; }
+        if ($l eq 'PONG') { print "allowed\n"; exit 0; }
+    }
+}
+if ($cmd eq 'to-msgpack') {
+    # to-msgpack: JSON on stdin, the same document as msgpack on stdout (numbers with a
+    # fraction as float64, others as integers).
+    my $j = JSON::PP->new->decode(do { local $/; <STDIN> });
+    binmode STDOUT;
+    print to_msgpack($j);
+    exit 0;
+}
+fail("usage: natsreq.pl request|stream-dump|reply-summary|try|to-msgpack ...");
+
+sub to_msgpack {
+    my ($v) = @_;
+    my $str = sub { my $b = shift; utf8::encode($b);
+                    (length $b < 32 ? chr(0xa0 | length $b) : "\xd9" . chr(length $b)) . $b };
+    if (ref $v eq 'HASH') {
+        my @k = sort keys %$v;
+        return chr(0x80 | @k) . join('', map { $str->($_) . to_msgpack($v->{$_}) } @k);
+    }
+    return chr(0x90 | @$v) . join('', map { to_msgpack($_) } @$v) if ref $v eq 'ARRAY';
+    return "\xc0" unless defined $v;
+    return $v ? "\xc3" : "\xc2" if JSON::PP::is_bool($v);
+    if (!ref $v && $v =~ /^-?\d+$/) {
+        return $v >= 0 ? "\xcf" . pack('Q>', $v) : "\xd3" . pack('q>', $v);
+    }
+    return "\xcb" . pack('d>', $v) if !ref $v && $v =~ /^-?[\d.eE+-]+$/;
+    return $str->($v);
+}
 
 # The msgpack the worker writes (maps, arrays, strings, numbers, booleans, nil).
 sub msgpack {

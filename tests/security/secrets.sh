@@ -3,11 +3,12 @@
 #
 #   tests/security/secrets.sh
 #
-# Starts a private stack with deploy/stack.sh on its own ports and folder, with a unique
-# marker as every secret the worker reads: the PostgreSQL password (DM_PG_PASSWORD, as
-# deploy/config/timescale.json reads it), and, through a private copy of deploy/config,
-# the Redis password (from an --env-file, so that path is covered too), credentials
-# inside the NATS URL, and a ClickHouse password. Then it drives the worker with dmctl:
+# Starts a private stack with deploy/stack.sh on its own ports and folder. The secrets
+# the worker reads are the stack's own (generated per stack: the NATS passwords of all
+# four roles, Redis's, the ClickHouse user's) plus a marker as PostgreSQL's password
+# (DM_PG_PASSWORD, as deploy/config/timescale.json reads it); through a private copy of
+# deploy/config the worker takes its NATS URL from another variable and the Redis
+# password from an --env-file, so those paths are covered too. Then it drives the worker with dmctl:
 # good writes, SQL-shaped symbols, timeframes, countries, cursors and payloads on dm.v1.*
 # and market.*, an oversized request, limits over their maximum, wrong types; it stops
 # PostgreSQL and rotates the PostgreSQL and Redis passwords under the worker, and runs a
@@ -28,7 +29,6 @@ NATSREQ=(perl "$HERE/natsreq.pl")
 
 export DM_NATS_PORT=54222 DM_NATS_MON_PORT=58222 DM_PG_PORT=55432 DM_REDIS_PORT=56379
 export DM_CH_HTTP_PORT=58123 DM_CH_TCP_PORT=59000
-export DM_NATS_URL=nats://127.0.0.1:$DM_NATS_PORT
 CH_URL=http://127.0.0.1:$DM_CH_HTTP_PORT
 
 say() { printf '\n== %s\n' "$*"; }
@@ -55,14 +55,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # cut short or stripped of its prefix is still found.
 rand_hex() { od -An -N8 -tx1 /dev/urandom | tr -d ' \n'; }
 SEC_PG=dmsecpg$(rand_hex)
-SEC_REDIS=dmsecredis$(rand_hex)
-SEC_NATS=dmsecnats$(rand_hex)
-SEC_CH=dmsecch$(rand_hex)
-SECRETS=("$SEC_PG" "$SEC_REDIS" "$SEC_NATS" "$SEC_CH")
-SEC_NATS_URL=nats://dmsecuser:$SEC_NATS@127.0.0.1:$DM_NATS_PORT
+SEC_CH_WRONG=dmsecch$(rand_hex) # a ClickHouse password the server refuses
 
 export DM_PG_PASSWORD=$SEC_PG # stack.sh gives role dm this password, workers read it
-export DM_SEC_NATS_URL=$SEC_NATS_URL DM_SEC_CH_PASSWORD=$SEC_CH
+export DM_SEC_CH_PASSWORD=$SEC_CH_WRONG
 
 export DM_STACK_DIR
 DM_STACK_DIR=$(mktemp -d /tmp/dm-sec-stack.XXXXXX)
@@ -100,10 +96,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Private configs: deploy/config with the secrets it leaves literal (empty ClickHouse and
-# Redis passwords) read through ENV: as an operator would, and the NATS URL taken from a
-# variable stack.sh does not overwrite. main: what the server accepts; ch-refused: a
-# ClickHouse password the server refuses (this stack's default user has none).
+# Private configs: deploy/config with the Redis password read from an env file and the
+# NATS URL from a variable stack.sh does not set. main: what the servers accept;
+# ch-refused: a ClickHouse password the server refuses.
 make_config() {
     local dir=$1 ch_password=$2
     mkdir -p "$dir"
@@ -118,9 +113,6 @@ make_config() {
         edit("clickhouse.json", sub { $_[0]{password} = $chpw });
     ' "$dir" "$ch_password"
 }
-make_config "$WORK/cfg-main" ""
-make_config "$WORK/cfg-ch-refused" "ENV:DM_SEC_CH_PASSWORD"
-printf 'DM_SEC_REDIS_PASSWORD=%s\n' "$SEC_REDIS" >"$WORK/secrets.env"
 # DM_CONFIG_DIR for a stack.sh that takes it; the same --config-dir in the arguments,
 # which come last and win, for one that does not.
 start_workers() { # start_workers CONFIG-DIR stack.sh-COMMAND [ARG]
@@ -142,12 +134,25 @@ if ! "$STACK" start >"$EV/stack-start.log" 2>&1; then
     fail "the private stack starts"
     exit 1
 fi
-redis-cli -p "$DM_REDIS_PORT" CONFIG SET requirepass "$SEC_REDIS" >/dev/null
-export REDISCLI_AUTH=$SEC_REDIS # stack.sh's own redis-cli calls (ping, shutdown)
+eval "$("$STACK" env)"
+# shellcheck disable=SC1091
+source "$DM_STACK_DIR/secrets.env"
+SEC_REDIS=$DM_SECRET_REDIS
+SEC_CH=$DM_SECRET_CH
+SECRETS=("$SEC_PG" "$SEC_REDIS" "$SEC_CH" "$SEC_CH_WRONG" "$DM_SECRET_NATS_OPERATOR"
+    "$DM_SECRET_NATS_WORKER" "$DM_SECRET_NATS_COLLECTOR" "$DM_SECRET_NATS_SERVICE")
+export DM_SEC_NATS_URL=$DM_NATS_WORKER_URL
+export REDISCLI_AUTH=$SEC_REDIS # this script's redis-cli calls
+make_config "$WORK/cfg-main" "ENV:DM_CH_PASSWORD"
+make_config "$WORK/cfg-ch-refused" "ENV:DM_SEC_CH_PASSWORD"
+(umask 077 && printf 'DM_SEC_REDIS_PASSWORD=%s\n' "$SEC_REDIS" >"$WORK/secrets.env")
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$DM_STACK_DIR/pgsock" -p "$DM_PG_PORT" -At)
 pg() { "${PSQL[@]}" -U dm -d dm "$@"; }
 pg_admin() { "${PSQL[@]}" -U postgres -d postgres "$@"; }
-ch_sql() { curl -sf --max-time 10 --data-binary "$1" "$CH_URL/"; }
+ch_sql() {
+    curl -sf --max-time 10 -H "X-ClickHouse-User: $DM_CH_USER" -H "X-ClickHouse-Key: $DM_CH_PASSWORD" \
+        --data-binary "$1" "$CH_URL/"
+}
 
 if start_workers "$WORK/cfg-main" workers 1; then
     pass "a worker starts with every secret from the environment or an env file"
@@ -534,7 +539,7 @@ for s in "${SECRETS[@]}"; do
     tail=${s: -16}
     NEEDLES+=("$s" "$tail" "${tail:0:8}")
 done
-NEEDLES+=("$SEC_NATS_URL" "dmsecuser:" "password=" "dbname=" "sslmode=" "postgresql://"
+NEEDLES+=("$DM_NATS_WORKER_URL" "://worker:" "://operator:" "password=" "dbname=" "sslmode=" "postgresql://"
     "postgres://" "redis://" "X-ClickHouse-Key")
 
 # leaks FILE...: prints "file: needle" for every needle found.
