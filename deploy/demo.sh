@@ -35,27 +35,28 @@ deploy/stack.sh workers 2
 step "5/6 replay real data through JetStream, as the collector role"
 # NATS asks every client for credentials: collectors may only publish market data,
 # services only ask dm.v1, workers have their own user, the operator may do anything.
-COLLECTOR=(--server "$DM_NATS_COLLECTOR_URL")
-SERVICE=(--server "$DM_NATS_SERVICE_URL")
+# A role's URL goes through the environment, never a command line (ps shows those).
+collector() { DM_NATS_URL=$DM_NATS_COLLECTOR_URL "$DMCTL" "$@"; }
+service() { DM_NATS_URL=$DM_NATS_SERVICE_URL "$DMCTL" "$@"; }
 echo "ten years of EURUSD hourly candles (data/EURUSD_H1_2010-10_2021-04.csv), bulk messages of 10,000:"
-"$DMCTL" "${COLLECTOR[@]}" publish-candles --symbol EUR/USD --timeframe 1h --file data/EURUSD_H1_2010-10_2021-04.csv
+collector publish-candles --symbol EUR/USD --timeframe 1h --file data/EURUSD_H1_2010-10_2021-04.csv
 echo "ticks DERIVED from the one-minute candles of 2020-01-09..20 (9 per minute):"
-"$DMCTL" "${COLLECTOR[@]}" publish-ticks --symbol EUR/USD --file data/EURUSD_M1_2020-01-09_2020-01-20.csv
+collector publish-ticks --symbol EUR/USD --file data/EURUSD_M1_2020-01-09_2020-01-20.csv
 echo "the 2026 high-impact calendar (data/events_calendar_sample.csv):"
-"$DMCTL" "${COLLECTOR[@]}" publish-events --file data/events_calendar_sample.csv
+collector publish-events --file data/events_calendar_sample.csv
 echo "waiting until every consumer has committed and acked (as the operator):"
 "$DMCTL" lag --wait 180
 
 step "6/6 ask the workers as the service role (dm.v1.* request/reply; served_by says which source answered)"
 q() {
-    printf '\n$ dmctl --server $DM_NATS_SERVICE_URL query %s %s\n' "$1" "$2"
-    "$DMCTL" "${SERVICE[@]}" query "$1" "$2" --table
+    printf '\n$ DM_NATS_URL=$DM_NATS_SERVICE_URL dmctl query %s %s\n' "$1" "$2"
+    service query "$1" "$2" --table
 }
 q dm.v1.tick.latest '{"symbol":"EUR/USD"}'
 q dm.v1.candles.latest '{"symbol":"EUR/USD","timeframe":"1h","limit":5}'
 q dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2020-03-09","end_date":"2020-03-10"}'
 printf '\n$ dmctl query dm.v1.candles.history <ten years, every page> --all   (msgpack)\n'
-"$DMCTL" "${SERVICE[@]}" query dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2010-01-01","end_date":"2022-01-01","page_size":10000}' --all --msgpack --table
+service query dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2010-01-01","end_date":"2022-01-01","page_size":10000}' --all --msgpack --table
 q dm.v1.events '{"start_date":"2026-04-01","end_date":"2026-05-02","country":"US","impact":"high"}'
 q dm.v1.health '{}'
 
@@ -64,7 +65,7 @@ cat <<TXT
 The stack and both workers are still running:
   eval "\$(deploy/stack.sh env)"   # addresses and this stack's credentials (kept in .stack/secrets.env, 0600):
                                    # DM_NATS_URL (operator), DM_NATS_COLLECTOR_URL, DM_NATS_SERVICE_URL
-  $DMCTL --server "\$DM_NATS_SERVICE_URL" query dm.v1.candles.latest '{"symbol":"EUR/USD","timeframe":"1h","limit":3}'
+  DM_NATS_URL=\$DM_NATS_SERVICE_URL $DMCTL query dm.v1.candles.latest '{"symbol":"EUR/USD","timeframe":"1h","limit":3}'
   $DMCTL query dm.v1.metrics                      # as the operator (DM_NATS_URL, dmctl's default)
   $DMCTL dlq list                                 # dead letters (the demo publishes none)
   curl -s 127.0.0.1:$((DM_HTTP_PORT + 1))/metrics | grep dm_requests_total   # Prometheus, worker w1

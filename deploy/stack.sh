@@ -326,8 +326,11 @@ set_urls() {
 }
 
 # The authorization block of every NATS server of the stack. A role may publish and
-# subscribe only where it must; workers may answer the requests they receive
-# (allow_responses). Requesters use the default _INBOX. prefix.
+# subscribe only where it must. Requesters use the default _INBOX. prefix, and workers
+# answer there: allow_responses would do it too, but nats-server keeps a reply permission
+# for every message it delivers to such a client, JetStream's included, and with
+# thousands of unacked messages in flight pruning that table ate both cores and stalled
+# the consumers.
 nats_auth_conf() {
     cat <<EOF
 authorization {
@@ -347,10 +350,9 @@ authorization {
                     "\$JS.API.CONSUMER.MSG.NEXT.MARKET.>", "\$JS.ACK.MARKET.>",
                     "\$JS.API.STREAM.MSG.GET.KV_DM_LEASES", "\$JS.API.DIRECT.GET.KV_DM_LEASES.>",
                     "\$KV.DM_LEASES.>",
-                    "dm.dlq.>", "dm.cache.v1.update"
+                    "dm.dlq.>", "dm.cache.v1.update", "_INBOX.>"
                 ] }
                 subscribe: { allow: ["_INBOX.>", "dm.v1.>", "dm.cache.v1.update", "\$SRV.>"] }
-                allow_responses: true
             }
         }
         {
