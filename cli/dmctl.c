@@ -1,5 +1,6 @@
 /* dmctl: command-line client of the Data Manager (dm-worker).
  * Publishes market data to JetStream and queries the worker's services. */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,9 @@ static command_fn find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+    /* See worker/main.c: with TLS, nats.c's cleanup and OpenSSL's exit handler free the
+     * same list; OpenSSL skips its own. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     const char *env = getenv("DM_NATS_URL");
     global_opts g = {
         .server = env && *env ? env : DEFAULT_URL,

@@ -1444,6 +1444,10 @@ static void fifteen_minute(char *body, size_t cap, const char *symbol, int i)
  * have no hole; an unknown symbol is not_found, not unavailable; health says degraded. */
 static void redis_down_reads_stay_fresh_and_gap_free(void)
 {
+    /* A short breaker timeout, so the test also sees health come back after Redis does. */
+    char *orig = edit_strategy("\"circuit_breaker_timeout\": 60", "\"circuit_breaker_timeout\": 2",
+                               "redis-down-test");
+    CHECK(orig, "strategy edit failed");
     char body[300];
     const char *q = "{\"symbol\":\"RDF/USD\",\"timeframe\":\"15m\",\"limit\":50}";
     for (int i = 0; i < 60; i++) {
@@ -1491,9 +1495,22 @@ static void redis_down_reads_stay_fresh_and_gap_free(void)
                     strstr(r.raw, "dragonfly") != NULL;
     reply_free(&r);
     bool started = run_cmd("%s/deploy/stack.sh start-service redis >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    /* Back: breakers close, the dragonfly consumers catch up, health says healthy again. */
+    bool closed = started && both_breakers("dragonfly", "closed", 30) && wait_idle(30);
+    int healthy = 0;
+    for (int i = 0; closed && i < 300 && healthy < 10; i++) {
+        healthy = request("dm.v1.health", "{}", false, &r) && strcmp(str(r.body, "status"), "healthy") == 0
+                      ? healthy + 1
+                      : 0;
+        reply_free(&r);
+        usleep(healthy ? 0 : 100000);
+    }
+    bool restored = restore_strategy(orig);
     printf("     fresh %.0f ms after the last PubAck; %d/%d reads answered, %d with a hole\n", fresh_at,
            answered, asked, holes);
     CHECK(stopped && started, "could not stop/start Redis");
+    CHECK(restored, "strategy restore failed");
+    CHECK(closed && healthy >= 10, "after Redis came back, the breakers did not close or health did not say healthy");
     CHECK(fresh_in_a_row >= 100 && fresh_at >= 0 && fresh_at <= 1000,
           "with Redis down the newest candle and tick were not answered within 1 s (fresh after %.0f ms)", fresh_at);
     CHECK(holes == 0, "%d latest answers had a hole or a value never published", holes);
@@ -1641,10 +1658,12 @@ static void health_reports_each_backend(void)
               cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(tick_lag, "pending")) &&
               cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r.body, "dead_letters")) &&
               strcmp(str(r.body, "strategy_version"), "2") == 0;
-    char *txt = cJSON_PrintUnformatted(r.body);
+    char txt[1200];
+    char *full = cJSON_PrintUnformatted(r.body);
+    snprintf(txt, sizeof txt, "%s", full ? full : "");
+    free(full);
     reply_free(&r);
     CHECK(ok, "health: %s", txt);
-    free(txt);
 }
 
 static const itest TESTS[] = {
