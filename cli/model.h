@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/model.h" /* the contract's symbols and timeframes: the worker's own rules */
+
 typedef struct candle {
     int64_t ts; /* Unix ms UTC (after --shift-hours) */
     double open, high, low, close, volume;
@@ -31,19 +33,21 @@ typedef struct event {
     opt_num actual, forecast, previous;
 } event;
 
-/* Symbol as given ("EUR/USD") plus its subject token ("EURUSD"). */
+/* Symbol as the contract writes it ("EUR/USD") plus its subject token ("EURUSD"). */
 typedef struct symbol {
-    char name[16];
-    char token[16];
+    char name[DM_SYMBOL_MAX + 1];
+    char token[DM_TOKEN_MAX + 1];
     int decimals; /* 3 for JPY pairs, else 5 */
     double pip;   /* 0.01 for JPY pairs, else 0.0001 */
 } symbol;
 
-/* Returns false (with a message on stderr) if the symbol cannot be a subject token. */
+/* Exactly the worker's rule (dm_symbol_normalize): "EUR/USD" or "EURUSD", upper-case
+ * letters and digits; false, with the worker's message on stderr, for anything it would
+ * refuse. */
 bool symbol_parse(const char *s, symbol *out);
 
-/* "1m","5m","1h","4h","1d","1w": returns the period in ms; "1M" (month)
- * returns 0, meaning no alignment check. false if malformed. */
+/* Exactly the worker's timeframes (1m 5m 15m 30m 1h 4h 1d 1w): the period in ms, or 0 for
+ * 1w (weeks open on Monday: the worker checks that alignment itself); false otherwise. */
 bool timeframe_parse(const char *tf, int64_t *period_ms);
 
 /* Rounds to the symbol's price precision (integer points, then back). */

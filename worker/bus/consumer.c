@@ -363,6 +363,8 @@ static void *run(void *arg)
             continue;
         }
         if (c->lease && !dm_lease_hold(c->lease)) {
+            if (c->breaker) /* a probe handed to a thread that will not write goes back */
+                dm_breaker_abandon(c->breaker);
             dm_strategy_release(c->strategies, c->st);
             c->st = NULL;
             sleep_interruptible(c, DM_LEASE_RENEW_MS);
