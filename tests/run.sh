@@ -50,6 +50,9 @@ trap cleanup EXIT
 say "contract: subjects/ against the code"
 bash "$ROOT/tests/contract/check_subjects.sh" "$ROOT" | grep -v '^ok '
 
+say "layers: no include cycle between the worker's folders"
+bash "$ROOT/tests/contract/check_layers.sh" "$ROOT"
+
 say "unit tests"
 (cd "$BUILD" && ctest --output-on-failure -R '^unit_')
 

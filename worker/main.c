@@ -32,7 +32,7 @@
 #include "strategy/watch.h"
 #include "util/config.h"
 #include "util/log.h"
-#include "util/metrics.h"
+#include "obs/metrics.h"
 
 #define DM_MAX_CONSUMERS (DM_KIND_COUNT * DM_BK_COUNT)
 #define DM_MAX_RESPONDERS 32

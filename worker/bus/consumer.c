@@ -12,7 +12,7 @@
 #include "lease.h"
 #include "pull.h"
 #include "../util/log.h"
-#include "../util/metrics.h"
+#include "../obs/metrics.h"
 
 #define NS_PER_MS 1000000LL
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */

@@ -9,7 +9,7 @@
 #include "../codec/models.h"
 #include "../util/b64.h"
 #include "../util/log.h"
-#include "../util/metrics.h"
+#include "../obs/metrics.h"
 #include "ingest.h"
 
 #define DM_VERSION "0.1.0"

@@ -182,6 +182,11 @@ static dm_code parse_cache(const cJSON *o, dm_strategy *s, dm_err *err)
         (c = get_int(o, "cache", "l1_max_entries", 0, 1000000, &s->cache.l1_max_entries, err)) ||
         (c = get_int(o, "cache", "candle_cache_depth", 1, 10000, &s->cache.candle_cache_depth, err)))
         return c;
+    /* A key that would promise what no code does is refused, not ignored. */
+    if (s->cache.historical_ttl_s != 0)
+        return dm_fail(err, DM_E_INVALID_FIELD, "historical_ttl_seconds",
+                       "cache.historical_ttl_seconds must be 0: history pages are not cached (each is "
+                       "read from ClickHouse or PostgreSQL, which hold it complete)");
     return DM_OK;
 }
 
@@ -242,6 +247,25 @@ static dm_code parse_perf(const cJSON *o, dm_strategy *s, dm_err *err)
     return DM_OK;
 }
 
+/* The platform spec's switches for what this service always does: true is the only
+ * behaviour there is, so false is refused with what to set instead. */
+static dm_code refuse_false_switches(const dm_strategy *s, dm_err *err)
+{
+    if (!s->opt.prepared_statements)
+        return dm_fail(err, DM_E_INVALID_FIELD, "enable_prepared_statements",
+                       "optimization.enable_prepared_statements must be true: every PostgreSQL "
+                       "statement is prepared once per connection, values travel as parameters");
+    if (!s->opt.connection_pooling)
+        return dm_fail(err, DM_E_INVALID_FIELD, "enable_connection_pooling",
+                       "optimization.enable_connection_pooling must be true: requests always borrow "
+                       "pooled connections (size them with connection_pools, e.g. max_size 1)");
+    if (!s->opt.batch_operations)
+        return dm_fail(err, DM_E_INVALID_FIELD, "enable_batch_operations",
+                       "optimization.enable_batch_operations must be true: writes are always "
+                       "batched (performance.batch_size 1 writes one message at a time)");
+    return DM_OK;
+}
+
 static dm_code parse_root(const cJSON *root, dm_strategy *s, dm_err *err)
 {
     dm_code c;
@@ -270,6 +294,7 @@ static dm_code parse_root(const cJSON *root, dm_strategy *s, dm_err *err)
             (c = get_bool(sec, "enable_connection_pooling", &s->opt.connection_pooling, err)) ||
             (c = get_bool(sec, "enable_batch_operations", &s->opt.batch_operations, err)))
             return c;
+        c = refuse_false_switches(s, err);
     }
     return c;
 }
