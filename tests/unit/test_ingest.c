@@ -662,7 +662,8 @@ static void transient_failure_is_retried_in_place_up_to_the_attempts(void **stat
 {
     (void)state;
     fixture *x = fixture_new(DM_KIND_TICK);
-    dm_ingest_set_retry(x->ing, 3, 1, 2.0);
+    const dm_backoff quick = {1, 2.0, 10};
+    dm_ingest_set_retry(x->ing, 3, &quick, 1000, NULL);
     x->f.transient_first_calls = 2; /* a blip: the third attempt commits */
     dm_ingest_msg m[1] = {msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 1000, 1.10321, 1.10335))};
     dm_ingest_batch(x->ing, m, 1, &x->opts);
@@ -675,6 +676,32 @@ static void transient_failure_is_retried_in_place_up_to_the_attempts(void **stat
     dm_ingest_batch(x->ing, m, 1, &x->opts);
     assert_verdict(m[0], DM_V_RETRY);
     assert_int_equal(x->f.calls, 3);
+    free_msgs(m, 1);
+    fixture_free(x);
+}
+
+/* The waits between in-place attempts stay within the budget (the consumer's AckWait
+ * would otherwise deliver the batch again mid-retry), and a stop ends them at once. */
+static void in_place_retries_stay_within_the_budget_and_stop_on_request(void **state)
+{
+    (void)state;
+    fixture *x = fixture_new(DM_KIND_TICK);
+    x->f.status = DM_BS_TRANSIENT;
+    dm_ingest_msg m[1] = {msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 1000, 1.10321, 1.10335))};
+    /* 100 attempts allowed, waits of ~50 ms, a budget of 120 ms: two waits fit, not three */
+    const dm_backoff slow = {50, 1.0, 50};
+    dm_ingest_set_retry(x->ing, 100, &slow, 120, NULL);
+    dm_ingest_batch(x->ing, m, 1, &x->opts);
+    assert_verdict(m[0], DM_V_RETRY);
+    assert_in_range(x->f.calls, 2, 4);
+    /* stopping: the first failure ends it, whatever the budget */
+    atomic_bool stop;
+    atomic_init(&stop, true);
+    x->f.calls = 0;
+    dm_ingest_set_retry(x->ing, 100, &slow, 60000, &stop);
+    dm_ingest_batch(x->ing, m, 1, &x->opts);
+    assert_verdict(m[0], DM_V_RETRY);
+    assert_int_equal(x->f.calls, 1);
     free_msgs(m, 1);
     fixture_free(x);
 }
@@ -862,6 +889,7 @@ int main(void)
         cmocka_unit_test(rejects_of_several_bulk_messages_stay_with_their_message),
         cmocka_unit_test(transient_failure_retries_every_message_with_rows),
         cmocka_unit_test(transient_failure_is_retried_in_place_up_to_the_attempts),
+        cmocka_unit_test(in_place_retries_stay_within_the_budget_and_stop_on_request),
         cmocka_unit_test(transient_failure_retries_bulk_with_its_rejects_still_reported),
         cmocka_unit_test(permanent_failure_is_isolated_to_the_offending_message),
         cmocka_unit_test(permanent_failure_dead_letters_the_whole_offending_bulk),

@@ -13,8 +13,6 @@
 
 #include "backend.h"
 
-#define DM_KEY_TICK_LATEST "tick:latest:{%s}"
-#define DM_KEY_CANDLE_LATEST "candle:latest:{%s}:%s"
 
 dm_backend *dm_dragonfly_create(const cJSON *cfg, int timeout_s);
 

@@ -167,14 +167,18 @@ static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size
     return s == NATS_OK;
 }
 
+/* Between failed batches: from 250 ms up to 10 s. */
 static int64_t backoff_ms(dm_consumer *c)
 {
-    double d = 250;
-    for (int i = 1; i < c->failures && d < 10000; i++)
-        d *= c->st->perf.retry_backoff_multiplier;
-    if (d > 10000)
-        d = 10000;
-    return (int64_t)(d * (0.75 + 0.5 * (double)rand() / RAND_MAX)); /* jitter: no herd */
+    const dm_backoff b = {250, c->st->perf.retry_backoff_multiplier, 10000};
+    return dm_backoff_ms(&b, c->failures > 0 ? c->failures : 1);
+}
+
+/* In-place retries of one batch wait at most half its AckWait in all, so the batch is
+ * settled (acked, or handed back) before JetStream would deliver it again. */
+static int64_t retry_budget_ms(const dm_consumer *c)
+{
+    return (ordered(c) ? DM_ORDERED_ACK_WAIT_MS : DM_ACK_WAIT_S * 1000) / 2;
 }
 
 static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned counts[3])
@@ -313,8 +317,9 @@ static void process(dm_consumer *c, natsMsg **got, int total)
     for (size_t k = 0; ordered(c) && k < n; k++)
         dm_pull_progress(c->pull, c->batch[k]);
     if (n > 0) {
-        dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, 100,
-                            c->st->perf.retry_backoff_multiplier);
+        const dm_backoff in_place = {100, c->st->perf.retry_backoff_multiplier, 2000};
+        dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, &in_place, retry_budget_ms(c),
+                            &c->stop);
         const dm_cache_opts opts = {
             .ttl_s = c->kind == DM_KIND_TICK ? c->st->cache.tick_ttl_s : c->st->cache.candle_ttl_s,
             .depth = c->st->cache.candle_cache_depth};
@@ -341,12 +346,7 @@ static void process(dm_consumer *c, natsMsg **got, int total)
 
 static void sleep_interruptible(dm_consumer *c, int64_t ms)
 {
-    while (ms > 0 && !atomic_load(&c->stop)) {
-        int64_t step = ms > 100 ? 100 : ms;
-        struct timespec ts = {0, (long)(step * NS_PER_MS)};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
+    dm_sleep_ms(ms, &c->stop);
 }
 
 static void *run(void *arg)

@@ -1,5 +1,7 @@
 #include "l1.h"
 
+#include "../util/hash.h"
+
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -50,11 +52,7 @@ struct dm_l1 {
  * from the top bits and the bucket from the bottom ones. */
 static uint64_t hash_key(const char *key, size_t n)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ull;
-    }
+    uint64_t h = dm_fnv1a(key, n);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/hash.h"
+
 #define EPOCH_SLOTS 1024
 #define FRESH_MAX_KEYS 100000
 
@@ -41,22 +43,19 @@ void dm_l1_tick_key(const char *symbol, char *key)
 {
     char token[DM_TOKEN_MAX + 1];
     dm_symbol_token(symbol, token);
-    snprintf(key, DM_L1_KEY_MAX, "tick:latest:{%s}", token);
+    snprintf(key, DM_L1_KEY_MAX, DM_KEY_TICK_LATEST, token);
 }
 
 void dm_l1_candle_key(const char *symbol, dm_tf tf, char *key)
 {
     char token[DM_TOKEN_MAX + 1];
     dm_symbol_token(symbol, token);
-    snprintf(key, DM_L1_KEY_MAX, "candle:latest:{%s}:%s", token, dm_tf_name(tf));
+    snprintf(key, DM_L1_KEY_MAX, DM_KEY_CANDLE_LATEST, token, dm_tf_name(tf));
 }
 
 static atomic_ullong *epoch_of(dm_l1_cache *c, const char *key)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return &c->epochs[h % EPOCH_SLOTS];
+    return &c->epochs[dm_fnv1a(key, strlen(key)) % EPOCH_SLOTS];
 }
 
 dm_l1_cache *dm_l1_cache_create(size_t max_entries_per_kind, size_t max_bytes)

@@ -74,6 +74,11 @@ dm_code dm_symbol_normalize(const char *in, char out[DM_SYMBOL_MAX + 1],
                             char token[DM_TOKEN_MAX + 1], const char *field, dm_err *err);
 /* The subject/key token of a canonical symbol: "EUR/USD" -> "EURUSD". */
 void dm_symbol_token(const char *symbol, char token[DM_TOKEN_MAX + 1]);
+
+/* Cache keys of the latest values (Dragonfly's, L1's and the freshness marks'): the
+ * symbol token, and for candles the timeframe. */
+#define DM_KEY_TICK_LATEST "tick:latest:{%s}"
+#define DM_KEY_CANDLE_LATEST "candle:latest:{%s}:%s"
 bool dm_is_source(const char *s);
 bool dm_is_country(const char *s);
 bool dm_is_currency(const char *s);

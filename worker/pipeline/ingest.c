@@ -18,8 +18,10 @@ struct dm_ingest {
     /* rejects of the last batch, freed at the start of the next */
     dm_reject *rejects;
     size_t n_rejects, rejects_cap;
-    int attempts, base_ms;
-    double multiplier;
+    int attempts;
+    dm_backoff backoff;
+    int64_t budget_ms;
+    const atomic_bool *stop;
 };
 
 static const char *const KIND_NAMES[DM_KIND_COUNT] = {"tick", "candle", "candles", "event"};
@@ -67,11 +69,13 @@ const void *dm_ingest_rows(const dm_ingest *ing)
                                         : (const void *)ing->candles;
 }
 
-void dm_ingest_set_retry(dm_ingest *ing, int attempts, int base_ms, double multiplier)
+void dm_ingest_set_retry(dm_ingest *ing, int attempts, const dm_backoff *backoff, int64_t budget_ms,
+                         const atomic_bool *stop)
 {
     ing->attempts = attempts < 1 ? 1 : attempts;
-    ing->base_ms = base_ms < 0 ? 0 : base_ms;
-    ing->multiplier = multiplier < 1 ? 1 : multiplier;
+    ing->backoff = *backoff;
+    ing->budget_ms = budget_ms < 0 ? 0 : budget_ms;
+    ing->stop = stop;
 }
 
 static void clear_rejects(dm_ingest *ing)
@@ -284,21 +288,17 @@ static dm_bstatus write_rows(dm_ingest *ing, size_t start, size_t n, const dm_ca
     }
 }
 
-static void sleep_ms(double ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
-    nanosleep(&ts, NULL);
-}
-
 static dm_bstatus write_with_retry(dm_ingest *ing, const dm_cache_opts *o, dm_err *err)
 {
-    double delay = ing->base_ms;
+    int64_t waited = 0;
     for (int attempt = 1;; attempt++) {
         dm_bstatus st = write_rows(ing, 0, ing->rows, o, err);
         if (st != DM_BS_TRANSIENT || attempt >= ing->attempts)
             return st;
-        sleep_ms(delay * (0.75 + 0.5 * (double)rand() / RAND_MAX)); /* jitter: no herd */
-        delay *= ing->multiplier;
+        int64_t wait = dm_backoff_ms(&ing->backoff, attempt);
+        if (waited + wait > ing->budget_ms || !dm_sleep_ms(wait, ing->stop))
+            return st;
+        waited += wait;
     }
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "../backend/backend.h"
+#include "../util/backoff.h"
 #include "../util/err.h"
 
 typedef enum { DM_KIND_TICK, DM_KIND_CANDLE, DM_KIND_CANDLES, DM_KIND_EVENT, DM_KIND_COUNT } dm_kind;
@@ -53,10 +54,13 @@ typedef struct dm_ingest dm_ingest;
 
 dm_ingest *dm_ingest_create(dm_kind kind, dm_backend *backend);
 void dm_ingest_destroy(dm_ingest *ing);
-/* Transient write failures are retried in place `attempts` times in all (1: no retry),
- * waiting base_ms, then base_ms * multiplier, ... with jitter, before the batch is left
- * to redelivery. */
-void dm_ingest_set_retry(dm_ingest *ing, int attempts, int base_ms, double multiplier);
+/* Transient write failures are retried in place up to `attempts` times in all (1: no
+ * retry), waiting by `backoff` between them, while the waits add up to at most budget_ms
+ * (the caller keeps it below the consumer's AckWait, so a batch is settled before it is
+ * delivered again) and *stop (may be NULL) stays false; then the batch is left to
+ * redelivery. */
+void dm_ingest_set_retry(dm_ingest *ing, int attempts, const dm_backoff *backoff, int64_t budget_ms,
+                         const atomic_bool *stop);
 /* Fills every message's verdict. When the backend fails transiently every message with
  * rows is DM_V_RETRY; when it refuses data, messages are retried one by one so only the
  * offending ones are dead-lettered. */

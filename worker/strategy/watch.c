@@ -1,3 +1,4 @@
+#include "../util/hash.h"
 #include "watch.h"
 
 #include <errno.h>
@@ -54,16 +55,7 @@ struct dm_strategy_watch {
     _Atomic uint64_t reloads, failures;
 };
 
-/* FNV-1a: the file is ours and not adversarial, so any decent 64-bit hash will do. */
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+static uint64_t hash_bytes(const char *p, size_t n) { return dm_fnv1a(p, n); }
 
 /* Reads the whole file (up to the cap) into a fresh buffer; *len gets its size. */
 static char *read_file(const char *path, size_t *len, dm_err *err)
