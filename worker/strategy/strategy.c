@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/file.h"
+
 #define DM_STRATEGY_MAX_BYTES (1 << 20)
 
 static const char *const BACKENDS[DM_BK_COUNT] = {"timescale", "clickhouse", "dragonfly",
@@ -319,14 +321,10 @@ dm_code dm_strategy_parse(const char *json, size_t len, dm_strategy *out, dm_err
 
 dm_code dm_strategy_load(const char *path, dm_strategy *s, dm_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return dm_fail(err, DM_E_INTERNAL, "", "cannot open %s: %s", path, strerror(errno));
-    char *buf = malloc(DM_STRATEGY_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, DM_STRATEGY_MAX_BYTES + 1, f) : 0;
-    fclose(f);
-    if (buf == NULL)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory");
+    char *buf;
+    size_t n;
+    if (dm_read_file(path, DM_STRATEGY_MAX_BYTES + 1, &buf, &n, err) != DM_OK)
+        return err->code;
     dm_code c = dm_strategy_parse(buf, n, s, err);
     free(buf);
     return c;

@@ -1,4 +1,3 @@
-#include "../util/hash.h"
 #include "watch.h"
 
 #include <errno.h>
@@ -14,6 +13,9 @@
 #include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../util/file.h"
+#include "../util/hash.h"
 
 #include "../model/model.h"
 #include "../util/log.h"
@@ -60,25 +62,9 @@ static uint64_t hash_bytes(const char *p, size_t n) { return dm_fnv1a(p, n); }
 /* Reads the whole file (up to the cap) into a fresh buffer; *len gets its size. */
 static char *read_file(const char *path, size_t *len, dm_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        dm_fail(err, DM_E_INTERNAL, "", "cannot open %s: %s", path, strerror(errno));
+    char *buf;
+    if (dm_read_file(path, DM_WATCH_READ_MAX, &buf, len, err) != DM_OK)
         return NULL;
-    }
-    char *buf = malloc(DM_WATCH_READ_MAX);
-    if (buf == NULL) {
-        fclose(f);
-        dm_fail(err, DM_E_INTERNAL, "", "out of memory");
-        return NULL;
-    }
-    *len = fread(buf, 1, DM_WATCH_READ_MAX, f);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        dm_fail(err, DM_E_INTERNAL, "", "cannot read %s", path);
-        return NULL;
-    }
     return buf;
 }
 

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -97,14 +99,16 @@ dm_code dm_config_load(const char *dir, const char *name, cJSON **out, dm_err *e
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.json", dir, name);
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno == ENOENT ? DM_OK
-                               : dm_fail(err, DM_E_INTERNAL, "", "cannot read %s: %s", path, strerror(errno));
-    char *buf = malloc(DM_CONFIG_MAX_BYTES);
-    size_t n = buf ? fread(buf, 1, DM_CONFIG_MAX_BYTES, f) : 0;
-    fclose(f);
-    cJSON *root = buf ? cJSON_ParseWithLength(buf, n) : NULL;
+    char *buf;
+    size_t n;
+    dm_err rerr = {0};
+    if (dm_read_file(path, DM_CONFIG_MAX_BYTES, &buf, &n, &rerr) != DM_OK) {
+        if (errno == ENOENT) /* no file: the backend is not configured */
+            return DM_OK;
+        *err = rerr;
+        return err->code;
+    }
+    cJSON *root = cJSON_ParseWithLength(buf, n);
     free(buf);
     if (root == NULL || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
