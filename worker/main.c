@@ -372,9 +372,8 @@ static void prom_pools(const worker *w, dm_buf *out)
  * NATS for the consumers' lag. */
 static void prometheus(void *ctx, dm_buf *out)
 {
-    static const char *const kinds[] = {"tick", "candle", "candles", "event"};
     worker *w = ctx;
-    dm_metrics_prometheus(out, kinds, 4);
+    dm_metrics_prometheus(out, dm_kind_names(), DM_KIND_COUNT);
     const dm_strategy *st = dm_strategy_acquire(w->strategies);
     dm_buf_printf(out, "# TYPE dm_strategy_info gauge\ndm_strategy_info{version=\"%s\"} 1\n", st->version);
     dm_strategy_release(w->strategies, st);

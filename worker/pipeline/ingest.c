@@ -25,6 +25,8 @@ struct dm_ingest {
 };
 
 static const char *const KIND_NAMES[DM_KIND_COUNT] = {"tick", "candle", "candles", "event"};
+
+const char *const *dm_kind_names(void) { return KIND_NAMES; }
 static const char *const KIND_FILTERS[DM_KIND_COUNT] = {"market.tick.>", "market.candle.>",
                                                         "market.candles.>", "market.event.>"};
 

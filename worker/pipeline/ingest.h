@@ -13,6 +13,7 @@
 typedef enum { DM_KIND_TICK, DM_KIND_CANDLE, DM_KIND_CANDLES, DM_KIND_EVENT, DM_KIND_COUNT } dm_kind;
 
 const char *dm_kind_name(dm_kind kind);     /* tick candle candles event */
+const char *const *dm_kind_names(void);      /* all DM_KIND_COUNT of them, in order */
 const char *dm_kind_filter(dm_kind kind);   /* market.tick.> ... */
 dm_op dm_kind_op(dm_kind kind);             /* save_tick ... */
 /* Does this backend implement the write this kind needs? */

@@ -988,7 +988,6 @@ static void encode_l1(dm_serve *s, dm_enc *e)
 
 static void op_metrics(dm_serve *s, dm_reply *out)
 {
-    static const char *const kinds[] = {"tick", "candle", "candles", "event"};
     dm_enc e;
     dm_buf_reset(&out->body);
     dm_enc_init(&e, out->enc, &out->body);
@@ -997,7 +996,7 @@ static void op_metrics(dm_serve *s, dm_reply *out)
     dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->st->version);
     encode_strategy(s, &e);
     encode_l1(s, &e);
-    dm_metrics_encode(&e, kinds, 4);
+    dm_metrics_encode(&e, dm_kind_names(), DM_KIND_COUNT);
     dm_enc_map_end(&e);
     out->status = 200;
 }
