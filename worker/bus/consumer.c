@@ -337,8 +337,9 @@ static void process(dm_consumer *c, natsMsg **got, int total)
         for (size_t i = 0; i < n && !bad; i++)
             if (c->msgs[i].verdict == DM_V_RETRY)
                 bad = &c->msgs[i];
-        DM_WARN("ingest", "%s: %u message(s) left for redelivery: %s", c->durable, counts[2],
-                bad ? bad->err.message : "dead-letter publish failed");
+        DM_WARN("ingest", "%s: %u message(s) left for redelivery: %s [%s:%d]", c->durable, counts[2],
+                bad ? bad->err.message : "dead-letter publish failed",
+                bad && bad->err.file ? bad->err.file : "bus/consumer.c", bad ? bad->err.line : 0);
     } else {
         c->failures = 0;
     }

@@ -363,8 +363,8 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
     if (st == DM_BS_OK)
         return;
     if (st == DM_BS_PERMANENT && with_rows > 1) {
-        DM_WARN("ingest", "%s batch of %zu refused (%s): retrying message by message",
-                dm_backend_label(ing->backend), ing->rows, e.message);
+        DM_WARN("ingest", "%s batch of %zu refused (%s [%s:%d]): retrying message by message",
+                dm_backend_label(ing->backend), ing->rows, e.message, e.file ? e.file : "?", e.line);
         write_one_by_one(ing, msgs, n, opts);
         return;
     }

@@ -208,8 +208,8 @@ static dm_code walk(dm_serve *s, dm_op op, size_t op_offset, try_fn fn, void *q,
                 w->missed[w->n_missed++] = b;
             continue;
         }
-        DM_WARN("serve", "%s: %s failed, trying the next source: %s", dm_op_name(op),
-                dm_backend_label(b), e.message);
+        DM_WARN("serve", "%s: %s failed, trying the next source: %s [%s:%d]", dm_op_name(op),
+                dm_backend_label(b), e.message, e.file ? e.file : "?", e.line);
         append_failure(failures, sizeof failures, &flen, e.message);
     }
     if (none)

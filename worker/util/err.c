@@ -36,11 +36,21 @@ int dm_code_status(dm_code code)
     return 500;
 }
 
-dm_code dm_fail(dm_err *err, dm_code code, const char *field, const char *fmt, ...)
+/* The path from the worker's folder on ("backend/timescale.c"), not the build's. */
+static const char *origin(const char *file)
+{
+    const char *w = strstr(file, "worker/");
+    return w ? w + 7 : file;
+}
+
+dm_code dm_fail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
+                   const char *fmt, ...)
 {
     if (err == NULL)
         return code;
     err->code = code;
+    err->file = origin(file);
+    err->line = line;
     snprintf(err->field, sizeof err->field, "%s", field ? field : "");
     va_list ap;
     va_start(ap, fmt);

@@ -19,14 +19,18 @@ typedef struct {
     dm_code code;
     char field[64];
     char message[320];
+    const char *file; /* where it was raised ("backend/timescale.c"), for logs, never replies */
+    int line;
 } dm_err;
 
 const char *dm_code_name(dm_code code);
 int dm_code_status(dm_code code);
 
-/* Fills err and returns its code, so validators can `return dm_fail(...)`. */
-dm_code dm_fail(dm_err *err, dm_code code, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Fills err (with the caller's file and line) and returns its code, so validators can
+ * `return dm_fail(...)`. */
+dm_code dm_fail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define dm_fail(err, code, field, ...) dm_fail_at(__FILE__, __LINE__, err, code, field, __VA_ARGS__)
 void dm_err_clear(dm_err *err);
 
 #endif
