@@ -61,12 +61,12 @@ static void encode_candles(enc *e, const candle_args *a, const symbol *sym, cons
     enc_reset(e);
     if (a->bulk > 0) {
         payload_bulk(e, sym, a->timeframe, a->source, c, n);
-        snprintf(subject, 128, "market.candles.%s.%s", sym->token, a->timeframe);
+        snprintf(subject, 128, DM_SUBJ_CANDLES_FMT, sym->token, a->timeframe);
         snprintf(id, 192, "candles:%s:%s:%" PRId64 ":%" PRId64 ":%zu", sym->token, a->timeframe,
                  c[0].ts, c[n - 1].ts, n);
     } else {
         payload_candle(e, sym, a->timeframe, a->source, c);
-        snprintf(subject, 128, "market.candle.%s.%s", sym->token, a->timeframe);
+        snprintf(subject, 128, DM_SUBJ_CANDLE_FMT, sym->token, a->timeframe);
         snprintf(id, 192, "candle:%s:%s:%" PRId64, sym->token, a->timeframe, c->ts);
     }
 }
@@ -197,7 +197,7 @@ typedef struct tick_args {
 static bool send_ticks(publisher *p, enc *e, const symbol *sym, const tick *t, size_t n)
 {
     char subject[64], id[128];
-    snprintf(subject, sizeof subject, "market.tick.%s", sym->token);
+    snprintf(subject, sizeof subject, DM_SUBJ_TICK_FMT, sym->token);
     for (size_t i = 0; i < n; i++) {
         enc_reset(e);
         payload_tick(e, sym, TICK_SOURCE, &t[i]);
@@ -321,7 +321,7 @@ static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msg
         char *id = NULL;
         enc_reset(&e);
         payload_event(&e, ev);
-        snprintf(subject, sizeof subject, "market.event.%s", ev->country);
+        snprintf(subject, sizeof subject, DM_SUBJ_EVENT_FMT, ev->country);
         size_t len;
         const char *data = enc_data(&e, &len);
         if (!data || asprintf(&id, "event:%s", ev->event_id) < 0) {

@@ -39,7 +39,7 @@ static natsStatus build_msg(natsMsg **m, const char *subject, const buf *payload
 {
     natsStatus s = natsMsg_Create(m, subject, NULL, payload->data, (int)payload->len);
     if (s == NATS_OK && msg_id && *msg_id)
-        s = natsMsgHeader_Set(*m, "Nats-Msg-Id", msg_id);
+        s = natsMsgHeader_Set(*m, DM_HDR_MSG_ID, msg_id);
     if (s == NATS_OK && content_type && *content_type)
         s = natsMsgHeader_Set(*m, "Content-Type", content_type);
     return s;

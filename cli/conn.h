@@ -7,9 +7,11 @@
 
 #include <nats/nats.h>
 
+#include "model/names.h"
+
 #define DEFAULT_URL "nats://127.0.0.1:14222"
 #define DEFAULT_TIMEOUT_MS 5000
-#define STREAM_NAME "MARKET"
+#define STREAM_NAME DM_STREAM_MARKET
 #define NO_STREAM_MSG "stream MARKET not found: is a dm-worker running?"
 
 /* Exit codes */

@@ -15,7 +15,7 @@
 #include "args.h"
 #include "commands.h"
 
-#define DLQ_STREAM "DLQ"
+#define DLQ_STREAM DM_STREAM_DLQ
 
 typedef struct {
     const char *kind; /* NULL: all */
@@ -35,15 +35,15 @@ static bool wanted(natsMsg *m, const dlq_opts *o)
     char subject[64];
     if (o->kind == NULL)
         return true;
-    snprintf(subject, sizeof subject, "dm.dlq.%s", o->kind);
+    snprintf(subject, sizeof subject, DM_SUBJ_DLQ_FMT, o->kind);
     return strcmp(natsMsg_GetSubject(m), subject) == 0;
 }
 
 static void print_json(natsMsg *m, uint64_t seq)
 {
-    static const char *const keys[] = {"Dm-Reason",           "Dm-Code",       "Dm-Field",
-                                       "Dm-Original-Subject", "Dm-Stream-Seq", "Dm-Consumer",
-                                       "Dm-Backend",          "Dm-Delivered",  "Dm-Index",
+    static const char *const keys[] = {DM_HDR_REASON,           DM_HDR_CODE,       DM_HDR_FIELD,
+                                       DM_HDR_ORIGINAL_SUBJECT, DM_HDR_STREAM_SEQ, DM_HDR_CONSUMER,
+                                       DM_HDR_BACKEND,          DM_HDR_DELIVERED,  DM_HDR_INDEX,
                                        "Content-Type"};
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seq", (double)seq);
@@ -71,15 +71,15 @@ static void print_json(natsMsg *m, uint64_t seq)
 static void print_row(natsMsg *m, uint64_t seq)
 {
     printf("%8" PRIu64 "  %-16s  %-26s  %-12s  %4s  %-16s  %s\n", seq, natsMsg_GetSubject(m),
-           header(m, "Dm-Original-Subject"),
-           *header(m, "Dm-Backend") ? header(m, "Dm-Backend") : "-", header(m, "Dm-Delivered"),
-           header(m, "Dm-Code"), header(m, "Dm-Reason"));
+           header(m, DM_HDR_ORIGINAL_SUBJECT),
+           *header(m, DM_HDR_BACKEND) ? header(m, DM_HDR_BACKEND) : "-", header(m, DM_HDR_DELIVERED),
+           header(m, DM_HDR_CODE), header(m, DM_HDR_REASON));
 }
 
 static bool replay_one(jsCtx *js, natsMsg *m, uint64_t seq, bool keep)
 {
-    const char *subject = header(m, "Dm-Original-Subject");
-    if (strncmp(subject, "market.", 7) != 0) {
+    const char *subject = header(m, DM_HDR_ORIGINAL_SUBJECT);
+    if (strncmp(subject, DM_SUBJ_MARKET_PREFIX, strlen(DM_SUBJ_MARKET_PREFIX)) != 0) {
         fprintf(stderr, "dmctl dlq: entry %" PRIu64 " has no original market.* subject: skipped\n",
                 seq);
         return false;
@@ -91,7 +91,7 @@ static bool replay_one(jsCtx *js, natsMsg *m, uint64_t seq, bool keep)
     /* One id per entry: replaying the same entry twice within the dedupe window stores it once. */
     snprintf(id, sizeof id, "dlq-replay:%" PRIu64, seq);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(out, "Nats-Msg-Id", id);
+        s = natsMsgHeader_Set(out, DM_HDR_MSG_ID, id);
     if (s == NATS_OK && *header(m, "Content-Type"))
         s = natsMsgHeader_Set(out, "Content-Type", header(m, "Content-Type"));
     jsPubAck *pa = NULL;

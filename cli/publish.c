@@ -64,7 +64,7 @@ static size_t records_of(const publisher *p, natsMsg *m)
     if (!p->cfg.bulk_ids)
         return 1;
     const char *id = NULL;
-    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || !id)
+    if (natsMsgHeader_Get(m, DM_HDR_MSG_ID, &id) != NATS_OK || !id)
         return 1;
     const char *c = strrchr(id, ':');
     return c ? (size_t)strtoull(c + 1, NULL, 10) : 1;
@@ -228,7 +228,7 @@ bool pub_send(publisher *p, const char *subject, const char *msg_id, const char 
     natsMsg *m = NULL;
     natsStatus s = natsMsg_Create(&m, subject, NULL, data, (int)len);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+        s = natsMsgHeader_Set(m, DM_HDR_MSG_ID, msg_id);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, "Content-Type", content_type);
     if (s != NATS_OK) {

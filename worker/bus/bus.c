@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "../pipeline/ingest.h"
 #include "../util/config.h"
 #include "../util/log.h"
 
@@ -180,14 +181,15 @@ dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
     /* Only the families a consumer reads: a publish to any other market.* subject is
      * refused at once (no stream), instead of being stored and never read. */
-    const char *market_subjects[] = {"market.tick.>", "market.candle.>", "market.candles.>",
-                                     "market.event.>"};
+    const char *market_subjects[DM_KIND_COUNT]; /* exactly what the consumers filter on */
+    for (int k = 0; k < DM_KIND_COUNT; k++)
+        market_subjects[k] = dm_kind_filter((dm_kind)k);
     const char *dlq_subjects[] = {DM_SUBJ_DLQ_ALL};
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
     sc.Name = DM_STREAM_MARKET;
     sc.Subjects = market_subjects;
-    sc.SubjectsLen = 4;
+    sc.SubjectsLen = DM_KIND_COUNT;
     sc.Storage = js_FileStorage;
     sc.Retention = js_LimitsPolicy; /* history stays so a backend added later can replay */
     sc.MaxAge = (int64_t)dm_cfg_int(st, "max_age_hours", 24 * 30) * 3600 * NS_PER_S;

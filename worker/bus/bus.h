@@ -6,11 +6,9 @@
 #include <cjson/cJSON.h>
 #include <nats/nats.h>
 
+#include "../model/names.h"
 #include "../util/err.h"
 
-#define DM_STREAM_MARKET "MARKET"
-#define DM_STREAM_DLQ "DLQ"
-#define DM_SUBJ_DLQ_ALL "dm.dlq.>"
 #define DM_QUEUE_GROUP "dm"
 
 /* What the connection went through: DOWN (disconnected), UP (reconnected), LOST (a

@@ -126,7 +126,7 @@ static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size
     if (!dm_pull_meta_of(orig, &meta))
         return false;
     char subject[64], id[64], seq[24], idx[16], delivered[24];
-    snprintf(subject, sizeof subject, "dm.dlq.%s", dm_kind_name(c->kind));
+    snprintf(subject, sizeof subject, DM_SUBJ_DLQ_FMT, dm_kind_name(c->kind));
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)meta.stream_seq);
     snprintf(delivered, sizeof delivered, "%llu", (unsigned long long)meta.delivered);
     /* Invalid input is the same for every consumer (one entry); a refusal by one database
@@ -142,20 +142,20 @@ static bool dead_letter(dm_consumer *c, natsMsg *orig, const char *payload, size
     if (natsMsg_Create(&m, subject, NULL, payload, (int)len) != NATS_OK)
         return false;
     const char *ct = NULL;
-    natsMsgHeader_Get(orig, "Content-Type", &ct);
-    set_header(m, "Nats-Msg-Id", id);
-    set_header(m, "Content-Type", index >= 0 ? "application/json" : ct);
-    set_header(m, "Dm-Reason", e->message);
-    set_header(m, "Dm-Code", dm_code_name(e->code));
-    set_header(m, "Dm-Field", e->field);
-    set_header(m, "Dm-Original-Subject", natsMsg_GetSubject(orig));
-    set_header(m, "Dm-Stream-Seq", seq);
-    set_header(m, "Dm-Consumer", c->durable);
+    natsMsgHeader_Get(orig, DM_HDR_CONTENT_TYPE, &ct);
+    set_header(m, DM_HDR_MSG_ID, id);
+    set_header(m, DM_HDR_CONTENT_TYPE, index >= 0 ? "application/json" : ct);
+    set_header(m, DM_HDR_REASON, e->message);
+    set_header(m, DM_HDR_CODE, dm_code_name(e->code));
+    set_header(m, DM_HDR_FIELD, e->field);
+    set_header(m, DM_HDR_ORIGINAL_SUBJECT, natsMsg_GetSubject(orig));
+    set_header(m, DM_HDR_STREAM_SEQ, seq);
+    set_header(m, DM_HDR_CONSUMER, c->durable);
     if (by_backend)
-        set_header(m, "Dm-Backend", dm_backend_label(c->backend));
-    set_header(m, "Dm-Delivered", delivered);
+        set_header(m, DM_HDR_BACKEND, dm_backend_label(c->backend));
+    set_header(m, DM_HDR_DELIVERED, delivered);
     if (index >= 0)
-        set_header(m, "Dm-Index", idx);
+        set_header(m, DM_HDR_INDEX, idx);
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_PublishMsg(&pa, c->bus->js, m, NULL, &jerr);
