@@ -350,6 +350,20 @@ static void sleep_interruptible(dm_consumer *c, int64_t ms)
     dm_sleep_ms(ms, &c->stop);
 }
 
+/* A lease just taken over from a worker that died may leave messages it had been
+ * delivered and never settled. They must be written before anything newer, and they are
+ * fetched first only once their AckWait has run out: when any are outstanding, wait that
+ * long before the first fetch. (A worker that stopped cleanly handed its messages back.) */
+static void wait_for_predecessor(dm_consumer *c)
+{
+    dm_consumer_lag lag;
+    if (dm_bus_consumer_lag(c->bus, c->durable, &lag) && lag.ack_pending == 0)
+        return;
+    DM_INFO("lease", "%s: messages of the previous writer outstanding: first fetch in %d ms",
+            c->durable, DM_ORDERED_ACK_WAIT_MS + 500);
+    sleep_interruptible(c, DM_ORDERED_ACK_WAIT_MS + 500);
+}
+
 static void *run(void *arg)
 {
     dm_consumer *c = arg;
@@ -363,7 +377,8 @@ static void *run(void *arg)
             sleep_interruptible(c, 200);
             continue;
         }
-        if (c->lease && !dm_lease_hold(c->lease)) {
+        bool taken = false;
+        if (c->lease && !dm_lease_hold(c->lease, &taken)) {
             if (c->breaker) /* a probe handed to a thread that will not write goes back */
                 dm_breaker_abandon(c->breaker);
             dm_strategy_release(c->strategies, c->st);
@@ -371,6 +386,8 @@ static void *run(void *arg)
             sleep_interruptible(c, DM_LEASE_RENEW_MS);
             continue;
         }
+        if (taken)
+            wait_for_predecessor(c);
         /* The probe is a ping, not a batch: a failed probe then costs no delivery, so a long
          * outage never pushes messages towards max_deliveries. */
         if (c->breaker && dm_breaker_state_of(c->breaker) == DM_BREAKER_HALF_OPEN) {

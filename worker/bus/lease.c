@@ -52,8 +52,10 @@ static bool claim(dm_lease *l)
     return free_now && kvStore_UpdateString(&l->rev, kv, l->key, l->holder, last) == NATS_OK;
 }
 
-bool dm_lease_hold(dm_lease *l)
+bool dm_lease_hold(dm_lease *l, bool *taken)
 {
+    if (taken)
+        *taken = false;
     if (l->bus->leases == NULL)
         return true; /* no bucket (an old server): every worker writes, as before */
     int64_t now = dm_mono_ms();
@@ -71,6 +73,8 @@ bool dm_lease_hold(dm_lease *l)
     if (claim(l)) {
         l->held = true;
         l->renewed_ms = now;
+        if (taken)
+            *taken = true;
         DM_INFO("lease", "%s: this worker writes it now", l->key);
     }
     return l->held;

@@ -30,8 +30,9 @@
 typedef struct dm_lease dm_lease;
 
 dm_lease *dm_lease_create(dm_bus *bus, const char *durable, const char *holder);
-/* Takes the lease when it is free, renews it when held and due; true while held. */
-bool dm_lease_hold(dm_lease *l);
+/* Takes the lease when it is free, renews it when held and due; true while held.
+ * *taken (may be NULL) says whether it was taken just now. */
+bool dm_lease_hold(dm_lease *l, bool *taken);
 /* Gives it up (when held), so another worker may take it at once. */
 void dm_lease_release(dm_lease *l);
 void dm_lease_destroy(dm_lease *l);
