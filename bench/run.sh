@@ -177,7 +177,7 @@ fi
 say "report"
 {
     echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-    echo "stack:   nats-server $(nats-server --version 2>/dev/null | sed 's/.*v//'), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), ClickHouse $(curl -sf --max-time 5 --data-binary 'SELECT version()' "$DM_CH_URL/" || echo '?'), 2 workers, build $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")"
+    echo "stack:   nats-server $(nats-server --version 2>/dev/null | sed 's/.*v//'), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), ClickHouse $(curl -sf --max-time 5 -H "X-ClickHouse-User: $DM_CH_USER" -H "X-ClickHouse-Key: $DM_CH_PASSWORD" --data-binary 'SELECT version()' "$DM_CH_URL/" || echo '?'), 2 workers, build $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")"
     echo
     printf '%-36s %-18s %-24s %6s   %-12s %s\n' benchmark value baseline ratio target verdict
     while IFS=$'\t' read -r kind name value base ratio target verdict; do

@@ -28,13 +28,13 @@
 #include "cache/flight.h"
 #include "cache/l1_backend.h"
 #include "obs/http.h"
+#include "report.h"
 #include "strategy/current.h"
 #include "strategy/watch.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "obs/metrics.h"
 
-#define DM_MAX_CONSUMERS (DM_KIND_COUNT * DM_BK_COUNT)
 #define DM_MAX_RESPONDERS 32
 #define DM_L1_MAX_BYTES (128u << 20) /* memory bound of L1, split between ticks and candles */
 
@@ -73,6 +73,7 @@ struct worker {
     dm_bus *bus; /* for health figures; set once connected */
     dm_progress *progress; /* consumer catch-up and stalls; owner: main thread */
     atomic_bool serving; /* responders started: /readyz */
+    dm_report report;    /* points at the fields above, for report.c */
 };
 
 static void usage(void)
@@ -224,56 +225,6 @@ static void publish_consumer_set(worker *w)
     atomic_store(&w->consumers_running, mask);
 }
 
-#define DM_HEALTH_EXTRA_MEMBERS 3
-
-static size_t consumer_names(unsigned mask, char names[][48])
-{
-    size_t n = 0;
-    for (int k = 0; k < DM_KIND_COUNT; k++)
-        for (int id = 0; id < DM_BK_COUNT; id++)
-            if (mask & (1u << (k * DM_BK_COUNT + id)))
-                snprintf(names[n++], 48, "%s-%s", dm_backend_name((dm_backend_id)id),
-                         dm_kind_name((dm_kind)k));
-    return n;
-}
-
-/* Health: the consumers this worker runs (so an operator, or a test, sees a strategy edit
- * take effect on the write side), how far each is behind, and the dead letters held.
- * Runs on responder threads: reads only the mask, asks NATS for the rest. */
-static void health_consumers(void *ctx, dm_enc *e)
-{
-    worker *w = ctx;
-    char names[DM_MAX_CONSUMERS][48];
-    size_t n = consumer_names(atomic_load(&w->consumers_running), names);
-    dm_enc_key(e, "consumers");
-    dm_enc_arr(e, n);
-    for (size_t i = 0; i < n; i++)
-        dm_enc_str(e, names[i]);
-    dm_enc_arr_end(e);
-    dm_enc_key(e, "consumer_lag");
-    dm_enc_map(e, n);
-    for (size_t i = 0; i < n; i++) {
-        dm_consumer_lag lag;
-        dm_enc_key(e, names[i]);
-        if (!dm_bus_consumer_lag(w->bus, names[i], &lag)) {
-            dm_enc_null(e);
-            continue;
-        }
-        dm_enc_map(e, 3);
-        dm_enc_key(e, "pending"); dm_enc_i64(e, (int64_t)lag.pending);
-        dm_enc_key(e, "ack_pending"); dm_enc_i64(e, (int64_t)lag.ack_pending);
-        dm_enc_key(e, "redelivered"); dm_enc_i64(e, (int64_t)lag.redelivered);
-        dm_enc_map_end(e);
-    }
-    dm_enc_map_end(e);
-    int64_t dead = dm_bus_dead_letters(w->bus);
-    dm_enc_key(e, "dead_letters");
-    if (dead < 0)
-        dm_enc_null(e);
-    else
-        dm_enc_i64(e, dead);
-}
-
 /* Makes the running consumers match the strategy's write routes: one per (kind, backend)
  * listed, configured and able to take that kind. Runs at start and after each reload. */
 static int reconcile_consumers(worker *w, dm_bus *bus)
@@ -332,86 +283,9 @@ static void stop_consumers(worker *w)
         }
 }
 
-/* Each family in one group, as the text format wants. */
-static void prom_pools(const worker *w, dm_buf *out)
-{
-    static const struct {
-        const char *name;
-        size_t offset;
-    } counters[] = {{"dm_pool_waits_total", offsetof(dm_pool_stats, waited)},
-                    {"dm_pool_timeouts_total", offsetof(dm_pool_stats, timeouts)},
-                    {"dm_pool_replaced_total", offsetof(dm_pool_stats, replaced)}};
-    dm_pool_stats ps[DM_BK_COUNT];
-    for (int id = 0; id < DM_BK_COUNT; id++)
-        if (w->pools[id])
-            dm_pool_stats_of(w->pools[id], &ps[id]);
-    dm_buf_puts(out, "# TYPE dm_pool_connections gauge\n");
-    for (int id = 0; id < DM_BK_COUNT; id++) {
-        if (w->pools[id] == NULL)
-            continue;
-        const char *b = dm_backend_name((dm_backend_id)id);
-        dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"open\"} %d\n", b, ps[id].open);
-        dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"in_use\"} %d\n", b, ps[id].in_use);
-        dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"max\"} %d\n", b, ps[id].max);
-    }
-    for (size_t c = 0; c < sizeof counters / sizeof *counters; c++) {
-        dm_buf_printf(out, "# TYPE %s counter\n", counters[c].name);
-        for (int id = 0; id < DM_BK_COUNT; id++) {
-            uint64_t v;
-            if (w->pools[id] == NULL)
-                continue;
-            memcpy(&v, (const char *)&ps[id] + counters[c].offset, sizeof v);
-            dm_buf_printf(out, "%s{backend=\"%s\"} %llu\n", counters[c].name,
-                          dm_backend_name((dm_backend_id)id), (unsigned long long)v);
-        }
-    }
-}
-
-/* /metrics: the process counters, then what only the worker knows. Runs on the HTTP
- * thread; reads atomics, the shared breakers and pools (locked a moment each), and asks
- * NATS for the consumers' lag. */
-static void prometheus(void *ctx, dm_buf *out)
-{
-    worker *w = ctx;
-    dm_metrics_prometheus(out, dm_kind_names(), DM_KIND_COUNT);
-    const dm_strategy *st = dm_strategy_acquire(w->strategies);
-    dm_buf_printf(out, "# TYPE dm_strategy_info gauge\ndm_strategy_info{version=\"%s\"} 1\n", st->version);
-    dm_strategy_release(w->strategies, st);
-    dm_buf_printf(out,
-                  "# TYPE dm_strategy_reloads_total counter\ndm_strategy_reloads_total %llu\n"
-                  "# TYPE dm_strategy_reload_failures_total counter\n"
-                  "dm_strategy_reload_failures_total %llu\n",
-                  w->watch ? (unsigned long long)dm_strategy_reloads(w->watch) : 0ULL,
-                  w->watch ? (unsigned long long)dm_strategy_reload_failures(w->watch) : 0ULL);
-    dm_buf_puts(out, "# HELP dm_breaker_state Circuit breaker per backend: 0 closed, 1 open, 2 half open.\n"
-                     "# TYPE dm_breaker_state gauge\n");
-    for (int id = 0; id < DM_BK_COUNT; id++)
-        if (w->breakers[id])
-            dm_buf_printf(out, "dm_breaker_state{backend=\"%s\"} %d\n", dm_backend_name((dm_backend_id)id),
-                          (int)dm_breaker_state_of(w->breakers[id]));
-    prom_pools(w, out);
-    char names[DM_MAX_CONSUMERS][48];
-    size_t n = consumer_names(atomic_load(&w->consumers_running), names);
-    dm_consumer_lag lag[DM_MAX_CONSUMERS];
-    bool known[DM_MAX_CONSUMERS];
-    for (size_t i = 0; i < n; i++)
-        known[i] = dm_bus_consumer_lag(w->bus, names[i], &lag[i]);
-    dm_buf_puts(out, "# HELP dm_consumer_pending Messages in MARKET not yet delivered to the consumer.\n"
-                     "# TYPE dm_consumer_pending gauge\n");
-    for (size_t i = 0; i < n; i++)
-        if (known[i])
-            dm_buf_printf(out, "dm_consumer_pending{consumer=\"%s\"} %llu\n", names[i],
-                          (unsigned long long)lag[i].pending);
-    dm_buf_puts(out, "# HELP dm_consumer_ack_pending Messages delivered, not yet committed and acked.\n"
-                     "# TYPE dm_consumer_ack_pending gauge\n");
-    for (size_t i = 0; i < n; i++)
-        if (known[i])
-            dm_buf_printf(out, "dm_consumer_ack_pending{consumer=\"%s\"} %llu\n", names[i],
-                          (unsigned long long)lag[i].ack_pending);
-    int64_t dead = dm_bus_dead_letters(w->bus);
-    if (dead >= 0)
-        dm_buf_printf(out, "# TYPE dm_dead_letters gauge\ndm_dead_letters %lld\n", (long long)dead);
-}
+/* /metrics and the consumer members of health: worker/report.c, over the worker's state. */
+static void prometheus(void *ctx, dm_buf *out) { dm_report_prometheus(&((worker *)ctx)->report, out); }
+static void health_consumers(void *ctx, dm_enc *e) { dm_report_health(&((worker *)ctx)->report, e); }
 
 /* Runs on a NATS library thread. While disconnected this worker hears no cache updates:
  * L1 is bypassed at once, and started over (emptied, marks forgotten) on reconnect. */
@@ -456,7 +330,7 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
                           .l1 = w->l1, .watch = w->watch, .health_extra = health_consumers,
-                          .health_extra_members = DM_HEALTH_EXTRA_MEMBERS, .health_ctx = w,
+                          .health_extra_members = DM_REPORT_HEALTH_MEMBERS, .health_ctx = w,
                           .health_issues = health_issues};
     for (int id = 0; id < DM_BK_COUNT; id++) {
         sc.pools[id] = w->pools[id];
@@ -612,6 +486,9 @@ int main(int argc, char **argv)
 
     worker w;
     memset(&w, 0, sizeof w);
+    w.report = (dm_report){.bus = &w.bus, .strategies = &w.strategies, .watch = &w.watch,
+                           .breakers = w.breakers, .pools = w.pools,
+                           .consumers_running = &w.consumers_running};
     snprintf(w.app_name, sizeof w.app_name, "dm-worker-%s", o.name);
     dm_err err = {0};
     if (dm_env_load_file(o.env_file, &err) || dm_strategy_load(o.strategy_path, &w.initial, &err) ||
