@@ -29,6 +29,7 @@ INGEST_C=$ROOT/worker/pipeline/ingest.c
 ERR_C=$ROOT/worker/util/err.c
 BUS_H=$ROOT/worker/bus/bus.h
 CONSUMER_C=$ROOT/worker/bus/consumer.c
+NAMES_H=$ROOT/worker/model/names.h
 RESPONDER_C=$ROOT/worker/bus/responder.c
 
 passed=0
@@ -41,7 +42,7 @@ finish() {
     exit $?
 }
 
-for f in "$README" "$SERVE_H" "$INGEST_C" "$ERR_C" "$BUS_H" "$CONSUMER_C" "$RESPONDER_C"; do
+for f in "$README" "$SERVE_H" "$INGEST_C" "$ERR_C" "$BUS_H" "$NAMES_H" "$CONSUMER_C" "$RESPONDER_C"; do
     if [ -f "$f" ]; then ok "found ${f#"$ROOT"/}"; else bad "missing ${f#"$ROOT"/}"; fi
 done
 [ "$failed" -eq 0 ] || finish
@@ -209,19 +210,21 @@ for i in "${!R_PUBLISH[@]}"; do
 done
 
 # ---- dead letters ---------------------------------------------------------------------
-DLQ_ALL=$(sed -n 's/^[[:space:]]*#[[:space:]]*define[[:space:]]\{1,\}DM_SUBJ_DLQ_ALL[[:space:]]\{1,\}"\([^"]*\)".*/\1/p' "$BUS_H")
+# The contract's names are written once, in model/names.h: a macro's string value.
+name_value() { sed -n "s/^[[:space:]]*#[[:space:]]*define[[:space:]]\{1,\}$1[[:space:]]\{1,\}\"\([^\"]*\)\".*/\1/p" "$NAMES_H"; }
+DLQ_ALL=$(name_value DM_SUBJ_DLQ_ALL)
 if [ "${#R_DLQ[@]}" -eq 1 ] && [ "$(template_wildcard "${R_DLQ[0]}")" = "$DLQ_ALL" ]; then
     ok "DLQ row ${R_DLQ[0]} matches DM_SUBJ_DLQ_ALL $DLQ_ALL"
 else
-    bad "README DLQ row(s) '${R_DLQ[*]:-}' do not match DM_SUBJ_DLQ_ALL '$DLQ_ALL' (bus.h)"
+    bad "README DLQ row(s) '${R_DLQ[*]:-}' do not match DM_SUBJ_DLQ_ALL '$DLQ_ALL' (model/names.h)"
 fi
-dlq_fmt=$(grep -o '"dm\.dlq\.%s"' "$CONSUMER_C" | head -n1)
+dlq_fmt=$([ "$(name_value DM_SUBJ_DLQ_FMT)" = "dm.dlq.%s" ] && grep -o 'DM_SUBJ_DLQ_FMT' "$CONSUMER_C" | head -n1)
 if [ -n "$dlq_fmt" ]; then ok "consumer.c dead-letters to dm.dlq.<kind>"; else bad "consumer.c no longer builds dm.dlq.%s"; fi
 for k in "${C_KINDS[@]}"; do
     if grep -q "\`dm\.dlq\.$k\`" "$README"; then ok "README documents dm.dlq.$k"; else bad "README does not mention \`dm.dlq.$k\` (kind $k of ingest.c)"; fi
 done
 mapfile -t C_DLQ_HEADERS < <(awk '/^static bool dead_letter\(/ { on = 1 } on { print } on && /^}/ { exit }' "$CONSUMER_C" |
-    sed -n 's/.*set_header(m, "\([^"]*\)".*/\1/p' | sort -u)
+    sed -n 's/.*set_header(m, \(DM_HDR_[A-Z_]*\).*/\1/p' | while read -r macro; do name_value "$macro"; done | sort -u)
 mapfile -t R_DLQ_HEADERS < <(while IFS= read -r row; do first_code_span "$(cell "$row" 1)"; done < <(section_rows dlq-headers) | sort -u)
 if [ "${#C_DLQ_HEADERS[@]}" -gt 0 ]; then ok "consumer.c sets ${#C_DLQ_HEADERS[@]} DLQ headers"; else bad "no set_header(m, ...) found in consumer.c dead_letter()"; fi
 for h in "${C_DLQ_HEADERS[@]}"; do
