@@ -470,6 +470,11 @@ static int run(worker *w, const options *o, sigset_t *signals)
 
 int main(int argc, char **argv)
 {
+    /* nats.c 3.4's nats_Close frees OpenSSL's compression method list without clearing
+     * the pointer (nats.c issue 904), and OpenSSL's exit handler frees it again: a TLS
+     * worker crashed on every exit. OpenSSL is told not to clean up at exit, first thing,
+     * before libpq, libcurl or nats.c start it (the first start decides). */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     /* Block the stop signals before any thread exists, so only sigwait sees them. */
     sigset_t signals;
     sigemptyset(&signals);
@@ -514,11 +519,6 @@ int main(int argc, char **argv)
         return 1;
     }
     apply_l1_ttls(w.l1, &w.initial);
-    /* nats.c 3.4's nats_Close frees OpenSSL's compression method list without clearing
-     * the pointer (nats.c issue 904), and OpenSSL's exit handler frees it again: a TLS
-     * worker crashed on every exit. OpenSSL is told, before anything starts it, not to
-     * clean up at exit (the process is ending; the OS takes the memory back). */
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     if (nats_Open(-1) != NATS_OK) {
         DM_ERROR("main", "cannot initialise the NATS library");
         free_worker(&w);

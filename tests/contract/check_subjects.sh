@@ -9,10 +9,10 @@
 #     table's "not served yet" subjects are not served; all start with DM_SUBJ_PREFIX;
 #   - the write families (KIND_FILTERS in worker/pipeline/ingest.c, market.tick.> ...) and
 #     the table's JetStream publish rows are the same set; the DLQ row matches
-#     DM_SUBJ_DLQ_ALL (worker/bus/bus.h) and every dm.dlq.<kind> is documented;
+#     DM_SUBJ_DLQ_ALL (worker/model/names.h) and every dm.dlq.<kind> is documented;
 #   - the error codes and statuses of worker/util/err.c and the README error table agree;
 #     every code named in the table's errors column exists;
-#   - the DLQ headers set in worker/bus/consumer.c and the reply headers set in
+#   - the DLQ headers set in worker/bus/consumer.c (names from worker/model/names.h) and the reply headers set in
 #     worker/bus/responder.c are documented (and the README lists no other DLQ header);
 #   - the README limits table holds the values of the named #defines;
 #   - every file in subjects/examples is valid JSON, is named after a subject of the
