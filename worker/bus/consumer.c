@@ -16,9 +16,10 @@
 
 #define NS_PER_MS 1000000LL
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */
-/* Candles: a dead lease holder's batch must be due again well before its lease expires, so
- * the next holder meets it first (bus/lease.h). */
-#define DM_ORDERED_ACK_WAIT_MS 2000
+/* Candles: a dead lease holder's batch must be due again before its lease expires, so the
+ * next holder meets it first (bus/lease.h): deliveries come at most about a second after a
+ * renewal (the idle wait, ClickHouse's linger), and 1 + 3 < the lease's 5 s. */
+#define DM_ORDERED_ACK_WAIT_MS 3000
 #define DM_IDLE_WAIT_MS 500
 #define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */
 
@@ -312,10 +313,6 @@ static void process(dm_consumer *c, natsMsg **got, int total)
         dm_pull_meta meta;
         im->seq = dm_pull_meta_of(m, &meta) ? meta.stream_seq : 0;
     }
-    /* The AckWait of an ordered batch counts from here, not from its delivery: the linger
-     * spent collecting it is not part of the write. */
-    for (size_t k = 0; ordered(c) && k < n; k++)
-        dm_pull_progress(c->pull, c->batch[k]);
     if (n > 0) {
         const dm_backoff in_place = {100, c->st->perf.retry_backoff_multiplier, 2000};
         dm_ingest_set_retry(c->ingest, c->st->perf.retry_max_attempts, &in_place, retry_budget_ms(c),

@@ -164,11 +164,6 @@ void dm_pull_term(dm_pull *p, natsMsg *m)
     reply(p, m, "+TERM");
 }
 
-void dm_pull_progress(dm_pull *p, natsMsg *m)
-{
-    reply(p, m, "+WPI");
-}
-
 void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms)
 {
     char body[64] = "-NAK";

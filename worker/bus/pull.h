@@ -37,7 +37,5 @@ bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out);
 void dm_pull_ack(dm_pull *p, natsMsg *m);
 void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms);
 void dm_pull_term(dm_pull *p, natsMsg *m);
-/* Still working on it: the AckWait starts again. */
-void dm_pull_progress(dm_pull *p, natsMsg *m);
 
 #endif
