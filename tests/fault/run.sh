@@ -377,7 +377,7 @@ the latest-value reads of the fault window were (a read sent at t answering an o
 than one PubAcked at a < t is stale by t - a; 0 when it had the newest), p50/p99/max over
 those reads; holes: latest-N answers that skipped a published candle, or held a value
 never published, over the whole case (must be 0). A case fails when a read was staler
-than 1 s (worker-kill: 15 s, a dead worker's candle leases expire after 5 s and its tick
+than 1 s (worker-kill: 15 s, a dead worker's candle leases expire after 4 s and its tick
 batches return after the 10 s AckWait; nats-leader-kill: 2 s, the stream's election).
 EOF
 for row in "${ROWS[@]}"; do

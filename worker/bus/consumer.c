@@ -18,8 +18,8 @@
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */
 /* Candles: a dead lease holder's batch must be due again before its lease expires, so the
  * next holder meets it first (bus/lease.h): deliveries come at most about a second after a
- * renewal (the idle wait, ClickHouse's linger), and 1 + 3 < the lease's 5 s. */
-#define DM_ORDERED_ACK_WAIT_MS 3000
+ * renewal (the idle wait, ClickHouse's linger), and 1 + 2 < the lease's 4 s. */
+#define DM_ORDERED_ACK_WAIT_MS 2000
 #define DM_IDLE_WAIT_MS 500
 #define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */
 

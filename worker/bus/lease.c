@@ -32,7 +32,9 @@ static bool claim(dm_lease *l)
     kvStore *kv = l->bus->leases;
     if (kvStore_CreateString(&l->rev, kv, l->key, l->holder) == NATS_OK)
         return true;
-    /* Present: free only when its holder released it (an empty value). */
+    /* Present: free when its holder released it (an empty value), or ours already: a
+     * renewal that failed while NATS was away must not lock this worker out of its own
+     * lease until it expires. */
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, kv, l->key);
     if (s == NATS_NOT_FOUND && dm_mono_ms() >= l->next_repair_ms) {
@@ -46,7 +48,9 @@ static bool claim(dm_lease *l)
     }
     if (s != NATS_OK)
         return false;
-    bool free_now = kvEntry_ValueLen(e) == 0;
+    int n = kvEntry_ValueLen(e);
+    bool free_now = n == 0 || ((size_t)n == strlen(l->holder) &&
+                               memcmp(kvEntry_Value(e), l->holder, (size_t)n) == 0);
     uint64_t last = kvEntry_Revision(e);
     kvEntry_Destroy(e);
     return free_now && kvStore_UpdateString(&l->rev, kv, l->key, l->holder, last) == NATS_OK;

@@ -10,7 +10,7 @@
  * The lease is an entry <durable> = <holder> in the KV bucket DM_LEASES; entries expire
  * DM_LEASE_TTL_MS after their last write. The holder renews it before each fetch (at most
  * every DM_LEASE_RENEW_MS). A worker that dies loses it when it expires; by then the
- * consumer's AckWait (3 s from delivery, and deliveries come at most about a second after
+ * consumer's AckWait (2 s from delivery, and deliveries come at most about a second after
  * a renewal) has put the dead worker's messages back first in line for the next holder,
  * which also waits out an AckWait before its first fetch when any are outstanding. A write that outlasts the lease may overlap with the next
  * holder's first batch; the holder finds the lease gone at its next fetch and stops. A
@@ -24,7 +24,7 @@
 #include "bus.h"
 
 #define DM_LEASE_BUCKET "DM_LEASES"
-#define DM_LEASE_TTL_MS 5000
+#define DM_LEASE_TTL_MS 4000
 #define DM_LEASE_RENEW_MS 500
 
 typedef struct dm_lease dm_lease;
