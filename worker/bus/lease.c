@@ -70,7 +70,8 @@ bool dm_lease_hold(dm_lease *l, bool *taken)
             l->renewed_ms = now;
             return true;
         }
-        DM_WARN("lease", "%s: lease lost (another worker holds it now)", l->key);
+        DM_WARN("lease", "%s: lease not renewed (NATS did not answer, or another worker took it): "
+                         "not writing until it is held again", l->key);
         l->held = false;
         return false;
     }
