@@ -16,7 +16,7 @@ void dm_nats_error(const char *what, natsStatus s)
 }
 
 /* The URL without user and password, for messages: a secret is never printed. */
-void dm_url_redacted(const char *url, char *out, size_t cap)
+static void dm_url_redacted(const char *url, char *out, size_t cap)
 {
     const char *scheme = strstr(url, "://");
     const char *host = scheme ? scheme + 3 : url;

@@ -27,9 +27,6 @@ typedef struct global_opts {
     int64_t timeout_ms;
 } global_opts;
 
-/* url with its user and password replaced by three stars, for messages. */
-void dm_url_redacted(const char *url, char *out, size_t cap);
-
 /* Connects to opts->server (a CA file in DM_NATS_CA: TLS verified against it); prints the
  * reason on failure, never the URL's credentials. */
 natsStatus dm_connect(const global_opts *opts, natsConnection **nc);

@@ -71,13 +71,6 @@ void dm_fresh_note(dm_fresh *f, const char *key, dm_backend_id b, uint64_t seq)
     dm_l1_put(f->marks, key, &m, sizeof m, dm_now_ms(), MARK_TTL_MS);
 }
 
-uint64_t dm_fresh_mark(dm_fresh *f, const char *key, dm_backend_id b)
-{
-    marks m;
-    get_marks(f, key, &m);
-    return m.seq[b];
-}
-
 bool dm_fresh_current(dm_fresh *f, const char *key, dm_fresh_class cls, dm_backend_id b,
                       unsigned peers, uint64_t *seq)
 {

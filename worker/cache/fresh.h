@@ -36,8 +36,6 @@ void dm_fresh_destroy(dm_fresh *f);
 
 /* Backend b committed a row of `key` from stream sequence seq. */
 void dm_fresh_note(dm_fresh *f, const char *key, dm_backend_id b, uint64_t seq);
-/* The highest sequence known committed for key by b (0: none known). */
-uint64_t dm_fresh_mark(dm_fresh *f, const char *key, dm_backend_id b);
 /* Whether b's copy of key may be read: b is caught up on the class and no backend of
  * `peers` (a mask of 1 << dm_backend_id: the read route's sources) committed a newer row of
  * key. *seq (may be NULL): the sequence b's answer includes at least, for stamping a

@@ -315,10 +315,18 @@ static bool merge_candle(const void *cur, size_t cur_len, void **out, size_t *ou
 void dm_l1_cache_apply_candles(dm_l1_cache *c, dm_backend_id from, const dm_candle *k,
                                const uint64_t *seqs, size_t n)
 {
+    /* An update holds up to 64 rows of a key, grouped by key: its mark moves once. */
+    uint64_t key_max = 0;
     for (size_t i = 0; i < n; i++) {
         char key[DM_L1_KEY_MAX];
         dm_l1_candle_key(k[i].symbol, k[i].tf, key);
-        dm_fresh_note(c->fresh, key, from, seqs[i]);
+        key_max = seqs[i] > key_max ? seqs[i] : key_max;
+        bool last_of_key = i + 1 == n || k[i + 1].tf != k[i].tf ||
+                           strcmp(k[i + 1].symbol, k[i].symbol) != 0;
+        if (last_of_key) {
+            dm_fresh_note(c->fresh, key, from, key_max);
+            key_max = 0;
+        }
         atomic_fetch_add(epoch_of(c, key), 1);
         st_candle v = {.c = k[i], .seq = seqs[i]};
         dm_l1_update(c->candles, key, dm_now_ms(), merge_candle, &v);
