@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "../model/model.h"
+#include "analysis_ops.h"
 #include "../strategy/strategy.h"
 #include "../util/err.h"
 
@@ -107,6 +108,19 @@ typedef struct {
     dm_bstatus (*blob_get)(dm_backend *b, const char *key, void **out, size_t *len, dm_err *err);
     dm_bstatus (*blob_put)(dm_backend *b, const char *key, const void *data, size_t len, int ttl_s,
                            dm_err *err);
+    /* Every close of timeframe tf (of one symbol, or all when NULL), by symbol then open
+     * time, handed to sink (what the in-worker analysis engines load). */
+    dm_bstatus (*closes)(dm_backend *b, dm_tf tf, const char *symbol, dm_close_sink sink, void *ctx,
+                         dm_err *err);
+    /* The analysis operations (analysis_ops.h). MISS: this source cannot answer this
+     * question (a query length or window it does not hold; from the in-worker engines: a
+     * symbol with no candles in the timeframe). */
+    dm_bstatus (*patterns)(dm_backend *b, const dm_pattern_request *q, dm_pattern_vec *out,
+                           dm_err *err);
+    dm_bstatus (*correlations)(dm_backend *b, const dm_corr_request *q, dm_corr_vec *out,
+                               dm_err *err);
+    dm_bstatus (*graph)(dm_backend *b, const dm_corr_request *q, dm_graph_answer *out,
+                        dm_err *err);
     dm_bstatus (*ping)(dm_backend *b, dm_err *err);
     void (*destroy)(dm_backend *b);
 } dm_backend_ops;

@@ -80,6 +80,11 @@ typedef struct {
     "max(high), min(low), (array_agg(close ORDER BY ts DESC))[1], avg(close), " \
     "stddev_samp(ret), max(high) - min(low), sum(volume), count(*) FROM r GROUP BY p ORDER BY p"
 
+/* What the in-worker analysis engines load: every close of a timeframe. */
+#define SQL_CLOSES \
+"SELECT symbol, ts, close FROM candles WHERE timeframe = $1 " \
+    "AND ($2::text IS NULL OR symbol = $2) ORDER BY symbol, ts"
+
 static const struct {
     const char *name, *sql;
     int nparams;
@@ -88,7 +93,7 @@ static const struct {
     {"upsert_event", SQL_UPSERT_EVENT, 9},     {"latest_tick", SQL_LATEST_TICK, 1},
     {"latest_candles", SQL_LATEST_CANDLES, 3}, {"candle_range", SQL_CANDLE_RANGE, 5},
     {"events", SQL_EVENTS, 8},
-    {"aggregates", SQL_AGGREGATES, 5},
+    {"aggregates", SQL_AGGREGATES, 5}, {"closes", SQL_CLOSES, 2},
 };
 
 static void copy_cfg(char *dst, size_t cap, const cJSON *cfg, const char *key, const char *dflt)
@@ -566,6 +571,23 @@ static void ts_destroy(dm_backend *b)
     free(ts);
 }
 
+static dm_bstatus ts_closes(dm_backend *b, dm_tf tf, const char *symbol, dm_close_sink sink,
+                            void *ctx, dm_err *err)
+{
+    const char *vals[2] = {dm_tf_name(tf), symbol};
+    PGresult *r = NULL;
+    dm_bstatus st = exec_prepared((timescale *)b, "closes", 2, vals, &r, err);
+    if (st != DM_BS_OK)
+        return st;
+    int n = PQntuples(r);
+    for (int i = 0; i < n && st == DM_BS_OK; i++)
+        if (!sink(ctx, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10), num(r, i, 2)))
+            st = (dm_fail(err, DM_E_UNAVAILABLE, "", "closes of %s not loaded: over the memory bound or out of memory",
+                          dm_tf_name(tf)), DM_BS_PERMANENT);
+    PQclear(r);
+    return st;
+}
+
 static const dm_backend_ops OPS = {
     .write_ticks = ts_write_ticks,
     .write_candles = ts_write_candles,
@@ -575,6 +597,7 @@ static const dm_backend_ops OPS = {
     .candle_range = ts_candle_range,
     .events = ts_events,
     .aggregates = ts_aggregates,
+    .closes = ts_closes,
     .ping = ts_ping,
     .destroy = ts_destroy,
 };

@@ -23,6 +23,10 @@
 #define DM_SUBJ_CANDLES_HISTORY "dm.v1.candles.history"
 #define DM_SUBJ_EVENTS "dm.v1.events"
 #define DM_SUBJ_AGGREGATES "dm.v1.aggregates"
+#define DM_SUBJ_PATTERNS_FIND "dm.v1.patterns.find"
+#define DM_SUBJ_PATTERNS_SIMILAR "dm.v1.patterns.similar"
+#define DM_SUBJ_CORRELATIONS "dm.v1.correlations"
+#define DM_SUBJ_GRAPH "dm.v1.graph"
 #define DM_SUBJ_HEALTH "dm.v1.health"
 #define DM_SUBJ_METRICS "dm.v1.metrics"
 

@@ -85,6 +85,11 @@ static bool complete_store(dm_op op, dm_backend_id id)
     case DM_OP_GET_CANDLES:
     case DM_OP_GET_EVENTS:
         return id == DM_BK_TIMESCALE;
+    case DM_OP_FIND_PATTERNS:
+    case DM_OP_SIMILARITY_SEARCH:
+    case DM_OP_GET_CORRELATIONS:
+    case DM_OP_GRAPH_ANALYSIS:
+        return id == DM_BK_FALLBACK; /* it reads every candle PostgreSQL holds */
     default:
         return false;
     }

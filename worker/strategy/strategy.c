@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../model/model.h"
 #include "../util/file.h"
 
 #define DM_STRATEGY_MAX_BYTES (1 << 20)
@@ -93,6 +94,14 @@ void dm_strategy_defaults(dm_strategy *s)
     s->perf.clickhouse_batch_linger_ms = 500;
     s->perf.batch_linger_ms = 5;
     s->perf.max_deliveries = 30;
+    s->patterns.window = 32;
+    s->patterns.timeframes = 1u << DM_TF_1H;
+    s->patterns.hnsw = false;
+    s->patterns.max_closes = 5000000;
+    s->correlations.min_pairs = 30;
+    s->correlations.window_candles = 720;
+    s->correlations.refresh_s = 3600;
+    s->correlations.timeframes = 1u << DM_TF_1H;
     s->opt.query_cache = s->opt.prepared_statements = true;
     s->opt.connection_pooling = s->opt.batch_operations = true;
 }
@@ -185,6 +194,10 @@ static dm_code parse_cache(const cJSON *o, dm_strategy *s, dm_err *err)
         (c = get_int(o, "cache", "candle_cache_depth", 1, 10000, &s->cache.candle_cache_depth, err)))
         return c;
     /* A key that would promise what no code does is refused, not ignored. */
+    if (s->cache.patterns_ttl_s != 0)
+        return dm_fail(err, DM_E_INVALID_FIELD, "patterns_ttl_seconds",
+                       "cache.patterns_ttl_seconds must be 0: pattern searches are exact over the "
+                       "newest candles and never cached");
     if (s->cache.historical_ttl_s != 0)
         return dm_fail(err, DM_E_INVALID_FIELD, "historical_ttl_seconds",
                        "cache.historical_ttl_seconds must be 0: history pages are not cached (each is "
@@ -268,6 +281,56 @@ static dm_code refuse_false_switches(const dm_strategy *s, dm_err *err)
     return DM_OK;
 }
 
+/* ["1h", "4h"] as a mask of 1 << dm_tf. */
+static dm_code get_timeframes(const cJSON *o, const char *where, unsigned *mask, dm_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "timeframes"), *it;
+    if (v == NULL)
+        return DM_OK;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+        return dm_fail(err, DM_E_INVALID_FIELD, "timeframes", "%s.timeframes must be a non-empty array such as [\"1h\"]", where);
+    unsigned m = 0;
+    cJSON_ArrayForEach(it, v)
+    {
+        dm_tf tf;
+        if (!cJSON_IsString(it) || !dm_tf_parse(it->valuestring, &tf))
+            return dm_fail(err, DM_E_INVALID_FIELD, "timeframes",
+                           "%s.timeframes: '%.20s' is not a timeframe (1m 5m 15m 30m 1h 4h 1d 1w)", where,
+                           cJSON_IsString(it) ? it->valuestring : "(not a string)");
+        m |= 1u << tf;
+    }
+    *mask = m;
+    return DM_OK;
+}
+
+static dm_code parse_patterns(const cJSON *o, dm_strategy *s, dm_err *err)
+{
+    dm_code c;
+    if ((c = get_int(o, "patterns", "window", 8, 512, &s->patterns.window, err)) ||
+        (c = get_int(o, "patterns", "max_closes", 1000, 100000000, &s->patterns.max_closes, err)) ||
+        (c = get_timeframes(o, "patterns", &s->patterns.timeframes, err)))
+        return c;
+    const cJSON *ix = cJSON_GetObjectItemCaseSensitive(o, "index_type");
+    if (ix != NULL) {
+        if (!cJSON_IsString(ix) || (strcmp(ix->valuestring, "flat") != 0 && strcmp(ix->valuestring, "hnsw") != 0))
+            return dm_fail(err, DM_E_INVALID_FIELD, "index_type",
+                           "patterns.index_type must be \"flat\" (exact) or \"hnsw\" (approximate)");
+        s->patterns.hnsw = strcmp(ix->valuestring, "hnsw") == 0;
+    }
+    return DM_OK;
+}
+
+static dm_code parse_correlations(const cJSON *o, dm_strategy *s, dm_err *err)
+{
+    dm_code c;
+    if ((c = get_int(o, "correlations", "min_pairs", 3, 10000, &s->correlations.min_pairs, err)) ||
+        (c = get_int(o, "correlations", "window_candles", 30, 10000, &s->correlations.window_candles, err)) ||
+        (c = get_int(o, "correlations", "refresh_s", 60, 86400 * 7, &s->correlations.refresh_s, err)) ||
+        (c = get_timeframes(o, "correlations", &s->correlations.timeframes, err)))
+        return c;
+    return DM_OK;
+}
+
 static dm_code parse_root(const cJSON *root, dm_strategy *s, dm_err *err)
 {
     dm_code c;
@@ -289,6 +352,10 @@ static dm_code parse_root(const cJSON *root, dm_strategy *s, dm_err *err)
     if (((sec = section(root, "connection_pools", &c, err)) && (c = parse_pools(sec, s, err))) || c)
         return c;
     if (((sec = section(root, "performance", &c, err)) && (c = parse_perf(sec, s, err))) || c)
+        return c;
+    if (((sec = section(root, "patterns", &c, err)) && (c = parse_patterns(sec, s, err))) || c)
+        return c;
+    if (((sec = section(root, "correlations", &c, err)) && (c = parse_correlations(sec, s, err))) || c)
         return c;
     if ((sec = section(root, "optimization", &c, err)) != NULL) {
         if ((c = get_bool(sec, "enable_query_cache", &s->opt.query_cache, err)) ||

@@ -60,6 +60,18 @@ typedef struct {
     struct {
         bool query_cache, prepared_statements, connection_pooling, batch_operations;
     } opt;
+    struct {
+        int window;           /* closes per window Weaviate indexes */
+        unsigned timeframes;  /* mask of 1 << dm_tf indexed in Weaviate */
+        bool hnsw;            /* Weaviate's index: HNSW (approximate) or flat (exact) */
+        int max_closes;       /* closes the in-worker engines may hold, every timeframe */
+    } patterns;
+    struct {
+        int min_pairs;        /* fewer shared returns: no correlation */
+        int window_candles;   /* the default window */
+        int refresh_s;        /* the scheduled recomputation of the default window */
+        unsigned timeframes;  /* mask of 1 << dm_tf refreshed on schedule */
+    } correlations;
 } dm_strategy;
 
 const char *dm_backend_name(dm_backend_id id);

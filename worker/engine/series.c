@@ -1,0 +1,390 @@
+#include "series.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/hash.h"
+#include "../util/log.h"
+
+/* The newest stream sequence applied per (symbol, timeframe, open time), in a table that
+ * forgets on collision: a forgotten entry only lets one late revision through until the
+ * next notice of that candle, which the table then remembers again. */
+#define SEQ_SLOTS (1u << 16)
+
+typedef struct {
+    uint64_t key;
+    uint64_t seq;
+} seq_slot;
+
+typedef enum { TF_EMPTY, TF_LOADING, TF_READY } tf_state;
+
+typedef struct {
+    dm_candle c;
+    uint64_t seq;
+} pending_row;
+
+typedef struct {
+    pthread_rwlock_t lock;    /* series, n, state, pending, stale flags */
+    pthread_mutex_t load_mu;  /* one loader at a time */
+    tf_state state;
+    dm_pseries **series;      /* sorted by symbol */
+    size_t n, cap;
+    bool *stale;              /* per series: PostgreSQL holds candles no notice carried */
+    bool any_stale;
+    pending_row *pending;     /* heard while loading */
+    size_t n_pending, cap_pending;
+} tf_slot;
+
+struct dm_series_store {
+    tf_slot tf[DM_TF_COUNT];
+    size_t max_closes;
+    atomic_size_t closes;
+    pthread_mutex_t seq_mu;
+    seq_slot *seqs;
+};
+
+dm_series_store *dm_series_create(size_t max_closes)
+{
+    dm_series_store *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->seqs = calloc(SEQ_SLOTS, sizeof *s->seqs)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->max_closes = max_closes;
+    pthread_mutex_init(&s->seq_mu, NULL);
+    /* Searches are many and notices steady: writers first, or a busy reader side would
+     * keep commits out. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    for (int i = 0; i < DM_TF_COUNT; i++) {
+        pthread_rwlock_init(&s->tf[i].lock, &attr);
+        pthread_mutex_init(&s->tf[i].load_mu, NULL);
+    }
+    pthread_rwlockattr_destroy(&attr);
+    return s;
+}
+
+static void clear_slot(dm_series_store *s, tf_slot *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        atomic_fetch_sub(&s->closes, dm_pseries_len(t->series[i]));
+        dm_pseries_destroy(t->series[i]);
+    }
+    free(t->series);
+    free(t->stale);
+    free(t->pending);
+    t->series = NULL;
+    t->stale = NULL;
+    t->pending = NULL;
+    t->n = t->cap = t->n_pending = t->cap_pending = 0;
+    t->any_stale = false;
+    t->state = TF_EMPTY;
+}
+
+void dm_series_destroy(dm_series_store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < DM_TF_COUNT; i++) {
+        clear_slot(s, &s->tf[i]);
+        pthread_rwlock_destroy(&s->tf[i].lock);
+        pthread_mutex_destroy(&s->tf[i].load_mu);
+    }
+    pthread_mutex_destroy(&s->seq_mu);
+    free(s->seqs);
+    free(s);
+}
+
+/* ---- series sets --------------------------------------------------------------------- */
+
+static size_t lower_bound(dm_pseries *const *v, size_t n, const char *symbol)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(dm_pseries_symbol(v[mid]), symbol) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+dm_pseries *dm_series_find(const dm_series_view *v, const char *symbol)
+{
+    size_t i = lower_bound(v->series, v->n, symbol);
+    return i < v->n && strcmp(dm_pseries_symbol(v->series[i]), symbol) == 0 ? v->series[i] : NULL;
+}
+
+/* The series of symbol in t, created (in symbol order) when absent; NULL out of memory. */
+static dm_pseries *series_of(tf_slot *t, const char *symbol, size_t *index)
+{
+    size_t i = lower_bound(t->series, t->n, symbol);
+    if (i < t->n && strcmp(dm_pseries_symbol(t->series[i]), symbol) == 0) {
+        *index = i;
+        return t->series[i];
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        dm_pseries **v = realloc(t->series, cap * sizeof *v);
+        bool *st = v ? realloc(t->stale, cap * sizeof *st) : NULL;
+        if (v)
+            t->series = v;
+        if (st == NULL)
+            return NULL;
+        t->stale = st;
+        t->cap = cap;
+    }
+    dm_pseries *p = dm_pseries_create(symbol);
+    if (p == NULL)
+        return NULL;
+    memmove(&t->series[i + 1], &t->series[i], (t->n - i) * sizeof *t->series);
+    memmove(&t->stale[i + 1], &t->stale[i], (t->n - i) * sizeof *t->stale);
+    t->series[i] = p;
+    t->stale[i] = false;
+    t->n++;
+    *index = i;
+    return p;
+}
+
+/* Adds or revises one close; false when over the bound or out of memory. */
+static bool put_close(dm_series_store *s, tf_slot *t, const char *symbol, int64_t ts, double close)
+{
+    size_t i;
+    dm_pseries *p = series_of(t, symbol, &i);
+    if (p == NULL)
+        return false;
+    size_t before = dm_pseries_len(p);
+    if (atomic_load(&s->closes) >= s->max_closes)
+        return false;
+    if (!dm_pseries_upsert(p, ts, close))
+        return false;
+    atomic_fetch_add(&s->closes, dm_pseries_len(p) - before);
+    return true;
+}
+
+/* ---- notices ------------------------------------------------------------------------- */
+
+static uint64_t candle_key(const dm_candle *c)
+{
+    uint64_t h = dm_fnv1a(c->symbol, strlen(c->symbol));
+    h ^= (uint64_t)c->tf * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)c->ts * 0xC2B2AE3D27D4EB4FULL;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* Whether the revision from `seq` is at least as new as the last one applied. */
+static bool newest(dm_series_store *s, const dm_candle *c, uint64_t seq)
+{
+    uint64_t key = candle_key(c);
+    seq_slot *slot = &s->seqs[key & (SEQ_SLOTS - 1)];
+    pthread_mutex_lock(&s->seq_mu);
+    bool ok = slot->key != key || seq >= slot->seq;
+    if (ok) {
+        slot->key = key;
+        slot->seq = seq;
+    }
+    pthread_mutex_unlock(&s->seq_mu);
+    return ok;
+}
+
+static void hold_pending(tf_slot *t, const dm_candle *c, uint64_t seq)
+{
+    if (t->n_pending == t->cap_pending) {
+        size_t cap = t->cap_pending ? t->cap_pending * 2 : 256;
+        pending_row *p = realloc(t->pending, cap * sizeof *p);
+        if (p == NULL)
+            return; /* the load then misses it: forget and load again is the cure */
+        t->pending = p;
+        t->cap_pending = cap;
+    }
+    t->pending[t->n_pending++] = (pending_row){*c, seq};
+}
+
+void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        tf_slot *t = &s->tf[c[i].tf];
+        pthread_rwlock_wrlock(&t->lock);
+        if (t->state == TF_LOADING) {
+            hold_pending(t, &c[i], seqs[i]);
+        } else if (t->state == TF_READY && newest(s, &c[i], seqs[i]) &&
+                   !put_close(s, t, c[i].symbol, c[i].ts, c[i].close)) {
+            DM_WARN("series", "%s closes dropped: over the bound of %zu closes; they load again on next use",
+                    dm_tf_name(c[i].tf), s->max_closes);
+            clear_slot(s, t);
+        }
+        pthread_rwlock_unlock(&t->lock);
+    }
+}
+
+void dm_series_stale(dm_series_store *s, const char *symbol, dm_tf tf, uint64_t seq)
+{
+    (void)seq; /* PostgreSQL sent it, so it holds everything up to seq */
+    tf_slot *t = &s->tf[tf];
+    pthread_rwlock_wrlock(&t->lock);
+    size_t i;
+    if (t->state == TF_READY && series_of(t, symbol, &i)) {
+        t->stale[i] = true;
+        t->any_stale = true;
+    }
+    pthread_rwlock_unlock(&t->lock);
+}
+
+void dm_series_forget(dm_series_store *s)
+{
+    for (int i = 0; i < DM_TF_COUNT; i++) {
+        tf_slot *t = &s->tf[i];
+        pthread_mutex_lock(&t->load_mu);
+        pthread_rwlock_wrlock(&t->lock);
+        clear_slot(s, t);
+        pthread_rwlock_unlock(&t->lock);
+        pthread_mutex_unlock(&t->load_mu);
+    }
+    pthread_mutex_lock(&s->seq_mu);
+    memset(s->seqs, 0, SEQ_SLOTS * sizeof *s->seqs);
+    pthread_mutex_unlock(&s->seq_mu);
+}
+
+size_t dm_series_closes(dm_series_store *s)
+{
+    return atomic_load(&s->closes);
+}
+
+/* ---- loads --------------------------------------------------------------------------- */
+
+typedef struct {
+    dm_series_store *s;
+    tf_slot *t;
+} load_ctx;
+
+static bool load_sink(void *ctx, const char *symbol, int64_t ts, double close)
+{
+    load_ctx *l = ctx;
+    pthread_rwlock_wrlock(&l->t->lock);
+    bool ok = put_close(l->s, l->t, symbol, ts, close);
+    pthread_rwlock_unlock(&l->t->lock);
+    return ok;
+}
+
+/* Applies what was heard during the load, in order. */
+static void apply_pending(dm_series_store *s, tf_slot *t)
+{
+    for (size_t i = 0; i < t->n_pending; i++)
+        if (newest(s, &t->pending[i].c, t->pending[i].seq))
+            put_close(s, t, t->pending[i].c.symbol, t->pending[i].c.ts, t->pending[i].c.close);
+    free(t->pending);
+    t->pending = NULL;
+    t->n_pending = t->cap_pending = 0;
+}
+
+static dm_bstatus load_all(dm_series_store *s, tf_slot *t, dm_tf tf, dm_series_reader read,
+                           void *ctx, dm_err *err)
+{
+    pthread_rwlock_wrlock(&t->lock);
+    clear_slot(s, t);
+    t->state = TF_LOADING;
+    pthread_rwlock_unlock(&t->lock);
+    load_ctx l = {s, t};
+    dm_bstatus st = read(ctx, tf, NULL, load_sink, &l, err);
+    pthread_rwlock_wrlock(&t->lock);
+    if (st == DM_BS_OK) {
+        apply_pending(s, t);
+        t->state = TF_READY;
+        DM_INFO("series", "%s: %zu series loaded, %zu closes held in all", dm_tf_name(tf), t->n,
+                dm_series_closes(s));
+    } else {
+        clear_slot(s, t);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return st;
+}
+
+typedef struct {
+    dm_pseries *p;
+} one_ctx;
+
+static bool one_sink(void *ctx, const char *symbol, int64_t ts, double close)
+{
+    (void)symbol;
+    return dm_pseries_upsert(((one_ctx *)ctx)->p, ts, close);
+}
+
+/* Reads each stale series again from PostgreSQL and swaps it in. */
+static dm_bstatus reload_stale(dm_series_store *s, tf_slot *t, dm_tf tf, dm_series_reader read,
+                               void *ctx, dm_err *err)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    size_t n = t->n;
+    char (*names)[DM_SYMBOL_MAX + 1] = malloc((n ? n : 1) * sizeof *names);
+    size_t k = 0;
+    for (size_t i = 0; names && i < n; i++)
+        if (t->stale[i])
+            strcpy(names[k++], dm_pseries_symbol(t->series[i]));
+    pthread_rwlock_unlock(&t->lock);
+    if (names == NULL)
+        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+    dm_bstatus st = DM_BS_OK;
+    for (size_t j = 0; j < k && st == DM_BS_OK; j++) {
+        one_ctx o = {dm_pseries_create(names[j])};
+        st = o.p ? read(ctx, tf, names[j], one_sink, &o, err) : DM_BS_TRANSIENT;
+        pthread_rwlock_wrlock(&t->lock);
+        size_t i;
+        dm_pseries *old = st == DM_BS_OK ? series_of(t, names[j], &i) : NULL;
+        if (old) {
+            atomic_fetch_sub(&s->closes, dm_pseries_len(old));
+            atomic_fetch_add(&s->closes, dm_pseries_len(o.p));
+            dm_pseries_destroy(old);
+            t->series[i] = o.p;
+            t->stale[i] = false;
+            o.p = NULL;
+        }
+        pthread_rwlock_unlock(&t->lock);
+        dm_pseries_destroy(o.p);
+    }
+    free(names);
+    pthread_rwlock_wrlock(&t->lock);
+    t->any_stale = false;
+    for (size_t i = 0; i < t->n; i++)
+        t->any_stale = t->any_stale || t->stale[i];
+    pthread_rwlock_unlock(&t->lock);
+    return st;
+}
+
+dm_bstatus dm_series_acquire(dm_series_store *s, dm_tf tf, dm_series_reader read, void *ctx,
+                             dm_series_view *view, dm_err *err)
+{
+    tf_slot *t = &s->tf[tf];
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pthread_rwlock_rdlock(&t->lock);
+        if (t->state == TF_READY && !t->any_stale) {
+            view->series = t->series;
+            view->n = t->n;
+            return DM_BS_OK; /* the read lock is the caller's until dm_series_release */
+        }
+        pthread_rwlock_unlock(&t->lock);
+        pthread_mutex_lock(&t->load_mu);
+        pthread_rwlock_rdlock(&t->lock);
+        tf_state state = t->state;
+        bool stale = t->any_stale;
+        pthread_rwlock_unlock(&t->lock);
+        dm_bstatus st = DM_BS_OK;
+        if (state != TF_READY)
+            st = load_all(s, t, tf, read, ctx, err);
+        else if (stale)
+            st = reload_stale(s, t, tf, read, ctx, err);
+        pthread_mutex_unlock(&t->load_mu);
+        if (st != DM_BS_OK)
+            return st;
+    }
+    return dm_fail(err, DM_E_UNAVAILABLE, "", "%s closes keep changing under the load; try again",
+                   dm_tf_name(tf)), DM_BS_TRANSIENT;
+}
+
+void dm_series_release(dm_series_store *s, dm_tf tf)
+{
+    pthread_rwlock_unlock(&s->tf[tf].lock);
+}
