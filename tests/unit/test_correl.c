@@ -373,20 +373,27 @@ static void fewer_pairs_than_min_pairs_have_no_correlation(void **state)
 static void a_constant_series_has_no_correlation(void **state)
 {
     (void)state;
-    int64_t ts[8];
-    double flat[8], moving[8];
-    for (int h = 0; h < 8; h++) {
+    int64_t ts[11];
+    double flat[11], moving[11], growing[11];
+    for (int h = 0; h < 11; h++) {
         ts[h] = h * HOUR;
         flat[h] = 1.2345;
         moving[h] = 1 + 0.01 * (h % 3);
+        /* every return exactly ln 8, yet the mean of ten of them rounds off ln 8 */
+        growing[h] = ldexp(1, 3 * h);
     }
-    dm_corr_series s[3] = {{"FLAT", ts, flat, 8}, {"MOVE", ts, moving, 8}, {"MOV2", ts, moving, 8}};
+    dm_corr_series s[4] = {{"FLAT", ts, flat, 11},
+                           {"MOVE", ts, moving, 11},
+                           {"MOV2", ts, moving, 11},
+                           {"GROW", ts, growing, 11}};
     dm_corr_matrix m;
     dm_err err = {0};
-    assert_int_equal(dm_corr_matrix_compute(s, 3, 0, 8 * HOUR, 2, &m, &err), DM_OK);
+    assert_int_equal(dm_corr_matrix_compute(s, 4, 0, 11 * HOUR, 2, &m, &err), DM_OK);
     assert_false(m.has[dm_corr_cell(&m, 0, 1)]);
     assert_false(m.has[dm_corr_cell(&m, 2, 0)]);
-    assert_int_equal(m.pairs[dm_corr_cell(&m, 0, 1)], 7);
+    assert_false(m.has[dm_corr_cell(&m, 3, 1)]);
+    assert_false(m.has[dm_corr_cell(&m, 3, 0)]);
+    assert_int_equal(m.pairs[dm_corr_cell(&m, 0, 1)], 10);
     assert_true(m.has[dm_corr_cell(&m, 1, 2)]);
     assert_true(m.r[dm_corr_cell(&m, 1, 2)] <= 1.0); /* identical series: clamped, not 1+eps */
     assert_true(fabs(m.r[dm_corr_cell(&m, 1, 2)] - 1.0) < 1e-12);
