@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dm_l1_cache_set_ttl(c, 3600000, 3600000);
     prefill(c);
     dm_err err = {0};
-    dm_coherence_apply(c, (const char *)data, size, &err);
+    dm_coherence_apply(c, NULL, (const char *)data, size, &err);
     dm_l1_cache_destroy(c);
     return 0;
 }

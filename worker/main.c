@@ -27,6 +27,7 @@
 #include "bus/responder.h"
 #include "cache/flight.h"
 #include "cache/l1_backend.h"
+#include "engine/fallback.h"
 #include "obs/http.h"
 #include "report.h"
 #include "strategy/current.h"
@@ -59,6 +60,7 @@ struct worker {
     dm_strategy_holder *strategies;
     dm_strategy_watch *watch;
     dm_l1_cache *l1;
+    dm_series_store *series; /* the analysis engines' closes; shared by responders */
     dm_flight *flight;
     dm_breaker *breakers[DM_BK_COUNT]; /* per configured backend; shared by all threads */
     atomic_bool strategy_changed; /* set by the watch thread, consumed by main */
@@ -297,8 +299,10 @@ static void on_link(dm_link_event ev, void *ctx)
         dm_fresh_suspend(f);
         return;
     }
-    DM_INFO("fresh", "%s: L1 starts over", ev == DM_LINK_UP ? "reconnected" : "cache updates were dropped");
+    DM_INFO("fresh", "%s: L1 and the series store start over",
+            ev == DM_LINK_UP ? "reconnected" : "cache updates were dropped");
     dm_l1_cache_restart(w->l1);
+    dm_series_forget(w->series);
 }
 
 static size_t health_issues(void *ctx, char (*out)[DM_HEALTH_ISSUE_MAX], size_t max)
@@ -338,6 +342,9 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
     }
     if (w->l1)
         sc.backends[DM_BK_L1] = dm_l1_backend_create(w->l1);
+    dm_fallback_config fc = {.store = w->series, .timescale = w->pools[DM_BK_TIMESCALE],
+                             .fresh = dm_l1_cache_fresh(w->l1)};
+    sc.backends[DM_BK_FALLBACK] = dm_fallback_create(&fc);
     dm_serve *s = dm_serve_create(&sc);
     if (s == NULL) {
         for (int id = 0; id < DM_BK_COUNT; id++)
@@ -362,6 +369,7 @@ static void free_worker(worker *w)
         dm_pool_destroy(w->pools[i]);
     }
     dm_l1_cache_destroy(w->l1);
+    dm_series_destroy(w->series);
     dm_flight_destroy(w->flight);
 }
 
@@ -420,7 +428,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
     }
 
     dm_responder *responders[DM_MAX_RESPONDERS] = {0};
-    dm_cache_sub *updates = dm_cache_sub_start(&bus, w->l1, &err);
+    dm_cache_sub *updates = dm_cache_sub_start(&bus, w->l1, w->series, &err);
     int nc = updates ? reconcile_consumers(w, &bus) : -1, nr = 0;
     int rc = nc < 0 ? 1 : 0;
     if (updates == NULL)
@@ -508,12 +516,14 @@ int main(int argc, char **argv)
     atomic_init(&w.serving, false);
     w.strategies = dm_strategy_holder_create(&w.initial);
     w.l1 = dm_l1_cache_create((size_t)w.initial.cache.l1_max_entries, DM_L1_MAX_BYTES);
+    w.series = dm_series_create((size_t)w.initial.patterns.max_closes);
     w.flight = dm_flight_create();
     bool breakers_ok = true;
     for (int id = 0; id < DM_BK_COUNT; id++)
         if (w.cfg[id] && (w.breakers[id] = dm_breaker_create()) == NULL)
             breakers_ok = false;
-    if (w.strategies == NULL || w.l1 == NULL || w.flight == NULL || !breakers_ok || !create_pools(&w)) {
+    if (w.strategies == NULL || w.l1 == NULL || w.series == NULL || w.flight == NULL || !breakers_ok ||
+        !create_pools(&w)) {
         DM_ERROR("main", "out of memory");
         free_worker(&w);
         return 1;

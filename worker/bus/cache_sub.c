@@ -8,6 +8,7 @@
 struct dm_cache_sub {
     natsSubscription *sub;
     dm_l1_cache *l1;
+    dm_series_store *series;
 };
 
 static void on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -15,12 +16,12 @@ static void on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     (void)nc, (void)sub;
     dm_cache_sub *s = closure;
     dm_err err = {0};
-    if (dm_coherence_apply(s->l1, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &err))
+    if (dm_coherence_apply(s->l1, s->series, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &err))
         DM_WARN("cache", "cache update ignored: %s", err.message);
     natsMsg_Destroy(msg);
 }
 
-dm_cache_sub *dm_cache_sub_start(dm_bus *bus, dm_l1_cache *l1, dm_err *err)
+dm_cache_sub *dm_cache_sub_start(dm_bus *bus, dm_l1_cache *l1, dm_series_store *series, dm_err *err)
 {
     dm_cache_sub *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -28,6 +29,7 @@ dm_cache_sub *dm_cache_sub_start(dm_bus *bus, dm_l1_cache *l1, dm_err *err)
         return NULL;
     }
     s->l1 = l1;
+    s->series = series;
     natsStatus st = natsConnection_Subscribe(&s->sub, bus->nc, DM_SUBJ_CACHE_UPDATE, on_update, s);
     /* A dropped update is a stale L1: room for bursts (the bus restarts L1 on a drop). */
     if (st == NATS_OK)

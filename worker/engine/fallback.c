@@ -133,7 +133,9 @@ static dm_bstatus corr_rows(const dm_corr_matrix *m, const dm_corr_series *s, si
                             const dm_corr_request *q, void *out, dm_err *err)
 {
     dm_corr_row *rows = NULL;
-    size_t n = dm_corr_for(m, s, start, q->threshold, &rows);
+    size_t n = 0;
+    if (dm_corr_for(m, s, start, q->threshold, &rows, &n, err))
+        return DM_BS_PERMANENT;
     dm_bstatus st = DM_BS_OK;
     for (size_t i = 0; i < n && st == DM_BS_OK; i++) {
         dm_corr_entry *e = dm_corr_vec_push(out);

@@ -66,17 +66,18 @@ static size_t collect(const dm_ingest *ing, const dm_ingest_msg *msgs, size_t n,
     return total;
 }
 
-static void begin(dm_enc *e, dm_buf *out, dm_backend_id from, const char *rows_key, size_t n)
+static void begin(dm_enc *e, dm_buf *out, dm_backend_id from, const char *rows_key, size_t n,
+                  size_t members)
 {
     dm_enc_init(e, DM_ENC_MSGPACK, out);
-    dm_enc_map(e, 3);
+    dm_enc_map(e, members);
     dm_enc_key(e, "backend");
     dm_enc_str(e, dm_backend_name(from));
     dm_enc_key(e, rows_key);
     dm_enc_arr(e, n);
 }
 
-static void end(dm_enc *e, const uint64_t *seqs, size_t stride, size_t n)
+static void put_seqs(dm_enc *e, const uint64_t *seqs, size_t stride, size_t n)
 {
     dm_enc_arr_end(e);
     dm_enc_key(e, "seqs");
@@ -84,7 +85,6 @@ static void end(dm_enc *e, const uint64_t *seqs, size_t stride, size_t n)
     for (size_t i = 0; i < n; i++)
         dm_enc_i64(e, (int64_t)*(const uint64_t *)((const char *)seqs + i * stride));
     dm_enc_arr_end(e);
-    dm_enc_map_end(e);
 }
 
 static void encode_ticks(dm_backend_id from, seq_tick *t, size_t n, dm_buf *out)
@@ -101,32 +101,65 @@ static void encode_ticks(dm_backend_id from, seq_tick *t, size_t n, dm_buf *out)
             t[j] = t[i];
     }
     dm_enc e;
-    begin(&e, out, from, "ticks", keep);
+    begin(&e, out, from, "ticks", keep, 3);
     for (size_t i = 0; i < keep; i++)
         dm_tick_encode(&e, &t[i].t);
-    end(&e, &t[0].seq, sizeof *t, keep);
+    put_seqs(&e, &t[0].seq, sizeof *t, keep);
+    dm_enc_map_end(&e);
+}
+
+/* Keeps, per key, the newest DM_COHERENCE_PER_KEY (older ones cannot change a newest-N
+ * list that the newer ones do not already invalidate); returns how many keys lost rows. */
+static size_t keep_newest(seq_candle *c, size_t n, size_t *keep, seq_candle *partial)
+{
+    size_t k = 0, n_partial = 0;
+    for (size_t start = 0; start < n;) {
+        size_t end_ = start;
+        while (end_ < n && same_key(&c[end_], &c[start]))
+            end_++;
+        size_t from_ = start;
+        if (end_ - start > DM_COHERENCE_PER_KEY) {
+            from_ = end_ - DM_COHERENCE_PER_KEY;
+            partial[n_partial++] = c[end_ - 1];
+        }
+        memmove(&c[k], &c[from_], (end_ - from_) * sizeof *c);
+        k += end_ - from_;
+        start = end_;
+    }
+    *keep = k;
+    return n_partial;
 }
 
 static void encode_candles(dm_backend_id from, seq_candle *c, size_t n, dm_buf *out)
 {
     qsort(c, n, sizeof *c, cmp_candles);
-    /* Per key, the newest DM_COHERENCE_PER_KEY: older ones cannot change a newest-N list
-     * that the newer ones do not already invalidate. */
-    size_t keep = 0;
-    for (size_t start = 0; start < n;) {
-        size_t end_ = start;
-        while (end_ < n && same_key(&c[end_], &c[start]))
-            end_++;
-        size_t from_ = end_ - start > DM_COHERENCE_PER_KEY ? end_ - DM_COHERENCE_PER_KEY : start;
-        memmove(&c[keep], &c[from_], (end_ - from_) * sizeof *c);
-        keep += end_ - from_;
-        start = end_;
-    }
+    seq_candle *partial = malloc(n * sizeof *partial);
+    size_t keep = n, n_partial = 0;
+    if (partial)
+        n_partial = keep_newest(c, n, &keep, partial);
+    else
+        n = keep = 0; /* out of memory: say nothing rather than half */
     dm_enc e;
-    begin(&e, out, from, "candles", keep);
+    begin(&e, out, from, "candles", keep, n_partial ? 4 : 3);
     for (size_t i = 0; i < keep; i++)
         dm_candle_encode(&e, &c[i].c);
-    end(&e, &c[0].seq, sizeof *c, keep);
+    put_seqs(&e, &c[0].seq, sizeof *c, keep);
+    /* Keys whose older rows were left out, [symbol, timeframe, newest seq]: a copy of every
+     * close (the analysis engines' series) reads them from the backend instead. */
+    if (n_partial) {
+        dm_enc_key(&e, "partial");
+        dm_enc_arr(&e, n_partial);
+        for (size_t i = 0; i < n_partial; i++) {
+            dm_enc_arr(&e, 3);
+            dm_enc_str(&e, partial[i].c.symbol);
+            dm_enc_str(&e, dm_tf_name(partial[i].c.tf));
+            dm_enc_i64(&e, (int64_t)partial[i].seq);
+            dm_enc_arr_end(&e);
+        }
+        dm_enc_arr_end(&e);
+    }
+    dm_enc_map_end(&e);
+    free(partial);
 }
 
 bool dm_coherence_encode(const dm_ingest *ing, dm_backend_id from, const dm_ingest_msg *msgs,
@@ -177,8 +210,8 @@ static dm_code read_seqs(const cJSON *arr, int n, uint64_t *seqs, dm_err *err)
 }
 
 /* Every row must decode: an update that is not wholly valid is not from a worker. */
-static dm_code apply_array(dm_l1_cache *c, dm_backend_id from, const cJSON *arr, const cJSON *seq_arr,
-                           bool ticks, dm_err *err)
+static dm_code apply_array(dm_l1_cache *c, dm_series_store *series, dm_backend_id from,
+                           const cJSON *arr, const cJSON *seq_arr, bool ticks, dm_err *err)
 {
     int n = cJSON_GetArraySize(arr);
     if (n <= 0 || n > DM_COHERENCE_MAX_ROWS)
@@ -204,12 +237,35 @@ static dm_code apply_array(dm_l1_cache *c, dm_backend_id from, const cJSON *arr,
         dm_l1_cache_apply_ticks(c, from, rows, seqs, k);
     else if (code == DM_OK)
         dm_l1_cache_apply_candles(c, from, rows, seqs, k);
+    if (code == DM_OK && !ticks && series)
+        dm_series_note(series, rows, seqs, k);
     free(rows);
     free(seqs);
     return code;
 }
 
-dm_code dm_coherence_apply(dm_l1_cache *c, const char *data, size_t len, dm_err *err)
+/* PostgreSQL's partial keys: the series store reads them again (it loads from PostgreSQL,
+ * so only PostgreSQL's say-so means the rows are there to read). */
+static dm_code apply_partial(dm_series_store *series, const cJSON *arr, dm_err *err)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const cJSON *sym = cJSON_GetArrayItem(it, 0), *tf = cJSON_GetArrayItem(it, 1),
+                    *seq = cJSON_GetArrayItem(it, 2);
+        char symbol[DM_SYMBOL_MAX + 1], token[DM_TOKEN_MAX + 1];
+        dm_tf t;
+        if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 3 || !cJSON_IsString(sym) || !cJSON_IsString(tf) ||
+            !cJSON_IsNumber(seq) || seq->valuedouble < 1 || !dm_tf_parse(tf->valuestring, &t) ||
+            dm_symbol_normalize(sym->valuestring, symbol, token, "partial", err) != DM_OK)
+            return dm_fail(err, DM_E_INVALID_FIELD, "partial", "cache update has a malformed partial key");
+        dm_series_stale(series, symbol, t, (uint64_t)seq->valuedouble);
+    }
+    return DM_OK;
+}
+
+dm_code dm_coherence_apply(dm_l1_cache *c, dm_series_store *series, const char *data, size_t len,
+                           dm_err *err)
 {
     cJSON *root = NULL;
     if (dm_doc_parse(data, len, DM_ENC_MSGPACK, DM_INGEST_MAX_BYTES, &root, err))
@@ -222,7 +278,10 @@ dm_code dm_coherence_apply(dm_l1_cache *c, const char *data, size_t len, dm_err 
     if (code == DM_OK && cJSON_IsArray(t) == cJSON_IsArray(k))
         code = dm_fail(err, DM_E_INVALID_FIELD, "", "cache update holds neither ticks nor candles");
     else if (code == DM_OK)
-        code = apply_array(c, from, cJSON_IsArray(t) ? t : k, seqs, cJSON_IsArray(t), err);
+        code = apply_array(c, series, from, cJSON_IsArray(t) ? t : k, seqs, cJSON_IsArray(t), err);
+    const cJSON *partial = cJSON_GetObjectItemCaseSensitive(root, "partial");
+    if (code == DM_OK && series && from == DM_BK_TIMESCALE && cJSON_IsArray(partial))
+        code = apply_partial(series, partial, err);
     cJSON_Delete(root);
     return code;
 }

@@ -82,7 +82,7 @@ static dm_code patterns_request(const cJSON *req, bool similar, patterns_q *q, d
         return c;
     if (similar && (c = dm_get_num(req, "threshold", &threshold, false, &has_threshold, err)))
         return c;
-    if (similar && (threshold < -1 || threshold > 1))
+    if (similar && !(threshold >= -1 && threshold <= 1))
         return dm_fail(err, DM_E_INVALID_FIELD, "threshold", "threshold must be in [-1, 1]");
     if (cJSON_GetObjectItemCaseSensitive(req, "symbol")) {
         if ((c = req_symbol(req, "symbol", q->symbol, err)))

@@ -37,6 +37,13 @@ static const char *const F_HISTORY[] = {"symbol", "timeframe", "start_date", "en
 static const char *const F_EVENTS[] = {"start_date", "end_date", "country", "currency",
                                        "impact", "page_size", "cursor", NULL};
 static const char *const F_AGG[] = {"symbol", "timeframe", "period", "start_date", "end_date", NULL};
+static const char *const F_FIND[] = {"pattern_vector", "limit", "symbol", "timeframe", "start_date",
+                                     "end_date", "exclusion_zone", NULL};
+static const char *const F_SIMILAR[] = {"query_vector", "threshold", "limit", "symbol", "timeframe",
+                                        "start_date", "end_date", "exclusion_zone", NULL};
+static const char *const F_CORR[] = {"symbol", "threshold", "timeframe", "end_date", "window_candles", NULL};
+static const char *const F_GRAPH[] = {"start_symbol", "depth", "threshold", "timeframe", "end_date",
+                                      "window_candles", NULL};
 
 static const struct {
     const char *subject;
@@ -49,6 +56,10 @@ static const struct {
     {DM_SUBJ_CANDLES_HISTORY, DM_OP_GET_HISTORICAL, op_history, F_HISTORY},
     {DM_SUBJ_EVENTS, DM_OP_GET_EVENTS, op_events, F_EVENTS},
     {DM_SUBJ_AGGREGATES, DM_OP_COMPUTE_AGGREGATES, op_aggregates, F_AGG},
+    {DM_SUBJ_PATTERNS_FIND, DM_OP_FIND_PATTERNS, op_patterns_find, F_FIND},
+    {DM_SUBJ_PATTERNS_SIMILAR, DM_OP_SIMILARITY_SEARCH, op_patterns_similar, F_SIMILAR},
+    {DM_SUBJ_CORRELATIONS, DM_OP_GET_CORRELATIONS, op_correlations, F_CORR},
+    {DM_SUBJ_GRAPH, DM_OP_GRAPH_ANALYSIS, op_graph, F_GRAPH},
 };
 
 static void handle(dm_serve *s, const char *subject, const char *data, size_t len,

@@ -108,6 +108,10 @@ dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *
 dm_code op_history(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
 dm_code op_events(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
 dm_code op_aggregates(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
+dm_code op_patterns_find(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
+dm_code op_patterns_similar(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
+dm_code op_correlations(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
+dm_code op_graph(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err);
 void op_health(dm_serve *s, dm_reply *out);
 void op_metrics(dm_serve *s, dm_reply *out);
 
