@@ -1,5 +1,6 @@
 #include "fallback.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
