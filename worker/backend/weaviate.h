@@ -4,7 +4,8 @@
  * - One class holds every (symbol, timeframe): vectorizer none, cosine distance, index
  *   "flat" (exact, brute force) or "hnsw" (approximate: recall below 1). symbol and
  *   timeframe are text with tokenization "field", since the default "word" lowercases and
- *   splits "EUR/USD" and an Equal filter would then match "EUR/GBP" windows too.
+ *   splits "EUR/USD" into "eur" and "usd", and an Equal filter would then match "USD/EUR"
+ *   windows too.
  * - timestamp and start_timestamp are stored as `date` (RFC 3339, UTC, milliseconds), not
  *   as `int` Unix ms: Weaviate's GraphQL layer types int properties as GraphQL Int, which is
  *   32-bit, so a Unix ms value comes back null in Get results (weaviate#1563, #2862) and
