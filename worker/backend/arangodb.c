@@ -613,6 +613,7 @@ dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w,
     }
     if (st != DM_BS_OK && st != DM_BS_MISS)
         return st;
+    dm_err_clear(err); /* a first window is no error */
     dm_buf b;
     dm_buf_init(&b);
     st = write_window(a, w, symbols, n_symbols, edges, n_edges, &b, err);
