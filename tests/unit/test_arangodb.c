@@ -17,25 +17,33 @@
 #include "backend/arangodb.h"
 
 #define STEPS(...) ((const dm_stub_step[]){__VA_ARGS__})
-#define START(...)                                                                         \
+#define START(...)                                                                                 \
     dm_stub_start(STEPS(__VA_ARGS__), sizeof STEPS(__VA_ARGS__) / sizeof(dm_stub_step))
 
-#define AUTH(jwt)                                                                          \
-    {"POST", "/_open/auth", NULL, NULL, {"\"username\":\"root\"", "\"password\":\"s3cret\""},  \
-     200, "{\"jwt\":\"" jwt "\"}", 0}
+#define AUTH(jwt)                                                                                  \
+    {                                                                                              \
+        "POST", "/_open/auth", NULL, NULL, {"\"username\":\"root\"", "\"password\":\"s3cret\""},   \
+            200, "{\"jwt\":\"" jwt "\"}", 0                                                        \
+    }
 #define BEARER "Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig1"
 #define JWT1 "eyJhbGciOiJIUzI1NiJ9.e30.sig1"
 #define JWT2 "eyJhbGciOiJIUzI1NiJ9.e30.sig2"
 #define WINDOW_PATH "/_db/dm/_api/document/dm_windows/1h"
 #define GEN "0123456789abcdef"
-#define WINDOW_DOC                                                                         \
-    "{\"_key\":\"1h\",\"_id\":\"dm_windows/1h\",\"_rev\":\"_hA\",\"timeframe\":\"1h\","      \
-    "\"window_start\":1700000000000,\"window_end\":1700360000000,\"window_candles\":100,"  \
+#define WINDOW_DOC                                                                                 \
+    "{\"_key\":\"1h\",\"_id\":\"dm_windows/1h\",\"_rev\":\"_hA\",\"timeframe\":\"1h\","            \
+    "\"window_start\":1700000000000,\"window_end\":1700360000000,\"window_candles\":100,"          \
     "\"gen\":\"" GEN "\"}"
-#define STORED_WINDOW {"GET", WINDOW_PATH, BEARER, {NULL}, 200, WINDOW_DOC, 0}
-#define ERROR_BODY(code, num, msg)                                                         \
+#define STORED_WINDOW                                                                              \
+    {                                                                                              \
+        "GET", WINDOW_PATH, BEARER, {NULL}, 200, WINDOW_DOC, 0                                     \
+    }
+#define ERROR_BODY(code, num, msg)                                                                 \
     "{\"error\":true,\"code\":" #code ",\"errorNum\":" #num ",\"errorMessage\":\"" msg "\"}"
-#define NO_WINDOW {"GET", WINDOW_PATH, BEARER, {NULL}, 404, ERROR_BODY(404, 1202, "document not found"), 0}
+#define NO_WINDOW                                                                                  \
+    {                                                                                              \
+        "GET", WINDOW_PATH, BEARER, {NULL}, 404, ERROR_BODY(404, 1202, "document not found"), 0    \
+    }
 #define CURSOR "/_db/dm/_api/cursor"
 #define ROW_EG "{\"a\":\"EUR/USD\",\"b\":\"GBP/USD\",\"r\":0.91,\"n\":100}"
 #define ROW_EJ "{\"a\":\"EUR/USD\",\"b\":\"USD/JPY\",\"r\":-0.8,\"n\":100}"
@@ -103,8 +111,15 @@ static void symbol_keys_are_valid_keys_and_one_to_one(void **state)
     assert_true(dm_arango_symbol_key("EURUSD", k)); /* a different symbol, a different key */
     assert_string_equal(k, "EURUSD");
     assert_true(dm_arango_symbol_key("ABCDEFGHIJKL/ABCDEFGHIJK", k));
-    static const char *const bad[] = {"EUR/USD/JPY", "eur/usd", "EUR_USD", "", "/USD", "EUR/",
-                                      "EUR USD", "EUR/US'D", "ABCDEFGHIJKLM/ABCDEFGHIJK",
+    static const char *const bad[] = {"EUR/USD/JPY",
+                                      "eur/usd",
+                                      "EUR_USD",
+                                      "",
+                                      "/USD",
+                                      "EUR/",
+                                      "EUR USD",
+                                      "EUR/US'D",
+                                      "ABCDEFGHIJKLM/ABCDEFGHIJK",
                                       "\xc3\x89UR/USD"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (dm_arango_symbol_key(bad[i], k))
@@ -140,10 +155,22 @@ static void open_refuses_unusable_configs(void **state)
 static void availability_is_ok_then_transient_while_starting(void **state)
 {
     (void)state;
-    dm_stub *s = START({"GET", "/_admin/server/availability", NULL, NULL, {NULL}, 200,
-                        "{\"mode\":\"default\",\"readOnly\":false}", 0},
-                       {"GET", "/_admin/server/availability", NULL, NULL, {NULL}, 503,
-                        ERROR_BODY(503, 503, "service unavailable"), 0});
+    dm_stub *s = START({"GET",
+                        "/_admin/server/availability",
+                        NULL,
+                        NULL,
+                        {NULL},
+                        200,
+                        "{\"mode\":\"default\",\"readOnly\":false}",
+                        0},
+                       {"GET",
+                        "/_admin/server/availability",
+                        NULL,
+                        NULL,
+                        {NULL},
+                        503,
+                        ERROR_BODY(503, 503, "service unavailable"),
+                        0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     assert_int_equal(dm_arango_available(a, &err), DM_BS_OK);
@@ -160,19 +187,49 @@ static void ensure_graph_creates_collections_and_graph_and_accepts_existing_ones
         {"POST", "/_db/dm/_api/collection", BEARER, {"\"dm_symbols\""}, 200, "{\"type\":2}", 0},
         {"POST", "/_db/dm/_api/collection", BEARER, {"\"dm_correlations\""}, 200, "{}", 0},
         {"POST", "/_db/dm/_api/collection", BEARER, {"\"dm_windows\""}, 200, "{}", 0},
-        {"POST", "/_db/dm/_api/gharial", BEARER, {"\"dm_correlation_graph\""}, 202,
-         "{\"error\":false,\"code\":202,\"graph\":{}}", 0},
-        {"POST", "/_db/dm/_api/collection", BEARER, {NULL}, 409,
-         ERROR_BODY(409, 1207, "duplicate name"), 0},
-        {"POST", "/_db/dm/_api/collection", BEARER, {NULL}, 409,
-         ERROR_BODY(409, 1207, "duplicate name"), 0},
-        {"POST", "/_db/dm/_api/collection", BEARER, {NULL}, 409,
-         ERROR_BODY(409, 1207, "duplicate name"), 0},
-        {"POST", "/_db/dm/_api/gharial", BEARER, {NULL}, 409,
-         ERROR_BODY(409, 1925, "graph already exists"), 0},
+        {"POST",
+         "/_db/dm/_api/gharial",
+         BEARER,
+         {"\"dm_correlation_graph\""},
+         202,
+         "{\"error\":false,\"code\":202,\"graph\":{}}",
+         0},
+        {"POST",
+         "/_db/dm/_api/collection",
+         BEARER,
+         {NULL},
+         409,
+         ERROR_BODY(409, 1207, "duplicate name"),
+         0},
+        {"POST",
+         "/_db/dm/_api/collection",
+         BEARER,
+         {NULL},
+         409,
+         ERROR_BODY(409, 1207, "duplicate name"),
+         0},
+        {"POST",
+         "/_db/dm/_api/collection",
+         BEARER,
+         {NULL},
+         409,
+         ERROR_BODY(409, 1207, "duplicate name"),
+         0},
+        {"POST",
+         "/_db/dm/_api/gharial",
+         BEARER,
+         {NULL},
+         409,
+         ERROR_BODY(409, 1925, "graph already exists"),
+         0},
         /* a conflict that is not "exists" is not success */
-        {"POST", "/_db/dm/_api/collection", BEARER, {NULL}, 409,
-         ERROR_BODY(409, 1200, "write-write conflict"), 0});
+        {"POST",
+         "/_db/dm/_api/collection",
+         BEARER,
+         {NULL},
+         409,
+         ERROR_BODY(409, 1200, "write-write conflict"),
+         0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     assert_int_equal(dm_arango_ensure_graph(a, &err), DM_BS_OK);
@@ -198,23 +255,44 @@ static void ensure_graph_creates_collections_and_graph_and_accepts_existing_ones
 
 /* ---- writes --------------------------------------------------------------------------- */
 
-#define IMPORT(coll) "/_db/dm/_api/import?collection=" coll "&type=documents&onDuplicate=update&details=true"
+#define IMPORT(coll)                                                                               \
+    "/_db/dm/_api/import?collection=" coll "&type=documents&onDuplicate=update&details=true"
 
-static void put_window_imports_keyed_documents_switches_the_window_then_removes_stale_edges(
-    void **state)
+static void
+put_window_imports_keyed_documents_switches_the_window_then_removes_stale_edges(void **state)
 {
     (void)state;
     dm_stub *s = START(
         AUTH(JWT1), NO_WINDOW,
-        {"POST", IMPORT("dm_symbols"), BEARER, {"\"_key\":\"EUR_USD\",\"symbol\":\"EUR/USD\""},
-         201, "{\"error\":false,\"created\":2,\"errors\":0,\"empty\":0,\"updated\":1,"
-              "\"ignored\":0,\"details\":[]}", 0},
-        {"POST", IMPORT("dm_correlations"), BEARER, {"\"_key\":\"1h-EUR_USD-GBP_USD\""}, 201,
-         "{\"error\":false,\"created\":1,\"errors\":0,\"empty\":0,\"updated\":1,\"ignored\":0}", 0},
-        {"POST", IMPORT("dm_windows"), BEARER, {"\"_key\":\"1h\""}, 201,
-         "{\"error\":false,\"created\":0,\"errors\":0,\"empty\":0,\"updated\":1,\"ignored\":0}", 0},
-        {"POST", CURSOR, BEARER, {"REMOVE e IN dm_correlations"}, 201,
-         "{\"result\":[],\"hasMore\":false,\"error\":false,\"code\":201}", 0});
+        {"POST",
+         IMPORT("dm_symbols"),
+         BEARER,
+         {"\"_key\":\"EUR_USD\",\"symbol\":\"EUR/USD\""},
+         201,
+         "{\"error\":false,\"created\":2,\"errors\":0,\"empty\":0,\"updated\":1,"
+         "\"ignored\":0,\"details\":[]}",
+         0},
+        {"POST",
+         IMPORT("dm_correlations"),
+         BEARER,
+         {"\"_key\":\"1h-EUR_USD-GBP_USD\""},
+         201,
+         "{\"error\":false,\"created\":1,\"errors\":0,\"empty\":0,\"updated\":1,\"ignored\":0}",
+         0},
+        {"POST",
+         IMPORT("dm_windows"),
+         BEARER,
+         {"\"_key\":\"1h\""},
+         201,
+         "{\"error\":false,\"created\":0,\"errors\":0,\"empty\":0,\"updated\":1,\"ignored\":0}",
+         0},
+        {"POST",
+         CURSOR,
+         BEARER,
+         {"REMOVE e IN dm_correlations"},
+         201,
+         "{\"result\":[],\"hasMore\":false,\"error\":false,\"code\":201}",
+         0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     assert_int_equal(dm_arango_put_window(a, &WINDOW, SYMBOLS, 3, EDGES, 2, &err), DM_BS_OK);
@@ -258,14 +336,18 @@ static void put_window_fails_with_the_first_detail_of_a_partial_import(void **st
     (void)state;
     dm_stub *s = START(
         AUTH(JWT1), NO_WINDOW,
-        {"POST", IMPORT("dm_symbols"), BEARER, {NULL}, 201,
+        {"POST",
+         IMPORT("dm_symbols"),
+         BEARER,
+         {NULL},
+         201,
          "{\"error\":false,\"created\":2,\"errors\":1,\"empty\":0,\"updated\":0,\"ignored\":0,"
          "\"details\":[\"at position 1: creating document failed with error 'illegal document "
-         "key', offending document: {\\\"_key\\\":\\\"x\\\"}\"]}", 0});
+         "key', offending document: {\\\"_key\\\":\\\"x\\\"}\"]}",
+         0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
-    assert_int_equal(dm_arango_put_window(a, &WINDOW, SYMBOLS, 3, EDGES, 2, &err),
-                     DM_BS_PERMANENT);
+    assert_int_equal(dm_arango_put_window(a, &WINDOW, SYMBOLS, 3, EDGES, 2, &err), DM_BS_PERMANENT);
     assert_non_null(strstr(err.message, "1 of 3 documents refused"));
     assert_non_null(strstr(err.message, "illegal document key"));
     finish(s, a); /* nothing after the failed import: the window was not switched */
@@ -338,16 +420,31 @@ static void stored_window_reads_the_window_document_or_misses(void **state)
 static void correlations_read_every_batch_and_leave_no_cursor(void **state)
 {
     (void)state;
-    dm_stub *s = START(
-        AUTH(JWT1), STORED_WINDOW,
-        {"POST", CURSOR, BEARER, {"e._from == @v OR e._to == @v"}, 201,
-         "{\"result\":[" ROW_EG "," ROW_EJ "],\"hasMore\":true,\"id\":\"26011191\","
-         "\"nextBatchId\":2,\"error\":false,\"code\":201}", 0},
-        {"POST", CURSOR "/26011191", BEARER, {NULL}, 200,
-         "{\"result\":[" ROW_AE "],\"hasMore\":true,\"id\":\"26011191\",\"nextBatchId\":3,"
-         "\"error\":false,\"code\":200}", 0},
-        {"POST", CURSOR "/26011191", BEARER, {NULL}, 200,
-         "{\"result\":[],\"hasMore\":false,\"error\":false,\"code\":200}", 0});
+    dm_stub *s =
+        START(AUTH(JWT1), STORED_WINDOW,
+              {"POST",
+               CURSOR,
+               BEARER,
+               {"e._from == @v OR e._to == @v"},
+               201,
+               "{\"result\":[" ROW_EG "," ROW_EJ "],\"hasMore\":true,\"id\":\"26011191\","
+               "\"nextBatchId\":2,\"error\":false,\"code\":201}",
+               0},
+              {"POST",
+               CURSOR "/26011191",
+               BEARER,
+               {NULL},
+               200,
+               "{\"result\":[" ROW_AE "],\"hasMore\":true,\"id\":\"26011191\",\"nextBatchId\":3,"
+               "\"error\":false,\"code\":200}",
+               0},
+              {"POST",
+               CURSOR "/26011191",
+               BEARER,
+               {NULL},
+               200,
+               "{\"result\":[],\"hasMore\":false,\"error\":false,\"code\":200}",
+               0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_edge *e = NULL;
@@ -387,13 +484,23 @@ static void correlations_miss_without_a_stored_window(void **state)
 static void a_read_stopped_early_deletes_its_cursor(void **state)
 {
     (void)state;
-    dm_stub *s = START(
-        AUTH(JWT1), STORED_WINDOW,
-        {"POST", CURSOR, BEARER, {NULL}, 201,
-         "{\"result\":[" ROW_EG ",{\"a\":\"EUR/USD\",\"b\":\"USD/JPY\",\"r\":\"high\",\"n\":1}],"
-         "\"hasMore\":true,\"id\":\"77\",\"error\":false,\"code\":201}", 0},
-        {"DELETE", CURSOR "/77", BEARER, {NULL}, 202, "{\"id\":\"77\",\"error\":false,\"code\":202}",
-         0});
+    dm_stub *s = START(AUTH(JWT1), STORED_WINDOW,
+                       {"POST",
+                        CURSOR,
+                        BEARER,
+                        {NULL},
+                        201,
+                        "{\"result\":[" ROW_EG
+                        ",{\"a\":\"EUR/USD\",\"b\":\"USD/JPY\",\"r\":\"high\",\"n\":1}],"
+                        "\"hasMore\":true,\"id\":\"77\",\"error\":false,\"code\":201}",
+                        0},
+                       {"DELETE",
+                        CURSOR "/77",
+                        BEARER,
+                        {NULL},
+                        202,
+                        "{\"id\":\"77\",\"error\":false,\"code\":202}",
+                        0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_edge *e = NULL;
@@ -410,20 +517,28 @@ static void traversal_prunes_on_the_edge_and_returns_least_depths_and_distinct_e
     (void)state;
     dm_stub *s = START(
         AUTH(JWT1), STORED_WINDOW,
-        {"POST", CURSOR, BEARER,
+        {"POST",
+         CURSOR,
+         BEARER,
          {"PRUNE e != null AND (ABS(e.r) < @t OR e.timeframe != @tf OR e.gen != @gen)",
           "OPTIONS {order: \\\"bfs\\\", uniqueVertices: \\\"path\\\"}", "GRAPH @g"},
          201,
          "{\"result\":["
          "{\"s\":\"GBP/USD\",\"d\":1,\"a\":\"EUR/USD\",\"b\":\"GBP/USD\",\"r\":0.91,\"n\":100},"
          "{\"s\":\"USD/JPY\",\"d\":1,\"a\":\"EUR/USD\",\"b\":\"USD/JPY\",\"r\":-0.8,\"n\":100}],"
-         "\"hasMore\":true,\"id\":\"5\",\"error\":false,\"code\":201}", 0},
-        {"POST", CURSOR "/5", BEARER, {NULL}, 200,
+         "\"hasMore\":true,\"id\":\"5\",\"error\":false,\"code\":201}",
+         0},
+        {"POST",
+         CURSOR "/5",
+         BEARER,
+         {NULL},
+         200,
          "{\"result\":["
          "{\"s\":\"USD/JPY\",\"d\":2,\"a\":\"GBP/USD\",\"b\":\"USD/JPY\",\"r\":-0.75,\"n\":100},"
          "{\"s\":\"GBP/USD\",\"d\":2,\"a\":\"GBP/USD\",\"b\":\"USD/JPY\",\"r\":-0.75,\"n\":100},"
          "{\"s\":\"AUD/USD\",\"d\":2,\"a\":\"AUD/USD\",\"b\":\"GBP/USD\",\"r\":0.6,\"n\":100}],"
-         "\"hasMore\":false,\"error\":false,\"code\":200}", 0});
+         "\"hasMore\":false,\"error\":false,\"code\":200}",
+         0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_node *v = NULL;
@@ -460,12 +575,17 @@ static void traversal_prunes_on_the_edge_and_returns_least_depths_and_distinct_e
 static void an_expired_token_is_renewed_once_and_the_request_retried(void **state)
 {
     (void)state;
-    dm_stub *s = START(AUTH(JWT1),
-                       {"GET", WINDOW_PATH, BEARER, {NULL}, 401,
-                        ERROR_BODY(401, 11, "not authorized to execute this request"), 0},
-                       AUTH(JWT2),
-                       {"GET", WINDOW_PATH, "Authorization", "Bearer " JWT2, {NULL}, 200,
-                        WINDOW_DOC, 0});
+    dm_stub *s =
+        START(AUTH(JWT1),
+              {"GET",
+               WINDOW_PATH,
+               BEARER,
+               {NULL},
+               401,
+               ERROR_BODY(401, 11, "not authorized to execute this request"),
+               0},
+              AUTH(JWT2),
+              {"GET", WINDOW_PATH, "Authorization", "Bearer " JWT2, {NULL}, 200, WINDOW_DOC, 0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_window w;
@@ -476,11 +596,17 @@ static void an_expired_token_is_renewed_once_and_the_request_retried(void **stat
 static void a_token_refused_twice_is_permanent(void **state)
 {
     (void)state;
-    dm_stub *s = START(AUTH(JWT1),
-                       {"GET", WINDOW_PATH, BEARER, {NULL}, 401, ERROR_BODY(401, 11, "nope"), 0},
-                       AUTH(JWT2),
-                       {"GET", WINDOW_PATH, "Authorization", "Bearer " JWT2, {NULL}, 401,
-                        ERROR_BODY(401, 11, "nope"), 0});
+    dm_stub *s =
+        START(AUTH(JWT1), {"GET", WINDOW_PATH, BEARER, {NULL}, 401, ERROR_BODY(401, 11, "nope"), 0},
+              AUTH(JWT2),
+              {"GET",
+               WINDOW_PATH,
+               "Authorization",
+               "Bearer " JWT2,
+               {NULL},
+               401,
+               ERROR_BODY(401, 11, "nope"),
+               0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_window w;
@@ -492,8 +618,14 @@ static void a_token_refused_twice_is_permanent(void **state)
 static void wrong_credentials_are_permanent(void **state)
 {
     (void)state;
-    dm_stub *s = START({"POST", "/_open/auth", NULL, NULL, {NULL}, 401,
-                        ERROR_BODY(401, 401, "Wrong credentials"), 0});
+    dm_stub *s = START({"POST",
+                        "/_open/auth",
+                        NULL,
+                        NULL,
+                        {NULL},
+                        401,
+                        ERROR_BODY(401, 401, "Wrong credentials"),
+                        0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     assert_int_equal(dm_arango_ensure_graph(a, &err), DM_BS_PERMANENT);
@@ -506,18 +638,31 @@ static void error_bodies_name_errorNum_and_follow_the_contract(void **state)
     (void)state;
     dm_stub *s = START(
         AUTH(JWT1), STORED_WINDOW,
-        {"POST", CURSOR, BEARER, {NULL}, 400,
-         ERROR_BODY(400, 1501, "syntax error, unexpected identifier near 'x' at position 1:1"), 0},
+        {"POST",
+         CURSOR,
+         BEARER,
+         {NULL},
+         400,
+         ERROR_BODY(400, 1501, "syntax error, unexpected identifier near 'x' at position 1:1"),
+         0},
         STORED_WINDOW,
-        {"POST", CURSOR, BEARER, {NULL}, 404,
-         ERROR_BODY(404, 1203, "collection or view not found: dm_correlations"), 0},
+        {"POST",
+         CURSOR,
+         BEARER,
+         {NULL},
+         404,
+         ERROR_BODY(404, 1203, "collection or view not found: dm_correlations"),
+         0},
         STORED_WINDOW,
-        {"POST", CURSOR, BEARER, {NULL}, 201,
-         "{\"result\":[" ROW_EG "],\"hasMore\":true,\"id\":\"42\",\"error\":false,\"code\":201}", 0},
-        {"POST", CURSOR "/42", BEARER, {NULL}, 404,
-         ERROR_BODY(404, 1600, "cursor not found"), 0},
-        STORED_WINDOW,
-        {"POST", CURSOR, BEARER, {NULL}, 500, "<html>internal</html>", 0});
+        {"POST",
+         CURSOR,
+         BEARER,
+         {NULL},
+         201,
+         "{\"result\":[" ROW_EG "],\"hasMore\":true,\"id\":\"42\",\"error\":false,\"code\":201}",
+         0},
+        {"POST", CURSOR "/42", BEARER, {NULL}, 404, ERROR_BODY(404, 1600, "cursor not found"), 0},
+        STORED_WINDOW, {"POST", CURSOR, BEARER, {NULL}, 500, "<html>internal</html>", 0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_edge *e = NULL;
@@ -543,8 +688,14 @@ static void error_bodies_name_errorNum_and_follow_the_contract(void **state)
 static void a_slow_server_is_transient(void **state)
 {
     (void)state;
-    dm_stub *s = START({"GET", "/_admin/server/availability", NULL, NULL, {NULL}, 200,
-                        "{\"mode\":\"default\"}", 1500});
+    dm_stub *s = START({"GET",
+                        "/_admin/server/availability",
+                        NULL,
+                        NULL,
+                        {NULL},
+                        200,
+                        "{\"mode\":\"default\"}",
+                        1500});
     dm_arango *a = open_stub(s, 300);
     dm_err err = {0};
     assert_int_equal(dm_arango_available(a, &err), DM_BS_TRANSIENT);
@@ -568,7 +719,8 @@ static void nobody_listening_is_transient(void **state)
 /* One correlations read answered with `reply` to the query: never OK, never a crash. */
 static void hostile_query_reply(const char *reply, int status)
 {
-    dm_stub *s = START(AUTH(JWT1), STORED_WINDOW, {"POST", CURSOR, BEARER, {NULL}, status, reply, 0});
+    dm_stub *s =
+        START(AUTH(JWT1), STORED_WINDOW, {"POST", CURSOR, BEARER, {NULL}, status, reply, 0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_edge *e = NULL;
@@ -586,16 +738,18 @@ static void malformed_replies_are_errors_not_crashes(void **state)
         "<html>proxy</html>",
         "{\"result\":{},\"hasMore\":false}",
         "{\"result\":[],\"hasMore\":\"no\"}",
-        "{\"result\":[],\"hasMore\":true}",                          /* no cursor id */
-        "{\"result\":[],\"hasMore\":true,\"id\":\"../../_admin\"}",  /* id into a path */
+        "{\"result\":[],\"hasMore\":true}",                         /* no cursor id */
+        "{\"result\":[],\"hasMore\":true,\"id\":\"../../_admin\"}", /* id into a path */
         "{\"result\":[42],\"hasMore\":false}",
         "{\"result\":[{\"a\":\"EUR/USD\",\"b\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ/USD\",\"r\":0.9,"
-        "\"n\":1}],\"hasMore\":false}",                               /* overlong symbol */
+        "\"n\":1}],\"hasMore\":false}", /* overlong symbol */
         "{\"result\":[{\"a\":\"AUD/USD\",\"b\":\"GBP/USD\",\"r\":0.9,\"n\":1}],\"hasMore\":false}",
         "{\"result\":[{\"a\":\"GBP/USD\",\"b\":\"EUR/USD\",\"r\":0.9,\"n\":1}],\"hasMore\":false}",
-        "{\"result\":[{\"a\":\"EUR/USD\",\"b\":\"GBP/USD\",\"r\":1e308,\"n\":1}],\"hasMore\":false}",
+        "{\"result\":[{\"a\":\"EUR/USD\",\"b\":\"GBP/"
+        "USD\",\"r\":1e308,\"n\":1}],\"hasMore\":false}",
         "{\"result\":[{\"a\":\"EUR/USD\",\"b\":\"GBP/USD\",\"r\":0.9,\"n\":-1}],\"hasMore\":false}",
-        "{\"result\":[{\"a\":\"EUR/USD\",\"b\":\"GBP/USD\",\"r\":0.9,\"n\":1.5}],\"hasMore\":false}",
+        "{\"result\":[{\"a\":\"EUR/USD\",\"b\":\"GBP/"
+        "USD\",\"r\":0.9,\"n\":1.5}],\"hasMore\":false}",
         "{\"result\":[{\"a\":\"EUR/USD\",\"b\":null,\"r\":0.9,\"n\":1}],\"hasMore\":false}",
     };
     for (size_t i = 0; i < sizeof replies / sizeof *replies; i++)
@@ -626,8 +780,8 @@ static void malformed_window_documents_and_tokens_are_refused(void **state)
         finish(s, a);
     }
     /* A token that would smuggle a header line is not used. */
-    dm_stub *s = START({"POST", "/_open/auth", NULL, NULL, {NULL}, 200,
-                        "{\"jwt\":\"abc\\r\\nX-Evil: 1\"}", 0});
+    dm_stub *s = START(
+        {"POST", "/_open/auth", NULL, NULL, {NULL}, 200, "{\"jwt\":\"abc\\r\\nX-Evil: 1\"}", 0});
     dm_arango *a = open_stub(s, 2000);
     dm_err err = {0};
     dm_arango_window w;

@@ -19,8 +19,8 @@
 #define GRAPH "dm_correlation_graph"
 #define CONNECT_TIMEOUT_MS 5000
 #define JWT_MAX 4096
-#define GEN_LEN 16       /* hex digits of a generation */
-#define CURSOR_ID_MAX 32 /* digits of a cursor id: a 64-bit number, with room */
+#define GEN_LEN 16                   /* hex digits of a generation */
+#define CURSOR_ID_MAX 32             /* digits of a cursor id: a 64-bit number, with room */
 #define EXACT_INT 9007199254740992.0 /* 2^53: larger JSON numbers lose integers */
 
 struct dm_arango {
@@ -173,8 +173,8 @@ static dm_bstatus perform(dm_arango *a, const request *r, long *status, dm_err *
         } else {
             curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
         }
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (r->body && post) || (!r->body && get)
-                                                       ? NULL : r->method);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+                         (r->body && post) || (!r->body && get) ? NULL : r->method);
         rc = curl_easy_perform(c);
         long fresh = 1;
         curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &fresh);
@@ -239,15 +239,15 @@ static dm_bstatus http_fail(dm_arango *a, long status, const char *what, dm_err 
 {
     char msg[200];
     int num = error_num(a, msg, sizeof msg);
-    const char *hint = num == 1203 ? " (run dm_arango_ensure_graph: collections missing)"
+    const char *hint = num == 1203     ? " (run dm_arango_ensure_graph: collections missing)"
                        : status == 401 ? " (credentials refused even with a fresh token)"
                                        : "";
     if (num >= 0)
-        dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s failed: HTTP %ld, errorNum %d: %s%s",
-                what, status, num, msg[0] ? msg : "no message", hint);
+        dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s failed: HTTP %ld, errorNum %d: %s%s", what,
+                status, num, msg[0] ? msg : "no message", hint);
     else
-        dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s failed: HTTP %ld from %s%s", what,
-                status, a->where, hint);
+        dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s failed: HTTP %ld from %s%s", what, status,
+                a->where, hint);
     return classify(status, num);
 }
 
@@ -514,8 +514,8 @@ static dm_bstatus import(dm_arango *a, const char *collection, const dm_buf *doc
     } else if (errors > 0) {
         const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "details"), 0);
         printable(msg, sizeof msg, cJSON_IsString(d) ? d->valuestring : "no details");
-        dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s: %lld of %zu documents refused: %s",
-                what, (long long)errors, n, msg);
+        dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s: %lld of %zu documents refused: %s", what,
+                (long long)errors, n, msg);
         st = DM_BS_PERMANENT;
     } else if (created + updated != (int64_t)n) {
         dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb %s: %lld of %zu documents stored", what,
@@ -537,8 +537,8 @@ static void new_gen(char gen[GEN_LEN + 1])
     snprintf(gen, GEN_LEN + 1, "%016llx", (unsigned long long)v);
 }
 
-static void edge_docs(dm_buf *b, const dm_arango_window *w, const dm_arango_edge *edges,
-                      size_t ne, const char *gen)
+static void edge_docs(dm_buf *b, const dm_arango_window *w, const dm_arango_edge *edges, size_t ne,
+                      const char *gen)
 {
     char ka[DM_SYMBOL_MAX + 1], kb[DM_SYMBOL_MAX + 1];
     for (size_t i = 0; i < ne; i++) {
@@ -550,19 +550,18 @@ static void edge_docs(dm_buf *b, const dm_arango_window *w, const dm_arango_edge
                       "/%s\",\"a\":\"%s\",\"b\":\"%s\",\"r\":%.17g,\"n\":%lld,\"timeframe\":"
                       "\"%s\",\"window_start\":%lld,\"window_end\":%lld,\"window_candles\":%d,"
                       "\"gen\":\"%s\"}\n",
-                      w->timeframe, ka, kb, ka, kb, e->a, e->b, e->r, (long long)e->n,
-                      w->timeframe, (long long)w->window_start, (long long)w->window_end,
-                      w->window_candles, gen);
+                      w->timeframe, ka, kb, ka, kb, e->a, e->b, e->r, (long long)e->n, w->timeframe,
+                      (long long)w->window_start, (long long)w->window_end, w->window_candles, gen);
     }
 }
 
-static dm_bstatus stored(dm_arango *a, const char *tf, dm_arango_window *out,
-                         char gen[GEN_LEN + 1], dm_err *err);
+static dm_bstatus stored(dm_arango *a, const char *tf, dm_arango_window *out, char gen[GEN_LEN + 1],
+                         dm_err *err);
 
 /* Order matters: vertices, edges, then the window (the switch), then the sweep. */
-static dm_bstatus write_window(dm_arango *a, const dm_arango_window *w,
-                               const char *const *symbols, size_t ns,
-                               const dm_arango_edge *edges, size_t ne, dm_buf *b, dm_err *err)
+static dm_bstatus write_window(dm_arango *a, const dm_arango_window *w, const char *const *symbols,
+                               size_t ns, const dm_arango_edge *edges, size_t ne, dm_buf *b,
+                               dm_err *err)
 {
     char gen[GEN_LEN + 1], key[DM_SYMBOL_MAX + 1];
     new_gen(gen);
@@ -581,8 +580,8 @@ static dm_bstatus write_window(dm_arango *a, const dm_arango_window *w,
     dm_buf_printf(b,
                   "{\"_key\":\"%s\",\"timeframe\":\"%s\",\"window_start\":%lld,\"window_end\":"
                   "%lld,\"window_candles\":%d,\"gen\":\"%s\"}\n",
-                  w->timeframe, w->timeframe, (long long)w->window_start,
-                  (long long)w->window_end, w->window_candles, gen);
+                  w->timeframe, w->timeframe, (long long)w->window_start, (long long)w->window_end,
+                  w->window_candles, gen);
     if (st == DM_BS_OK)
         st = import(a, WINDOWS, b, 1, err);
     if (st != DM_BS_OK)
@@ -596,9 +595,9 @@ static dm_bstatus write_window(dm_arango *a, const dm_arango_window *w,
                  bind, NULL, NULL, err);
 }
 
-dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w,
-                                const char *const *symbols, size_t n_symbols,
-                                const dm_arango_edge *edges, size_t n_edges, dm_err *err)
+dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w, const char *const *symbols,
+                                size_t n_symbols, const dm_arango_edge *edges, size_t n_edges,
+                                dm_err *err)
 {
     dm_bstatus st = check_put(w, symbols, n_symbols, edges, n_edges, err);
     if (st != DM_BS_OK)
@@ -623,8 +622,8 @@ dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w,
 
 /* ---- reads --------------------------------------------------------------------------- */
 
-static dm_bstatus stored(dm_arango *a, const char *tf, dm_arango_window *out,
-                         char gen[GEN_LEN + 1], dm_err *err)
+static dm_bstatus stored(dm_arango *a, const char *tf, dm_arango_window *out, char gen[GEN_LEN + 1],
+                         dm_err *err)
 {
     char path[160], msg[8];
     snprintf(path, sizeof path, "/_db/%s/_api/document/" WINDOWS "/%s", a->db, tf);
@@ -852,8 +851,8 @@ static int by_depth_symbol(const void *x, const void *y)
 
 /* Rows are (vertex, edge that reached it, depth): nodes keep their least depth, edges
  * appear once. Sorting keeps this O(n log n) however many rows a hostile reply holds. */
-static dm_bstatus collect(rows *rs, dm_arango_node **nodes, size_t *n_nodes,
-                          dm_arango_edge **edges, size_t *n_edges, dm_err *err)
+static dm_bstatus collect(rows *rs, dm_arango_node **nodes, size_t *n_nodes, dm_arango_edge **edges,
+                          size_t *n_edges, dm_err *err)
 {
     bool *keep = calloc(rs->n ? rs->n : 1, sizeof *keep);
     *nodes = calloc(rs->n ? rs->n : 1, sizeof **nodes);
@@ -941,7 +940,7 @@ static void curl_init_once(void)
 /* Base url without credentials or trailing '/', and "host[:port]" for messages. */
 static bool parse_url(dm_arango *a, const char *url)
 {
-    size_t scheme = !url                              ? 0
+    size_t scheme = !url                               ? 0
                     : strncmp(url, "http://", 7) == 0  ? 7
                     : strncmp(url, "https://", 8) == 0 ? 8
                                                        : 0;

@@ -76,7 +76,7 @@ typedef struct {
 } dm_arango_edge;
 
 typedef struct {
-    const char *timeframe; /* "1h"; one of the fixed timeframe names */
+    const char *timeframe;            /* "1h"; one of the fixed timeframe names */
     int64_t window_start, window_end; /* ms, start < end */
     int window_candles;               /* > 0 */
 } dm_arango_window;
@@ -85,9 +85,9 @@ typedef struct {
  * onDuplicate=update), then makes it the stored window of its timeframe and removes the
  * timeframe's other edges (see above). Every edge's symbols must be among `symbols`.
  * OK also when the window is older than the stored one (nothing is written). */
-dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w,
-                                const char *const *symbols, size_t n_symbols,
-                                const dm_arango_edge *edges, size_t n_edges, dm_err *err);
+dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w, const char *const *symbols,
+                                size_t n_symbols, const dm_arango_edge *edges, size_t n_edges,
+                                dm_err *err);
 
 /* The stored window of a timeframe; MISS when none. out->timeframe points at the
  * caller's `timeframe`. */
