@@ -44,7 +44,6 @@
 #define DM_ARANGO_MAX_ROWS 50000        /* rows of one query, over all its batches */
 #define DM_ARANGO_MAX_DEPTH 4           /* traversal depth: paths grow as symbols^depth */
 #define DM_ARANGO_BATCH 1000            /* rows per cursor batch */
-#define DM_ARANGO_KEY_MAX 64            /* bytes of an edge _key, with its NUL */
 
 typedef struct {
     const char *url;                 /* "http://127.0.0.1:8529" */
