@@ -236,9 +236,14 @@ static void row_for(const char *enc, series *echo, series *real)
                real->errors ? real->last_error : "");
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    int n, warmup, block, timeout_s;
+} latest_opts;
+
+/* -1: run; otherwise the exit code. */
+static int parse_options(int argc, char **argv, latest_opts *o)
 {
-    int n = 20000, warmup = 1000, block = 1000, timeout_s = 600;
+    *o = (latest_opts){.n = 20000, .warmup = 1000, .block = 1000, .timeout_s = 600};
     static const struct option opts[] = {{"requests", required_argument, 0, 'n'},
                                          {"warmup", required_argument, 0, 'w'},
                                          {"block", required_argument, 0, 'b'},
@@ -248,29 +253,24 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': n = atoi(optarg); break;
-        case 'w': warmup = atoi(optarg); break;
-        case 'b': block = atoi(optarg); break;
-        case 't': timeout_s = atoi(optarg); break;
+        case 'n': o->n = atoi(optarg); break;
+        case 'w': o->warmup = atoi(optarg); break;
+        case 'b': o->block = atoi(optarg); break;
+        case 't': o->timeout_s = atoi(optarg); break;
         default: usage(); return c == 'h' ? 0 : 64;
         }
     }
-    if (n < 1 || n > 10000000 || warmup < 0 || warmup > 1000000 || block < 1 || timeout_s < 1 ||
-        timeout_s > 7200) {
+    if (o->n < 1 || o->n > 10000000 || o->warmup < 0 || o->warmup > 1000000 || o->block < 1 ||
+        o->timeout_s < 1 || o->timeout_s > 7200) {
         usage();
         return 64;
     }
+    return -1;
+}
 
-    natsConnection *nc = bench_nats_connect("bench-latest");
-    natsConnection *enc_nc = bench_nats_connect("bench-echo");
-    natsConnection *asap_nc = bench_nats_connect_ex("bench-echo-asap", true);
-    if (!nc || !enc_nc || !asap_nc)
-        return 1;
-
-    int mp_len = 0;
-    char *mp_body = msgpack_request(&mp_len);
-    series s[S_COUNT];
-    memset(s, 0, sizeof s);
+static void init_series(series s[S_COUNT], const char *mp_body, int mp_len)
+{
+    memset(s, 0, sizeof(series) * S_COUNT);
     s[S_REAL_JSON] = (series){.subject = SUBJ_REAL, .body = REQ_JSON,
                               .body_len = (int)strlen(REQ_JSON),
                               .content_type = DM_CT_JSON, .real = true};
@@ -282,54 +282,69 @@ int main(int argc, char **argv)
                             .content_type = DM_CT_MSGPACK};
     s[S_ECHO_ASAP] = (series){.subject = SUBJ_ECHO_ASAP, .body = REQ_JSON,
                               .body_len = (int)strlen(REQ_JSON), .content_type = DM_CT_JSON};
+}
 
-    /* Reply sizes of the real thing, so the echo moves the same bytes. */
-    int json_len = measure_reply(nc, &s[S_REAL_JSON]);
-    int mp_reply_len = json_len > 0 ? measure_reply(nc, &s[S_REAL_MP]) : -1;
+typedef struct {
+    natsConnection *nc, *enc_nc, *asap_nc;
+    echo_reply er_json, er_mp;
+    natsSubscription *sub_json, *sub_mp, *sub_asap;
+} echoes;
+
+/* Sizes the echo's replies like the real ones (so it moves the same bytes) and starts it. */
+static bool start_echo(echoes *e, series s[S_COUNT])
+{
+    int json_len = measure_reply(e->nc, &s[S_REAL_JSON]);
+    int mp_reply_len = json_len > 0 ? measure_reply(e->nc, &s[S_REAL_MP]) : -1;
     if (json_len <= 0 || mp_reply_len <= 0) {
-        fprintf(stderr, "bench: dm.v1.candles.latest EUR/USD 1h limit 100 did not answer with %d "
+        fprintf(stderr, "bench: " SUBJ_REAL " EUR/USD 1h limit 100 did not answer with %d "
                         "candles; load them first (bench/run.sh does)\n", LIMIT);
-        return 1;
+        return false;
     }
     fprintf(stderr, "latest: real reply %d bytes (json), %d bytes (msgpack)\n", json_len,
             mp_reply_len);
-    echo_reply er_json = {malloc((size_t)json_len), json_len, DM_CT_JSON};
-    echo_reply er_mp = {malloc((size_t)mp_reply_len), mp_reply_len, DM_CT_MSGPACK};
-    if (!er_json.data || !er_mp.data)
-        return 1;
-    memset(er_json.data, 'x', (size_t)json_len);
-    memset(er_mp.data, 'x', (size_t)mp_reply_len);
+    e->er_json = (echo_reply){malloc((size_t)json_len), json_len, DM_CT_JSON};
+    e->er_mp = (echo_reply){malloc((size_t)mp_reply_len), mp_reply_len, DM_CT_MSGPACK};
+    if (!e->er_json.data || !e->er_mp.data)
+        return false;
+    memset(e->er_json.data, 'x', (size_t)json_len);
+    memset(e->er_mp.data, 'x', (size_t)mp_reply_len);
     s[S_ECHO_JSON].expect_len = json_len;
     s[S_ECHO_MP].expect_len = mp_reply_len;
     s[S_ECHO_ASAP].expect_len = json_len;
-    natsSubscription *sub_json = NULL, *sub_mp = NULL, *sub_asap = NULL;
-    natsStatus st = natsConnection_Subscribe(&sub_json, enc_nc, SUBJ_ECHO_JSON, on_echo, &er_json);
+    natsStatus st = natsConnection_Subscribe(&e->sub_json, e->enc_nc, SUBJ_ECHO_JSON, on_echo,
+                                             &e->er_json);
     if (st == NATS_OK)
-        st = natsConnection_Subscribe(&sub_mp, enc_nc, SUBJ_ECHO_MSGPACK, on_echo, &er_mp);
+        st = natsConnection_Subscribe(&e->sub_mp, e->enc_nc, SUBJ_ECHO_MSGPACK, on_echo,
+                                      &e->er_mp);
     if (st == NATS_OK)
-        st = natsConnection_Subscribe(&sub_asap, asap_nc, SUBJ_ECHO_ASAP, on_echo, &er_json);
+        st = natsConnection_Subscribe(&e->sub_asap, e->asap_nc, SUBJ_ECHO_ASAP, on_echo,
+                                      &e->er_json);
     if (st == NATS_OK)
-        st = natsConnection_Flush(enc_nc);
+        st = natsConnection_Flush(e->enc_nc);
     if (st == NATS_OK)
-        st = natsConnection_Flush(asap_nc);
-    if (st != NATS_OK) {
+        st = natsConnection_Flush(e->asap_nc);
+    if (st != NATS_OK)
         bench_nats_fail("echo subscribe", st);
-        return 1;
-    }
+    return st == NATS_OK;
+}
 
-    int64_t deadline = bench_now_ns() + (int64_t)timeout_s * 1000000000LL;
-    fprintf(stderr, "latest: warm-up %d requests per series\n", warmup);
+/* Warm-up, then the series in turn, a block each, until n requests each or the time
+ * limit. */
+static void run(natsConnection *nc, series s[S_COUNT], const latest_opts *o)
+{
+    int64_t deadline = bench_now_ns() + (int64_t)o->timeout_s * 1000000000LL;
+    fprintf(stderr, "latest: warm-up %d requests per series\n", o->warmup);
     for (int k = 0; k < S_COUNT; k++)
-        for (int i = 0; i < warmup; i++)
+        for (int i = 0; i < o->warmup; i++)
             one_request(nc, &s[k], false);
     for (int k = 0; k < S_COUNT; k++) { /* warm-up results do not count */
         s[k].errors = 0;
         s[k].n_served = 0;
     }
-    fprintf(stderr, "latest: %d timed requests per series in blocks of %d\n", n, block);
+    fprintf(stderr, "latest: %d timed requests per series in blocks of %d\n", o->n, o->block);
     bool timed_out = false;
-    for (int done = 0; done < n && !timed_out;) {
-        int b = n - done < block ? n - done : block;
+    for (int done = 0; done < o->n && !timed_out;) {
+        int b = o->n - done < o->block ? o->n - done : o->block;
         for (int k = 0; k < S_COUNT && !timed_out; k++) {
             for (int i = 0; i < b; i++)
                 one_request(nc, &s[k], true);
@@ -339,7 +354,12 @@ int main(int argc, char **argv)
     }
     if (timed_out)
         fprintf(stderr, "bench: time limit of %d s reached; reporting what was measured\n",
-                timeout_s);
+                o->timeout_s);
+}
+
+/* Prints the figures, rows and note; 1 if a series had errors or no answer. */
+static int report(series s[S_COUNT])
+{
     for (int k = 0; k < S_COUNT; k++) {
         bench_samples_sort(&s[k].lat);
         fprintf(stderr, "  %-15s n=%zu p50 %.3f ms p99 %.3f ms mean %.3f ms errors %ld\n",
@@ -355,21 +375,42 @@ int main(int argc, char **argv)
                bench_pct_ms(&s[S_ECHO_ASAP].lat, 50), bench_pct_ms(&s[S_ECHO_ASAP].lat, 99),
                bench_pct_ms(&s[S_ECHO_JSON].lat, 50), bench_pct_ms(&s[S_ECHO_JSON].lat, 99),
                bench_pct_ms(&s[S_REAL_JSON].lat, 99) / bench_pct_ms(&s[S_ECHO_ASAP].lat, 99));
-
     int rc = 0;
     for (int k = 0; k < S_COUNT; k++)
         if (s[k].errors || s[k].lat.n == 0)
             rc = 1;
-    natsSubscription_Destroy(sub_json);
-    natsSubscription_Destroy(sub_mp);
-    natsSubscription_Destroy(sub_asap);
-    natsConnection_Destroy(enc_nc);
-    natsConnection_Destroy(asap_nc);
-    natsConnection_Destroy(nc);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    latest_opts o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    echoes e = {.nc = bench_nats_connect("bench-latest"),
+                .enc_nc = bench_nats_connect("bench-echo"),
+                .asap_nc = bench_nats_connect_ex("bench-echo-asap", true)};
+    if (!e.nc || !e.enc_nc || !e.asap_nc)
+        return 1;
+    int mp_len = 0;
+    char *mp_body = msgpack_request(&mp_len);
+    series s[S_COUNT];
+    init_series(s, mp_body, mp_len);
+    if (!start_echo(&e, s))
+        return 1;
+    run(e.nc, s, &o);
+    rc = report(s);
+    natsSubscription_Destroy(e.sub_json);
+    natsSubscription_Destroy(e.sub_mp);
+    natsSubscription_Destroy(e.sub_asap);
+    natsConnection_Destroy(e.enc_nc);
+    natsConnection_Destroy(e.asap_nc);
+    natsConnection_Destroy(e.nc);
     for (int k = 0; k < S_COUNT; k++)
         bench_samples_free(&s[k].lat);
-    free(er_json.data);
-    free(er_mp.data);
+    free(e.er_json.data);
+    free(e.er_mp.data);
     free(mp_body);
     nats_Close();
     return rc;

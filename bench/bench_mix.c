@@ -84,6 +84,7 @@
 #include <unistd.h>
 
 #include "../worker/codec/doc.h"
+#include "../worker/model/names.h"
 #include "common.h"
 
 #define NS_PER_MS 1000000LL
@@ -879,6 +880,96 @@ static void on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     natsMsg_Destroy(msg);
 }
 
+/* One poll of the probe's series; the newest open time answered, or -1 after an error. */
+static int64_t probe_poll_once(probe *p, const char *body, int64_t *t_reply)
+{
+    natsMsg *r = NULL;
+    int64_t rtt = 0;
+    natsStatus s = request(p->poll_nc, SUBJ_CANDLES, body, &rtt, &r);
+    *t_reply = bench_now_ns();
+    p->polls++;
+    if (s != NATS_OK) {
+        p->poll.errors++;
+        snprintf(p->poll.last_error, sizeof p->poll.last_error, "request: %s",
+                 natsStatus_GetText(s));
+        return -1;
+    }
+    rinfo ri;
+    parse_reply(r, &ri);
+    natsMsg_Destroy(r);
+    if (ri.status != 200 || ri.level < 0 || ri.ncandles != p->limit) {
+        p->poll.errors++;
+        snprintf(p->poll.last_error, sizeof p->poll.last_error, "status %d: %s", ri.status,
+                 ri.text);
+        return -1;
+    }
+    p->poll.served[ri.level]++;
+    bench_samples_add(&p->poll.lat[ri.level], rtt);
+    bench_samples_add(&p->poll.all, rtt);
+    return ri.newest;
+}
+
+/* Polls until FRESH_STREAK answers in a row hold the candle at `ts` acked at t_ack, or
+ * PROBE_WAIT_MS have passed. */
+static void probe_wait_fresh(probe *p, const char *body, int64_t ts, int64_t t_ack)
+{
+    int streak = 0;
+    int64_t first = 0, streak_start = 0, give_up = t_ack + PROBE_WAIT_MS * NS_PER_MS;
+    bool settled = false;
+    while (!settled && bench_now_ns() < give_up) {
+        int64_t t_reply;
+        int64_t newest = probe_poll_once(p, body, &t_reply);
+        if (newest == ts) {
+            if (first == 0)
+                first = t_reply;
+            if (streak++ == 0)
+                streak_start = t_reply;
+            if (streak == FRESH_STREAK) {
+                settled = true;
+                bench_samples_add(&p->all, streak_start - t_ack);
+                bench_samples_add(&p->last20, t_reply - t_ack);
+            }
+            continue;
+        }
+        streak = 0;
+        if (newest > ts) {
+            p->poll.errors++;
+            snprintf(p->poll.last_error, sizeof p->poll.last_error,
+                     "newest %" PRId64 " is after the candle just published (%" PRId64
+                     "): another writer on %s?",
+                     newest, ts, p->sp.symbol);
+        }
+    }
+    if (first)
+        bench_samples_add(&p->first, first - t_ack);
+    else
+        p->never_fresh++;
+    if (!settled)
+        p->unsettled++;
+}
+
+/* Publishes probe candle k (open time ts) and waits for its PubAck; its time, or 0. */
+static int64_t probe_publish(probe *p, jsCtx *js, const char *subject, const char *token, int k,
+                             int64_t ts)
+{
+    char buf[512], id[128];
+    int len = candle_json(buf, sizeof buf, p->sp.symbol, p->sp.tf, ts, PRELOAD + k);
+    snprintf(id, sizeof id, "candle:%s:%s:%" PRId64, token, p->sp.tf, ts);
+    natsMsg *m = make_msg(subject, buf, len, id);
+    int64_t t_pub = bench_now_ns();
+    bool ok = m && js_publish_sync(js, m, subject);
+    int64_t t_ack = bench_now_ns();
+    natsMsg_Destroy(m);
+    if (!ok) {
+        p->errors++;
+        snprintf(p->last_error, sizeof p->last_error, "publish of candle %d failed", k);
+        return 0;
+    }
+    p->ack_ns[k] = t_ack;
+    bench_samples_add(&p->ack, t_ack - t_pub);
+    return t_ack;
+}
+
 static void *probe_run(void *arg)
 {
     probe *p = arg;
@@ -888,10 +979,10 @@ static void *probe_run(void *arg)
         snprintf(p->last_error, sizeof p->last_error, "JetStream context");
         return NULL;
     }
-    char body[128], token[32], subject[96], buf[512], id[128];
+    char body[128], token[32], subject[96];
     candles_body(body, sizeof body, p->sp.symbol, p->sp.tf, p->limit);
     token_of(p->sp.symbol, token, sizeof token);
-    snprintf(subject, sizeof subject, "market.candle.%s.%s", token, p->sp.tf);
+    snprintf(subject, sizeof subject, DM_SUBJ_CANDLE_FMT, token, p->sp.tf);
     while (p->start_after && !atomic_load(p->start_after) && !atomic_load(p->stop))
         bench_sleep_ms(1);
     int64_t per = p->sp.tf_ms * p->step, start = bench_now_ns();
@@ -902,76 +993,10 @@ static void *probe_run(void *arg)
         if (atomic_load(p->stop))
             break;
         int64_t ts = p->first_ts + k * per;
-        int len = candle_json(buf, sizeof buf, p->sp.symbol, p->sp.tf, ts, PRELOAD + k);
-        snprintf(id, sizeof id, "candle:%s:%s:%" PRId64, token, p->sp.tf, ts);
-        natsMsg *m = make_msg(subject, buf, len, id);
-        int64_t t_pub = bench_now_ns();
-        bool ok = m && js_publish_sync(js, m, subject);
-        int64_t t_ack = bench_now_ns();
-        natsMsg_Destroy(m);
-        if (!ok) {
-            p->errors++;
-            snprintf(p->last_error, sizeof p->last_error, "publish of candle %d failed", k);
+        int64_t t_ack = probe_publish(p, js, subject, token, k, ts);
+        if (t_ack == 0)
             continue;
-        }
-        p->ack_ns[k] = t_ack;
-        bench_samples_add(&p->ack, t_ack - t_pub);
-        int streak = 0;
-        int64_t first = 0, streak_start = 0, give_up = t_ack + PROBE_WAIT_MS * NS_PER_MS;
-        bool settled = false;
-        while (!settled && bench_now_ns() < give_up) {
-            natsMsg *r = NULL;
-            int64_t rtt = 0;
-            natsStatus s = request(p->poll_nc, SUBJ_CANDLES, body, &rtt, &r);
-            int64_t t_reply = bench_now_ns();
-            p->polls++;
-            if (s != NATS_OK) {
-                p->poll.errors++;
-                snprintf(p->poll.last_error, sizeof p->poll.last_error, "request: %s",
-                         natsStatus_GetText(s));
-                streak = 0;
-                continue;
-            }
-            rinfo ri;
-            parse_reply(r, &ri);
-            natsMsg_Destroy(r);
-            if (ri.status != 200 || ri.level < 0 || ri.ncandles != p->limit) {
-                p->poll.errors++;
-                snprintf(p->poll.last_error, sizeof p->poll.last_error, "status %d: %s", ri.status,
-                         ri.text);
-                streak = 0;
-                continue;
-            }
-            p->poll.served[ri.level]++;
-            bench_samples_add(&p->poll.lat[ri.level], rtt);
-            bench_samples_add(&p->poll.all, rtt);
-            if (ri.newest == ts) {
-                if (first == 0)
-                    first = t_reply;
-                if (streak++ == 0)
-                    streak_start = t_reply;
-                if (streak == FRESH_STREAK) {
-                    settled = true;
-                    bench_samples_add(&p->all, streak_start - t_ack);
-                    bench_samples_add(&p->last20, t_reply - t_ack);
-                }
-            } else {
-                streak = 0;
-                if (ri.newest > ts) {
-                    p->poll.errors++;
-                    snprintf(p->poll.last_error, sizeof p->poll.last_error,
-                             "newest %" PRId64 " is after the candle just published (%" PRId64
-                             "): another writer on %s?",
-                             ri.newest, ts, p->sp.symbol);
-                }
-            }
-        }
-        if (first)
-            bench_samples_add(&p->first, first - t_ack);
-        else
-            p->never_fresh++;
-        if (!settled)
-            p->unsettled++;
+        probe_wait_fresh(p, body, ts, t_ack);
         p->done++;
     }
     jsCtx_Destroy(js);
@@ -1093,10 +1118,52 @@ static void served_list(const long served[LV_COUNT], char *buf, size_t cap)
                                   served[l]);
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    int seconds, warmup, rate, threads, stale_n, stale_iv, gap_iv, block, workers, overlap,
+        cold_n;
+    int gap_n; /* gap probe candles: an upper bound from the run's length */
+} mix_opts;
+
+/* Everything one run holds, phase to phase. main's thread owns it; the threads it starts
+ * get pointers into it and are joined before the next phase reads what they wrote. */
+typedef struct {
+    mix_opts o;
+    natsConnection *nc, *coll_nc, *echo_nc, *base_nc, *probe_nc[4], *eng_nc[MAX_THREADS];
+    redisContext *rc;
+    jsCtx *js;
+    int64_t collector_candles;
+    series_plan eng_sp[NSYM], stale_sp, gap_sp;
+    char (*cold)[COLD_SYMBOL_LEN];
+    int64_t cold_newest;
+    collector *col;
+    echo_reply er[2];
+    natsSubscription *echo_sub[2];
+    atomic_bool stop;
+    engine *eng;
+    baseline base;
+    wmetrics before[MAX_WORKERS], after[MAX_WORKERS];
+    int n_before, n_after;
+    probe pr[2];
+    /* the timed phase */
+    double cpu0[BENCH_CPU_COUNT], cpu[BENCH_CPU_COUNT];
+    long long backlog_end;
+    char backlog_detail[512];
+    long ticks0, candles0, ticks1, candles1;
+    double secs;
+    int64_t timed_t0, timed_t1;
+    /* results */
+    opstats tot[OP_COUNT];
+    long requests;
+    double echo50[2], echo99[2], redis50, redis99, l2_budget, aecho99, aget99, l2_budget_amid;
+    bench_samples l2c, *l2g, cupd;
+    long cmiss;
+} mix;
+
+/* 0: run; otherwise the exit code (help or a bad option). */
+static int parse_options(int argc, char **argv, mix_opts *o)
 {
-    int seconds = 20, warmup = 3, rate = 1000, threads = 4, stale_n = 200, stale_iv = 50;
-    int gap_iv = 50, block = 100, workers = 2, overlap = 0, cold_n = 1500;
+    *o = (mix_opts){.seconds = 20, .warmup = 3, .rate = 1000, .threads = 4, .stale_n = 200,
+                    .stale_iv = 50, .gap_iv = 50, .block = 100, .workers = 2, .cold_n = 1500};
     static const struct option opts[] = {{"seconds", required_argument, 0, 's'},
                                          {"warmup", required_argument, 0, 'w'},
                                          {"rate", required_argument, 0, 'r'},
@@ -1113,148 +1180,168 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 's': seconds = atoi(optarg); break;
-        case 'w': warmup = atoi(optarg); break;
-        case 'r': rate = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'n': stale_n = atoi(optarg); break;
-        case 'i': stale_iv = atoi(optarg); break;
-        case 'g': gap_iv = atoi(optarg); break;
-        case 'c': cold_n = atoi(optarg); break;
-        case 'b': block = atoi(optarg); break;
-        case 'k': workers = atoi(optarg); break;
-        case 'o': overlap = 1; break;
+        case 's': o->seconds = atoi(optarg); break;
+        case 'w': o->warmup = atoi(optarg); break;
+        case 'r': o->rate = atoi(optarg); break;
+        case 't': o->threads = atoi(optarg); break;
+        case 'n': o->stale_n = atoi(optarg); break;
+        case 'i': o->stale_iv = atoi(optarg); break;
+        case 'g': o->gap_iv = atoi(optarg); break;
+        case 'c': o->cold_n = atoi(optarg); break;
+        case 'b': o->block = atoi(optarg); break;
+        case 'k': o->workers = atoi(optarg); break;
+        case 'o': o->overlap = 1; break;
         default: usage(); return c == 'h' ? 0 : 64;
         }
     }
-    if (seconds < 1 || seconds > 600 || warmup < 0 || warmup > 60 || rate < 0 || rate > 100000 ||
-        threads < 1 || threads > MAX_THREADS || stale_n < 0 || stale_n > 1000 || stale_iv < 1 ||
-        stale_iv > 10000 || gap_iv < 0 || gap_iv > 10000 || cold_n < 0 || cold_n > 9999 ||
-        block < 1 || workers < 1 ||
-        workers > MAX_WORKERS) {
+    if (o->seconds < 1 || o->seconds > 600 || o->warmup < 0 || o->warmup > 60 || o->rate < 0 ||
+        o->rate > 100000 || o->threads < 1 || o->threads > MAX_THREADS || o->stale_n < 0 ||
+        o->stale_n > 1000 || o->stale_iv < 1 || o->stale_iv > 10000 || o->gap_iv < 0 ||
+        o->gap_iv > 10000 || o->cold_n < 0 || o->cold_n > 9999 || o->block < 1 ||
+        o->workers < 1 || o->workers > MAX_WORKERS) {
         usage();
         return 64;
     }
-    int gap_n = gap_iv ? seconds * 1000 / gap_iv + 1 : 0; /* an upper bound */
-    if (gap_n > 3000)
-        gap_n = 3000;
+    o->gap_n = o->gap_iv ? o->seconds * 1000 / o->gap_iv + 1 : 0;
+    if (o->gap_n > 3000)
+        o->gap_n = 3000;
+    return -1;
+}
 
-    /* ---- connections ---- */
-    natsConnection *nc = bench_nats_connect("bench-mix");
-    natsConnection *coll_nc = bench_nats_connect("bench-mix-collector");
-    natsConnection *echo_nc = bench_nats_connect("bench-mix-echo");
-    natsConnection *base_nc = bench_nats_connect("bench-mix-baseline");
-    natsConnection *probe_nc[4] = {
-        bench_nats_connect("bench-mix-stale-pub"), bench_nats_connect("bench-mix-stale-poll"),
-        bench_nats_connect("bench-mix-gap-pub"), bench_nats_connect("bench-mix-gap-poll")};
-    natsConnection *eng_nc[MAX_THREADS] = {0};
-    bool conn_ok = nc && coll_nc && echo_nc && base_nc && probe_nc[0] && probe_nc[1] &&
-                   probe_nc[2] && probe_nc[3];
-    for (int i = 0; i < threads && conn_ok; i++) {
+/* One connection per role, so no role's traffic queues behind another's. */
+static bool connect_all(mix *m)
+{
+    m->nc = bench_nats_connect("bench-mix");
+    m->coll_nc = bench_nats_connect("bench-mix-collector");
+    m->echo_nc = bench_nats_connect("bench-mix-echo");
+    m->base_nc = bench_nats_connect("bench-mix-baseline");
+    static const char *const probe_names[4] = {"bench-mix-stale-pub", "bench-mix-stale-poll",
+                                               "bench-mix-gap-pub", "bench-mix-gap-poll"};
+    bool conn_ok = m->nc && m->coll_nc && m->echo_nc && m->base_nc;
+    for (int k = 0; k < 4; k++)
+        conn_ok = (m->probe_nc[k] = bench_nats_connect(probe_names[k])) != NULL && conn_ok;
+    for (int i = 0; i < m->o.threads && conn_ok; i++) {
         char name[32];
         snprintf(name, sizeof name, "bench-mix-engine-%d", i + 1);
-        conn_ok = (eng_nc[i] = bench_nats_connect(name)) != NULL;
+        conn_ok = (m->eng_nc[i] = bench_nats_connect(name)) != NULL;
     }
-    redisContext *rc = bench_redis_connect();
-    if (!conn_ok || rc == NULL)
-        return 1;
-    redisReply *rr = redisCommand(rc, "SET %s %s", REDIS_KEY, REDIS_VALUE);
+    m->rc = bench_redis_connect();
+    if (!conn_ok || m->rc == NULL)
+        return false;
+    redisReply *rr = redisCommand(m->rc, "SET %s %s", REDIS_KEY, REDIS_VALUE);
     bool redis_ok = rr && rr->type == REDIS_REPLY_STATUS;
     freeReplyObject(rr);
     if (!redis_ok) {
         fprintf(stderr, "bench: Redis SET %s failed\n", REDIS_KEY);
-        return 1;
+        return false;
     }
-    jsCtx *js = NULL;
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 10000;
-    natsStatus st = natsConnection_JetStream(&js, nc, &jo);
+    natsStatus st = natsConnection_JetStream(&m->js, m->nc, &jo);
     if (st != NATS_OK)
-        return bench_nats_fail("JetStream", st), 1;
+        return bench_nats_fail("JetStream", st), false;
+    return true;
+}
 
-    /* ---- data plan and preload ---- */
-    int64_t collector_candles = warmup + seconds + 120; /* 1 per second, with slack */
-    series_plan eng_sp[NSYM];
+/* Where each series starts: after whatever earlier runs stored. */
+static bool plan_series(mix *m)
+{
+    m->collector_candles = m->o.warmup + m->o.seconds + 120; /* 1 per second, with slack */
     for (int i = 0; i < NSYM; i++) {
-        eng_sp[i] = (series_plan){.symbol = SYMBOLS[i], .tf = "1m", .tf_ms = MIN_MS};
-        if (!plan(nc, &eng_sp[i], 10 * DAY_MS, PRELOAD + collector_candles))
-            return 1;
+        m->eng_sp[i] = (series_plan){.symbol = SYMBOLS[i], .tf = "1m", .tf_ms = MIN_MS};
+        if (!plan(m->nc, &m->eng_sp[i], 10 * DAY_MS, PRELOAD + m->collector_candles))
+            return false;
     }
     /* one base for the three, so the collector's 3 candles of a second share a minute and
      * travel together (as a real feed publishes a closed minute for all its symbols) */
     for (int i = 1; i < NSYM; i++)
-        if (eng_sp[i].base > eng_sp[0].base)
-            eng_sp[0].base = eng_sp[i].base;
+        if (m->eng_sp[i].base > m->eng_sp[0].base)
+            m->eng_sp[0].base = m->eng_sp[i].base;
     for (int i = 1; i < NSYM; i++)
-        eng_sp[i].base = eng_sp[0].base;
-    series_plan stale_sp = {.symbol = STALE_SYMBOL, .tf = "1h", .tf_ms = HOUR_MS};
-    series_plan gap_sp = {.symbol = GAP_SYMBOL, .tf = "1m", .tf_ms = MIN_MS};
-    if (!plan(nc, &stale_sp, 365 * DAY_MS, PRELOAD + stale_n) ||
-        (gap_n && !plan(nc, &gap_sp, 10 * DAY_MS, PRELOAD + 2LL * gap_n)))
-        return 1;
+        m->eng_sp[i].base = m->eng_sp[0].base;
+    m->stale_sp = (series_plan){.symbol = STALE_SYMBOL, .tf = "1h", .tf_ms = HOUR_MS};
+    m->gap_sp = (series_plan){.symbol = GAP_SYMBOL, .tf = "1m", .tf_ms = MIN_MS};
+    return plan(m->nc, &m->stale_sp, 365 * DAY_MS, PRELOAD + m->o.stale_n) &&
+           (!m->o.gap_n || plan(m->nc, &m->gap_sp, 10 * DAY_MS, PRELOAD + 2LL * m->o.gap_n));
+}
+
+static bool preload_cold(mix *m)
+{
+    int cold_n = m->o.cold_n;
+    if ((m->cold = calloc((size_t)cold_n, sizeof *m->cold)) == NULL)
+        return false;
+    cold_names(m->cold, cold_n);
+    series_plan cp = {.tf = "1m", .tf_ms = MIN_MS,
+                      .base = (wall_ms() - 10 * DAY_MS) / MIN_MS * MIN_MS};
+    m->cold_newest = cp.base + (LIMIT - 1) * MIN_MS;
+    fprintf(stderr, "mix: preloading %d cold series (%s .. %s), %d 1m candles each\n", cold_n,
+            m->cold[0], m->cold[cold_n - 1], LIMIT);
+    bool ok = true;
+    for (int i = 0; i < cold_n && ok; i++) {
+        cp.symbol = m->cold[i];
+        ok = preload_n(m->js, &cp, LIMIT);
+    }
+    return ok;
+}
+
+/* Preloads every series and waits until both workers answer them fresh. */
+static bool preload_all(mix *m)
+{
     fprintf(stderr, "mix: preloading %d 1m candles for %s %s %s, %d 1h for %s%s%s\n", PRELOAD,
-            SYMBOLS[0], SYMBOLS[1], SYMBOLS[2], PRELOAD, STALE_SYMBOL, gap_n ? ", 1m for " : "",
-            gap_n ? GAP_SYMBOL : "");
+            SYMBOLS[0], SYMBOLS[1], SYMBOLS[2], PRELOAD, STALE_SYMBOL,
+            m->o.gap_n ? ", 1m for " : "", m->o.gap_n ? GAP_SYMBOL : "");
     bool ok = true;
     for (int i = 0; i < NSYM && ok; i++)
-        ok = preload(js, &eng_sp[i]);
+        ok = preload(m->js, &m->eng_sp[i]);
     if (ok)
-        ok = preload(js, &stale_sp);
-    if (ok && gap_n)
-        ok = preload(js, &gap_sp);
-    char(*cold)[COLD_SYMBOL_LEN] = NULL;
-    int64_t cold_newest = 0;
-    if (ok && cold_n) {
-        if ((cold = calloc((size_t)cold_n, sizeof *cold)) == NULL)
-            return 1;
-        cold_names(cold, cold_n);
-        series_plan cp = {.tf = "1m", .tf_ms = MIN_MS, .base = (wall_ms() - 10 * DAY_MS) / MIN_MS * MIN_MS};
-        cold_newest = cp.base + (LIMIT - 1) * MIN_MS;
-        fprintf(stderr, "mix: preloading %d cold series (%s .. %s), %d 1m candles each\n", cold_n,
-                cold[0], cold[cold_n - 1], LIMIT);
-        for (int i = 0; i < cold_n && ok; i++) {
-            cp.symbol = cold[i];
-            ok = preload_n(js, &cp, LIMIT);
-        }
-    }
-    if (!ok || !wait_backlog(js, 120) || (cold_n && !cold_in_dragonfly(rc, cold, cold_n)))
-        return 1;
+        ok = preload(m->js, &m->stale_sp);
+    if (ok && m->o.gap_n)
+        ok = preload(m->js, &m->gap_sp);
+    if (ok && m->o.cold_n)
+        ok = preload_cold(m);
+    if (!ok || !wait_backlog(m->js, 120) ||
+        (m->o.cold_n && !cold_in_dragonfly(m->rc, m->cold, m->o.cold_n)))
+        return false;
     /* Every worker fills its L1 on its first miss: 40 fresh answers in a row reach both. */
     for (int i = 0; i < NSYM && ok; i++)
-        ok = wait_fresh(nc, SYMBOLS[i], "1m", LIMIT, eng_sp[i].base + (PRELOAD - 1) * MIN_MS, 40,
-                        30);
+        ok = wait_fresh(m->nc, SYMBOLS[i], "1m", LIMIT,
+                        m->eng_sp[i].base + (PRELOAD - 1) * MIN_MS, 40, 30);
     if (ok)
-        ok = wait_fresh(nc, STALE_SYMBOL, "1h", STALE_LIMIT,
-                        stale_sp.base + (PRELOAD - 1) * HOUR_MS, 40, 30);
-    if (ok && gap_n)
-        ok = wait_fresh(nc, GAP_SYMBOL, "1m", LIMIT, gap_sp.base + (PRELOAD - 1) * MIN_MS, 40, 30);
-    if (!ok)
-        return 1;
+        ok = wait_fresh(m->nc, STALE_SYMBOL, "1h", STALE_LIMIT,
+                        m->stale_sp.base + (PRELOAD - 1) * HOUR_MS, 40, 30);
+    if (ok && m->o.gap_n)
+        ok = wait_fresh(m->nc, GAP_SYMBOL, "1m", LIMIT, m->gap_sp.base + (PRELOAD - 1) * MIN_MS,
+                        40, 30);
+    return ok;
+}
 
-    /* ---- collector ---- */
-    collector *col = calloc(1, sizeof *col);
+/* false: a setup failure that ends the run at once. */
+static bool start_collector(mix *m)
+{
+    collector *col = m->col = calloc(1, sizeof *col);
     if (col == NULL)
-        return 1;
-    col->nc = coll_nc;
-    col->rate = rate;
+        return false;
+    col->nc = m->coll_nc;
+    col->rate = m->o.rate;
     pthread_mutex_init(&col->mu, NULL);
     for (int i = 0; i < NSYM; i++)
-        col->candle_ts[i] = eng_sp[i].base + PRELOAD * MIN_MS;
+        col->candle_ts[i] = m->eng_sp[i].base + PRELOAD * MIN_MS;
     col->first_candle_ts = col->candle_ts[0];
-    col->max_candles = (int)collector_candles;
-    col->cand_ack = calloc((size_t)collector_candles * NSYM, sizeof *col->cand_ack);
-    col->cand_upd = calloc((size_t)collector_candles * NSYM, sizeof *col->cand_upd);
+    col->max_candles = (int)m->collector_candles;
+    col->cand_ack = calloc((size_t)m->collector_candles * NSYM, sizeof *col->cand_ack);
+    col->cand_upd = calloc((size_t)m->collector_candles * NSYM, sizeof *col->cand_upd);
     if (!col->cand_ack || !col->cand_upd)
-        return 1;
-    for (int64_t i = 0; i < collector_candles * NSYM; i++) {
+        return false;
+    for (int64_t i = 0; i < m->collector_candles * NSYM; i++) {
         atomic_init(&col->cand_ack[i], 0);
         atomic_init(&col->cand_upd[i], 0);
     }
-    if ((st = natsConnection_Subscribe(&col->upd_sub, coll_nc, SUBJ_UPDATE, on_collector_update,
-                                       col)) != NATS_OK ||
-        (st = natsConnection_Flush(coll_nc)) != NATS_OK)
-        return bench_nats_fail("subscribe " SUBJ_UPDATE, st), 1;
+    natsStatus st;
+    if ((st = natsConnection_Subscribe(&col->upd_sub, m->coll_nc, SUBJ_UPDATE,
+                                       on_collector_update, col)) != NATS_OK ||
+        (st = natsConnection_Flush(m->coll_nc)) != NATS_OK)
+        return bench_nats_fail("subscribe " SUBJ_UPDATE, st), false;
     jsOptions cjo;
     jsOptions_Init(&cjo);
     cjo.Wait = 10000;
@@ -1262,121 +1349,127 @@ int main(int argc, char **argv)
     cjo.PublishAsync.AckHandler = on_ack;
     cjo.PublishAsync.AckHandlerClosure = col;
     cjo.PublishAsync.StallWait = 10000;
-    if ((st = natsConnection_JetStream(&col->js, coll_nc, &cjo)) != NATS_OK)
-        return bench_nats_fail("collector JetStream", st), 1;
+    if ((st = natsConnection_JetStream(&col->js, m->coll_nc, &cjo)) != NATS_OK)
+        return bench_nats_fail("collector JetStream", st), false;
     if (pthread_create(&col->th, NULL, collector_run, col) != 0)
-        return 1;
-    fprintf(stderr, "mix: collector started (%d ticks/s over 3 symbols, 1 candle/s each)\n", rate);
-    /* tick.latest answers once the first ticks are in */
+        return false;
+    fprintf(stderr, "mix: collector started (%d ticks/s over 3 symbols, 1 candle/s each)\n",
+            m->o.rate);
+    return true;
+}
+
+/* tick.latest answers once the collector's first ticks are in. */
+static bool wait_ticks(mix *m)
+{
+    bool ok = true;
     int64_t deadline = bench_now_ns() + 30 * NS_PER_S;
     for (int i = 0; i < NSYM && ok; i++) {
         char body[64];
         snprintf(body, sizeof body, "{\"symbol\":\"%s\"}", SYMBOLS[i]);
         rinfo ri;
-        while (!(ok = ask(nc, SUBJ_TICK, body, &ri)) && bench_now_ns() < deadline)
+        while (!(ok = ask(m->nc, SUBJ_TICK, body, &ri)) && bench_now_ns() < deadline)
             bench_sleep_ms(20);
         if (!ok)
             fprintf(stderr, "bench: tick.latest %s: %s\n", SYMBOLS[i], ri.text);
     }
+    return ok;
+}
 
-    /* ---- echo responder, sized like the real replies ---- */
-    echo_reply er[2] = {{0}};
-    natsSubscription *echo_sub[2] = {0};
-    if (ok) {
-        char body[128];
-        rinfo ri;
-        candles_body(body, sizeof body, SYMBOLS[0], "1m", LIMIT);
-        ok = ask(nc, SUBJ_CANDLES, body, &ri);
-        er[0].len = ri.len;
-        snprintf(body, sizeof body, "{\"symbol\":\"%s\"}", SYMBOLS[0]);
-        ok = ok && ask(nc, SUBJ_TICK, body, &ri);
-        er[1].len = ri.len;
-        for (int k = 0; k < 2 && ok; k++) {
-            ok = er[k].len > 0 && (er[k].data = malloc((size_t)er[k].len)) != NULL;
-            if (ok) {
-                memset(er[k].data, 'x', (size_t)er[k].len);
-                st = natsConnection_Subscribe(
-                    &echo_sub[k], echo_nc, k ? SUBJ_ECHO_TICK : SUBJ_ECHO_CANDLES, on_echo, &er[k]);
-                ok = st == NATS_OK;
-            }
+/* The echo responder answers with as many bytes as the real replies. */
+static bool start_echo(mix *m)
+{
+    echo_reply *er = m->er;
+    char body[128];
+    rinfo ri;
+    candles_body(body, sizeof body, SYMBOLS[0], "1m", LIMIT);
+    bool ok = ask(m->nc, SUBJ_CANDLES, body, &ri);
+    er[0].len = ri.len;
+    snprintf(body, sizeof body, "{\"symbol\":\"%s\"}", SYMBOLS[0]);
+    ok = ok && ask(m->nc, SUBJ_TICK, body, &ri);
+    er[1].len = ri.len;
+    for (int k = 0; k < 2 && ok; k++) {
+        ok = er[k].len > 0 && (er[k].data = malloc((size_t)er[k].len)) != NULL;
+        if (ok) {
+            memset(er[k].data, 'x', (size_t)er[k].len);
+            natsStatus st = natsConnection_Subscribe(&m->echo_sub[k], m->echo_nc,
+                                                     k ? SUBJ_ECHO_TICK : SUBJ_ECHO_CANDLES,
+                                                     on_echo, &er[k]);
+            ok = st == NATS_OK;
         }
-        ok = ok && natsConnection_Flush(echo_nc) == NATS_OK;
-        if (!ok)
-            fprintf(stderr, "bench: sizing or starting the echo failed\n");
     }
-    fprintf(stderr,
-            "mix: real replies %d bytes (candles.latest limit %d), %d bytes (tick.latest)\n",
-            er[0].len, LIMIT, er[1].len);
+    ok = ok && natsConnection_Flush(m->echo_nc) == NATS_OK;
+    if (!ok)
+        fprintf(stderr, "bench: sizing or starting the echo failed\n");
+    return ok;
+}
 
-    /* ---- engine warm-up (untimed) ---- */
-    atomic_bool stop;
-    atomic_init(&stop, false);
-    engine *eng = calloc((size_t)threads, sizeof *eng);
-    if (eng == NULL)
-        return 1;
+/* Starts the engine threads (seed: their first random state); returns how many started. */
+static int start_engines(mix *m, bool record, unsigned seed, unsigned seed_step)
+{
     int started = 0;
-    if (ok && warmup > 0) {
-        fprintf(stderr, "mix: warm-up %d s, %d engine threads\n", warmup, threads);
-        for (int i = 0; i < threads; i++) {
-            eng[i] = (engine){.nc = eng_nc[i], .stop = &stop, .seed = 1234u + (unsigned)i};
-            if (pthread_create(&eng[i].th, NULL, engine_run, &eng[i]) == 0)
-                started++;
-        }
-        bench_sleep_ms(warmup * 1000);
-        atomic_store(&stop, true);
+    for (int i = 0; i < m->o.threads; i++) {
+        m->eng[i] = (engine){.nc = m->eng_nc[i], .stop = &m->stop, .record = record,
+                             .seed = seed + (unsigned)i * seed_step};
+        if (pthread_create(&m->eng[i].th, NULL, engine_run, &m->eng[i]) == 0)
+            started++;
+    }
+    return started;
+}
+
+/* Untimed: the engine, then the baseline's paths (not the cold series: first asked when
+ * timed). */
+static bool warm_up(mix *m)
+{
+    int threads = m->o.threads;
+    if (m->o.warmup > 0) {
+        fprintf(stderr, "mix: warm-up %d s, %d engine threads\n", m->o.warmup, threads);
+        int started = start_engines(m, false, 1234u, 1u);
+        bench_sleep_ms(m->o.warmup * 1000);
+        atomic_store(&m->stop, true);
         for (int i = 0; i < started; i++)
-            pthread_join(eng[i].th, NULL);
+            pthread_join(m->eng[i].th, NULL);
         for (int i = 0; i < threads; i++)
             for (int op = 0; op < OP_COUNT; op++) {
-                if (eng[i].op[op].errors)
+                if (m->eng[i].op[op].errors)
                     fprintf(stderr, "mix: warm-up %s errors %ld, last: %s\n", OP_NAMES[op],
-                            eng[i].op[op].errors, eng[i].op[op].last_error);
-                opstats_free(&eng[i].op[op]);
+                            m->eng[i].op[op].errors, m->eng[i].op[op].last_error);
+                opstats_free(&m->eng[i].op[op]);
             }
-        ok = started == threads;
+        if (started != threads)
+            return false;
     }
-    baseline base = {.nc = base_nc, .rc = rc, .stop = &stop, .block = block,
-                     .echo_len = {er[0].len, er[1].len}, .cold = cold, .n_cold = cold_n,
-                     .cold_newest = cold_newest};
-    if (ok) /* warm the baseline paths too (not the cold series: first asked when timed) */
+    return true;
+}
+
+static void init_baseline(mix *m, bool warm)
+{
+    m->base = (baseline){.nc = m->base_nc, .rc = m->rc, .stop = &m->stop, .block = m->o.block,
+                         .echo_len = {m->er[0].len, m->er[1].len}, .cold = m->cold,
+                         .n_cold = m->o.cold_n, .cold_newest = m->cold_newest};
+    if (warm)
         for (int k = 0; k < B_COLD; k++)
             for (int i = 0; i < 200; i++)
-                baseline_one(&base, k, false);
-    base.errors = 0;
+                baseline_one(&m->base, k, false);
+    m->base.errors = 0;
+}
 
-    wmetrics before[MAX_WORKERS], after[MAX_WORKERS];
-    int n_before = ok ? read_metrics(nc, workers, before) : 0;
-    if (ok && n_before < workers)
-        fprintf(stderr, "mix: only %d of %d workers answered dm.v1.metrics before the run\n",
-                n_before, workers);
-
-    /* ---- probes ---- */
-    probe pr[2];
-    memset(pr, 0, sizeof pr);
-    pr[0] = (probe){.name = "staleness",
-                    .sp = stale_sp,
-                    .limit = STALE_LIMIT,
-                    .step = 1,
-                    .first_ts = stale_sp.base + PRELOAD * HOUR_MS,
-                    .n = stale_n,
-                    .interval_ms = stale_iv,
-                    .pub_nc = probe_nc[0],
-                    .poll_nc = probe_nc[1],
-                    .stop = &stop};
-    pr[1] = (probe){.name = "gap (L2)",
-                    .sp = gap_sp,
-                    .limit = LIMIT,
-                    .step = 2,
-                    .first_ts = gap_sp.base + (PRELOAD + 1) * MIN_MS,
-                    .n = gap_n,
-                    .interval_ms = gap_iv ? gap_iv : 1,
-                    .pub_nc = probe_nc[2],
-                    .poll_nc = probe_nc[3],
-                    .stop = &stop};
+static bool setup_probes(mix *m)
+{
+    probe *pr = m->pr;
+    memset(pr, 0, sizeof m->pr);
+    pr[0] = (probe){.name = "staleness", .sp = m->stale_sp, .limit = STALE_LIMIT, .step = 1,
+                    .first_ts = m->stale_sp.base + PRELOAD * HOUR_MS, .n = m->o.stale_n,
+                    .interval_ms = m->o.stale_iv, .pub_nc = m->probe_nc[0],
+                    .poll_nc = m->probe_nc[1], .stop = &m->stop};
+    pr[1] = (probe){.name = "gap (L2)", .sp = m->gap_sp, .limit = LIMIT, .step = 2,
+                    .first_ts = m->gap_sp.base + (PRELOAD + 1) * MIN_MS, .n = m->o.gap_n,
+                    .interval_ms = m->o.gap_iv ? m->o.gap_iv : 1, .pub_nc = m->probe_nc[2],
+                    .poll_nc = m->probe_nc[3], .stop = &m->stop};
     atomic_init(&pr[0].finished, false);
     atomic_init(&pr[1].finished, false);
-    if (!overlap && stale_n > 0)
+    if (!m->o.overlap && m->o.stale_n > 0)
         pr[1].start_after = &pr[0].finished;
+    bool ok = true;
     for (int k = 0; k < 2 && ok; k++) {
         int n = pr[k].n > 0 ? pr[k].n : 1;
         pr[k].upd_ns = calloc((size_t)n, sizeof *pr[k].upd_ns);
@@ -1385,455 +1478,589 @@ int main(int argc, char **argv)
         if (ok && pr[k].n > 0) {
             for (int i = 0; i < n; i++)
                 atomic_init(&pr[k].upd_ns[i], 0);
-            st = natsConnection_Subscribe(&pr[k].upd_sub, pr[k].pub_nc, SUBJ_UPDATE, on_update,
-                                          &pr[k]);
+            natsStatus st = natsConnection_Subscribe(&pr[k].upd_sub, pr[k].pub_nc, SUBJ_UPDATE,
+                                                     on_update, &pr[k]);
             ok = st == NATS_OK && natsConnection_Flush(pr[k].pub_nc) == NATS_OK;
         }
     }
+    return ok;
+}
 
-    /* ---- timed phase ---- */
-    int rc_exit = 0;
-    double cpu0[BENCH_CPU_COUNT], cpu[BENCH_CPU_COUNT];
-    long long backlog_end = -1;
-    char backlog_detail[512] = "";
-    long ticks0 = 0, candles0 = 0, ticks1 = 0, candles1 = 0;
-    double secs = 0;
-    int64_t timed_t0 = 0, timed_t1 = 0;
-    if (ok) {
-        fprintf(stderr,
-                "mix: timed phase %d s: %d engine threads, baseline, staleness probe (%d "
-                "candles every %d ms), %s gap probe (one every %d ms)\n",
-                seconds, threads, stale_n, stale_iv, overlap ? "with it" : "then", gap_iv);
-        atomic_store(&stop, false);
-        bench_cpu_snapshot(cpu0);
-        ticks0 = atomic_load(&col->ticks);
-        candles0 = atomic_load(&col->candles);
-        int64_t t0 = bench_now_ns();
-        timed_t0 = t0;
-        started = 0;
-        for (int i = 0; i < threads; i++) {
-            eng[i] = (engine){
-                .nc = eng_nc[i], .stop = &stop, .record = true, .seed = 777u + (unsigned)i * 31u};
-            if (pthread_create(&eng[i].th, NULL, engine_run, &eng[i]) == 0)
-                started++;
-        }
-        bool base_started = pthread_create(&base.th, NULL, baseline_run, &base) == 0;
-        bool probe_started[2] = {false, false};
-        for (int k = 0; k < 2; k++)
-            if (pr[k].n > 0)
-                probe_started[k] = pthread_create(&pr[k].th, NULL, probe_run, &pr[k]) == 0;
-        while (bench_now_ns() < t0 + (int64_t)seconds * NS_PER_S)
-            bench_sleep_ms(100);
-        backlog_end = market_backlog(js, backlog_detail, sizeof backlog_detail);
-        ticks1 = atomic_load(&col->ticks);
-        candles1 = atomic_load(&col->candles);
-        atomic_store(&stop, true);
-        timed_t1 = bench_now_ns();
-        secs = (double)(timed_t1 - t0) / 1e9;
-        for (int i = 0; i < started; i++)
-            pthread_join(eng[i].th, NULL);
-        bench_cpu_snapshot(cpu);
-        if (base_started)
-            pthread_join(base.th, NULL);
-        for (int k = 0; k < 2; k++)
-            if (probe_started[k])
-                pthread_join(pr[k].th, NULL);
-        if (started != threads || !base_started)
-            rc_exit = 1;
-    } else {
-        rc_exit = 1;
-    }
-    int n_after = rc_exit == 0 ? read_metrics(nc, workers, after) : 0;
-    atomic_store(&col->stop, true);
-    pthread_join(col->th, NULL);
+/* The engine, the baseline and the probes together for --seconds; false if a thread did
+ * not start. */
+static bool run_timed(mix *m)
+{
+    const mix_opts *o = &m->o;
+    fprintf(stderr,
+            "mix: timed phase %d s: %d engine threads, baseline, staleness probe (%d "
+            "candles every %d ms), %s gap probe (one every %d ms)\n",
+            o->seconds, o->threads, o->stale_n, o->stale_iv, o->overlap ? "with it" : "then",
+            o->gap_iv);
+    atomic_store(&m->stop, false);
+    bench_cpu_snapshot(m->cpu0);
+    m->ticks0 = atomic_load(&m->col->ticks);
+    m->candles0 = atomic_load(&m->col->candles);
+    int64_t t0 = m->timed_t0 = bench_now_ns();
+    int started = start_engines(m, true, 777u, 31u);
+    bool base_started = pthread_create(&m->base.th, NULL, baseline_run, &m->base) == 0;
+    bool probe_started[2] = {false, false};
+    for (int k = 0; k < 2; k++)
+        if (m->pr[k].n > 0)
+            probe_started[k] = pthread_create(&m->pr[k].th, NULL, probe_run, &m->pr[k]) == 0;
+    while (bench_now_ns() < t0 + (int64_t)o->seconds * NS_PER_S)
+        bench_sleep_ms(100);
+    m->backlog_end = market_backlog(m->js, m->backlog_detail, sizeof m->backlog_detail);
+    m->ticks1 = atomic_load(&m->col->ticks);
+    m->candles1 = atomic_load(&m->col->candles);
+    atomic_store(&m->stop, true);
+    m->timed_t1 = bench_now_ns();
+    m->secs = (double)(m->timed_t1 - t0) / 1e9;
+    for (int i = 0; i < started; i++)
+        pthread_join(m->eng[i].th, NULL);
+    bench_cpu_snapshot(m->cpu);
+    if (base_started)
+        pthread_join(m->base.th, NULL);
+    for (int k = 0; k < 2; k++)
+        if (probe_started[k])
+            pthread_join(m->pr[k].th, NULL);
+    return started == o->threads && base_started;
+}
+
+/* Stops the collector and the subscriptions; reads the workers' metrics first if the run
+ * went through. */
+static void stop_all(mix *m, bool ran)
+{
+    m->n_after = ran ? read_metrics(m->nc, m->o.workers, m->after) : 0;
+    atomic_store(&m->col->stop, true);
+    pthread_join(m->col->th, NULL);
     bench_sleep_ms(200); /* the last updates */
-    natsSubscription_Destroy(col->upd_sub);
-    col->upd_sub = NULL;
+    natsSubscription_Destroy(m->col->upd_sub);
+    m->col->upd_sub = NULL;
     for (int k = 0; k < 2; k++) {
-        natsSubscription_Destroy(pr[k].upd_sub);
-        pr[k].upd_sub = NULL;
+        natsSubscription_Destroy(m->pr[k].upd_sub);
+        m->pr[k].upd_sub = NULL;
     }
     for (int k = 0; k < 2; k++)
-        natsSubscription_Destroy(echo_sub[k]);
-    if (rc_exit) {
-        fprintf(stderr, "bench: the mix did not run\n");
-        return 1;
-    }
-    for (int i = 0; i < BENCH_CPU_COUNT; i++)
-        cpu[i] -= cpu0[i];
-    /* let the workers finish what the collector sent, for whatever runs next */
-    wait_backlog(js, 60);
+        natsSubscription_Destroy(m->echo_sub[k]);
+}
 
-    /* ---- results ---- */
-    opstats tot[OP_COUNT];
-    memset(tot, 0, sizeof tot);
-    long requests = 0;
-    for (int i = 0; i < threads; i++) {
-        requests += eng[i].requests;
+/* The engine threads' figures merged, the baselines' percentiles and the L2 samples. */
+static void gather(mix *m)
+{
+    for (int i = 0; i < BENCH_CPU_COUNT; i++)
+        m->cpu[i] -= m->cpu0[i];
+    for (int i = 0; i < m->o.threads; i++) {
+        m->requests += m->eng[i].requests;
         for (int op = 0; op < OP_COUNT; op++) {
-            opstats *o = &eng[i].op[op];
+            opstats *o = &m->eng[i].op[op], *t = &m->tot[op];
             for (int l = 0; l < LV_COUNT; l++) {
-                tot[op].served[l] += o->served[l];
-                samples_append(&tot[op].lat[l], &o->lat[l]);
+                t->served[l] += o->served[l];
+                samples_append(&t->lat[l], &o->lat[l]);
             }
-            samples_append(&tot[op].all, &o->all);
-            tot[op].errors += o->errors;
+            samples_append(&t->all, &o->all);
+            t->errors += o->errors;
             if (o->errors)
-                snprintf(tot[op].last_error, sizeof tot[op].last_error, "%s", o->last_error);
+                snprintf(t->last_error, sizeof t->last_error, "%s", o->last_error);
             opstats_free(o);
         }
     }
+    baseline *base = &m->base;
     for (int k = 0; k < B_COLD; k++)
-        bench_samples_sort(&base.lat[k]);
-    double echo50[2], echo99[2];
+        bench_samples_sort(&base->lat[k]);
     for (int k = 0; k < 2; k++) {
-        echo50[k] = bench_pct_ms(&base.lat[k], 50);
-        echo99[k] = bench_pct_ms(&base.lat[k], 99);
+        m->echo50[k] = bench_pct_ms(&base->lat[k], 50);
+        m->echo99[k] = bench_pct_ms(&base->lat[k], 99);
     }
-    double redis50 = bench_pct_ms(&base.lat[B_REDIS], 50),
-           redis99 = bench_pct_ms(&base.lat[B_REDIS], 99);
-    double l2_budget = echo99[0] + 2 * redis99;
+    m->redis50 = bench_pct_ms(&base->lat[B_REDIS], 50);
+    m->redis99 = bench_pct_ms(&base->lat[B_REDIS], 99);
+    m->l2_budget = m->echo99[0] + 2 * m->redis99;
+    /* L2 answers of candles.latest (same reply size): the cold series' and the engine's,
+     * taken whenever they come; the gap probe's, all at an invalidating write, apart */
+    m->l2g = &m->pr[1].poll.lat[LV_DF];
+    samples_append(&m->l2c, &base->cold_stats.lat[LV_DF]);
+    samples_append(&m->l2c, &m->tot[OP_CANDLES].lat[LV_DF]);
+    bench_samples_sort(&m->l2c);
+    bench_samples_sort(&base->amid_get);
+    bench_samples_sort(&base->amid_echo);
+    m->aecho99 = bench_pct_ms(&base->amid_echo, 99);
+    m->aget99 = bench_pct_ms(&base->amid_get, 99);
+    m->l2_budget_amid = m->aecho99 + 2 * m->aget99;
+    bench_samples_sort(m->l2g);
+}
 
+static void report_engine(mix *m)
+{
+    const collector *col = m->col;
     fprintf(stderr,
             "\nmix: %.1f s, engine %ld requests = %.0f/s (%d threads); collector %ld "
             "ticks = %.0f/s, %ld candles; PubAck errors %ld%s%s\n",
-            secs, requests, requests / secs, threads, ticks1 - ticks0, (ticks1 - ticks0) / secs,
-            candles1 - candles0, atomic_load(&col->ack_err), col->last_err[0] ? ", last: " : "",
-            col->last_err);
+            m->secs, m->requests, m->requests / m->secs, m->o.threads, m->ticks1 - m->ticks0,
+            (m->ticks1 - m->ticks0) / m->secs, m->candles1 - m->candles0,
+            atomic_load(&col->ack_err), col->last_err[0] ? ", last: " : "", col->last_err);
     for (int op = 0; op < OP_COUNT; op++) {
+        opstats *t = &m->tot[op];
         char sv[160], what[64];
-        served_list(tot[op].served, sv, sizeof sv);
-        fprintf(stderr, " %s: served_by %s; errors %ld%s%s\n", OP_NAMES[op], sv, tot[op].errors,
-                tot[op].errors ? ", last: " : "", tot[op].last_error);
+        served_list(t->served, sv, sizeof sv);
+        fprintf(stderr, " %s: served_by %s; errors %ld%s%s\n", OP_NAMES[op], sv, t->errors,
+                t->errors ? ", last: " : "", t->last_error);
         snprintf(what, sizeof what, "%s all", OP_NAMES[op]);
-        pct_line(what, &tot[op].all);
+        pct_line(what, &t->all);
         for (int l = 0; l < LV_COUNT; l++)
-            if (tot[op].lat[l].n) {
+            if (t->lat[l].n) {
                 snprintf(what, sizeof what, "%s %s", OP_NAMES[op], LV_NAMES[l]);
-                pct_line(what, &tot[op].lat[l]);
+                pct_line(what, &t->lat[l]);
             }
     }
-    fprintf(stderr, " baseline (1 thread alongside the engine, blocks of %d; errors %ld%s%s):\n",
-            block, base.errors, base.errors ? ", last: " : "", base.last_error);
-    char what[64];
-    snprintf(what, sizeof what, "echo %d B (candles size)", er[0].len);
-    pct_line(what, &base.lat[B_ECHO_CANDLES]);
-    snprintf(what, sizeof what, "echo %d B (tick size)", er[1].len);
-    pct_line(what, &base.lat[B_ECHO_TICK]);
-    pct_line("redis GET (16 B value)", &base.lat[B_REDIS]);
+}
 
-    /* L2 answers of candles.latest (same reply size): the cold series' and the engine's,
-     * taken whenever they come; the gap probe's, all at an invalidating write, apart */
-    opstats *cs = &base.cold_stats;
-    bench_samples l2c = {0}, *l2g = &pr[1].poll.lat[LV_DF];
-    samples_append(&l2c, &cs->lat[LV_DF]);
-    samples_append(&l2c, &tot[OP_CANDLES].lat[LV_DF]);
-    bench_samples_sort(&l2c);
-    bench_samples_sort(&base.amid_get);
-    bench_samples_sort(&base.amid_echo);
-    double aecho99 = bench_pct_ms(&base.amid_echo, 99), aget99 = bench_pct_ms(&base.amid_get, 99);
-    double l2_budget_amid = aecho99 + 2 * aget99;
-    bench_samples_sort(l2g);
-    if (cold_n) {
+static void report_baseline(mix *m)
+{
+    baseline *base = &m->base;
+    fprintf(stderr, " baseline (1 thread alongside the engine, blocks of %d; errors %ld%s%s):\n",
+            m->o.block, base->errors, base->errors ? ", last: " : "", base->last_error);
+    char what[64];
+    snprintf(what, sizeof what, "echo %d B (candles size)", m->er[0].len);
+    pct_line(what, &base->lat[B_ECHO_CANDLES]);
+    snprintf(what, sizeof what, "echo %d B (tick size)", m->er[1].len);
+    pct_line(what, &base->lat[B_ECHO_TICK]);
+    pct_line("redis GET (16 B value)", &base->lat[B_REDIS]);
+    opstats *cs = &base->cold_stats;
+    if (m->o.cold_n) {
         char sv[160];
         served_list(cs->served, sv, sizeof sv);
         fprintf(stderr, " cold series (%d, in the baseline's blocks): served_by %s; errors %ld%s%s\n",
-                cold_n, sv, cs->errors, cs->errors ? ", last: " : "", cs->last_error);
+                m->o.cold_n, sv, cs->errors, cs->errors ? ", last: " : "", cs->last_error);
         for (int l = 0; l < LV_COUNT; l++)
             if (cs->lat[l].n) {
                 snprintf(what, sizeof what, "cold served by %s", LV_NAMES[l]);
                 pct_line(what, &cs->lat[l]);
             }
     }
+}
+
+/* PubAck -> coherence update of the probe's candles; *no_upd: acked without one seen. */
+static void probe_updates(const probe *p, bench_samples *upd, long *no_upd)
+{
+    *no_upd = 0;
+    for (int i = 0; i < p->done && i < p->n; i++) {
+        long long u = atomic_load(&p->upd_ns[i]);
+        if (p->ack_ns[i] && u)
+            bench_samples_add(upd, u - p->ack_ns[i]);
+        else if (p->ack_ns[i])
+            (*no_upd)++;
+    }
+}
+
+static void print_probe(probe *p, bench_samples *upd)
+{
+    char sv[160], what[64];
+    served_list(p->poll.served, sv, sizeof sv);
+    fprintf(stderr,
+            " %s probe (%s %s limit %d): %d candles, %d never fresh within %d s, %d "
+            "without %d fresh in a row; %ld polls served_by %s; errors publish %ld "
+            "poll %ld%s%s\n",
+            p->name, p->sp.symbol, p->sp.tf, p->limit, p->done, p->never_fresh,
+            PROBE_WAIT_MS / 1000, p->unsettled, FRESH_STREAK, p->polls, sv, p->errors,
+            p->poll.errors, p->poll.errors ? ", last: " : "", p->poll.last_error);
+    pct_line("PubAck (publish -> ack)", &p->ack);
+    pct_line("ack -> coherence update seen", upd);
+    pct_line("ack -> first fresh answer", &p->first);
+    pct_line("ack -> first of 20 fresh in a row", &p->all);
+    pct_line("ack -> 20th fresh in a row", &p->last20);
+    for (int l = 0; l < LV_COUNT; l++)
+        if (p->poll.lat[l].n) {
+            snprintf(what, sizeof what, "poll served by %s", LV_NAMES[l]);
+            pct_line(what, &p->poll.lat[l]);
+        }
+}
+
+static void note_staleness(const mix *m, probe *p, bench_samples *upd, long no_upd)
+{
+    bench_note("mix staleness (%s 1h, %d candles, one per %d ms, polled limit %d during "
+               "the mix): PubAck -> coherence update on %s p50 %.2f / p99 %.2f ms "
+               "(%zu seen, %ld not seen); -> first fresh answer p50 %.2f / p99 %.2f / "
+               "max %.2f ms; -> first of %d fresh answers in a row (both workers fresh "
+               "unless the queue group picked one worker %d times running, p = 2^-%d) "
+               "p50 %.2f / p99 %.2f / max %.2f ms, 20th %.2f ms p99; %d never fresh "
+               "within %d s",
+               STALE_SYMBOL, p->done, m->o.stale_iv, STALE_LIMIT, SUBJ_UPDATE,
+               bench_pct_ms(upd, 50), bench_pct_ms(upd, 99), upd->n, no_upd,
+               bench_pct_ms(&p->first, 50), bench_pct_ms(&p->first, 99),
+               bench_max_ms(&p->first), FRESH_STREAK, FRESH_STREAK, FRESH_STREAK - 1,
+               bench_pct_ms(&p->all, 50), bench_pct_ms(&p->all, 99), bench_max_ms(&p->all),
+               bench_pct_ms(&p->last20, 99), p->never_fresh, PROBE_WAIT_MS / 1000);
+}
+
+static void note_gap(const mix *m, probe *p, bench_samples *upd)
+{
+    char sv[160];
+    served_list(p->poll.served, sv, sizeof sv);
+    bench_note("mix L2 probe (%s 1m, %s the staleness probe: a candle two periods after "
+               "the newest every %d ms, so coherence drops the L1 entry and the next "
+               "answer of each worker comes from Dragonfly): %d candles, polls served_by "
+               "%s; dragonfly-served p50 %.3f / p99 %.3f ms; PubAck -> coherence update "
+               "p50 %.2f / p99 %.2f ms; -> first fresh p50 %.2f / p99 %.2f ms",
+               GAP_SYMBOL, m->o.overlap ? "alongside" : "after", m->o.gap_iv, p->done, sv,
+               bench_pct_ms(&p->poll.lat[LV_DF], 50), bench_pct_ms(&p->poll.lat[LV_DF], 99),
+               bench_pct_ms(upd, 50), bench_pct_ms(upd, 99), bench_pct_ms(&p->first, 50),
+               bench_pct_ms(&p->first, 99));
+}
+
+static void report_probes(mix *m)
+{
     for (int k = 0; k < 2; k++) {
-        probe *p = &pr[k];
+        probe *p = &m->pr[k];
         if (p->n == 0)
             continue;
-        char sv[160];
-        served_list(p->poll.served, sv, sizeof sv);
-        fprintf(stderr,
-                " %s probe (%s %s limit %d): %d candles, %d never fresh within %d s, %d "
-                "without %d fresh in a row; %ld polls served_by %s; errors publish %ld "
-                "poll %ld%s%s\n",
-                p->name, p->sp.symbol, p->sp.tf, p->limit, p->done, p->never_fresh,
-                PROBE_WAIT_MS / 1000, p->unsettled, FRESH_STREAK, p->polls, sv, p->errors,
-                p->poll.errors, p->poll.errors ? ", last: " : "", p->poll.last_error);
-        pct_line("PubAck (publish -> ack)", &p->ack);
         bench_samples upd = {0};
-        long no_upd = 0;
-        for (int i = 0; i < p->done && i < p->n; i++) {
-            long long u = atomic_load(&p->upd_ns[i]);
-            if (p->ack_ns[i] && u)
-                bench_samples_add(&upd, u - p->ack_ns[i]);
-            else if (p->ack_ns[i])
-                no_upd++;
-        }
-        pct_line("ack -> coherence update seen", &upd);
-        pct_line("ack -> first fresh answer", &p->first);
-        pct_line("ack -> first of 20 fresh in a row", &p->all);
-        pct_line("ack -> 20th fresh in a row", &p->last20);
-        for (int l = 0; l < LV_COUNT; l++)
-            if (p->poll.lat[l].n) {
-                snprintf(what, sizeof what, "poll served by %s", LV_NAMES[l]);
-                pct_line(what, &p->poll.lat[l]);
-            }
-        if (k == 0) {
-            bench_note("mix staleness (%s 1h, %d candles, one per %d ms, polled limit %d during "
-                       "the mix): PubAck -> coherence update on %s p50 %.2f / p99 %.2f ms "
-                       "(%zu seen, %ld not seen); -> first fresh answer p50 %.2f / p99 %.2f / "
-                       "max %.2f ms; -> first of %d fresh answers in a row (both workers fresh "
-                       "unless the queue group picked one worker %d times running, p = 2^-%d) "
-                       "p50 %.2f / p99 %.2f / max %.2f ms, 20th %.2f ms p99; %d never fresh "
-                       "within %d s",
-                       STALE_SYMBOL, p->done, stale_iv, STALE_LIMIT, SUBJ_UPDATE,
-                       bench_pct_ms(&upd, 50), bench_pct_ms(&upd, 99), upd.n, no_upd,
-                       bench_pct_ms(&p->first, 50), bench_pct_ms(&p->first, 99),
-                       bench_max_ms(&p->first), FRESH_STREAK, FRESH_STREAK, FRESH_STREAK - 1,
-                       bench_pct_ms(&p->all, 50), bench_pct_ms(&p->all, 99), bench_max_ms(&p->all),
-                       bench_pct_ms(&p->last20, 99), p->never_fresh, PROBE_WAIT_MS / 1000);
-        } else {
-            bench_note("mix L2 probe (%s 1m, %s the staleness probe: a candle two periods after "
-                       "the newest every %d ms, so coherence drops the L1 entry and the next "
-                       "answer of each worker comes from Dragonfly): %d candles, polls served_by "
-                       "%s; dragonfly-served p50 %.3f / p99 %.3f ms; PubAck -> coherence update "
-                       "p50 %.2f / p99 %.2f ms; -> first fresh p50 %.2f / p99 %.2f ms",
-                       GAP_SYMBOL, overlap ? "alongside" : "after", gap_iv, p->done, sv,
-                       bench_pct_ms(&p->poll.lat[LV_DF], 50), bench_pct_ms(&p->poll.lat[LV_DF], 99),
-                       bench_pct_ms(&upd, 50), bench_pct_ms(&upd, 99), bench_pct_ms(&p->first, 50),
-                       bench_pct_ms(&p->first, 99));
-        }
+        long no_upd;
+        probe_updates(p, &upd, &no_upd);
+        print_probe(p, &upd);
+        if (k == 0)
+            note_staleness(m, p, &upd, no_upd);
+        else
+            note_gap(m, p, &upd);
         bench_samples_free(&upd);
     }
+}
 
-    /* collector candles acked in the timed phase: PubAck -> coherence update */
-    bench_samples cupd = {0};
-    long cmiss = 0;
-    for (int64_t i = 0; i < collector_candles * NSYM; i++) {
+/* The collector's candles acked in the timed phase: PubAck -> coherence update. */
+static void report_collector_candles(mix *m)
+{
+    const collector *col = m->col;
+    for (int64_t i = 0; i < m->collector_candles * NSYM; i++) {
         long long a = atomic_load(&col->cand_ack[i]), u = atomic_load(&col->cand_upd[i]);
-        if (a < timed_t0 || a > timed_t1)
+        if (a < m->timed_t0 || a > m->timed_t1)
             continue;
         if (u)
-            bench_samples_add(&cupd, u - a);
+            bench_samples_add(&m->cupd, u - a);
         else
-            cmiss++;
+            m->cmiss++;
     }
     fprintf(stderr,
             " collector candles (%d per second, one per symbol, published together), "
             "%ld without an update seen:\n",
-            NSYM, cmiss);
-    pct_line("PubAck -> coherence update seen", &cupd);
+            NSYM, m->cmiss);
+    pct_line("PubAck -> coherence update seen", &m->cupd);
     bench_note("mix collector candles (the %d of each second published together): PubAck -> "
                "coherence update on %s p50 %.2f / p99 %.2f / max %.2f ms over %zu candles (%ld "
                "acked without an update seen)",
-               NSYM, SUBJ_UPDATE, bench_pct_ms(&cupd, 50), bench_pct_ms(&cupd, 99),
-               bench_max_ms(&cupd), cupd.n, cmiss);
+               NSYM, SUBJ_UPDATE, bench_pct_ms(&m->cupd, 50), bench_pct_ms(&m->cupd, 99),
+               bench_max_ms(&m->cupd), m->cupd.n, m->cmiss);
+}
 
-    /* ---- rows ---- */
+static void rows_per_op(mix *m)
+{
     char name[64], v[64], b[64];
     for (int op = 0; op < OP_COUNT; op++) {
-        long all = 0, hit = tot[op].served[LV_L1] + tot[op].served[LV_DF];
+        const opstats *t = &m->tot[op];
+        long all = 0, hit = t->served[LV_L1] + t->served[LV_DF];
         for (int l = 0; l < LV_COUNT; l++)
-            all += tot[op].served[l];
+            all += t->served[l];
         double hr = all ? (double)hit / (double)all : 0;
         snprintf(name, sizeof name, "mix %s cache hit rate", OP_NAMES[op]);
         snprintf(v, sizeof v, "%.2f%%", 100 * hr);
-        snprintf(b, sizeof b, "l1 %.2f%% + L2 %.2f%%",
-                 all ? 100.0 * tot[op].served[LV_L1] / all : 0,
-                 all ? 100.0 * tot[op].served[LV_DF] / all : 0);
-        bench_row(name, v, b, hr / 0.95, ">= 95%", all > 0 && hr >= 0.95 && tot[op].errors == 0);
+        snprintf(b, sizeof b, "l1 %.2f%% + L2 %.2f%%", all ? 100.0 * t->served[LV_L1] / all : 0,
+                 all ? 100.0 * t->served[LV_DF] / all : 0);
+        bench_row(name, v, b, hr / 0.95, ">= 95%", all > 0 && hr >= 0.95 && t->errors == 0);
     }
     for (int op = 0; op < OP_COUNT; op++) {
-        bench_samples *s = &tot[op].lat[LV_L1];
-        double p99 = bench_pct_ms(s, 99);
+        bench_samples *s = &m->tot[op].lat[LV_L1];
+        double p99 = bench_pct_ms(s, 99), e99 = m->echo99[op];
         snprintf(name, sizeof name, "mix %s L1-hit p50 / p99", OP_NAMES[op]);
         snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(s, 50), p99);
-        snprintf(b, sizeof b, "%.3f / %.3f ms echo", echo50[op], echo99[op]);
-        bench_row(name, v, b, p99 / echo99[op], "<= 1.50", s->n > 0 && p99 <= 1.5 * echo99[op]);
+        snprintf(b, sizeof b, "%.3f / %.3f ms echo", m->echo50[op], e99);
+        bench_row(name, v, b, p99 / e99, "<= 1.50", s->n > 0 && p99 <= 1.5 * e99);
     }
-    {
-        double p99 = bench_pct_ms(&l2c, 99);
-        snprintf(name, sizeof name, "mix candles.latest L2-hit p50 / p99");
-        snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(&l2c, 50), p99);
-        snprintf(b, sizeof b, "%.3f ms = echo+2xGET", l2_budget_amid);
-        bench_row(name, v, b, p99 / l2_budget_amid, "<= 1.00",
-                  l2c.n >= 100 && base.amid_get.n >= 100 ? p99 <= l2_budget_amid : -1);
-        snprintf(name, sizeof name, "mix L2-hit vs the block baseline");
-        snprintf(b, sizeof b, "%.3f ms = echo+2xGET", l2_budget);
-        bench_row(name, v, b, p99 / l2_budget, "info", -1);
-        if (l2g->n > 0) {
-            double g99 = bench_pct_ms(l2g, 99);
-            snprintf(name, sizeof name, "mix L2-hit at an invalidating write");
-            snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(l2g, 50), g99);
-            bench_row(name, v, b, g99 / l2_budget, "worst case", -1);
-        }
-        bench_samples *t = &tot[OP_TICK].lat[LV_DF];
-        double tb = echo99[1] + 2 * redis99;
-        if (t->n > 0) {
-            double t99 = bench_pct_ms(t, 99);
-            snprintf(name, sizeof name, "mix tick.latest L2-hit p50 / p99");
-            snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(t, 50), t99);
-            snprintf(b, sizeof b, "%.3f ms = echo+2xGET", tb);
-            bench_row(name, v, b, t99 / tb, "<= 1.00", t->n >= 100 ? t99 <= tb : -1);
-        }
+}
+
+static void rows_l2(mix *m)
+{
+    char name[64], v[64], b[64];
+    double p99 = bench_pct_ms(&m->l2c, 99);
+    snprintf(name, sizeof name, "mix candles.latest L2-hit p50 / p99");
+    snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(&m->l2c, 50), p99);
+    snprintf(b, sizeof b, "%.3f ms = echo+2xGET", m->l2_budget_amid);
+    bench_row(name, v, b, p99 / m->l2_budget_amid, "<= 1.00",
+              m->l2c.n >= 100 && m->base.amid_get.n >= 100 ? p99 <= m->l2_budget_amid : -1);
+    snprintf(name, sizeof name, "mix L2-hit vs the block baseline");
+    snprintf(b, sizeof b, "%.3f ms = echo+2xGET", m->l2_budget);
+    bench_row(name, v, b, p99 / m->l2_budget, "info", -1);
+    if (m->l2g->n > 0) {
+        double g99 = bench_pct_ms(m->l2g, 99);
+        snprintf(name, sizeof name, "mix L2-hit at an invalidating write");
+        snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(m->l2g, 50), g99);
+        bench_row(name, v, b, g99 / m->l2_budget, "worst case", -1);
     }
+    bench_samples *t = &m->tot[OP_TICK].lat[LV_DF];
+    double tb = m->echo99[1] + 2 * m->redis99;
+    if (t->n > 0) {
+        double t99 = bench_pct_ms(t, 99);
+        snprintf(name, sizeof name, "mix tick.latest L2-hit p50 / p99");
+        snprintf(v, sizeof v, "%.3f / %.3f ms", bench_pct_ms(t, 50), t99);
+        snprintf(b, sizeof b, "%.3f ms = echo+2xGET", tb);
+        bench_row(name, v, b, t99 / tb, "<= 1.00", t->n >= 100 ? t99 <= tb : -1);
+    }
+}
+
+static void rows_staleness(mix *m)
+{
     const char *row_names[2] = {"mix staleness: first fresh", "mix staleness: 20 fresh in a row"};
-    bench_samples *row_s[2] = {&pr[0].first, &pr[0].all};
-    for (int k = 0; k < 2 && stale_n > 0; k++) {
+    bench_samples *row_s[2] = {&m->pr[0].first, &m->pr[0].all};
+    char v[64];
+    for (int k = 0; k < 2 && m->o.stale_n > 0; k++) {
         double p99 = bench_pct_ms(row_s[k], 99);
         snprintf(v, sizeof v, "%.2f / %.2f ms", bench_pct_ms(row_s[k], 50), p99);
         bench_row(row_names[k], v, "p50 / p99 from PubAck", p99 / 50.0, "p99 < 50 ms",
-                  row_s[k]->n > 0 && pr[0].never_fresh == 0 && p99 < 50.0);
+                  row_s[k]->n > 0 && m->pr[0].never_fresh == 0 && p99 < 50.0);
     }
+}
 
-    /* ---- notes ---- */
-    {
-        char sv[OP_COUNT][160];
-        for (int op = 0; op < OP_COUNT; op++)
-            served_list(tot[op].served, sv[op], sizeof sv[op]);
-        bench_note("mix: %.1f s timed after %d s warm-up; engine %d threads, %s requests/s "
-                   "(candles.latest limit %d + tick.latest alternating, random of %s %s %s); "
-                   "collector %.0f ticks/s + %ld candles (PubAck errors %ld); MARKET backlog at "
-                   "the end %lld%s%s%s",
-                   secs, warmup, threads, bench_thousands(requests / secs, b, sizeof b), LIMIT,
-                   SYMBOLS[0], SYMBOLS[1], SYMBOLS[2], (ticks1 - ticks0) / secs,
-                   candles1 - candles0, atomic_load(&col->ack_err), backlog_end,
-                   backlog_detail[0] ? " (" : "", backlog_detail, backlog_detail[0] ? ")" : "");
-        for (int op = 0; op < OP_COUNT; op++) {
-            bench_samples *s = &tot[op].all;
-            bench_note("mix %s: all answers p50 %.3f / p99 %.3f / max %.3f ms; served_by %s; "
-                       "L1 p50 %.3f / p99 %.3f ms; L2 n=%zu p50 %.3f / p99 %.3f ms; errors %ld%s%s",
-                       OP_NAMES[op], bench_pct_ms(s, 50), bench_pct_ms(s, 99), bench_max_ms(s),
-                       sv[op], bench_pct_ms(&tot[op].lat[LV_L1], 50),
-                       bench_pct_ms(&tot[op].lat[LV_L1], 99), tot[op].lat[LV_DF].n,
-                       bench_pct_ms(&tot[op].lat[LV_DF], 50), bench_pct_ms(&tot[op].lat[LV_DF], 99),
-                       tot[op].errors, tot[op].errors ? "; last: " : "", tot[op].last_error);
-        }
-        bench_note("mix baseline (1 thread, sequential, in blocks of %d alongside the engine for "
-                   "the whole timed phase): echo %d B p50 %.3f / p99 %.3f ms, echo %d B p50 %.3f / "
-                   "p99 %.3f ms, Redis GET p50 %.3f / p99 %.3f ms; L2 budget = echo p99 + 2 x GET "
-                   "p99 = %.3f ms; candles L2 answers: %zu from the cold series + %zu from the "
-                   "engine%s (and %zu from the gap probe, in their own row)",
-                   block, er[0].len, echo50[0], echo99[0], er[1].len, echo50[1], echo99[1], redis50,
-                   redis99, l2_budget, cs->lat[LV_DF].n, tot[OP_CANDLES].lat[LV_DF].n,
-                   l2c.n < 100 ? " (under 100: no verdict)" : "", l2g->n);
-        if (cold_n) {
-            char sv[160];
-            served_list(cs->served, sv, sizeof sv);
-            bench_note("mix cold series (%d of 100 1m candles preloaded, first asked in the timed "
-                       "phase, walked in order in the baseline's blocks: more than the L1's "
-                       "entries, so most requests miss L1): served_by %s; dragonfly-served p50 "
-                       "%.3f / p99 %.3f ms; l1-served (asked again before the LRU dropped it) p50 "
-                       "%.3f / p99 %.3f ms; right after each cold request, echo %d B p50 %.3f / p99 "
-                       "%.3f ms and GET p50 %.3f / p99 %.3f ms (in blocks: %.3f / %.3f and %.3f / "
-                       "%.3f); L2 budget %.3f + 2 x %.3f = %.3f ms; errors %ld%s%s",
-                       cold_n, sv, bench_pct_ms(&cs->lat[LV_DF], 50), bench_pct_ms(&cs->lat[LV_DF], 99),
-                       bench_pct_ms(&cs->lat[LV_L1], 50), bench_pct_ms(&cs->lat[LV_L1], 99),
-                       er[0].len, bench_pct_ms(&base.amid_echo, 50), aecho99,
-                       bench_pct_ms(&base.amid_get, 50), aget99, echo50[0], echo99[0], redis50,
-                       redis99, aecho99, aget99, l2_budget_amid,
-                       cs->errors, cs->errors ? "; last: " : "", cs->last_error);
-        }
+static void notes_engine(mix *m)
+{
+    char b[64], sv[OP_COUNT][160];
+    for (int op = 0; op < OP_COUNT; op++)
+        served_list(m->tot[op].served, sv[op], sizeof sv[op]);
+    bench_note("mix: %.1f s timed after %d s warm-up; engine %d threads, %s requests/s "
+               "(candles.latest limit %d + tick.latest alternating, random of %s %s %s); "
+               "collector %.0f ticks/s + %ld candles (PubAck errors %ld); MARKET backlog at "
+               "the end %lld%s%s%s",
+               m->secs, m->o.warmup, m->o.threads,
+               bench_thousands(m->requests / m->secs, b, sizeof b), LIMIT, SYMBOLS[0],
+               SYMBOLS[1], SYMBOLS[2], (m->ticks1 - m->ticks0) / m->secs,
+               m->candles1 - m->candles0, atomic_load(&m->col->ack_err), m->backlog_end,
+               m->backlog_detail[0] ? " (" : "", m->backlog_detail,
+               m->backlog_detail[0] ? ")" : "");
+    for (int op = 0; op < OP_COUNT; op++) {
+        opstats *t = &m->tot[op];
+        bench_samples *s = &t->all;
+        bench_note("mix %s: all answers p50 %.3f / p99 %.3f / max %.3f ms; served_by %s; "
+                   "L1 p50 %.3f / p99 %.3f ms; L2 n=%zu p50 %.3f / p99 %.3f ms; errors %ld%s%s",
+                   OP_NAMES[op], bench_pct_ms(s, 50), bench_pct_ms(s, 99), bench_max_ms(s),
+                   sv[op], bench_pct_ms(&t->lat[LV_L1], 50), bench_pct_ms(&t->lat[LV_L1], 99),
+                   t->lat[LV_DF].n, bench_pct_ms(&t->lat[LV_DF], 50),
+                   bench_pct_ms(&t->lat[LV_DF], 99), t->errors, t->errors ? "; last: " : "",
+                   t->last_error);
     }
-    if (n_after > 0) {
-        char list[1024];
-        size_t k = 0;
-        for (int i = 0; i < n_after; i++) {
-            const wmetrics *a = &after[i], *z = find_worker(before, n_before, a->worker);
-            wmetrics d = *a;
-            if (z) {
-                d.l1_hits -= z->l1_hits, d.l1_misses -= z->l1_misses;
-                d.df_hits -= z->df_hits, d.df_misses -= z->df_misses;
-            }
-            double l1r = ratio_or_zero(d.l1_hits, d.l1_hits + d.l1_misses);
-            double dfr = ratio_or_zero(d.df_hits, d.df_hits + d.df_misses);
-            double totr = ratio_or_zero(d.l1_hits + d.df_hits, d.l1_hits + d.l1_misses);
-            fprintf(stderr,
-                    " worker %s: timed phase: l1 %.0f hits / %.0f misses (%.2f%%), dragonfly %.0f "
-                    "/ %.0f (%.2f%%), total %.2f%%; since start total_hit_rate %.4f; "
-                    "get_candles p50/p95/p99 %.3f/%.3f/%.3f ms (n=%.0f), get_latest_tick "
-                    "%.3f/%.3f/%.3f ms (n=%.0f); L1 entries ticks %.0f candles %.0f\n",
-                    a->worker, d.l1_hits, d.l1_misses, 100 * l1r, d.df_hits, d.df_misses, 100 * dfr,
-                    100 * totr, a->total_rate, a->op_p50[0], a->op_p95[0], a->op_p99[0],
-                    a->op_count[0], a->op_p50[1], a->op_p95[1], a->op_p99[1], a->op_count[1],
-                    a->l1_tick_entries, a->l1_candle_entries);
-            if (k < sizeof list)
-                k += (size_t)snprintf(list + k, sizeof list - k,
-                                      "%s%s: l1 %.2f%% (%.0f/%.0f), dragonfly %.2f%% (%.0f/%.0f), "
-                                      "total %.2f%%; own p50/p99 candles %.3f/%.3f, tick "
-                                      "%.3f/%.3f ms",
-                                      i ? "; " : "", a->worker, 100 * l1r, d.l1_hits,
-                                      d.l1_hits + d.l1_misses, 100 * dfr, d.df_hits,
-                                      d.df_hits + d.df_misses, 100 * totr, a->op_p50[0],
-                                      a->op_p99[0], a->op_p50[1], a->op_p99[1]);
-        }
-        bench_note("mix dm.v1.metrics, cache counters over the timed phase (engine + probes), "
-                   "latency since the worker started (server side: parse to encoded reply, "
-                   "histogram buckets x1.5): %s%s",
-                   list, n_after < workers ? " (not every worker answered)" : "");
-    } else {
+}
+
+static void notes_baseline(mix *m)
+{
+    baseline *base = &m->base;
+    opstats *cs = &base->cold_stats;
+    bench_note("mix baseline (1 thread, sequential, in blocks of %d alongside the engine for "
+               "the whole timed phase): echo %d B p50 %.3f / p99 %.3f ms, echo %d B p50 %.3f / "
+               "p99 %.3f ms, Redis GET p50 %.3f / p99 %.3f ms; L2 budget = echo p99 + 2 x GET "
+               "p99 = %.3f ms; candles L2 answers: %zu from the cold series + %zu from the "
+               "engine%s (and %zu from the gap probe, in their own row)",
+               m->o.block, m->er[0].len, m->echo50[0], m->echo99[0], m->er[1].len, m->echo50[1],
+               m->echo99[1], m->redis50, m->redis99, m->l2_budget, cs->lat[LV_DF].n,
+               m->tot[OP_CANDLES].lat[LV_DF].n, m->l2c.n < 100 ? " (under 100: no verdict)" : "",
+               m->l2g->n);
+    if (!m->o.cold_n)
+        return;
+    char sv[160];
+    served_list(cs->served, sv, sizeof sv);
+    bench_note("mix cold series (%d of 100 1m candles preloaded, first asked in the timed "
+               "phase, walked in order in the baseline's blocks: more than the L1's "
+               "entries, so most requests miss L1): served_by %s; dragonfly-served p50 "
+               "%.3f / p99 %.3f ms; l1-served (asked again before the LRU dropped it) p50 "
+               "%.3f / p99 %.3f ms; right after each cold request, echo %d B p50 %.3f / p99 "
+               "%.3f ms and GET p50 %.3f / p99 %.3f ms (in blocks: %.3f / %.3f and %.3f / "
+               "%.3f); L2 budget %.3f + 2 x %.3f = %.3f ms; errors %ld%s%s",
+               m->o.cold_n, sv, bench_pct_ms(&cs->lat[LV_DF], 50),
+               bench_pct_ms(&cs->lat[LV_DF], 99), bench_pct_ms(&cs->lat[LV_L1], 50),
+               bench_pct_ms(&cs->lat[LV_L1], 99), m->er[0].len,
+               bench_pct_ms(&base->amid_echo, 50), m->aecho99, bench_pct_ms(&base->amid_get, 50),
+               m->aget99, m->echo50[0], m->echo99[0], m->redis50, m->redis99, m->aecho99,
+               m->aget99, m->l2_budget_amid, cs->errors, cs->errors ? "; last: " : "",
+               cs->last_error);
+}
+
+/* One worker's cache counters over the timed phase (after - before) and its latencies. */
+static size_t note_worker(const mix *m, int i, char *list, size_t cap)
+{
+    const wmetrics *a = &m->after[i], *z = find_worker(m->before, m->n_before, a->worker);
+    wmetrics d = *a;
+    if (z) {
+        d.l1_hits -= z->l1_hits, d.l1_misses -= z->l1_misses;
+        d.df_hits -= z->df_hits, d.df_misses -= z->df_misses;
+    }
+    double l1r = ratio_or_zero(d.l1_hits, d.l1_hits + d.l1_misses);
+    double dfr = ratio_or_zero(d.df_hits, d.df_hits + d.df_misses);
+    double totr = ratio_or_zero(d.l1_hits + d.df_hits, d.l1_hits + d.l1_misses);
+    fprintf(stderr,
+            " worker %s: timed phase: l1 %.0f hits / %.0f misses (%.2f%%), dragonfly %.0f "
+            "/ %.0f (%.2f%%), total %.2f%%; since start total_hit_rate %.4f; "
+            "get_candles p50/p95/p99 %.3f/%.3f/%.3f ms (n=%.0f), get_latest_tick "
+            "%.3f/%.3f/%.3f ms (n=%.0f); L1 entries ticks %.0f candles %.0f\n",
+            a->worker, d.l1_hits, d.l1_misses, 100 * l1r, d.df_hits, d.df_misses, 100 * dfr,
+            100 * totr, a->total_rate, a->op_p50[0], a->op_p95[0], a->op_p99[0],
+            a->op_count[0], a->op_p50[1], a->op_p95[1], a->op_p99[1], a->op_count[1],
+            a->l1_tick_entries, a->l1_candle_entries);
+    return (size_t)snprintf(list, cap,
+                            "%s%s: l1 %.2f%% (%.0f/%.0f), dragonfly %.2f%% (%.0f/%.0f), "
+                            "total %.2f%%; own p50/p99 candles %.3f/%.3f, tick "
+                            "%.3f/%.3f ms",
+                            i ? "; " : "", a->worker, 100 * l1r, d.l1_hits,
+                            d.l1_hits + d.l1_misses, 100 * dfr, d.df_hits,
+                            d.df_hits + d.df_misses, 100 * totr, a->op_p50[0], a->op_p99[0],
+                            a->op_p50[1], a->op_p99[1]);
+}
+
+static void notes_workers(const mix *m)
+{
+    if (m->n_after <= 0) {
         bench_note("mix dm.v1.metrics: no worker answered after the run");
+        return;
     }
-    {
-        char list[256];
-        size_t k = 0;
-        double sum = 0;
-        for (int i = 0; i < BENCH_CPU_COUNT; i++) {
-            sum += cpu[i];
-            k += (size_t)snprintf(list + k, sizeof list - k, "%s%s %.2f", i ? ", " : "",
-                                  bench_cpu_names[i], cpu[i]);
-        }
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        bench_note("mix CPU seconds in the timed phase (%.1f s wall x %ld cores = %.1f available): "
-                   "%s; total %.2f",
-                   secs, cores, secs * (double)cores, list, sum);
-    }
+    char list[1024];
+    size_t k = 0;
+    for (int i = 0; i < m->n_after; i++)
+        if (k < sizeof list)
+            k += note_worker(m, i, list + k, sizeof list - k);
+    bench_note("mix dm.v1.metrics, cache counters over the timed phase (engine + probes), "
+               "latency since the worker started (server side: parse to encoded reply, "
+               "histogram buckets x1.5): %s%s",
+               list, m->n_after < m->o.workers ? " (not every worker answered)" : "");
+}
 
-    int rc_final = 0;
+static void notes_cpu(const mix *m)
+{
+    char list[256];
+    size_t k = 0;
+    double sum = 0;
+    for (int i = 0; i < BENCH_CPU_COUNT; i++) {
+        sum += m->cpu[i];
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s %.2f", i ? ", " : "",
+                              bench_cpu_names[i], m->cpu[i]);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    bench_note("mix CPU seconds in the timed phase (%.1f s wall x %ld cores = %.1f available): "
+               "%s; total %.2f",
+               m->secs, cores, m->secs * (double)cores, list, sum);
+}
+
+/* The report: figures on stderr, the table's rows on stdout, notes under the table. */
+static void report(mix *m)
+{
+    report_engine(m);
+    report_baseline(m);
+    report_probes(m);
+    report_collector_candles(m);
+    rows_per_op(m);
+    rows_l2(m);
+    rows_staleness(m);
+    notes_engine(m);
+    notes_baseline(m);
+    notes_workers(m);
+    notes_cpu(m);
+}
+
+/* 1 if anything failed during the mix. */
+static int verdict(const mix *m)
+{
+    int rc = 0;
     for (int op = 0; op < OP_COUNT; op++)
-        if (tot[op].errors || tot[op].all.n == 0)
-            rc_final = 1;
-    if (base.errors || cs->errors || atomic_load(&col->ack_err) || col->failed)
-        rc_final = 1;
-    if (rc_final)
+        if (m->tot[op].errors || m->tot[op].all.n == 0)
+            rc = 1;
+    if (m->base.errors || m->base.cold_stats.errors || atomic_load(&m->col->ack_err) ||
+        m->col->failed)
+        rc = 1;
+    if (rc)
         fprintf(stderr, "bench: errors during the mix (above)\n");
+    return rc;
+}
 
+static void free_results(mix *m)
+{
     for (int op = 0; op < OP_COUNT; op++)
-        opstats_free(&tot[op]);
+        opstats_free(&m->tot[op]);
     for (int k = 0; k < 2; k++) {
-        opstats_free(&pr[k].poll);
-        bench_samples_free(&pr[k].ack);
-        bench_samples_free(&pr[k].first);
-        bench_samples_free(&pr[k].all);
-        bench_samples_free(&pr[k].last20);
-        free(pr[k].upd_ns);
-        free(pr[k].ack_ns);
+        probe *p = &m->pr[k];
+        opstats_free(&p->poll);
+        bench_samples_free(&p->ack);
+        bench_samples_free(&p->first);
+        bench_samples_free(&p->all);
+        bench_samples_free(&p->last20);
+        free(p->upd_ns);
+        free(p->ack_ns);
     }
     for (int k = 0; k < B_COLD; k++)
-        bench_samples_free(&base.lat[k]);
-    bench_samples_free(&l2c);
-    bench_samples_free(&base.amid_get);
-    bench_samples_free(&base.amid_echo);
-    opstats_free(cs);
-    free(cold);
-    bench_samples_free(&cupd);
-    free(col->cand_ack);
-    free(col->cand_upd);
+        bench_samples_free(&m->base.lat[k]);
+    bench_samples_free(&m->l2c);
+    bench_samples_free(&m->base.amid_get);
+    bench_samples_free(&m->base.amid_echo);
+    opstats_free(&m->base.cold_stats);
+    bench_samples_free(&m->cupd);
+}
+
+static void cleanup(mix *m)
+{
+    free_results(m);
+    free(m->cold);
+    free(m->col->cand_ack);
+    free(m->col->cand_upd);
     for (int k = 0; k < 2; k++)
-        free(er[k].data);
-    free(eng);
-    jsCtx_Destroy(col->js);
-    pthread_mutex_destroy(&col->mu);
-    free(col);
-    jsCtx_Destroy(js);
-    redisFree(rc);
-    for (int i = 0; i < threads; i++)
-        natsConnection_Destroy(eng_nc[i]);
+        free(m->er[k].data);
+    free(m->eng);
+    jsCtx_Destroy(m->col->js);
+    pthread_mutex_destroy(&m->col->mu);
+    free(m->col);
+    jsCtx_Destroy(m->js);
+    redisFree(m->rc);
+    for (int i = 0; i < m->o.threads; i++)
+        natsConnection_Destroy(m->eng_nc[i]);
     for (int k = 0; k < 4; k++)
-        natsConnection_Destroy(probe_nc[k]);
-    natsConnection_Destroy(base_nc);
-    natsConnection_Destroy(echo_nc);
-    natsConnection_Destroy(coll_nc);
-    natsConnection_Destroy(nc);
+        natsConnection_Destroy(m->probe_nc[k]);
+    natsConnection_Destroy(m->base_nc);
+    natsConnection_Destroy(m->echo_nc);
+    natsConnection_Destroy(m->coll_nc);
+    natsConnection_Destroy(m->nc);
+    free(m);
     nats_Close();
-    return rc_final;
+}
+
+/* Setup failures end the run at once, as a benchmark that cannot measure should. */
+int main(int argc, char **argv)
+{
+    mix *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return 1;
+    int rc = parse_options(argc, argv, &m->o);
+    if (rc >= 0)
+        return rc;
+    if (!connect_all(m) || !plan_series(m) || !preload_all(m) || !start_collector(m))
+        return 1;
+    bool ok = wait_ticks(m);
+    if (ok)
+        ok = start_echo(m);
+    fprintf(stderr,
+            "mix: real replies %d bytes (candles.latest limit %d), %d bytes (tick.latest)\n",
+            m->er[0].len, LIMIT, m->er[1].len);
+    atomic_init(&m->stop, false);
+    if ((m->eng = calloc((size_t)m->o.threads, sizeof *m->eng)) == NULL)
+        return 1;
+    if (ok)
+        ok = warm_up(m);
+    init_baseline(m, ok);
+    m->n_before = ok ? read_metrics(m->nc, m->o.workers, m->before) : 0;
+    if (ok && m->n_before < m->o.workers)
+        fprintf(stderr, "mix: only %d of %d workers answered dm.v1.metrics before the run\n",
+                m->n_before, m->o.workers);
+    if (ok)
+        ok = setup_probes(m);
+    ok = ok && run_timed(m);
+    stop_all(m, ok);
+    if (!ok) {
+        fprintf(stderr, "bench: the mix did not run\n");
+        return 1;
+    }
+    /* let the workers finish what the collector sent, for whatever runs next */
+    wait_backlog(m->js, 60);
+    gather(m);
+    report(m);
+    rc = verdict(m);
+    cleanup(m);
+    return rc;
 }

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "num.h"
+#include "codec/enc.h"
 
 /* "dmctl CMD: ..." for command options, "dmctl: ..." for global ones (cmd "") */
 #define SEP(cmd) (*(cmd) ? " " : "")
@@ -27,13 +27,13 @@ static bool store(const arg_spec *s, const char *cmd, const char *val)
         *(const char **)s->dst = val;
         return true;
     case ARG_INT:
-        if (num_parse_i64(val, (int64_t *)s->dst))
+        if (dm_parse_field_i64(val, (int64_t *)s->dst))
             return true;
         fprintf(stderr, "dmctl%s%s: --%s needs an integer, got '%s'\n", SEP(cmd), cmd, s->name,
                 val);
         return false;
     case ARG_DBL:
-        if (num_parse_double(val, (double *)s->dst))
+        if (dm_parse_field_double(val, (double *)s->dst))
             return true;
         fprintf(stderr, "dmctl%s%s: --%s needs a number, got '%s'\n", SEP(cmd), cmd, s->name, val);
         return false;

@@ -9,7 +9,7 @@
 #include "args.h"
 #include "commands.h"
 #include "csv.h"
-#include "enc.h"
+#include "codec/enc.h"
 #include "payload.h"
 #include "publish.h"
 #include "ticks.h"
@@ -35,6 +35,33 @@ static int help_or_error(int r)
     return EXIT_USAGE;
 }
 
+/* One payload at a time, written into one reused buffer. */
+typedef struct writer {
+    dm_encoding fmt;
+    dm_buf out;
+    dm_enc e;
+} writer;
+
+static void writer_init(writer *w, bool msgpack)
+{
+    w->fmt = msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON;
+    dm_buf_init(&w->out);
+}
+
+static dm_enc *writer_start(writer *w)
+{
+    dm_buf_reset(&w->out);
+    dm_enc_init(&w->e, w->fmt, &w->out);
+    return &w->e;
+}
+
+/* NULL when the payload could not be written (out of memory). */
+static const char *writer_data(const writer *w, size_t *len)
+{
+    *len = w->out.len;
+    return w->out.oom || !w->out.data ? NULL : w->out.data;
+}
+
 static bool shift_to_ms(const char *cmd, double hours, int64_t *ms)
 {
     if (fabs(hours) > 24 * 366) {
@@ -55,10 +82,10 @@ typedef struct candle_args {
 } candle_args;
 
 /* Encodes rows[0..n) as one bulk message (bulk > 0) or one single candle. */
-static void encode_candles(enc *e, const candle_args *a, const symbol *sym, const candle *c,
+static void encode_candles(writer *w, const candle_args *a, const symbol *sym, const candle *c,
                            size_t n, char subject[128], char id[192])
 {
-    enc_reset(e);
+    dm_enc *e = writer_start(w);
     if (a->bulk > 0) {
         payload_bulk(e, sym, a->timeframe, a->source, c, n);
         snprintf(subject, 128, DM_SUBJ_CANDLES_FMT, sym->token, a->timeframe);
@@ -101,15 +128,15 @@ static int publish_candle_rows(natsConnection *nc, const global_opts *g, const c
     publisher *p = pub_create(nc, &pc);
     if (!p)
         return EXIT_FAIL;
-    enc e;
-    enc_init(&e, a->msgpack);
+    writer w;
+    writer_init(&w, a->msgpack);
     char subject[128], id[192];
     size_t step = a->bulk > 0 ? (size_t)a->bulk : 1;
     int rc = EXIT_OK;
     for (size_t i = 0; i < count; i += step) {
         size_t n = count - i < step ? count - i : step, len;
-        encode_candles(&e, a, sym, &cs->rows[i], n, subject, id);
-        const char *data = enc_data(&e, &len);
+        encode_candles(&w, a, sym, &cs->rows[i], n, subject, id);
+        const char *data = writer_data(&w, &len);
         if (!data)
             fprintf(stderr, "dmctl: cannot encode payload (out of memory or internal error)\n");
         if (!data || !fits(nc, len, id, n)) {
@@ -117,11 +144,11 @@ static int publish_candle_rows(natsConnection *nc, const global_opts *g, const c
             pub_abort(p);
             break;
         }
-        if (!pub_send(p, subject, id, enc_content_type(&e), data, len, n))
+        if (!pub_send(p, subject, id, dm_content_type(w.fmt), data, len, n))
             break; /* pub_finish reports why */
     }
     int frc = pub_finish(p, cs->bad);
-    enc_free(&e);
+    dm_buf_free(&w.out);
     pub_destroy(p);
     return rc != EXIT_OK ? rc : frc;
 }
@@ -194,22 +221,21 @@ typedef struct tick_args {
 #define TICK_SOURCE "m1-derived"
 
 /* Sends the ticks of one candle; false when publishing must stop. */
-static bool send_ticks(publisher *p, enc *e, const symbol *sym, const tick *t, size_t n)
+static bool send_ticks(publisher *p, writer *w, const symbol *sym, const tick *t, size_t n)
 {
     char subject[64], id[128];
     snprintf(subject, sizeof subject, DM_SUBJ_TICK_FMT, sym->token);
     for (size_t i = 0; i < n; i++) {
-        enc_reset(e);
-        payload_tick(e, sym, TICK_SOURCE, &t[i]);
+        payload_tick(writer_start(w), sym, TICK_SOURCE, &t[i]);
         snprintf(id, sizeof id, "tick:%s:%" PRId64 ":" TICK_SOURCE, sym->token, t[i].ts);
         size_t len;
-        const char *data = enc_data(e, &len);
+        const char *data = writer_data(w, &len);
         if (!data) {
             fprintf(stderr, "dmctl: cannot encode payload (out of memory or internal error)\n");
             pub_abort(p);
             return false;
         }
-        if (!pub_send(p, subject, id, enc_content_type(e), data, len, 1))
+        if (!pub_send(p, subject, id, dm_content_type(w->fmt), data, len, 1))
             return false;
     }
     return true;
@@ -233,8 +259,8 @@ static int publish_tick_rows(natsConnection *nc, const global_opts *g, const tic
         free(ticks);
         return EXIT_FAIL;
     }
-    enc e;
-    enc_init(&e, a->msgpack);
+    writer w;
+    writer_init(&w, a->msgpack);
     size_t left = total;
     int rc = EXIT_OK;
     for (size_t i = 0; i < cs->n && left > 0; i++) {
@@ -246,12 +272,12 @@ static int publish_tick_rows(natsConnection *nc, const global_opts *g, const tic
             break;
         }
         size_t n = left < (size_t)a->per_minute ? left : (size_t)a->per_minute;
-        if (!send_ticks(p, &e, sym, ticks, n))
+        if (!send_ticks(p, &w, sym, ticks, n))
             break; /* pub_finish reports why */
         left -= n;
     }
     int frc = pub_finish(p, cs->bad);
-    enc_free(&e);
+    dm_buf_free(&w.out);
     pub_destroy(p);
     free(ticks);
     return rc != EXIT_OK ? rc : frc;
@@ -312,31 +338,30 @@ static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msg
     publisher *p = pub_create(nc, &pc);
     if (!p)
         return EXIT_FAIL;
-    enc e;
-    enc_init(&e, msgpack);
+    writer w;
+    writer_init(&w, msgpack);
     char subject[64];
     int rc = EXIT_OK;
     for (size_t i = 0; i < es->n; i++) {
         const event *ev = &es->rows[i];
         char *id = NULL;
-        enc_reset(&e);
-        payload_event(&e, ev);
+        payload_event(writer_start(&w), ev);
         snprintf(subject, sizeof subject, DM_SUBJ_EVENT_FMT, ev->country);
         size_t len;
-        const char *data = enc_data(&e, &len);
+        const char *data = writer_data(&w, &len);
         if (!data || asprintf(&id, "event:%s", ev->event_id) < 0) {
             fprintf(stderr, "dmctl: cannot encode payload (out of memory or internal error)\n");
             rc = EXIT_FAIL;
             pub_abort(p);
             break;
         }
-        bool ok = pub_send(p, subject, id, enc_content_type(&e), data, len, 1);
+        bool ok = pub_send(p, subject, id, dm_content_type(w.fmt), data, len, 1);
         free(id);
         if (!ok)
             break;
     }
     int frc = pub_finish(p, es->bad);
-    enc_free(&e);
+    dm_buf_free(&w.out);
     pub_destroy(p);
     return rc != EXIT_OK ? rc : frc;
 }

@@ -7,14 +7,14 @@
 #include <string.h>
 
 #include "args.h"
-#include "buf.h"
+#include "codec/enc.h"
 #include "commands.h"
 
 /* PAYLOAD is literal text, "@path" for a file's bytes or "-" for stdin. */
-static bool read_payload(const char *arg, buf *out)
+static bool read_payload(const char *arg, dm_buf *out)
 {
     if (strcmp(arg, "-") != 0 && arg[0] != '@') {
-        buf_puts(out, arg);
+        dm_buf_puts(out, arg);
         return !out->oom;
     }
     FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg + 1, "rb");
@@ -25,7 +25,7 @@ static bool read_payload(const char *arg, buf *out)
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(out, chunk, n);
+        dm_buf_put(out, chunk, n);
     bool ok = !ferror(f) && !out->oom;
     if (!ok)
         fprintf(stderr, "dmctl publish-raw: cannot read %s\n", arg);
@@ -34,14 +34,14 @@ static bool read_payload(const char *arg, buf *out)
     return ok;
 }
 
-static natsStatus build_msg(natsMsg **m, const char *subject, const buf *payload,
+static natsStatus build_msg(natsMsg **m, const char *subject, const dm_buf *payload,
                             const char *msg_id, const char *content_type)
 {
     natsStatus s = natsMsg_Create(m, subject, NULL, payload->data, (int)payload->len);
     if (s == NATS_OK && msg_id && *msg_id)
         s = natsMsgHeader_Set(*m, DM_HDR_MSG_ID, msg_id);
     if (s == NATS_OK && content_type && *content_type)
-        s = natsMsgHeader_Set(*m, "Content-Type", content_type);
+        s = natsMsgHeader_Set(*m, DM_HDR_CONTENT_TYPE, content_type);
     return s;
 }
 
@@ -91,7 +91,7 @@ static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m)
 
 int cmd_publish_raw(global_opts *g, int argc, char **argv)
 {
-    const char *msg_id = NULL, *content_type = "application/json";
+    const char *msg_id = NULL, *content_type = DM_CT_JSON;
     const arg_spec specs[] = {
         {"msg-id", ARG_STR, &msg_id},
         {"content-type", ARG_STR, &content_type},
@@ -110,8 +110,8 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
                         "[--msg-id ID] [--content-type T]\n");
         return EXIT_USAGE;
     }
-    buf payload;
-    buf_init(&payload);
+    dm_buf payload;
+    dm_buf_init(&payload);
     natsConnection *nc = NULL;
     natsMsg *m = NULL;
     int rc = EXIT_FAIL;
@@ -124,6 +124,6 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
     }
     natsMsg_Destroy(m);
     dm_disconnect(nc);
-    buf_free(&payload);
+    dm_buf_free(&payload);
     return rc;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "num.h"
+#include "codec/enc.h"
 #include "timeutil.h"
 
 #define MAX_FIELDS 16
@@ -256,7 +256,7 @@ static bool detect_layout(const char *path, char *first_line, layout *L)
 
 static bool num_field(char **f, int idx, double *out)
 {
-    return num_parse_double(f[idx], out);
+    return dm_parse_field_double(f[idx], out);
 }
 
 /* Parses and sanity-checks one candle row; writes a reason into err on failure. */
@@ -400,7 +400,7 @@ static bool parse_opt_value(char *s, opt_num *v)
     size_t n = strlen(s);
     if (s[n - 1] == '%')
         s[n - 1] = '\0';
-    if (!num_parse_double(s, &v->v))
+    if (!dm_parse_field_double(s, &v->v))
         return false;
     v->set = true;
     return true;

@@ -44,7 +44,7 @@ static void print_json(natsMsg *m, uint64_t seq)
     static const char *const keys[] = {DM_HDR_REASON,           DM_HDR_CODE,       DM_HDR_FIELD,
                                        DM_HDR_ORIGINAL_SUBJECT, DM_HDR_STREAM_SEQ, DM_HDR_CONSUMER,
                                        DM_HDR_BACKEND,          DM_HDR_DELIVERED,  DM_HDR_INDEX,
-                                       "Content-Type"};
+                                       DM_HDR_CONTENT_TYPE};
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seq", (double)seq);
     cJSON_AddStringToObject(o, "subject", natsMsg_GetSubject(m));
@@ -92,8 +92,8 @@ static bool replay_one(jsCtx *js, natsMsg *m, uint64_t seq, bool keep)
     snprintf(id, sizeof id, "dlq-replay:%" PRIu64, seq);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(out, DM_HDR_MSG_ID, id);
-    if (s == NATS_OK && *header(m, "Content-Type"))
-        s = natsMsgHeader_Set(out, "Content-Type", header(m, "Content-Type"));
+    if (s == NATS_OK && *header(m, DM_HDR_CONTENT_TYPE))
+        s = natsMsgHeader_Set(out, DM_HDR_CONTENT_TYPE, header(m, DM_HDR_CONTENT_TYPE));
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
     if (s == NATS_OK)

@@ -4,15 +4,15 @@
 
 #include <stddef.h>
 
-#include "enc.h"
+#include "codec/enc.h"
 #include "model.h"
 
-void payload_tick(enc *e, const symbol *sym, const char *source, const tick *t);
-void payload_candle(enc *e, const symbol *sym, const char *tf, const char *source,
+void payload_tick(dm_enc *e, const symbol *sym, const char *source, const tick *t);
+void payload_candle(dm_enc *e, const symbol *sym, const char *tf, const char *source,
                     const candle *c);
 /* {"candles":[CandleData,...]} */
-void payload_bulk(enc *e, const symbol *sym, const char *tf, const char *source,
+void payload_bulk(dm_enc *e, const symbol *sym, const char *tf, const char *source,
                   const candle *rows, size_t n);
-void payload_event(enc *e, const event *ev);
+void payload_event(dm_enc *e, const event *ev);
 
 #endif

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "num.h"
+#include "codec/enc.h"
 #include "timeutil.h"
 
 typedef struct msg_list {
@@ -163,9 +163,9 @@ static void show_progress(publisher *p, bool force)
     p->last_progress = now;
     size_t acked, dups;
     snapshot(p, &acked, &dups);
-    char rate[NUM_BUF];
+    char rate[32];
     double secs = (now - p->t0) / 1000;
-    num_fmt_grouped(rate, secs > 0 ? (uint64_t)(acked / secs) : 0);
+    dm_fmt_grouped(rate, sizeof rate, secs > 0 ? (uint64_t)(acked / secs) : 0);
     fprintf(stderr, "\r\033[Kpublished %zu/%zu %s: %zu acked (%zu duplicate) %.1f s (%s/s)",
             p->sent_records, p->cfg.total_records, p->cfg.unit, acked, dups, secs, rate);
     fflush(stderr);
@@ -230,7 +230,7 @@ bool pub_send(publisher *p, const char *subject, const char *msg_id, const char 
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, DM_HDR_MSG_ID, msg_id);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, "Content-Type", content_type);
+        s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, content_type);
     if (s != NATS_OK) {
         dm_nats_error("cannot build message", s);
         natsMsg_Destroy(m);
@@ -330,8 +330,8 @@ static void print_summary(publisher *p, size_t skipped, double secs)
 {
     size_t acked, dups;
     snapshot(p, &acked, &dups);
-    char rate[NUM_BUF];
-    num_fmt_grouped(rate, secs > 0 ? (uint64_t)((double)acked / secs) : 0);
+    char rate[32];
+    dm_fmt_grouped(rate, sizeof rate, secs > 0 ? (uint64_t)((double)acked / secs) : 0);
     char line[512];
     int n = snprintf(line, sizeof line,
                      "published %zu %s in %zu messages: %zu acked (%zu duplicate) in %.2f s (%s/s)",

@@ -6,13 +6,10 @@
 #include <unistd.h>
 
 #include <cJSON.h>
-#include <msgpack.h>
 
 #include "args.h"
-#include "buf.h"
+#include "codec/enc.h"
 #include "commands.h"
-#include "mpjson.h"
-#include "num.h"
 #include "table.h"
 #include "timeutil.h"
 
@@ -41,26 +38,20 @@ static void reply_free(reply *r)
 
 /* The typed text is sent untouched in JSON mode (even if invalid: tests use
  * that to probe the worker); a parsed tree is needed for msgpack and paging. */
-static bool encode_request(const query_args *a, const cJSON *tree, buf *out)
+static bool encode_request(const query_args *a, const cJSON *tree, dm_buf *out)
 {
     if (a->msgpack) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        bool ok = mpjson_pack(&pk, tree);
-        if (ok)
-            buf_append(out, sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-        return ok && !out->oom;
+        dm_enc e;
+        dm_enc_init(&e, DM_ENC_MSGPACK, out);
+        return dm_enc_cjson(&e, tree);
     }
     if (!tree) {
-        buf_puts(out, a->body);
+        dm_buf_puts(out, a->body);
         return !out->oom;
     }
     char *s = cJSON_PrintUnformatted(tree);
     if (s)
-        buf_puts(out, s);
+        dm_buf_puts(out, s);
     free(s);
     return s && !out->oom;
 }
@@ -73,19 +64,28 @@ static const char *header(natsMsg *m, const char *key)
     return v;
 }
 
+/* NULL unless data[0..len) is exactly one msgpack value. */
+static cJSON *msgpack_reply(const char *data, size_t len)
+{
+    cJSON *j = NULL;
+    dm_err err;
+    dm_doc_parse_msgpack_value(data, len, &j, &err);
+    return j;
+}
+
 /* Trusts the reply's Content-Type; without one tries the request's format
  * first, then the other. */
 static cJSON *decode_reply(natsMsg *m, bool msgpack_req)
 {
     const char *data = natsMsg_GetData(m);
     size_t len = (size_t)natsMsg_GetDataLength(m);
-    const char *ct = header(m, "Content-Type");
+    const char *ct = header(m, DM_HDR_CONTENT_TYPE);
     if (!data || len == 0)
         return NULL;
     bool mp_first = ct ? strstr(ct, "msgpack") != NULL : msgpack_req;
-    cJSON *j = mp_first ? mpjson_unpack(data, len) : cJSON_ParseWithLength(data, len);
+    cJSON *j = mp_first ? msgpack_reply(data, len) : cJSON_ParseWithLength(data, len);
     if (!j && !ct)
-        j = mp_first ? cJSON_ParseWithLength(data, len) : mpjson_unpack(data, len);
+        j = mp_first ? cJSON_ParseWithLength(data, len) : msgpack_reply(data, len);
     return j;
 }
 
@@ -101,24 +101,24 @@ static void print_undecodable(natsMsg *m)
 /* Request message with the encoded body and its Content-Type; NULL on error. */
 static natsMsg *build_request(const query_args *a, const cJSON *tree)
 {
-    buf body;
-    buf_init(&body);
+    dm_buf body;
+    dm_buf_init(&body);
     natsMsg *req = NULL;
     if (!encode_request(a, tree, &body)) {
         fprintf(stderr, "dmctl: cannot encode request\n");
-        buf_free(&body);
+        dm_buf_free(&body);
         return NULL;
     }
     natsStatus s = natsMsg_Create(&req, a->subject, NULL, body.data, (int)body.len);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(req, "Content-Type",
-                              a->msgpack ? "application/msgpack" : "application/json");
+        s = natsMsgHeader_Set(req, DM_HDR_CONTENT_TYPE,
+                              dm_content_type(a->msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON));
     if (s != NATS_OK) {
         dm_nats_error("cannot build request", s);
         natsMsg_Destroy(req);
         req = NULL;
     }
-    buf_free(&body);
+    dm_buf_free(&body);
     return req;
 }
 

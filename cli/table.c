@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "num.h"
+#include "codec/enc.h"
 #include "timeutil.h"
 
 #define CELL 64
@@ -74,8 +74,8 @@ void table_cell_text(const cJSON *v, char *out, size_t n)
     if (!v || cJSON_IsNull(v)) {
         snprintf(out, n, "-");
     } else if (cJSON_IsNumber(v)) {
-        char tmp[NUM_BUF];
-        num_fmt_double(tmp, v->valuedouble);
+        char tmp[40];
+        dm_fmt_double(tmp, sizeof tmp, v->valuedouble);
         snprintf(out, n, "%s", tmp);
     } else if (cJSON_IsString(v)) {
         snprintf(out, n, "%s", v->valuestring);

@@ -689,6 +689,36 @@ static void time_error_explains_the_accepted_forms(void **state)
     cJSON_Delete(o);
 }
 
+static void reads_a_msgpack_reply_of_any_type_with_the_payload_limits(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int64(&pk, 3);
+    msgpack_pack_str(&pk, 2);
+    msgpack_pack_str_body(&pk, "ok", 2);
+    cJSON *j = NULL;
+    dm_err err = {0};
+    assert_int_equal(dm_doc_parse_msgpack_value(sb.data, sb.size, &j, &err), DM_OK);
+    assert_true(cJSON_IsArray(j));
+    assert_int_equal(cJSON_GetArrayItem(j, 0)->valueint, 3);
+    assert_string_equal(cJSON_GetArrayItem(j, 1)->valuestring, "ok");
+    cJSON_Delete(j);
+
+    /* the same bytes with one more: not exactly one value */
+    msgpack_pack_nil(&pk);
+    assert_int_equal(dm_doc_parse_msgpack_value(sb.data, sb.size, &j, &err), DM_E_INVALID_MSGPACK);
+    assert_null(j);
+    /* five bytes announcing 2^32 entries */
+    assert_int_equal(dm_doc_parse_msgpack_value("\xdd\xff\xff\xff\xff", 5, &j, &err),
+                     DM_E_INVALID_MSGPACK);
+    assert_null(j);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +751,7 @@ int main(void)
         cmocka_unit_test(accepts_fractional_seconds),
         cmocka_unit_test(rejects_impossible_zoneless_and_garbage_dates),
         cmocka_unit_test(time_error_explains_the_accepted_forms),
+        cmocka_unit_test(reads_a_msgpack_reply_of_any_type_with_the_payload_limits),
     };
     return cmocka_run_group_tests_name("doc", tests, NULL, NULL);
 }

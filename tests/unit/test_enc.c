@@ -557,6 +557,112 @@ static void encoded_models_decode_to_identical_structs(void **state)
     }
 }
 
+static void writes_a_json_tree_as_json_and_msgpack_alike(void **state)
+{
+    (void)state;
+    cJSON *req = cJSON_Parse("{\"symbol\":\"EUR/USD\",\"limit\":100,\"price\":1.0955,"
+                             "\"big\":1e300,\"tags\":[true,false,null,\"x\"],\"cursor\":{}}");
+    assert_non_null(req);
+    dm_buf b;
+    dm_buf_init(&b);
+    dm_enc e;
+    dm_enc_init(&e, DM_ENC_JSON, &b);
+    assert_true(dm_enc_cjson(&e, req));
+    assert_string_equal(b.data, "{\"symbol\":\"EUR/USD\",\"limit\":100,\"price\":1.0955,"
+                                "\"big\":1e+300,\"tags\":[true,false,null,\"x\"],\"cursor\":{}}");
+    dm_buf_reset(&b);
+    dm_enc_init(&e, DM_ENC_MSGPACK, &b);
+    assert_true(dm_enc_cjson(&e, req));
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, b.data, b.len, NULL), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object_map *m = &u.data.via.map;
+    assert_int_equal(m->size, 6);
+    assert_int_equal(m->ptr[1].val.type, MSGPACK_OBJECT_POSITIVE_INTEGER); /* whole: an int */
+    assert_int_equal(m->ptr[1].val.via.u64, 100);
+    assert_int_equal(m->ptr[2].val.type, MSGPACK_OBJECT_FLOAT64);
+    assert_true(m->ptr[2].val.via.f64 == 1.0955);
+    assert_int_equal(m->ptr[3].val.type, MSGPACK_OBJECT_FLOAT64); /* beyond int64 */
+    assert_int_equal(m->ptr[4].val.via.array.size, 4);
+    msgpack_unpacked_destroy(&u);
+    dm_buf_free(&b);
+    cJSON_Delete(req);
+}
+
+static void refuses_a_json_tree_deeper_than_the_encoder(void **state)
+{
+    (void)state;
+    char text[2 * (DM_ENC_MAX_DEPTH + 1) + 1];
+    for (int i = 0; i <= DM_ENC_MAX_DEPTH; i++) {
+        text[i] = '[';
+        text[2 * (DM_ENC_MAX_DEPTH + 1) - 1 - i] = ']';
+    }
+    text[sizeof text - 1] = '\0';
+    cJSON *deep = cJSON_Parse(text);
+    assert_non_null(deep);
+    dm_buf b;
+    dm_buf_init(&b);
+    dm_enc e;
+    dm_enc_init(&e, DM_ENC_MSGPACK, &b);
+    assert_false(dm_enc_cjson(&e, deep));
+    cJSON_Delete(deep);
+    dm_buf_free(&b);
+}
+
+static void reads_fields_with_blanks_around_and_nothing_else(void **state)
+{
+    (void)state;
+    double d = 7;
+    assert_true(dm_parse_field_double(" 1.09551\t", &d));
+    assert_true(d == 1.09551);
+    assert_true(dm_parse_field_double("-2e-5", &d));
+    assert_true(d == -2e-5);
+    d = 7;
+    assert_false(dm_parse_field_double("", &d));
+    assert_false(dm_parse_field_double("  ", &d));
+    assert_false(dm_parse_field_double("1.2x", &d));
+    assert_false(dm_parse_field_double("1.2 3", &d));
+    assert_false(dm_parse_field_double("nan", &d));
+    assert_false(dm_parse_field_double("inf", &d));
+    assert_false(dm_parse_field_double("1e999", &d));
+    assert_true(d == 7);
+
+    int64_t v = 7;
+    assert_true(dm_parse_field_i64(" 5000 ", &v));
+    assert_int_equal(v, 5000);
+    assert_true(dm_parse_field_i64("-9223372036854775808", &v));
+    assert_true(v == INT64_MIN);
+    assert_true(dm_parse_field_i64("+9223372036854775807", &v));
+    assert_true(v == INT64_MAX);
+    v = 7;
+    assert_false(dm_parse_field_i64("9223372036854775808", &v));
+    assert_false(dm_parse_field_i64("-9223372036854775809", &v));
+    assert_false(dm_parse_field_i64("1.5", &v));
+    assert_false(dm_parse_field_i64("-", &v));
+    assert_false(dm_parse_field_i64("", &v));
+    assert_false(dm_parse_field_i64("12ms", &v));
+    assert_int_equal(v, 7);
+}
+
+static void groups_thousands_for_people(void **state)
+{
+    (void)state;
+    char b[32];
+    assert_int_equal(dm_fmt_grouped(b, sizeof b, 0), 1);
+    assert_string_equal(b, "0");
+    dm_fmt_grouped(b, sizeof b, 999);
+    assert_string_equal(b, "999");
+    dm_fmt_grouped(b, sizeof b, 52845);
+    assert_string_equal(b, "52,845");
+    dm_fmt_grouped(b, sizeof b, 1000000);
+    assert_string_equal(b, "1,000,000");
+    dm_fmt_grouped(b, sizeof b, UINT64_MAX);
+    assert_string_equal(b, "18,446,744,073,709,551,615");
+    char small[4];
+    dm_fmt_grouped(small, sizeof small, 52845); /* cut short, still terminated */
+    assert_int_equal(strlen(small), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +682,10 @@ int main(void)
         cmocka_unit_test(candle_encoding_uses_contract_field_names),
         cmocka_unit_test(event_encoding_uses_contract_field_names),
         cmocka_unit_test(encoded_models_decode_to_identical_structs),
+        cmocka_unit_test(writes_a_json_tree_as_json_and_msgpack_alike),
+        cmocka_unit_test(refuses_a_json_tree_deeper_than_the_encoder),
+        cmocka_unit_test(reads_fields_with_blanks_around_and_nothing_else),
+        cmocka_unit_test(groups_thousands_for_people),
     };
     return cmocka_run_group_tests_name("enc", tests, NULL, NULL);
 }

@@ -156,7 +156,9 @@ static bool mp_counts_fit(const unsigned char *p, size_t len)
     return true;
 }
 
-static dm_code parse_msgpack(const char *data, size_t len, cJSON **out, dm_err *err)
+/* map_only: a payload or request, whose root must be a map; otherwise any value. */
+static dm_code parse_msgpack(const char *data, size_t len, bool map_only, cJSON **out,
+                             dm_err *err)
 {
     if (!mp_counts_fit((const unsigned char *)data, len))
         return dm_fail(err, DM_E_INVALID_MSGPACK, "",
@@ -171,7 +173,7 @@ static dm_code parse_msgpack(const char *data, size_t len, cJSON **out, dm_err *
                        off != len && r == MSGPACK_UNPACK_SUCCESS
                            ? "trailing bytes after the msgpack document"
                            : "payload is not valid msgpack");
-    } else if (up.data.type != MSGPACK_OBJECT_MAP) {
+    } else if (map_only && up.data.type != MSGPACK_OBJECT_MAP) {
         code = dm_fail(err, DM_E_INVALID_MSGPACK, "", "payload must be a msgpack map");
     } else {
         err->code = DM_OK;
@@ -211,7 +213,7 @@ dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_l
         return dm_fail(err, DM_E_TOO_LARGE, "", "payload of %zu bytes exceeds the limit of %zu bytes",
                        len, max_len);
     if (enc == DM_ENC_MSGPACK)
-        return parse_msgpack(data, len, out, err);
+        return parse_msgpack(data, len, true, out, err);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (root == NULL)
@@ -235,6 +237,12 @@ dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_l
     }
     *out = root;
     return DM_OK;
+}
+
+dm_code dm_doc_parse_msgpack_value(const char *data, size_t len, cJSON **out, dm_err *err)
+{
+    *out = NULL;
+    return parse_msgpack(data, len, false, out, err);
 }
 
 static const char *type_name(const cJSON *v)

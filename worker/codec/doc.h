@@ -16,11 +16,19 @@ typedef enum { DM_ENC_JSON, DM_ENC_MSGPACK } dm_encoding;
 #define DM_CT_MSGPACK "application/msgpack"
 #define DM_DOC_MAX_DEPTH 16
 
+static inline const char *dm_content_type(dm_encoding enc)
+{
+    return enc == DM_ENC_MSGPACK ? DM_CT_MSGPACK : DM_CT_JSON;
+}
+
 /* content_type may be NULL (detect from the first byte). */
 dm_encoding dm_doc_detect(const char *content_type, const char *data, size_t len);
 /* Parses into *out (caller deletes with cJSON_Delete). The root must be an object. */
 dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_len, cJSON **out,
                      dm_err *err);
+/* One msgpack value of any type (a reply, not a payload: the root need not be a map), with
+ * dm_doc_parse's limits on depth, counts, key types and NUL bytes. */
+dm_code dm_doc_parse_msgpack_value(const char *data, size_t len, cJSON **out, dm_err *err);
 
 /* Typed field access. `required` false: a missing or null field leaves *present false.
  * Messages name the field ("bid must be a number, got string"). */

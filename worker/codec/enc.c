@@ -332,3 +332,112 @@ void dm_enc_bool(dm_enc *e, bool v)
     json_sep(e);
     dm_buf_puts(e->out, v ? "true" : "false");
 }
+
+static bool enc_cjson_at(dm_enc *e, const cJSON *j, int depth)
+{
+    if (cJSON_IsNull(j)) {
+        dm_enc_null(e);
+    } else if (cJSON_IsBool(j)) {
+        dm_enc_bool(e, cJSON_IsTrue(j));
+    } else if (cJSON_IsNumber(j)) {
+        double v = j->valuedouble; /* 2^63 bounds keep the cast defined */
+        if (v == floor(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0)
+            dm_enc_i64(e, (int64_t)v);
+        else
+            dm_enc_f64(e, v);
+    } else if (cJSON_IsString(j)) {
+        dm_enc_str(e, j->valuestring);
+    } else if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
+        bool obj = cJSON_IsObject(j);
+        if (depth >= DM_ENC_MAX_DEPTH)
+            return false;
+        size_t n = (size_t)cJSON_GetArraySize(j);
+        if (obj)
+            dm_enc_map(e, n);
+        else
+            dm_enc_arr(e, n);
+        for (const cJSON *c = j->child; c; c = c->next) {
+            if (obj)
+                dm_enc_key(e, c->string);
+            if (!enc_cjson_at(e, c, depth + 1))
+                return false;
+        }
+        if (obj)
+            dm_enc_map_end(e);
+        else
+            dm_enc_arr_end(e);
+    } else {
+        return false; /* cJSON_Raw or invalid */
+    }
+    return true;
+}
+
+bool dm_enc_cjson(dm_enc *e, const cJSON *j)
+{
+    return enc_cjson_at(e, j, 0) && !e->out->oom;
+}
+
+static bool blank(char c) { return c == ' ' || c == '\t'; }
+
+/* The field without the blanks around it. */
+static const char *trim(const char *s, size_t *len)
+{
+    while (blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && blank(s[n - 1]))
+        n--;
+    *len = n;
+    return s;
+}
+
+bool dm_parse_field_double(const char *s, double *out)
+{
+    size_t n;
+    s = trim(s, &n);
+    double v;
+    if (n == 0 || !dm_parse_double(s, n, &v) || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+bool dm_parse_field_i64(const char *s, int64_t *out)
+{
+    size_t n, i = 0;
+    s = trim(s, &n);
+    bool neg = n > 0 && s[0] == '-';
+    if (n > 0 && (s[0] == '-' || s[0] == '+'))
+        i++;
+    if (i == n)
+        return false;
+    /* Accumulated negatively: INT64_MIN has no positive counterpart. */
+    int64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        int d = s[i] - '0';
+        if (v < (INT64_MIN + d) / 10)
+            return false;
+        v = v * 10 - d;
+    }
+    if (!neg && v == INT64_MIN)
+        return false;
+    *out = neg ? v : -v;
+    return true;
+}
+
+int dm_fmt_grouped(char *buf, size_t cap, uint64_t v)
+{
+    char digits[24];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t k = 0;
+    for (int i = 0; i < nd && k + 2 < cap; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    if (cap > 0)
+        buf[k < cap ? k : cap - 1] = '\0';
+    return (int)k;
+}

@@ -46,6 +46,10 @@ void dm_enc_i64(dm_enc *e, int64_t v);
 void dm_enc_f64(dm_enc *e, double v);
 void dm_enc_null(dm_enc *e);
 void dm_enc_bool(dm_enc *e, bool v);
+/* Any JSON value, as it is: whole numbers that fit an int64 as integers, other numbers as
+ * doubles. false (and the output unusable) for nesting deeper than DM_ENC_MAX_DEPTH or a
+ * value cJSON cannot print. Clients use it to send a request typed as JSON in msgpack. */
+bool dm_enc_cjson(dm_enc *e, const cJSON *j);
 
 /* Shortest decimal that reads back as the same double ("1.09551", not 1.0955100000000001). */
 int dm_fmt_double(char *buf, size_t cap, double v);
@@ -53,5 +57,12 @@ int dm_fmt_double(char *buf, size_t cap, double v);
  * reads, and faster for prices. false (and *out untouched) unless the whole of s[0..len)
  * is a number. */
 bool dm_parse_double(const char *s, size_t len, double *out);
+/* A whole field typed by a person or read from a file: blanks (space, tab) may surround
+ * the number, nothing else may. The double must be finite; the integer is decimal and
+ * fits an int64. false (and *out untouched) otherwise. */
+bool dm_parse_field_double(const char *s, double *out);
+bool dm_parse_field_i64(const char *s, int64_t *out);
+/* Thousands grouped for people: 52845 -> "52,845". Needs 27 bytes for any value. */
+int dm_fmt_grouped(char *buf, size_t cap, uint64_t v);
 
 #endif
