@@ -25,6 +25,13 @@ dm_bstatus dm_bfail_at(const char *file, int line, dm_err *err, dm_bstatus st, c
     return st;
 }
 
+dm_bstatus dm_brejudge(dm_err *err, dm_bstatus st)
+{
+    if (err)
+        err->code = dm_bstatus_code(st);
+    return st;
+}
+
 dm_bstatus dm_backend_not_offered(const dm_backend *b, const char *op, dm_err *err)
 {
     return dm_bfail(err, DM_BS_PERMANENT, "", "%s does not offer %s", dm_backend_label(b), op);

@@ -42,6 +42,10 @@ dm_code dm_bstatus_code(dm_bstatus st);
 dm_bstatus dm_bfail_at(const char *file, int line, dm_err *err, dm_bstatus st, const char *field,
                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 #define dm_bfail(err, st, field, ...) dm_bfail_at(__FILE__, __LINE__, err, st, field, __VA_ARGS__)
+/* For a backend that judges a failure it already reported anew (a ping or a connect
+ * takes every failure for the server being down): err keeps its message and origin and
+ * takes the code of st. Returns st. */
+dm_bstatus dm_brejudge(dm_err *err, dm_bstatus st);
 
 typedef struct { dm_candle *v; size_t n, cap; } dm_candle_vec;
 typedef struct { dm_event *v; size_t n, cap; } dm_event_vec;

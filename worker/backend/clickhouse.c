@@ -229,15 +229,13 @@ static dm_bstatus http_fail(clickhouse *ch, long status, const char *what, dm_er
     if (ch->hdr_code >= 0)
         code = ch->hdr_code;
     ch->last_code = code;
-    if (code >= 0) {
-        dm_fail(err, DM_E_UNAVAILABLE, "", "clickhouse %s failed: HTTP %ld, code %d: %s", what,
-                status, code, msg[0] ? msg : "no message");
-    } else {
-        first_line(&ch->reply, msg, 120);
-        dm_fail(err, DM_E_UNAVAILABLE, "", "clickhouse %s failed: HTTP %ld from %s: %s", what,
-                status, ch->where, msg[0] ? msg : "empty reply");
-    }
-    return dm_clickhouse_classify(status, code);
+    dm_bstatus st = dm_clickhouse_classify(status, code);
+    if (code >= 0)
+        return dm_bfail(err, st, "", "clickhouse %s failed: HTTP %ld, code %d: %s", what, status,
+                        code, msg[0] ? msg : "no message");
+    first_line(&ch->reply, msg, 120);
+    return dm_bfail(err, st, "", "clickhouse %s failed: HTTP %ld from %s: %s", what, status,
+                    ch->where, msg[0] ? msg : "empty reply");
 }
 
 /* POSTs body to url/?params. The reply lands in ch->reply. All our requests are
@@ -248,7 +246,7 @@ static dm_bstatus post(clickhouse *ch, const char *params, const void *body, siz
     dm_buf_reset(&ch->target);
     dm_buf_printf(&ch->target, "%s/?%s", ch->url, params);
     if (ch->target.oom)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     ch->last_code = -1;
     CURLcode rc = CURLE_OK;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -268,15 +266,13 @@ static dm_bstatus post(clickhouse *ch, const char *params, const void *body, siz
     }
     if (rc != CURLE_OK) {
         if (ch->reply.oom)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         if (rc == CURLE_WRITE_ERROR)
-            return dm_fail(err, DM_E_UNAVAILABLE, "", "clickhouse %s: reply larger than %u MB",
-                           what, CH_MAX_REPLY >> 20),
-                   DM_BS_PERMANENT;
+            return dm_bfail(err, DM_BS_PERMANENT, "", "clickhouse %s: reply larger than %u MB",
+                            what, CH_MAX_REPLY >> 20);
         ch->connected = false;
-        return dm_fail(err, DM_E_UNAVAILABLE, "", "clickhouse %s failed: %s (%s)", what,
-                       curl_easy_strerror(rc), ch->where),
-               DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "clickhouse %s failed: %s (%s)", what,
+                        curl_easy_strerror(rc), ch->where);
     }
     long status = 0;
     curl_easy_getinfo(ch->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -300,7 +296,7 @@ static dm_bstatus ensure_conn(clickhouse *ch, dm_err *err)
     if (ch->connected)
         return DM_BS_OK;
     if (run_sql(ch, "", "SELECT version() FORMAT TabSeparated", "connect", err) != DM_BS_OK)
-        return DM_BS_TRANSIENT;
+        return dm_brejudge(err, DM_BS_TRANSIENT);
     first_line(&ch->reply, ch->version, sizeof ch->version);
     ch->connected = true;
     if (!atomic_flag_test_and_set(&version_logged))
@@ -352,7 +348,7 @@ static dm_bstatus apply_schema(clickhouse *ch, dm_err *err)
     dm_buf_reset(&ch->sql);
     dm_buf_printf(&ch->sql, "CREATE DATABASE IF NOT EXISTS %s", ch->db);
     if (ch->sql.oom)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     dm_bstatus st = run_sql(ch, "", ch->sql.data, "create database", err);
     if (st != DM_BS_OK && !already_exists(ch))
         return st;
@@ -361,7 +357,7 @@ static dm_bstatus apply_schema(clickhouse *ch, dm_err *err)
     const char *p = dm_clickhouse_schema_sql;
     while (next_statement(&p, &ch->sql)) {
         if (ch->sql.oom)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         if (blank(&ch->sql))
             continue;
         st = run_sql(ch, params, ch->sql.data, "schema", err);
@@ -618,20 +614,21 @@ static const table_def TICKS = {
 static dm_bstatus send_insert(clickhouse *ch, const table_def *def, dm_err *err)
 {
     if (ch->body.oom)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     char sql[256];
     snprintf(sql, sizeof sql, "INSERT INTO %s.%s (%s) FORMAT RowBinary", ch->db, def->table,
              def->columns);
     char *q = curl_easy_escape(ch->curl, sql, 0);
     if (q == NULL)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     char params[512];
     snprintf(params, sizeof params, "query=%s", q);
     curl_free(q);
     dm_bstatus st = post(ch, params, ch->body.data, ch->body.len, true, def->what, err);
     if (st != DM_BS_OK && (ch->last_code == 60 || ch->last_code == 81)) {
         /* The server lost or never had the schema (started empty after the workers). */
-        DM_WARN("clickhouse", "%s: %s; applying the schema", def->what, err->message);
+        DM_WARN("clickhouse", "%s: %s [%s:%d]; applying the schema", def->what, err->message,
+                err->file, err->line);
         dm_err e = {0};
         if (apply_schema(ch, &e) == DM_BS_OK)
             st = post(ch, params, ch->body.data, ch->body.len, true, def->what, err);
@@ -645,14 +642,14 @@ static dm_bstatus write_rows(clickhouse *ch, const table_def *def, const void *r
     if (n == 0)
         return DM_BS_OK;
     if (n > UINT32_MAX)
-        return dm_fail(err, DM_E_INTERNAL, "", "batch too large"), DM_BS_PERMANENT;
+        return dm_bfail(err, DM_BS_PERMANENT, "", "batch too large");
     dm_bstatus st = ensure_conn(ch, err);
     if (st != DM_BS_OK)
         return st;
     if (n > ch->scratch_cap) {
         void *p = realloc(ch->scratch, n * sizeof(row_key));
         if (p == NULL)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         ch->scratch = p;
         ch->scratch_cap = n;
     }
@@ -709,9 +706,8 @@ static dm_bstatus ch_write_candles(dm_backend *b, const dm_candle *c, size_t n,
 
 static dm_bstatus refuse(const char *what, const char *value, dm_err *err)
 {
-    return dm_fail(err, DM_E_INVALID_FIELD, what, "clickhouse: %s '%.40s' refused by the SQL check",
-                   what, value),
-           DM_BS_PERMANENT;
+    return dm_bfail(err, DM_BS_PERMANENT, what, "clickhouse: %s '%.40s' refused by the SQL check",
+                    what, value);
 }
 
 /* Starts ch->sql with the key condition of one (symbol, timeframe) after checking both;
@@ -733,7 +729,7 @@ static dm_bstatus begin_select(clickhouse *ch, const char *columns, bool final, 
 static dm_bstatus select_rows(clickhouse *ch, const char *what, dm_err *err)
 {
     if (ch->sql.oom)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     dm_bstatus st = ensure_conn(ch, err);
     if (st != DM_BS_OK)
         return st;
@@ -746,9 +742,8 @@ static dm_bstatus select_rows(clickhouse *ch, const char *what, dm_err *err)
 
 static dm_bstatus unreadable(const char *what, dm_err *err)
 {
-    return dm_fail(err, DM_E_UNAVAILABLE, "", "clickhouse %s: reply is not the expected RowBinary",
-                   what),
-           DM_BS_PERMANENT;
+    return dm_bfail(err, DM_BS_PERMANENT, "", "clickhouse %s: reply is not the expected RowBinary",
+                    what);
 }
 
 static dm_bstatus read_candles(clickhouse *ch, const char *what, dm_candle_vec *out, dm_err *err)
@@ -758,7 +753,7 @@ static dm_bstatus read_candles(clickhouse *ch, const char *what, dm_candle_vec *
     while (r.p < r.end && !r.bad) {
         dm_candle *c = dm_candle_vec_push(out);
         if (c == NULL)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         memset(c, 0, sizeof *c);
         char tf[8];
         rd_str(&r, c->symbol, sizeof c->symbol);
@@ -918,7 +913,7 @@ static dm_bstatus ch_aggregates(dm_backend *b, const dm_agg_query *q, dm_agg_vec
     while (r.p < r.end && !r.bad) {
         dm_agg_row *a = dm_agg_vec_push(out);
         if (a == NULL)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         memset(a, 0, sizeof *a);
         a->period_start = period_start_ms(q->period, rd_i64(&r));
         a->count = rd_i64(&r);
@@ -1126,5 +1121,5 @@ dm_code dm_clickhouse_migrate(const cJSON *cfg, dm_err *err)
     if (st == DM_BS_OK)
         DM_INFO("clickhouse", "schema applied to database %s (server %s)", ch->db, ch->version);
     ch_destroy(&ch->base);
-    return st == DM_BS_OK ? DM_OK : err->code ? err->code : DM_E_UNAVAILABLE;
+    return st == DM_BS_OK ? DM_OK : err->code;
 }
