@@ -9,7 +9,8 @@
 
 #include <cmocka.h>
 
-#include "backend/clickhouse.h"
+#include "backend/clickhouse_format.h"
+#include "backend/clickhouse_http.h"
 
 static void accepts_canonical_and_token_symbols(void **state)
 {

@@ -49,21 +49,19 @@ static dm_bstatus fake_begin(fake *f, size_t n, dm_err *err)
     f->calls++;
     if (f->status == DM_BS_TRANSIENT || f->calls <= f->transient_first_calls ||
         (f->transient_from_call && f->calls >= f->transient_from_call)) {
-        dm_fail(err, DM_E_UNAVAILABLE, "", "fake: connection refused");
-        return DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "fake: connection refused");
     }
-    if (f->status == DM_BS_PERMANENT) {
-        dm_fail(err, DM_E_UNAVAILABLE, "", "fake: batch refused");
-        return DM_BS_PERMANENT;
-    }
+    if (f->status == DM_BS_PERMANENT)
+        return dm_bfail(err, DM_BS_PERMANENT, "", "fake: batch refused");
     return DM_BS_OK;
 }
 
-/* Like timescale: a data refusal is DM_BS_PERMANENT with an "unavailable" error object. */
+/* Like timescale: a data refusal is DM_BS_PERMANENT, its error filled by dm_bfail. */
+static int poisoned_line;
 static dm_bstatus poisoned(int64_t ts, dm_err *err)
 {
-    dm_fail(err, DM_E_UNAVAILABLE, "", "fake: value too long for row at %lld", (long long)ts);
-    return DM_BS_PERMANENT;
+    poisoned_line = __LINE__ + 1;
+    return dm_bfail(err, DM_BS_PERMANENT, "", "fake: value too long for row at %lld", (long long)ts);
 }
 
 static dm_bstatus fake_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
@@ -738,6 +736,8 @@ static void permanent_failure_is_isolated_to_the_offending_message(void **state)
     assert_verdict(m[3], DM_V_ACK);
     assert_verdict(m[4], DM_V_DEAD); /* invalid before it reached the database */
     assert_non_null(strstr(m[2].err.message, "fake: value too long"));
+    assert_int_equal(m[2].err.code, DM_E_INVALID_FIELD);
+    assert_true(m[2].refused_by_backend);
     assert_string_equal(m[4].err.field, "ask");
     /* the batch of 4, then each of the 4 alone */
     assert_int_equal(x->f.calls, 5);
@@ -784,6 +784,7 @@ static void permanent_failure_of_a_lone_message_dead_letters_it(void **state)
     assert_verdict(m[0], DM_V_DEAD);
     assert_verdict(m[1], DM_V_DEAD);
     assert_non_null(strstr(m[0].err.message, "fake: value too long"));
+    assert_int_equal(m[0].err.code, DM_E_INVALID_FIELD);
     assert_int_equal(x->f.calls, 1);
     free_msgs(m, 2);
     fixture_free(x);
@@ -808,6 +809,40 @@ static void permanent_failure_isolates_the_offending_event(void **state)
     assert_int_equal(x->f.n_events, 1);
     assert_string_equal(x->f.events[0].event_id, "us-cpi-2020-01-1");
     free_msgs(m, 2);
+    fixture_free(x);
+}
+
+/* The dead-letter and the log name the backend line that refused the data, and the code
+ * is the one that goes with the status, passed on unchanged. */
+static void refused_message_keeps_the_backend_origin(void **state)
+{
+    (void)state;
+    fixture *x = fixture_new(DM_KIND_TICK);
+    x->f.poison_ts = T0;
+    dm_ingest_msg m = msg("market.tick.EURUSD", tick_json("EUR/USD", T0, 1.10321, 1.10335));
+    dm_ingest_batch(x->ing, &m, 1, &x->opts);
+    assert_verdict(m, DM_V_DEAD);
+    assert_int_equal(m.err.code, dm_bstatus_code(DM_BS_PERMANENT));
+    assert_non_null(m.err.file);
+    assert_non_null(strstr(m.err.file, "test_ingest.c"));
+    assert_int_equal(m.err.line, poisoned_line);
+    free_msgs(&m, 1);
+    fixture_free(x);
+}
+
+static void transient_failure_keeps_unavailable_and_its_origin(void **state)
+{
+    (void)state;
+    fixture *x = fixture_new(DM_KIND_TICK);
+    x->f.status = DM_BS_TRANSIENT;
+    dm_ingest_msg m = msg("market.tick.EURUSD", tick_json("EUR/USD", T0, 1.10321, 1.10335));
+    dm_ingest_batch(x->ing, &m, 1, &x->opts);
+    assert_verdict(m, DM_V_RETRY);
+    assert_int_equal(m.err.code, DM_E_UNAVAILABLE);
+    assert_false(m.refused_by_backend);
+    assert_non_null(strstr(m.err.file, "test_ingest.c"));
+    assert_true(m.err.line > 0);
+    free_msgs(&m, 1);
     fixture_free(x);
 }
 
@@ -895,6 +930,8 @@ int main(void)
         cmocka_unit_test(permanent_failure_dead_letters_the_whole_offending_bulk),
         cmocka_unit_test(permanent_failure_of_a_lone_message_dead_letters_it),
         cmocka_unit_test(permanent_failure_isolates_the_offending_event),
+        cmocka_unit_test(refused_message_keeps_the_backend_origin),
+        cmocka_unit_test(transient_failure_keeps_unavailable_and_its_origin),
         cmocka_unit_test(transient_failure_during_isolation_retries_those_messages),
         cmocka_unit_test(batch_without_valid_rows_never_calls_the_backend),
         cmocka_unit_test(kinds_name_their_subjects_operations_and_needs),

@@ -196,7 +196,9 @@ static void config_with_duplicate_env_key_does_not_hang(void **state)
  * a single message, the final loop copies the backend's error as is, and timescale.c fills
  * it with DM_E_UNAVAILABLE. The same refused tick is thus dead-lettered with Dm-Code
  * "invalid_field" (400) or "unavailable" (503) depending on what else was fetched with it.
- * Expected: invalid_field both times. */
+ * Expected: invalid_field both times. Fixed by one error channel (backend/backend.h): a
+ * backend fills its error with dm_bfail, which derives the code from the status, and the
+ * ingest passes it on unchanged in both paths. */
 typedef struct {
     dm_backend base;
 } refusing;
@@ -206,10 +208,9 @@ static dm_bstatus refuse_ticks(dm_backend *b, const dm_tick *t, size_t n, const 
 {
     (void)b, (void)o;
     for (size_t i = 0; i < n; i++)
-        if (t[i].ts == T0) { /* like timescale.c fail(): PERMANENT + unavailable */
-            dm_fail(err, DM_E_UNAVAILABLE, "", "timescale insert ticks failed: value too long");
-            return DM_BS_PERMANENT;
-        }
+        if (t[i].ts == T0) /* like timescale.c fail() */
+            return dm_bfail(err, DM_BS_PERMANENT, "",
+                            "timescale insert ticks failed: value too long");
     return DM_BS_OK;
 }
 

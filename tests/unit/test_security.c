@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "backend/clickhouse.h"
+#include "backend/clickhouse_format.h"
 #include "model/model.h"
 
 static bool symbol_byte(unsigned char c)

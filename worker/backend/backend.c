@@ -1,7 +1,41 @@
 #include "backend.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+dm_code dm_bstatus_code(dm_bstatus st)
+{
+    switch (st) {
+    case DM_BS_OK: return DM_OK;
+    case DM_BS_MISS: return DM_E_NOT_FOUND;
+    case DM_BS_TRANSIENT: return DM_E_UNAVAILABLE;
+    case DM_BS_PERMANENT: return DM_E_INVALID_FIELD;
+    }
+    return DM_E_UNAVAILABLE; /* not a status: nothing to rely on, so "try again later" */
+}
+
+dm_bstatus dm_bfail_at(const char *file, int line, dm_err *err, dm_bstatus st, const char *field,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dm_vfail_at(file, line, err, dm_bstatus_code(st), field, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+dm_bstatus dm_brejudge(dm_err *err, dm_bstatus st)
+{
+    if (err)
+        err->code = dm_bstatus_code(st);
+    return st;
+}
+
+dm_bstatus dm_backend_not_offered(const dm_backend *b, const char *op, dm_err *err)
+{
+    return dm_bfail(err, DM_BS_PERMANENT, "", "%s does not offer %s", dm_backend_label(b), op);
+}
 
 static void *grow(void *v, size_t *cap, size_t n, size_t elem)
 {

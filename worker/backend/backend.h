@@ -3,13 +3,26 @@
  * - Every call returns DM_BS_OK, DM_BS_MISS (this source has no answer: try the next),
  *   DM_BS_TRANSIENT (connection lost, timeout, overload: retry later or elsewhere) or
  *   DM_BS_PERMANENT (the database refused this data; retrying will not help).
- * - A NULL operation means the backend does not offer it; the router skips it.
+ * - One error channel: the dm_bstatus is the verdict, and callers act on it alone. A
+ *   backend that returns TRANSIENT or PERMANENT fills the dm_err through dm_bfail, whose
+ *   code is derived from the status by dm_bstatus_code and nothing else:
+ *     TRANSIENT -> DM_E_UNAVAILABLE (retry later: nak, next source, 503)
+ *     PERMANENT -> DM_E_INVALID_FIELD (the data or the request was refused: dead-letter)
+ *     MISS      -> DM_E_NOT_FOUND (when a backend says why it has no answer at all)
+ *   so the code in an error can never contradict the status beside it, and a caller never
+ *   rewrites it. The message says what happened (out of memory, SQLSTATE text, a
+ *   ClickHouse code) and the field names the value refused, when one was; err.file and
+ *   err.line name the line of the backend that failed, for logs ("[backend/timescale.c:141]").
+ * - A NULL operation means the backend does not offer it; the router skips it. Called
+ *   anyway through a wrapper below, it is PERMANENT.
  * - Writes are idempotent upserts on the natural key and atomic per call: when a write
  *   returns anything but OK, none of it may be assumed committed.
  * - A backend instance is used by one thread at a time (per-thread connections); it
  *   reconnects by itself on the next call after a failure.
  * - Backends know nothing of NATS, of each other or of the strategy file: what they need
- *   from the strategy (TTLs, cache depth) comes in dm_cache_opts. */
+ *   from the strategy (TTLs, cache depth) comes in dm_cache_opts.
+ *
+ * Call sites use the dm_backend_* wrappers at the end of this file, never b->ops. */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
@@ -22,6 +35,18 @@
 #include "../util/err.h"
 
 typedef enum { DM_BS_OK, DM_BS_MISS, DM_BS_TRANSIENT, DM_BS_PERMANENT } dm_bstatus;
+
+/* The code every error of status st carries (see the contract above). */
+dm_code dm_bstatus_code(dm_bstatus st);
+/* Fills err with the code of st, the field, the message and the caller's file and line;
+ * returns st, so a backend can `return dm_bfail(err, DM_BS_TRANSIENT, "", ...)`. */
+dm_bstatus dm_bfail_at(const char *file, int line, dm_err *err, dm_bstatus st, const char *field,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define dm_bfail(err, st, field, ...) dm_bfail_at(__FILE__, __LINE__, err, st, field, __VA_ARGS__)
+/* For a backend that judges a failure it already reported anew (a ping or a connect
+ * takes every failure for the server being down): err keeps its message and origin and
+ * takes the code of st. Returns st. */
+dm_bstatus dm_brejudge(dm_err *err, dm_bstatus st);
 
 typedef struct { dm_candle *v; size_t n, cap; } dm_candle_vec;
 typedef struct { dm_event *v; size_t n, cap; } dm_event_vec;
@@ -131,6 +156,95 @@ struct dm_backend {
 };
 
 static inline const char *dm_backend_label(const dm_backend *b) { return dm_backend_name(b->id); }
+
+/* Whether backend b offers operation `op` (a member of dm_backend_ops). */
+#define dm_backend_offers(b, op) ((b)->ops->op != NULL)
+
+/* ---- the operations ------------------------------------------------------------------
+ * Each returns what the contract above promises: OK, MISS (reads only), TRANSIENT or
+ * PERMANENT, with err filled by dm_bfail on the last two. Outputs are appended to `out`
+ * only on OK; an operation b does not offer is PERMANENT. */
+
+dm_bstatus dm_backend_not_offered(const dm_backend *b, const char *op, dm_err *err);
+
+/* Upserts n rows; nothing may be assumed committed unless OK. */
+static inline dm_bstatus dm_backend_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
+                                                const dm_cache_opts *o, dm_err *err)
+{
+    return b->ops->write_ticks ? b->ops->write_ticks(b, t, n, o, err)
+                               : dm_backend_not_offered(b, "write_ticks", err);
+}
+
+static inline dm_bstatus dm_backend_write_candles(dm_backend *b, const dm_candle *c, size_t n,
+                                                  const dm_cache_opts *o, dm_err *err)
+{
+    return b->ops->write_candles ? b->ops->write_candles(b, c, n, o, err)
+                                 : dm_backend_not_offered(b, "write_candles", err);
+}
+
+static inline dm_bstatus dm_backend_write_events(dm_backend *b, const dm_event *e, size_t n,
+                                                 dm_err *err)
+{
+    return b->ops->write_events ? b->ops->write_events(b, e, n, err)
+                                : dm_backend_not_offered(b, "write_events", err);
+}
+
+/* MISS: no tick of that symbol here. */
+static inline dm_bstatus dm_backend_latest_tick(dm_backend *b, const char *symbol, dm_tick *out,
+                                                dm_err *err)
+{
+    return b->ops->latest_tick ? b->ops->latest_tick(b, symbol, out, err)
+                               : dm_backend_not_offered(b, "latest_tick", err);
+}
+
+static inline dm_bstatus dm_backend_latest_candles(dm_backend *b, const char *symbol, dm_tf tf,
+                                                   size_t limit, dm_candle_vec *out, dm_err *err)
+{
+    return b->ops->latest_candles ? b->ops->latest_candles(b, symbol, tf, limit, out, err)
+                                  : dm_backend_not_offered(b, "latest_candles", err);
+}
+
+static inline dm_bstatus dm_backend_candle_range(dm_backend *b, const dm_range_query *q,
+                                                 dm_candle_vec *out, dm_err *err)
+{
+    return b->ops->candle_range ? b->ops->candle_range(b, q, out, err)
+                                : dm_backend_not_offered(b, "candle_range", err);
+}
+
+static inline dm_bstatus dm_backend_events(dm_backend *b, const dm_event_query *q,
+                                           dm_event_vec *out, dm_err *err)
+{
+    return b->ops->events ? b->ops->events(b, q, out, err)
+                          : dm_backend_not_offered(b, "events", err);
+}
+
+static inline dm_bstatus dm_backend_aggregates(dm_backend *b, const dm_agg_query *q,
+                                               dm_agg_vec *out, dm_err *err)
+{
+    return b->ops->aggregates ? b->ops->aggregates(b, q, out, err)
+                              : dm_backend_not_offered(b, "aggregates", err);
+}
+
+/* OK with a malloc'd copy the caller frees; MISS when the key is absent or expired. */
+static inline dm_bstatus dm_backend_blob_get(dm_backend *b, const char *key, void **out,
+                                             size_t *len, dm_err *err)
+{
+    return b->ops->blob_get ? b->ops->blob_get(b, key, out, len, err)
+                            : dm_backend_not_offered(b, "blob_get", err);
+}
+
+static inline dm_bstatus dm_backend_blob_put(dm_backend *b, const char *key, const void *data,
+                                             size_t len, int ttl_s, dm_err *err)
+{
+    return b->ops->blob_put ? b->ops->blob_put(b, key, data, len, ttl_s, err)
+                            : dm_backend_not_offered(b, "blob_put", err);
+}
+
+/* OK when the server answers and the account works; anything else means "down". */
+static inline dm_bstatus dm_backend_ping(dm_backend *b, dm_err *err)
+{
+    return b->ops->ping ? b->ops->ping(b, err) : dm_backend_not_offered(b, "ping", err);
+}
 
 static inline void dm_backend_destroy(dm_backend *b)
 {

@@ -10,23 +10,18 @@
  * - Reads are SELECT ... FINAL with result types pinned by casts and read as RowBinary
  *   with wait_end_of_query=1, so an error can never arrive in the middle of a 200 reply.
  * - ClickHouse 18.16 has no query parameters: the few values that reach SQL text
- *   (database name, symbol, timeframe, numbers this file formats) pass the strict checks
- *   below first.
- * - Errors: any status but 200 is an error whose body starts "Code: N" (18.16:
- *   "Code: 60, e.displayText() = DB::Exception: ...", current: "Code: 60. DB::Exception:
- *   ... (UNKNOWN_TABLE) (version ...)"); current servers also send the code in the
- *   X-ClickHouse-Exception-Code header. Transient: every transport failure, overload and
- *   timeout codes, a missing database or table (the schema is applied at start, and again
- *   by a writer that meets one), and credential or permission refusals (the data is fine:
- *   an operator fixes the account while the messages wait in the stream). Everything
- *   else ClickHouse refuses is permanent.
+ *   (database name, symbol, timeframe, numbers the adapter formats) pass
+ *   the strict checks of clickhouse_format.h first.
+ * - Errors: every transport failure, overload and timeout, a missing database or table
+ *   (the schema is applied at start, and again by a writer that meets one) and credential
+ *   or permission refusals are transient (the data is fine: an operator fixes the account
+ *   while the messages wait in the stream); everything else ClickHouse refuses is
+ *   permanent (clickhouse_http.h has the details).
  * - The password travels in the X-ClickHouse-Key header only: never in a URL or a log. */
 #ifndef DM_CLICKHOUSE_H
 #define DM_CLICKHOUSE_H
 
 #include <cjson/cJSON.h>
-#include <stdbool.h>
-#include <stddef.h>
 
 #include "backend.h"
 
@@ -41,24 +36,7 @@ dm_code dm_clickhouse_migrate(const cJSON *cfg, dm_err *err);
  * or a database name that is not a plain identifier. */
 dm_backend *dm_clickhouse_create(const cJSON *cfg, int timeout_s);
 
-/* ---- checks and parsers, exposed for the unit tests ---------------------------------- */
-
-/* A symbol that may be spliced into SQL between single quotes: the canonical form
- * [A-Z0-9]+/[A-Z0-9]+ of at most DM_SYMBOL_MAX characters (what dm_symbol_normalize
- * produces), or the 6-character token form [A-Z0-9]{6}. */
-bool dm_clickhouse_safe_symbol(const char *s);
-/* One of the fixed timeframe names (1m 5m 15m 30m 1h 4h 1d 1w). */
-bool dm_clickhouse_safe_timeframe(const char *s);
-/* [A-Za-z_][A-Za-z0-9_]*, at most DM_CH_IDENT_MAX characters: a database name. */
-bool dm_clickhouse_safe_ident(const char *s);
-
-/* The error code of a ClickHouse error body ("Code: N, ..." or "Code: N. ..."), or -1
- * when the body is not one. When msg is not NULL it receives the readable part of the
- * first line (the exception text without the "e.displayText() = DB::Exception: "
- * wrapping), truncated to cap. */
-int dm_clickhouse_parse_error(const char *body, size_t len, char *msg, size_t cap);
-/* Transient or permanent for an HTTP status other than 200 and the parsed code (-1: none,
- * as from a proxy in front of the server). */
-dm_bstatus dm_clickhouse_classify(long http_status, int code);
+/* The checks of values spliced into SQL are in clickhouse_format.h, the parsing and
+ * classification of error replies in clickhouse_http.h. */
 
 #endif

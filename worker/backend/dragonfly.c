@@ -19,8 +19,8 @@ typedef struct {
 
 static dm_bstatus fail(dragonfly *d, const char *what, const char *detail, dm_err *err)
 {
-    dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly %s failed: %s", what,
-            detail ? detail : (d->ctx && d->ctx->errstr[0] ? d->ctx->errstr : "no reply"));
+    dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly %s failed: %s", what,
+             detail ? detail : (d->ctx && d->ctx->errstr[0] ? d->ctx->errstr : "no reply"));
     /* After a protocol or I/O error the reply stream is out of step: start afresh. */
     if (d->ctx) {
         redisFree(d->ctx);
@@ -64,17 +64,13 @@ static dm_bstatus drain(dragonfly *d, size_t n, dm_err *err)
         redisReply *r = NULL;
         if (redisGetReply(d->ctx, (void **)&r) != REDIS_OK)
             return fail(d, "pipeline", NULL, err);
-        if (r->type == REDIS_REPLY_ERROR && st == DM_BS_OK) {
-            dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly command failed: %.120s", r->str);
-            st = DM_BS_TRANSIENT;
-        }
+        if (r->type == REDIS_REPLY_ERROR && st == DM_BS_OK)
+            st = dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly command failed: %.120s", r->str);
         if (r->type == REDIS_REPLY_ARRAY) /* EXEC: errors of queued commands are inside */
             for (size_t k = 0; k < r->elements && st == DM_BS_OK; k++)
-                if (r->element[k]->type == REDIS_REPLY_ERROR) {
-                    dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly command failed: %.120s",
-                            r->element[k]->str);
-                    st = DM_BS_TRANSIENT;
-                }
+                if (r->element[k]->type == REDIS_REPLY_ERROR)
+                    st = dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly command failed: %.120s",
+                                  r->element[k]->str);
         freeReplyObject(r);
     }
     return st;
@@ -195,7 +191,7 @@ static dm_bstatus df_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
     if (st != DM_BS_OK)
         return st;
     if (!reserve_order(d, n))
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     size_t groups = 0; /* d->order[g] = index of the newest tick of group g */
     for (size_t i = 0; i < n; i++) {
         size_t g = 0;
@@ -270,7 +266,7 @@ static dm_bstatus df_write_candles(dm_backend *b, const dm_candle *c, size_t n,
     if (st != DM_BS_OK)
         return st;
     if (!reserve_order(d, n))
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     for (size_t i = 0; i < n; i++)
         d->order[i] = i;
     qsort_r(d->order, n, sizeof *d->order, cmp_candle_idx, (void *)c);
@@ -302,7 +298,7 @@ static dm_bstatus df_latest_tick(dm_backend *b, const char *symbol, dm_tick *out
         parse_tick(r->element[0]->str, r->element[0]->len, symbol, out))
         st = DM_BS_OK;
     else if (r->type == REDIS_REPLY_ERROR)
-        st = DM_BS_TRANSIENT, dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly ZRANGE: %.120s", r->str);
+        st = dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly ZRANGE: %.120s", r->str);
     freeReplyObject(r);
     return st;
 }
@@ -333,8 +329,7 @@ static dm_bstatus df_latest_candles(dm_backend *b, const char *symbol, dm_tf tf,
         if (st != DM_BS_OK)
             out->n = 0;
     } else if (r->type == REDIS_REPLY_ERROR) {
-        st = DM_BS_TRANSIENT;
-        dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly ZRANGE: %.120s", r->str);
+        st = dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly ZRANGE: %.120s", r->str);
     }
     freeReplyObject(r);
     return st;
@@ -355,8 +350,7 @@ static dm_bstatus df_blob_get(dm_backend *b, const char *key, void **out, size_t
         *len = r->len;
         st = DM_BS_OK;
     } else if (r->type == REDIS_REPLY_ERROR) {
-        st = DM_BS_TRANSIENT;
-        dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly GET: %.120s", r->str);
+        st = dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly GET: %.120s", r->str);
     }
     freeReplyObject(r);
     return st;
@@ -372,9 +366,9 @@ static dm_bstatus df_blob_put(dm_backend *b, const char *key, const void *data, 
     redisReply *r = redisCommand(d->ctx, "SET %s %b EX %d", key, data, len, ttl_s > 0 ? ttl_s : 1);
     if (r == NULL)
         return fail(d, "SET", NULL, err);
-    st = r->type == REDIS_REPLY_ERROR ? DM_BS_TRANSIENT : DM_BS_OK;
-    if (st != DM_BS_OK)
-        dm_fail(err, DM_E_UNAVAILABLE, "", "dragonfly SET: %.120s", r->str);
+    st = r->type == REDIS_REPLY_ERROR
+             ? dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly SET: %.120s", r->str)
+             : DM_BS_OK;
     freeReplyObject(r);
     return st;
 }
@@ -387,7 +381,9 @@ static dm_bstatus ping_once(dragonfly *d, dm_err *err)
     redisReply *r = redisCommand(d->ctx, "PING");
     if (r == NULL)
         return fail(d, "PING", NULL, err);
-    st = r->type == REDIS_REPLY_ERROR ? DM_BS_TRANSIENT : DM_BS_OK;
+    st = r->type == REDIS_REPLY_ERROR
+             ? dm_bfail(err, DM_BS_TRANSIENT, "", "dragonfly PING: %.120s", r->str)
+             : DM_BS_OK;
     freeReplyObject(r);
     return st;
 }

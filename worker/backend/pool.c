@@ -200,7 +200,7 @@ void dm_pool_maintain(dm_pool *p, int64_t now_ms)
         dm_backend_destroy(close_[i]);
     for (int i = 0; i < n_check; i++) {
         dm_err e = {0};
-        bool ok = check[i]->ops->ping(check[i], &e) == DM_BS_OK;
+        bool ok = dm_backend_ping(check[i], &e) == DM_BS_OK;
         pthread_mutex_lock(&p->mu);
         dm_backend *gone = put_back(p, check[i], !ok, now);
         pthread_mutex_unlock(&p->mu);
@@ -210,7 +210,7 @@ void dm_pool_maintain(dm_pool *p, int64_t now_ms)
     for (int i = 0; i < top_up; i++) {
         dm_backend *b = p->make(p->ctx);
         dm_err e = {0};
-        bool ok = b && b->ops->ping(b, &e) == DM_BS_OK;
+        bool ok = b && dm_backend_ping(b, &e) == DM_BS_OK;
         pthread_mutex_lock(&p->mu);
         dm_backend *gone = NULL;
         if (ok) {

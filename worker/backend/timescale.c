@@ -143,7 +143,7 @@ static dm_bstatus fail(timescale *ts, const PGresult *res, const char *what, dm_
     char clean[200];
     snprintf(clean, sizeof clean, "%s", msg && *msg ? msg : "no message");
     clean[strcspn(clean, "\n")] = '\0';
-    dm_fail(err, DM_E_UNAVAILABLE, "", "timescale %s failed: %s", what, clean);
+    dm_bfail(err, st, "", "timescale %s failed: %s", what, clean);
     if (PQstatus(ts->conn) != CONNECTION_OK) {
         PQfinish(ts->conn);
         ts->conn = NULL;
@@ -262,7 +262,7 @@ static dm_bstatus arr_exec(timescale *ts, const char *stmt, int ncols, dm_err *e
     for (int i = 0; i < ncols; i++) {
         dm_buf_put(&ts->arrays[i], "}", 1);
         if (ts->arrays[i].oom)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         vals[i] = ts->arrays[i].data;
     }
     return exec_prepared(ts, stmt, ncols, vals, NULL, err);
@@ -415,7 +415,7 @@ static dm_bstatus read_candles(const PGresult *r, bool reverse, dm_candle_vec *o
         int i = reverse ? n - 1 - k : k;
         dm_candle *c = dm_candle_vec_push(out);
         if (c == NULL)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         memset(c, 0, sizeof *c);
         str(c->symbol, sizeof c->symbol, r, i, 0);
         dm_tf_parse(PQgetvalue(r, i, 1), &c->tf);
@@ -500,7 +500,7 @@ static dm_bstatus ts_events(dm_backend *b, const dm_event_query *q, dm_event_vec
         dm_event *e = dm_event_vec_push(out);
         if (e == NULL) {
             PQclear(r);
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         }
         memset(e, 0, sizeof *e);
         str(e->event_id, sizeof e->event_id, r, i, 0);
@@ -535,7 +535,7 @@ static dm_bstatus ts_aggregates(dm_backend *b, const dm_agg_query *q, dm_agg_vec
         dm_agg_row *a = dm_agg_vec_push(out);
         if (a == NULL) {
             PQclear(r);
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         }
         a->period_start = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         a->open = num(r, i, 1);
@@ -555,8 +555,9 @@ static dm_bstatus ts_aggregates(dm_backend *b, const dm_agg_query *q, dm_agg_vec
 
 static dm_bstatus ts_ping(dm_backend *b, dm_err *err)
 {
+    /* Any failure means the server is not usable now, whatever its SQLSTATE. */
     dm_bstatus st = first_simple((timescale *)b, "SELECT 1", err);
-    return st == DM_BS_OK ? DM_BS_OK : DM_BS_TRANSIENT;
+    return st == DM_BS_OK ? DM_BS_OK : dm_brejudge(err, DM_BS_TRANSIENT);
 }
 
 static void ts_destroy(dm_backend *b)

@@ -203,7 +203,8 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
         if (dead_letter(c, m, im->data, im->len, &im->err, -1, im->refused_by_backend)) {
             dm_pull_term(c->pull, m);
             counts[1]++;
-            DM_INFO("ingest", "%s: dead-lettered %s: %s", c->durable, im->subject, im->err.message);
+            DM_INFO("ingest", "%s: dead-lettered %s: %s [%s:%d]", c->durable, im->subject,
+                    im->err.message, im->err.file ? im->err.file : "?", im->err.line);
         } else {
             dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
             counts[2]++;
@@ -389,7 +390,7 @@ static void *run(void *arg)
          * outage never pushes messages towards max_deliveries. */
         if (c->breaker && dm_breaker_state_of(c->breaker) == DM_BREAKER_HALF_OPEN) {
             dm_err e = {0};
-            bool up = c->backend->ops->ping(c->backend, &e) == DM_BS_OK;
+            bool up = dm_backend_ping(c->backend, &e) == DM_BS_OK;
             dm_breaker_report(c->breaker, up, dm_now_ms(), c->st->perf.circuit_breaker_threshold);
             if (!up) {
                 dm_strategy_release(c->strategies, c->st);

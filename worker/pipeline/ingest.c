@@ -43,10 +43,10 @@ dm_op dm_kind_op(dm_kind kind)
 bool dm_kind_supported(dm_kind kind, const dm_backend *b)
 {
     switch (kind) {
-    case DM_KIND_TICK: return b->ops->write_ticks != NULL;
+    case DM_KIND_TICK: return dm_backend_offers(b, write_ticks);
     case DM_KIND_CANDLE:
-    case DM_KIND_CANDLES: return b->ops->write_candles != NULL;
-    case DM_KIND_EVENT: return b->ops->write_events != NULL;
+    case DM_KIND_CANDLES: return dm_backend_offers(b, write_candles);
+    case DM_KIND_EVENT: return dm_backend_offers(b, write_events);
     default: return false;
     }
 }
@@ -282,11 +282,11 @@ static dm_bstatus write_rows(dm_ingest *ing, size_t start, size_t n, const dm_ca
 {
     if (n == 0)
         return DM_BS_OK;
-    const dm_backend_ops *ops = ing->backend->ops;
+    dm_backend *b = ing->backend;
     switch (ing->kind) {
-    case DM_KIND_TICK: return ops->write_ticks(ing->backend, ing->ticks + start, n, o, err);
-    case DM_KIND_EVENT: return ops->write_events(ing->backend, ing->events + start, n, err);
-    default: return ops->write_candles(ing->backend, ing->candles + start, n, o, err);
+    case DM_KIND_TICK: return dm_backend_write_ticks(b, ing->ticks + start, n, o, err);
+    case DM_KIND_EVENT: return dm_backend_write_events(b, ing->events + start, n, err);
+    default: return dm_backend_write_candles(b, ing->candles + start, n, o, err);
     }
 }
 
@@ -304,6 +304,19 @@ static dm_bstatus write_with_retry(dm_ingest *ing, const dm_cache_opts *o, dm_er
     }
 }
 
+/* The verdict of a message from the status of the write that held it: anything but OK
+ * left nothing committed (backend.h), so only PERMANENT is final and the rest is
+ * redelivered. The error the backend filled already carries the code that goes with the
+ * status, so it travels on as it is. */
+static void judge(dm_ingest_msg *m, dm_bstatus st, const dm_err *e)
+{
+    if (st == DM_BS_OK)
+        return;
+    m->verdict = st == DM_BS_PERMANENT ? DM_V_DEAD : DM_V_RETRY;
+    m->err = *e;
+    m->refused_by_backend = st == DM_BS_PERMANENT;
+}
+
 /* The database refused the batch: find the offending messages one at a time. */
 static void write_one_by_one(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *o)
 {
@@ -312,23 +325,13 @@ static void write_one_by_one(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, cons
         if (m->verdict != DM_V_ACK || m->row_count == 0)
             continue;
         dm_err e = {0};
-        dm_bstatus st = write_rows(ing, m->row_start, m->row_count, o, &e);
-        if (st == DM_BS_TRANSIENT) {
-            m->verdict = DM_V_RETRY;
-            m->err = e;
-        } else if (st == DM_BS_PERMANENT) {
-            m->verdict = DM_V_DEAD;
-            m->err = e;
-            m->err.code = DM_E_INVALID_FIELD;
-            m->refused_by_backend = true;
-        }
+        judge(m, write_rows(ing, m->row_start, m->row_count, o, &e), &e);
     }
 }
 
-void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *opts)
+/* Decodes every message into the row buffer; returns how many have rows to write. */
+static size_t decode_all(dm_ingest *ing, dm_ingest_msg *msgs, size_t n)
 {
-    clear_rejects(ing);
-    ing->rows = 0;
     int64_t now = dm_now_ms();
     size_t with_rows = 0;
     for (size_t i = 0; i < n; i++) {
@@ -349,13 +352,26 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
             with_rows++;
         }
     }
-    /* Bulk rejects were appended while the array could still grow: fix their pointers. */
+    return with_rows;
+}
+
+/* Bulk rejects were appended while the array could still grow: fix their pointers. */
+static void point_at_rejects(dm_ingest *ing, dm_ingest_msg *msgs, size_t n)
+{
     for (size_t i = 0, r = 0; i < n; i++) {
         if (msgs[i].n_rejects) {
             msgs[i].rejects = &ing->rejects[r];
             r += msgs[i].n_rejects;
         }
     }
+}
+
+void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *opts)
+{
+    clear_rejects(ing);
+    ing->rows = 0;
+    size_t with_rows = decode_all(ing, msgs, n);
+    point_at_rejects(ing, msgs, n);
     if (with_rows == 0)
         return;
     dm_err e = {0};
@@ -368,14 +384,7 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
         write_one_by_one(ing, msgs, n, opts);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (msgs[i].verdict == DM_V_ACK && msgs[i].row_count > 0) {
-            msgs[i].verdict = st == DM_BS_PERMANENT ? DM_V_DEAD : DM_V_RETRY;
-            msgs[i].err = e;
-            if (st == DM_BS_PERMANENT) { /* the database judged the data, as in one-by-one */
-                msgs[i].err.code = DM_E_INVALID_FIELD;
-                msgs[i].refused_by_backend = true;
-            }
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i].verdict == DM_V_ACK && msgs[i].row_count > 0)
+            judge(&msgs[i], st, &e);
 }

@@ -43,8 +43,8 @@ static const char *origin(const char *file)
     return w ? w + 7 : file;
 }
 
-dm_code dm_fail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
-                   const char *fmt, ...)
+dm_code dm_vfail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
+                    const char *fmt, va_list ap)
 {
     if (err == NULL)
         return code;
@@ -52,9 +52,16 @@ dm_code dm_fail_at(const char *file, int line, dm_err *err, dm_code code, const 
     err->file = origin(file);
     err->line = line;
     snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    return code;
+}
+
+dm_code dm_fail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
+                   const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    dm_vfail_at(file, line, err, code, field, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -3,6 +3,8 @@
 #ifndef DM_ERR_H
 #define DM_ERR_H
 
+#include <stdarg.h>
+
 typedef enum {
     DM_OK = 0,
     DM_E_INVALID_JSON,
@@ -31,6 +33,10 @@ int dm_code_status(dm_code code);
 dm_code dm_fail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 #define dm_fail(err, code, field, ...) dm_fail_at(__FILE__, __LINE__, err, code, field, __VA_ARGS__)
+/* dm_fail_at with the arguments in a va_list, for helpers that fill an error for their
+ * own caller (backend/backend.h's dm_bfail). */
+dm_code dm_vfail_at(const char *file, int line, dm_err *err, dm_code code, const char *field,
+                    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 void dm_err_clear(dm_err *err);
 
 #endif
