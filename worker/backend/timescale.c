@@ -583,8 +583,8 @@ static dm_bstatus ts_closes(dm_backend *b, dm_tf tf, const char *symbol, dm_clos
     int n = PQntuples(r);
     for (int i = 0; i < n && st == DM_BS_OK; i++)
         if (!sink(ctx, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10), num(r, i, 2)))
-            st = (dm_fail(err, DM_E_UNAVAILABLE, "", "closes of %s not loaded: over the memory bound or out of memory",
-                          dm_tf_name(tf)), DM_BS_PERMANENT);
+            st = dm_bfail(err, DM_BS_PERMANENT, "", "closes of %s not loaded: over the memory bound or out of memory",
+                          dm_tf_name(tf));
     PQclear(r);
     return st;
 }

@@ -17,10 +17,9 @@ dm_bstatus dm_fallback_read_closes(void *ctx, dm_tf tf, const char *symbol, dm_c
 {
     const dm_fallback_config *cfg = ctx;
     if (cfg->timescale == NULL)
-        return dm_fail(err, DM_E_UNAVAILABLE, "", "no PostgreSQL to load closes from"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "no PostgreSQL to load closes from");
     if (cfg->fresh && !dm_fresh_caught_up(cfg->fresh, DM_BK_TIMESCALE, DM_FRESH_CANDLES))
-        return dm_fail(err, DM_E_UNAVAILABLE, "",
-                       "PostgreSQL is catching up on candles: closes load once it has"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "PostgreSQL is catching up on candles: closes load once it has");
     dm_backend *pg = dm_pool_acquire(cfg->timescale, err);
     if (pg == NULL)
         return DM_BS_TRANSIENT;
@@ -44,7 +43,7 @@ static dm_bstatus to_matches(dm_pseries *const *series, const dm_pattern_hits *h
         const int64_t *ts = dm_pseries_ts(series[h->series]);
         dm_pattern_match *m = dm_pattern_vec_push(out);
         if (m == NULL)
-            return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         snprintf(m->symbol, sizeof m->symbol, "%s", dm_pseries_symbol(series[h->series]));
         m->start_timestamp = ts[h->first];
         m->timestamp = ts[h->first + w - 1];
@@ -115,7 +114,7 @@ static dm_bstatus with_matrix(fallback *f, const dm_corr_request *q, corr_answer
     if (me == NULL)
         st = DM_BS_MISS;
     else if (s == NULL)
-        st = (dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT);
+        st = dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     else if (dm_corr_matrix_compute(s, v.n, q->window_start, q->window_end, q->min_pairs, &m, err))
         st = DM_BS_PERMANENT;
     else {
@@ -141,7 +140,7 @@ static dm_bstatus corr_rows(const dm_corr_matrix *m, const dm_corr_series *s, si
     for (size_t i = 0; i < n && st == DM_BS_OK; i++) {
         dm_corr_entry *e = dm_corr_vec_push(out);
         if (e == NULL) {
-            st = (dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT);
+            st = dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
             break;
         }
         snprintf(e->symbol, sizeof e->symbol, "%s", s[rows[i].other].symbol);
@@ -208,9 +207,7 @@ static dm_bstatus graph_answer(const dm_corr_matrix *m, const dm_corr_series *s,
         return DM_BS_PERMANENT;
     dm_bstatus st = graph_copy(&g, s, out);
     dm_corr_graph_free(&g);
-    if (st != DM_BS_OK)
-        dm_fail(err, DM_E_INTERNAL, "", "out of memory");
-    return st;
+    return st == DM_BS_OK ? st : dm_bfail(err, st, "", "out of memory");
 }
 
 static dm_bstatus fb_graph(dm_backend *b, const dm_corr_request *q, dm_graph_answer *out, dm_err *err)

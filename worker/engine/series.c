@@ -326,7 +326,7 @@ static dm_bstatus reload_stale(dm_series_store *s, tf_slot *t, dm_tf tf, dm_seri
             strcpy(names[k++], dm_pseries_symbol(t->series[i]));
     pthread_rwlock_unlock(&t->lock);
     if (names == NULL)
-        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     dm_bstatus st = DM_BS_OK;
     for (size_t j = 0; j < k && st == DM_BS_OK; j++) {
         one_ctx o = {dm_pseries_create(names[j])};
@@ -380,8 +380,8 @@ dm_bstatus dm_series_acquire(dm_series_store *s, dm_tf tf, dm_series_reader read
         if (st != DM_BS_OK)
             return st;
     }
-    return dm_fail(err, DM_E_UNAVAILABLE, "", "%s closes keep changing under the load; try again",
-                   dm_tf_name(tf)), DM_BS_TRANSIENT;
+    return dm_bfail(err, DM_BS_TRANSIENT, "", "%s closes keep changing under the load; try again",
+                   dm_tf_name(tf));
 }
 
 void dm_series_release(dm_series_store *s, dm_tf tf)
