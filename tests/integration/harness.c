@@ -208,6 +208,18 @@ long long pg_count(const char *sql, const char *param)
     return n;
 }
 
+void *pg_query(const char *sql, const char *param)
+{
+    const char *vals[1] = {param};
+    PGresult *r = PQexecParams(pg(), sql, param ? 1 : 0, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "pg: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
 /* The stack's Redis asks for its password (DM_REDIS_PASSWORD from stack.sh env). */
 static redisContext *redis_open(void)
 {

@@ -52,6 +52,8 @@ uint64_t publish_json(const char *subject, const char *json, const char *msg_id)
 bool wait_idle(int timeout_s);
 bool wait_idle_except(int timeout_s, const char *skip_consumer);
 long long pg_count(const char *sql, const char *param);
+/* A PGresult of rows (free with PQclear), NULL on error. */
+void *pg_query(const char *sql, const char *param);
 /* Counts DLQ entries whose Dm-Stream-Seq header equals seq; *reason gets the first reason. */
 int dlq_count(uint64_t seq, char *reason, size_t cap);
 char *msgpack_from_json(const char *json, int *len);
@@ -60,5 +62,9 @@ int redis_exists(const char *key);
 /* A count from ClickHouse over HTTP (sql: the test's constant text); -1 on error. */
 long long ch_count(const char *sql);
 const char *env_or(const char *name, const char *dflt);
+
+/* The analysis operations' tests (itest_analysis.c). */
+extern const itest ANALYSIS_TESTS[];
+extern const size_t N_ANALYSIS_TESTS;
 
 #endif

@@ -1719,21 +1719,23 @@ int main(int argc, char **argv)
         return 1;
     }
     int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof TESTS / sizeof *TESTS; i++) {
-        if (only && strstr(TESTS[i].name, only) == NULL)
+    size_t n_main = sizeof TESTS / sizeof *TESTS;
+    for (size_t k = 0; k < n_main + N_ANALYSIS_TESTS; k++) {
+        const itest *t = k < n_main ? &TESTS[k] : &ANALYSIS_TESTS[k - n_main];
+        if (only && strstr(t->name, only) == NULL)
             continue;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         g_failure = NULL;
-        TESTS[i].fn();
+        t->fn();
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         if (g_failure) {
             failed++;
-            printf("FAIL %s (%.0f ms)\n     %s\n", TESTS[i].name, ms, g_failure);
+            printf("FAIL %s (%.0f ms)\n     %s\n", t->name, ms, g_failure);
         } else {
             passed++;
-            printf("ok   %s (%.0f ms)\n", TESTS[i].name, ms);
+            printf("ok   %s (%.0f ms)\n", t->name, ms);
         }
         fflush(stdout);
     }
