@@ -390,8 +390,234 @@ static void bad_analysis_requests_get_clear_errors(void)
     CHECK(empty, "a series shorter than the query must answer data: []");
 }
 
+
+/* ---- correlations, by the contract's definition --------------------------------------- */
+
+/* r and n of two series' log returns at shared open times in (ws, we]; false: none. */
+static bool corr_of(const series *x, const series *y, int64_t ws, int64_t we, int min_pairs, double *r, int *n)
+{
+    double *rx = malloc(sizeof(double) * (size_t)(x->n + 1)), *ry = malloc(sizeof(double) * (size_t)(y->n + 1));
+    int k = 0;
+    for (int i = 1; i < x->n; i++) {
+        if (x->ts[i] <= ws || x->ts[i] > we)
+            continue;
+        for (int j = 1; j < y->n; j++)
+            if (y->ts[j] == x->ts[i]) {
+                rx[k] = log(x->close[i] / x->close[i - 1]);
+                ry[k++] = log(y->close[j] / y->close[j - 1]);
+            }
+    }
+    double mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+    for (int i = 0; i < k; i++)
+        mx += rx[i], my += ry[i];
+    if (k)
+        mx /= k, my /= k;
+    for (int i = 0; i < k; i++) {
+        sxx += (rx[i] - mx) * (rx[i] - mx);
+        syy += (ry[i] - my) * (ry[i] - my);
+        sxy += (rx[i] - mx) * (ry[i] - my);
+    }
+    free(rx);
+    free(ry);
+    *n = k;
+    if (k < min_pairs || sxx == 0 || syy == 0)
+        return false;
+    *r = sxy / sqrt(sxx * syy);
+    return true;
+}
+
+static bool has_in_window(const series *x, int64_t ws, int64_t we)
+{
+    for (int i = 0; i < x->n; i++)
+        if (x->ts[i] > ws && x->ts[i] <= we)
+            return true;
+    return false;
+}
+
+static int find_symbol(const series_set *set, const char *sym)
+{
+    for (int i = 0; i < set->n; i++)
+        if (strcmp(set->v[i].symbol, sym) == 0)
+            return i;
+    return -1;
+}
+
+/* dm.v1.correlations for `sym` against the definition: every other symbol, |r| >= t. */
+static bool check_correlations(const series_set *set, const char *sym, double t, int64_t end, int wc,
+                               char *why, size_t cap)
+{
+    int64_t we = end / DAY_MS * DAY_MS, ws = we - wc * DAY_MS;
+    char body[256];
+    snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"threshold\":%g,\"timeframe\":\"1d\",\"end_date\":%lld,"
+             "\"window_candles\":%d}", sym, t, (long long)end, wc);
+    reply rep;
+    if (!request("dm.v1.correlations", body, false, &rep) || rep.status != 200)
+        return snprintf(why, cap, "%s: %.200s", body, rep.raw), reply_free(&rep), false;
+    bool ok = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(rep.body, "window_start")) == ws &&
+              (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(rep.body, "window_end")) == we;
+    if (!ok)
+        snprintf(why, cap, "%s: window bounds %.200s", sym, rep.raw);
+    int me = find_symbol(set, sym), want = 0;
+    const cJSON *data = cJSON_GetObjectItem(rep.body, "data");
+    for (int o = 0; ok && o < set->n; o++) {
+        double r;
+        int n;
+        if (o == me || !corr_of(&set->v[me], &set->v[o], ws, we, 30, &r, &n) || fabs(r) < t)
+            continue;
+        want++;
+        const cJSON *it = NULL, *row;
+        cJSON_ArrayForEach(row, data)
+            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(row, "symbol")), set->v[o].symbol) == 0)
+                it = row;
+        if (!it || fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(it, "r")) - r) > 1e-6 ||
+            (int)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "n")) != n)
+            ok = (snprintf(why, cap, "%s vs %s: want r %.9f n %d in %.300s", sym, set->v[o].symbol, r, n, rep.raw), false);
+    }
+    if (ok && cJSON_GetArraySize(data) != want)
+        ok = (snprintf(why, cap, "%s: %d rows, want %d: %.300s", sym, cJSON_GetArraySize(data), want, rep.raw), false);
+    for (int i = 1; ok && i < cJSON_GetArraySize(data); i++) /* by |r| descending */
+        if (fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(data, i), "r"))) >
+            fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(data, i - 1), "r"))))
+            ok = (snprintf(why, cap, "%s: rows not by |r| descending", sym), false);
+    reply_free(&rep);
+    return ok;
+}
+
+/* Breadth-first depths from `start` over |r| >= t among every symbol of the set. */
+static void bfs_depths(const series_set *set, int start, int depth_max, double t, int64_t ws, int64_t we, int *depth)
+{
+    for (int i = 0; i < set->n; i++)
+        depth[i] = -1;
+    depth[start] = 0;
+    for (int d = 0; d < depth_max; d++)
+        for (int i = 0; i < set->n; i++) {
+            if (depth[i] != d)
+                continue;
+            for (int j = 0; j < set->n; j++) {
+                double r;
+                int n;
+                if (depth[j] < 0 && j != i && corr_of(&set->v[i], &set->v[j], ws, we, 30, &r, &n) && fabs(r) >= t)
+                    depth[j] = d + 1;
+            }
+        }
+}
+
+/* dm.v1.graph from `sym`: nodes with depths, edges among them, and the start's cluster. */
+static bool check_graph(const series_set *set, const char *sym, int depth_max, double t, int64_t end, int wc,
+                        char *why, size_t cap)
+{
+    int64_t we = end / DAY_MS * DAY_MS, ws = we - wc * DAY_MS;
+    char body[256];
+    snprintf(body, sizeof body, "{\"start_symbol\":\"%s\",\"depth\":%d,\"threshold\":%g,\"timeframe\":\"1d\","
+             "\"end_date\":%lld,\"window_candles\":%d}", sym, depth_max, t, (long long)end, wc);
+    reply rep;
+    if (!request("dm.v1.graph", body, false, &rep) || rep.status != 200)
+        return snprintf(why, cap, "%s: %.200s", body, rep.raw), reply_free(&rep), false;
+    int *depth = malloc(sizeof(int) * (size_t)set->n), *reach = malloc(sizeof(int) * (size_t)set->n);
+    bfs_depths(set, find_symbol(set, sym), depth_max, t, ws, we, depth);
+    bfs_depths(set, find_symbol(set, sym), set->n, t, ws, we, reach);
+    int want_nodes = 0, want_edges = 0, cluster = 0;
+    bool ok = true;
+    const cJSON *nodes = cJSON_GetObjectItem(rep.body, "nodes"), *row;
+    for (int i = 0; i < set->n; i++) {
+        if (reach[i] >= 0 && has_in_window(&set->v[i], ws, we))
+            cluster++;
+        if (depth[i] < 0)
+            continue;
+        want_nodes++;
+        bool found = false;
+        cJSON_ArrayForEach(row, nodes)
+            found = found || (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(row, "symbol")), set->v[i].symbol) == 0 &&
+                              (int)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "depth")) == depth[i]);
+        if (!found)
+            ok = (snprintf(why, cap, "%s at depth %d missing: %.300s", set->v[i].symbol, depth[i], rep.raw), false);
+        for (int j = i + 1; j < set->n; j++) {
+            double r;
+            int n;
+            if (depth[j] >= 0 && corr_of(&set->v[i], &set->v[j], ws, we, 30, &r, &n) && fabs(r) >= t)
+                want_edges++;
+        }
+    }
+    if (ok && (cJSON_GetArraySize(nodes) != want_nodes ||
+               cJSON_GetArraySize(cJSON_GetObjectItem(rep.body, "edges")) != want_edges))
+        ok = (snprintf(why, cap, "%s: want %d nodes, %d edges: %.400s", sym, want_nodes, want_edges, rep.raw), false);
+    bool in_cluster = false;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(rep.body, "clusters"))
+    {
+        const cJSON *m;
+        bool mine = false;
+        cJSON_ArrayForEach(m, row)
+            mine = mine || strcmp(cJSON_GetStringValue(m), sym) == 0;
+        if (mine)
+            in_cluster = cJSON_GetArraySize(row) == cluster;
+    }
+    if (ok && !in_cluster)
+        ok = (snprintf(why, cap, "%s: its cluster should hold %d symbols: %.400s", sym, cluster, rep.raw), false);
+    free(depth);
+    free(reach);
+    reply_free(&rep);
+    return ok;
+}
+
+static void correlations_and_graph_match_an_independent_computation(void)
+{
+    enum { N = 400 };
+    long long key_e[N * 2], key_g[N * 2];
+    double e[N * 2], g[N * 2], walk[N];
+    int64_t ts_e[N], ts_g[N], ts_w[N];
+    double ce[N], cg[N], cx[N];
+    int ne = 0, ng = 0, nx = 0;
+    char se[32], sg[32], sx[32], sw[32], why[600] = "";
+    int n_e = read_hourly("EURUSD_H1_2021-01_2026-04.csv", key_e, e, N * 2);
+    int n_g = read_hourly("GBPUSD_H1_2021-01_2026-04.csv", key_g, g, N * 2);
+    CHECK(n_e == N * 2 && n_g == N * 2, "data files missing");
+    /* Hour k of each file becomes day k; GBP/USD misses every 17th day, the cross rate
+     * EUR/GBP exists where both do, a random walk everywhere but a few days. */
+    for (int k = 0, j = 0; k < N && j < n_g; k++) {
+        while (j < n_g && key_g[j] < key_e[k])
+            j++;
+        ts_e[ne] = BASE_MS + k * DAY_MS, ce[ne++] = e[k];
+        if (j < n_g && key_g[j] == key_e[k] && k % 17 != 5) {
+            ts_g[ng] = BASE_MS + k * DAY_MS, cg[ng++] = g[j];
+            ts_w[nx] = BASE_MS + k * DAY_MS, cx[nx++] = e[k] / g[j];
+        }
+    }
+    pattern_series(walk, NULL, N, 7);
+    int nw = 0;
+    int64_t ts_r[N];
+    double cr[N];
+    for (int k = 0; k < N; k++)
+        if (k % 29 != 3)
+            ts_r[nw] = BASE_MS + k * DAY_MS, cr[nw++] = walk[k];
+    random_symbol(se, sizeof se, "USD"), random_symbol(sg, sizeof sg, "USD");
+    random_symbol(sx, sizeof sx, "GBP"), random_symbol(sw, sizeof sw, "CHF");
+    CHECK(publish_series(se, "1d", ts_e, ce, ne) && publish_series(sg, "1d", ts_g, cg, ng) &&
+              publish_series(sx, "1d", ts_w, cx, nx) && publish_series(sw, "1d", ts_r, cr, nw),
+          "publish failed");
+    CHECK(readable(se, "1d", ts_e[ne - 1], 20) && readable(sg, "1d", ts_g[ng - 1], 20) &&
+              readable(sx, "1d", ts_w[nx - 1], 20) && readable(sw, "1d", ts_r[nw - 1], 20),
+          "the candles were not readable within 20 s");
+    sleep(1);
+    series_set set = {0};
+    CHECK(read_all("1d", &set), "cannot read PostgreSQL");
+    int64_t end = ts_e[ne - 1] + 5 * 3600000LL; /* not aligned: rounded down to the day */
+    const char *syms[] = {se, sg, sx, sw};
+    bool ok = true;
+    for (int i = 0; ok && i < 4; i++)
+        ok = check_correlations(&set, syms[i], 0.1, end, 300, why, sizeof why) &&
+             check_correlations(&set, syms[i], 0.0, end - 50 * DAY_MS, 120, why, sizeof why);
+    if (ok)
+        ok = check_graph(&set, se, 1, 0.5, end, 300, why, sizeof why) &&
+             check_graph(&set, sg, 2, 0.3, end, 300, why, sizeof why) &&
+             check_graph(&set, sw, 3, 0.2, end, 200, why, sizeof why);
+    set_free(&set);
+    CHECK(ok, "%s", why);
+}
+
 const itest ANALYSIS_TESTS[] = {
     {"patterns_match_an_independent_brute_force", patterns_match_an_independent_brute_force},
+    {"correlations_and_graph_match_an_independent_computation",
+     correlations_and_graph_match_an_independent_computation},
     {"bad_analysis_requests_get_clear_errors", bad_analysis_requests_get_clear_errors},
 };
 const size_t N_ANALYSIS_TESTS = sizeof ANALYSIS_TESTS / sizeof *ANALYSIS_TESTS;
