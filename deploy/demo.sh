@@ -40,6 +40,9 @@ collector() { DM_NATS_URL=$DM_NATS_COLLECTOR_URL "$DMCTL" "$@"; }
 service() { DM_NATS_URL=$DM_NATS_SERVICE_URL "$DMCTL" "$@"; }
 echo "ten years of EURUSD hourly candles (data/EURUSD_H1_2010-10_2021-04.csv), bulk messages of 10,000:"
 collector publish-candles --symbol EUR/USD --timeframe 1h --file data/EURUSD_H1_2010-10_2021-04.csv
+echo "five years of GBPUSD and USDJPY hourly candles (data/*_H1_2021-01_2026-04.csv), for correlations:"
+collector publish-candles --symbol GBP/USD --timeframe 1h --file data/GBPUSD_H1_2021-01_2026-04.csv
+collector publish-candles --symbol USD/JPY --timeframe 1h --file data/USDJPY_H1_2021-01_2026-04.csv
 echo "ticks DERIVED from the one-minute candles of 2020-01-09..20 (9 per minute):"
 collector publish-ticks --symbol EUR/USD --file data/EURUSD_M1_2020-01-09_2020-01-20.csv
 echo "the 2026 high-impact calendar (data/events_calendar_sample.csv):"
@@ -58,6 +61,10 @@ q dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2020
 printf '\n$ dmctl query dm.v1.candles.history <ten years, every page> --all   (msgpack)\n'
 service query dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2010-01-01","end_date":"2022-01-01","page_size":10000}' --all --msgpack --table
 q dm.v1.events '{"start_date":"2026-04-01","end_date":"2026-05-02","country":"US","impact":"high"}'
+printf '\n$ dmctl query dm.v1.patterns.find <the 32 closes of EUR/USD from 2020-03-09 10:00>\n'
+service query dm.v1.patterns.find "$(cat subjects/examples/dm.v1.patterns.find.request.json)" --table
+q dm.v1.correlations '{"symbol":"GBP/USD","threshold":0.3,"end_date":"2025-06-30"}'
+q dm.v1.graph '{"start_symbol":"GBP/USD","depth":2,"threshold":0.3,"end_date":"2025-06-30"}'
 q dm.v1.health '{}'
 
 cat <<TXT
