@@ -135,20 +135,25 @@ static bool grow(dm_pseries *s)
     return true;
 }
 
+/* The first index whose time is at or after t. */
+static size_t lower_bound(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 bool dm_pseries_upsert(dm_pseries *s, int64_t ts, double close)
 {
-    size_t at = s->n;
-    if (s->n > 0 && ts <= s->ts[s->n - 1]) {
-        size_t lo = 0, hi = s->n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (s->ts[mid] < ts)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        at = lo;
-    }
+    if (!isfinite(close))
+        return false;
+    size_t at = s->n > 0 && ts <= s->ts[s->n - 1] ? lower_bound(s->ts, s->n, ts) : s->n;
     if (at < s->n && s->ts[at] == ts) {
         s->close[at] = close;
     } else {
@@ -318,7 +323,7 @@ static void roll_direct(roll *r, const double *x, size_t w)
     for (size_t k = 0; k < w; k++)
         ss += (x[k] - r->m) * (x[k] - r->m);
     r->m2 = ss;
-    r->em = 2 * (double)w * EPS * mag / (double)w;
+    r->em = 2 * EPS * mag;
     r->em2 = 4 * (double)w * EPS * ss;
     r->direct = true;
 }
@@ -345,6 +350,7 @@ typedef struct {
     size_t series, first;
     double s, e; /* score and its error bound; e is 0 once s is direct */
     bool exact;
+    bool open; /* its tie run may go on among windows the screening dropped */
 } cand;
 
 /* Keeps what may still matter while screening streams windows in: a min-heap of the
@@ -371,6 +377,8 @@ static void heap_offer(sink *k, double lo)
 {
     double *h = k->heap;
     size_t i;
+    if (k->reach == SIZE_MAX) /* keeping every window */
+        return;
     if (k->nheap == k->reach) {
         if (lo <= h[0])
             return;
@@ -448,23 +456,7 @@ static size_t window_range(const dm_pseries *s, size_t w, int64_t start, int64_t
     *m = 0;
     if (s->n < w)
         return 0;
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) { /* first candle at or after start */
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->ts[mid] < start)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t first = lo;
-    lo = 0, hi = s->n;
-    while (lo < hi) { /* first candle at or after end */
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->ts[mid] < end)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t first = lower_bound(s->ts, s->n, start), lo = lower_bound(s->ts, s->n, end);
     if (lo >= w && lo - w + 1 > first)
         *m = lo - w + 1 - first;
     return first;
@@ -532,6 +524,7 @@ typedef struct {
     size_t zone;
     cand *c; /* the candidates the screening kept */
     size_t nc;
+    double floor, cut; /* the threshold (or -inf) and the screening's final cut */
 } search;
 
 static void rescore(const search *x, cand *c)
@@ -543,19 +536,17 @@ static void rescore(const search *x, cand *c)
     c->exact = true;
 }
 
-static int by_approx(const void *pa, const void *pb)
+static int by_score(const void *pa, const void *pb)
 {
     const cand *a = pa, *b = pb;
     return a->s > b->s ? -1 : a->s < b->s;
 }
 
-/* The contract's ranking, on direct scores. Two series of one symbol (two timeframes)
- * fall back to their order in the caller's array, so the order is always total. */
-static int by_rank(const void *pa, const void *pb)
+/* Order within a tie run. Two series of one symbol (two timeframes) fall back to their
+ * order in the caller's array, so the order is always total. */
+static int by_place(const void *pa, const void *pb)
 {
     const cand *a = pa, *b = pb;
-    if (fabs(a->s - b->s) > DM_PATTERN_TIE)
-        return a->s > b->s ? -1 : 1;
     int c = strcmp(a->symbol, b->symbol);
     if (c != 0)
         return c;
@@ -564,17 +555,36 @@ static int by_rank(const void *pa, const void *pb)
     return a->first < b->first ? -1 : a->first > b->first;
 }
 
-/* Candidates c[a..b) whose bounds do not separate them by more than the tie band: their
- * order needs direct scores. A lone one needs its direct score only to tell whether it
- * clears the threshold. */
-static void settle(const search *x, size_t a, size_t b)
+/* Whether a tie run whose lowest score is low may continue below the screening's cut. */
+static bool near_cut(const search *x, double low)
 {
-    if (b - a > 1) {
-        for (size_t k = a; k < b; k++)
-            rescore(x, &x->c[k]);
-        qsort(x->c + a, b - a, sizeof *x->c, by_rank);
-    } else if (x->q->similar && x->c[a].s - x->c[a].e < x->q->threshold) {
-        rescore(x, &x->c[a]);
+    return x->cut > x->floor && low <= x->cut + DM_PATTERN_TIE + SLACK;
+}
+
+/* Candidates c[a..b) whose bounds do not separate them by more than the tie band: their
+ * order needs direct scores, then each tie run (scores each within the band of the next)
+ * goes in place order. A lone one needs its direct score only to tell whether it clears
+ * the threshold or lies within the band of a dropped window (below the cut). */
+static void settle(search *x, size_t a, size_t b)
+{
+    cand *c = x->c;
+    if (b - a == 1) {
+        double low = c[a].s - c[a].e;
+        if ((x->q->similar && low < x->q->threshold) || near_cut(x, low))
+            rescore(x, &c[a]);
+        c[a].open = near_cut(x, c[a].s);
+        return;
+    }
+    for (size_t k = a; k < b; k++)
+        rescore(x, &c[k]);
+    qsort(c + a, b - a, sizeof *c, by_score);
+    for (size_t r = a, e; r < b; r = e) {
+        for (e = r + 1; e < b && c[e - 1].s - c[e].s <= DM_PATTERN_TIE;)
+            e++;
+        bool open = near_cut(x, c[e - 1].s);
+        qsort(c + r, e - r, sizeof *c, by_place);
+        for (size_t k = r; k < e; k++)
+            c[k].open = open;
     }
 }
 
@@ -585,7 +595,7 @@ static bool order(search *x)
 {
     if (x->nc == 0)
         return true;
-    qsort(x->c, x->nc, sizeof *x->c, by_approx);
+    qsort(x->c, x->nc, sizeof *x->c, by_score);
     double *after = malloc((x->nc + 1) * sizeof *after); /* max upper bound from k on */
     if (after == NULL)
         return false;
@@ -620,27 +630,34 @@ static bool push_hit(dm_pattern_hits *out, const cand *c)
     return true;
 }
 
+typedef enum { WALK_DONE, WALK_OOM, WALK_WIDEN } walk;
+
 /* The greedy walk: in rank order, take a window unless a taken one of its series starts
- * within zone of it. blocked[k] marks, per series, the starts already excluded. */
-static bool take(search *x, dm_pattern_hits *out)
+ * within zone of it. blocked[k] marks, per series, the starts already excluded. Reaching a
+ * tie run that may go on below the cut means the screening dropped too much: WALK_WIDEN. */
+static walk take(search *x, dm_pattern_hits *out)
 {
     unsigned char **blocked = calloc(x->n ? x->n : 1, sizeof *blocked);
-    bool ok = blocked != NULL;
-    for (size_t k = 0; ok && k < x->nc && out->n < x->q->limit; k++) {
+    walk rc = blocked ? WALK_DONE : WALK_OOM;
+    for (size_t k = 0; rc == WALK_DONE && k < x->nc && out->n < x->q->limit; k++) {
         cand *c = &x->c[k];
+        if (c->open) {
+            rc = WALK_WIDEN;
+            break;
+        }
         if (blocked[c->series] && blocked[c->series][c->first])
             continue;
         rescore(x, c);
         if (x->q->similar && c->s < x->q->threshold)
             continue;
-        ok = push_hit(out, c);
-        if (!ok || x->zone == 0)
-            continue;
         size_t len = x->series[c->series]->n;
-        if (blocked[c->series] == NULL && (blocked[c->series] = calloc(len, 1)) == NULL) {
-            ok = false;
-            continue;
+        if (!push_hit(out, c) ||
+            (x->zone > 0 && !blocked[c->series] && !(blocked[c->series] = calloc(len, 1)))) {
+            rc = WALK_OOM;
+            break;
         }
+        if (x->zone == 0)
+            continue;
         size_t from = c->first > x->zone ? c->first - x->zone : 0;
         size_t to = c->first + x->zone < len ? c->first + x->zone : len - 1;
         memset(blocked[c->series] + from, 1, to - from + 1);
@@ -648,7 +665,7 @@ static bool take(search *x, dm_pattern_hits *out)
     for (size_t k = 0; blocked && k < x->n; k++)
         free(blocked[k]);
     free(blocked);
-    return ok;
+    return rc;
 }
 
 /* ---- the search ---- */
@@ -681,6 +698,26 @@ static dm_code validate(const dm_pattern_query *q, double *qn, size_t *zone, dm_
     return DM_OK;
 }
 
+/* Screens every series keeping what `reach` windows imply, then orders and walks. */
+static walk run(search *x, size_t reach, dm_pattern_hits *out)
+{
+    sink k = {.floor = x->q->similar ? x->q->threshold : -INFINITY, .reach = reach};
+    scratch sc;
+    bool ok = scratch_init(&sc, x->qi.qn, x->qi.w);
+    for (size_t j = 0; ok && j < x->n; j++)
+        ok = screen_series(x->series[j], j, &x->qi, x->q, &sc, &k);
+    scratch_free(&sc);
+    prune(&k);
+    x->c = k.c;
+    x->nc = k.nc;
+    x->floor = k.floor;
+    x->cut = cut(&k);
+    free(k.heap);
+    walk rc = ok && order(x) ? take(x, out) : WALK_OOM;
+    free(x->c);
+    return rc;
+}
+
 dm_code dm_pattern_search(dm_pseries *const *series, size_t n, const dm_pattern_query *q,
                           dm_pattern_hits *out, dm_err *err)
 {
@@ -697,20 +734,12 @@ dm_code dm_pattern_search(dm_pseries *const *series, size_t n, const dm_pattern_
     }
     /* |qn|_2 is sqrt(w): qn has population variance 1 */
     x.qi = (qinfo){.qn = qn, .w = q->w, .qsum = qsum, .qnorm = 2 * sqrt((double)q->w) + q1};
-    sink k = {.floor = q->similar ? q->threshold : -INFINITY,
-              .reach = q->limit * (2 * x.zone + 1)};
-    scratch sc;
-    bool ok = scratch_init(&sc, qn, q->w);
-    for (size_t j = 0; ok && j < n; j++)
-        ok = screen_series(series[j], j, &x.qi, q, &sc, &k);
-    scratch_free(&sc);
-    prune(&k);
-    free(k.heap);
-    x.c = k.c;
-    x.nc = k.nc;
-    ok = ok && order(&x) && take(&x, out);
-    free(x.c);
-    if (!ok) {
+    walk w = run(&x, q->limit * (2 * x.zone + 1), out);
+    if (w == WALK_WIDEN) { /* scores chained within the tie band across the cut: rare */
+        out->n = 0;
+        w = run(&x, SIZE_MAX, out);
+    }
+    if (w != WALK_DONE) {
         out->n = 0;
         return dm_fail(err, DM_E_INTERNAL, "", "out of memory searching %zu series", n);
     }
