@@ -720,7 +720,7 @@ static void real_files_match_brute_force_and_print_timings(void **state)
         double first = time_search(s, 4, &fq, 1);
         double all = time_search(s, 4, &fq, 5);
         printf("patterns: W=%zu limit=10 over 4 series (%zu+%zu+%zu+%zu closes): first %.2f ms "
-               "(spectra built), then %.2f ms\n",
+               "(spectra built), then %.2f ms (best of 5)\n",
                w, dm_pseries_len(s[0]), dm_pseries_len(s[1]), dm_pseries_len(s[2]),
                dm_pseries_len(s[3]), first, all);
         for (size_t k = 0; k < 4; k++)

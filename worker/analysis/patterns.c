@@ -578,6 +578,9 @@ static void settle(search *x, size_t a, size_t b)
     for (size_t k = a; k < b; k++)
         rescore(x, &c[k]);
     qsort(c + a, b - a, sizeof *c, by_score);
+    /* Windows below the threshold are no part of the ranking, nor of its tie runs. */
+    while (x->q->similar && b > a && c[b - 1].s < x->q->threshold)
+        c[--b].open = false;
     for (size_t r = a, e; r < b; r = e) {
         for (e = r + 1; e < b && c[e - 1].s - c[e].s <= DM_PATTERN_TIE;)
             e++;
