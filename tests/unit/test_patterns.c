@@ -48,17 +48,32 @@ static double ref_pearson(const double *x, const double *q, size_t w)
     return r > 1 ? 1 : r < -1 ? -1 : r;
 }
 
-static int ref_rank(const void *pa, const void *pb)
+static int ref_by_score(const void *pa, const void *pb)
 {
     const ref_hit *a = pa, *b = pb;
-    if (fabs(a->score - b->score) > 1e-9)
-        return a->score > b->score ? -1 : 1;
+    return a->score > b->score ? -1 : a->score < b->score;
+}
+
+static int ref_by_place(const void *pa, const void *pb)
+{
+    const ref_hit *a = pa, *b = pb;
     int c = strcmp(a->symbol, b->symbol);
     if (c != 0)
         return c;
     if (a->series != b->series)
         return a->series < b->series ? -1 : 1;
     return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* Score descending; a run of scores each within 1e-9 of the next ties as a whole. */
+static void ref_rank(ref_hit *v, size_t n)
+{
+    qsort(v, n, sizeof *v, ref_by_score);
+    for (size_t r = 0, e; r < n; r = e) {
+        for (e = r + 1; e < n && v[e - 1].score - v[e].score <= 1e-9;)
+            e++;
+        qsort(v + r, e - r, sizeof *v, ref_by_place);
+    }
 }
 
 /* The hits a brute force returns; caller frees. */
@@ -81,7 +96,7 @@ static ref_hit *brute(dm_pseries **s, size_t n, const dm_pattern_query *q, size_
             all[na++] = (ref_hit){dm_pseries_symbol(s[k]), k, i, r};
         }
     }
-    qsort(all, na, sizeof *all, ref_rank);
+    ref_rank(all, na);
     for (size_t a = 0; a < na && nh < q->limit; a++) {
         bool excluded = false;
         for (size_t t = 0; t < nh && !excluded; t++)
@@ -263,6 +278,45 @@ static void duplicate_windows_tie_by_symbol_then_time(void **state)
     }
     dm_pattern_hits_free(&got);
     destroy_all(s, 2);
+}
+
+/* Forty copies of one segment, each a little further from it, so that their scores fall
+ * in steps of 0.5e-9: one tie run, wider than the band, placed worst first. The run ties
+ * as a whole, so the earliest copies come first although they score lowest. */
+static void a_tie_run_wider_than_the_band_ties_as_a_whole(void **state)
+{
+    (void)state;
+    dm_pseries *s = walk("EURUSD", 3600, 1.1, 3e-4);
+    double b[32], noise[32], mb = 0, mn = 0, bn = 0, bb = 0, nn = 0;
+    memcpy(b, dm_pseries_close(s) + 3500, sizeof b);
+    for (size_t k = 0; k < 32; k++) {
+        noise[k] = gauss();
+        mb += b[k] / 32, mn += noise[k] / 32;
+    }
+    for (size_t k = 0; k < 32; k++)
+        bn += (b[k] - mb) * (noise[k] - mn), bb += (b[k] - mb) * (b[k] - mb);
+    for (size_t k = 0; k < 32; k++) { /* zero mean, orthogonal to the segment */
+        noise[k] -= mn + bn / bb * (b[k] - mb);
+        nn += noise[k] * noise[k];
+    }
+    /* r(b + t noise) = 1 / sqrt(1 + t^2 nn / bb), about 1 - t^2 nn / (2 bb) */
+    for (size_t c = 0; c < 40; c++) {
+        double t = sqrt((double)c * 1e-9 * bb / nn), v[32];
+        for (size_t k = 0; k < 32; k++)
+            v[k] = b[k] + t * noise[k];
+        paste(s, 100 + (39 - c) * 80, v, 32);
+    }
+    dm_pattern_query fq = find_q(b, 32, 5, 0);
+    check(&s, 1, &fq);
+    dm_pattern_hits got = {0};
+    dm_err err = {0};
+    assert_int_equal(dm_pattern_search(&s, 1, &fq, &got, &err), DM_OK);
+    assert_int_equal(got.n, 5);
+    for (size_t h = 0; h < 5; h++)
+        assert_int_equal(got.v[h].first, 100 + h * 80);
+    assert_true(got.v[0].score < got.v[4].score);
+    dm_pattern_hits_free(&got);
+    dm_pseries_destroy(s);
 }
 
 static void zone_default_zero_and_large_match_brute_force(void **state)
@@ -461,6 +515,9 @@ static void upsert_keeps_the_series_sorted_and_unique(void **state)
     assert_true(dm_pseries_close(s)[5] == 6.0); /* the second write of hour 5 */
     assert_true(dm_pseries_close(s)[9] == 8.0);
     assert_string_equal(dm_pseries_symbol(s), "EURUSD");
+    assert_false(dm_pseries_upsert(s, T0 + 20 * HOUR, NAN));
+    assert_false(dm_pseries_upsert(s, T0 + 20 * HOUR, INFINITY));
+    assert_int_equal(dm_pseries_len(s), 10);
     assert_true(dm_pseries_bytes(s) >= 10 * 16);
 
     /* A search after an upsert sees the new closes (the memo is dropped). */
@@ -518,6 +575,63 @@ static void concurrent_searches_of_one_series_agree(void **state)
     for (size_t k = 0; k < 6; k++)
         dm_pattern_hits_free(&jobs[k].got);
     destroy_all(s, 3);
+}
+
+/* Stretches that stress the rolling statistics and the FFT's precision: a spike followed
+ * by near-flat closes (cancellation), a constant run, a copied segment. */
+static void roughen(dm_pseries *s, double level)
+{
+    size_t n = dm_pseries_len(s);
+    double v[400];
+    if (n < 450)
+        return;
+    size_t at = (size_t)(uniform() * (double)(n - 420));
+    for (size_t k = 0; k < 400; k++)
+        v[k] = level * (1 + (k == 0 ? 0.5 : 0) + 1.5e-7 * gauss() / (k < 200 ? 1 : level));
+    paste(s, at, v, 400);
+    for (size_t k = 0; k < 60; k++)
+        v[k] = level;
+    paste(s, (size_t)(uniform() * (double)(n - 60)), v, 60);
+    memcpy(v, dm_pseries_close(s) + n - 100, 100 * sizeof *v);
+    paste(s, (size_t)(uniform() * (double)(n - 200)), v, 100);
+}
+
+static void random_queries_match_brute_force(void **state)
+{
+    (void)state;
+    static const double levels[] = {1.1, 150, 25000};
+    double q[512] = {0};
+    for (int round = 0; round < 40; round++) {
+        size_t ns = 1 + (size_t)round % 3, w = 8 + (size_t)(uniform() * uniform() * 505);
+        size_t n = 1 + (size_t)(uniform() * (round % 4 == 0 ? 20000 : 2000));
+        dm_pseries *s[3];
+        char sym[3][8];
+        for (size_t k = 0; k < ns; k++) {
+            double level = levels[(size_t)(uniform() * 3)];
+            snprintf(sym[k], sizeof sym[k], "S%d", (int)(uniform() * 3)); /* repeats too */
+            s[k] = walk(sym[k], n + k * 13, level, level * 1e-4 * uniform());
+            roughen(s[k], level);
+        }
+        double z[512];
+        if (dm_pseries_len(s[0]) >= w && uniform() < 0.7)
+            query_near(s[0], (size_t)(uniform() * (double)(dm_pseries_len(s[0]) - w + 1)), w,
+                       uniform() < 0.5 ? 0 : 1e-5, q);
+        if (!dm_znorm(q, w, z)) /* not taken from a series, or taken from a flat run */
+            for (size_t k = 0; k < w; k++)
+                q[k] = gauss();
+        dm_pattern_query fq = find_q(q, w, 1 + (size_t)(uniform() * 100), -1);
+        double r = uniform();
+        fq.zone = r < 0.3 ? -1 : r < 0.5 ? 0 : (int)(uniform() * 513);
+        if (uniform() < 0.3) {
+            fq.start = T0 + (int64_t)(uniform() * (double)n) * HOUR;
+            fq.end = fq.start + (int64_t)(uniform() * (double)n) * HOUR;
+        }
+        check(s, ns, &fq);
+        fq.similar = true, fq.limit = 1 + (size_t)(uniform() * 1000);
+        fq.threshold = uniform() < 0.3 ? -1 : 2 * uniform() - 1;
+        check(s, ns, &fq);
+        destroy_all(s, ns);
+    }
 }
 
 static void znorm_refuses_flat_and_normalises(void **state)
@@ -606,7 +720,7 @@ static void real_files_match_brute_force_and_print_timings(void **state)
         double first = time_search(s, 4, &fq, 1);
         double all = time_search(s, 4, &fq, 5);
         printf("patterns: W=%zu limit=10 over 4 series (%zu+%zu+%zu+%zu closes): first %.2f ms "
-               "(spectra built), then %.2f ms\n",
+               "(spectra built), then %.2f ms (best of 5)\n",
                w, dm_pseries_len(s[0]), dm_pseries_len(s[1]), dm_pseries_len(s[2]),
                dm_pseries_len(s[3]), first, all);
         for (size_t k = 0; k < 4; k++)
@@ -628,6 +742,7 @@ int main(void)
         cmocka_unit_test(find_matches_brute_force_on_random_walks),
         cmocka_unit_test(flat_windows_are_never_returned),
         cmocka_unit_test(duplicate_windows_tie_by_symbol_then_time),
+        cmocka_unit_test(a_tie_run_wider_than_the_band_ties_as_a_whole),
         cmocka_unit_test(zone_default_zero_and_large_match_brute_force),
         cmocka_unit_test(date_bounds_select_windows_by_start_and_end),
         cmocka_unit_test(similar_returns_every_window_above_threshold),
@@ -637,6 +752,7 @@ int main(void)
         cmocka_unit_test(a_stored_window_as_query_scores_one_and_comes_first),
         cmocka_unit_test(upsert_keeps_the_series_sorted_and_unique),
         cmocka_unit_test(concurrent_searches_of_one_series_agree),
+        cmocka_unit_test(random_queries_match_brute_force),
         cmocka_unit_test(znorm_refuses_flat_and_normalises),
         cmocka_unit_test(real_files_match_brute_force_and_print_timings),
     };

@@ -17,12 +17,21 @@
  *    below that many lower bounds (less the tie band) are dropped unseen.
  * 3. The survivors are ordered by approximate score and split where the bounds prove the
  *    order; wherever they do not (ties, near-flat windows), and for every returned window,
- *    the score is computed directly from the closes, as a brute force would. */
+ *    the score is computed directly from the closes, as a brute force would.
+ * The FFT runs over overlapping blocks of BLOCK closes (overlap-save): the transforms stay
+ * in cache, one plan size serves every series, one query transform serves every block,
+ * and each block's error bound depends on its own values only. */
 
 #define EPS DBL_EPSILON
-/* FFT convolution error: |error| <= FFT_C * eps * log2(N) * |x|_2 * |q|_2, the norm-wise
- * bound for FFTs with a constant well above the largest ratio seen on random walks and the
- * real files (about 0.05), since a bound too loose only costs direct rescoring. */
+#define BLOCK 8192                          /* FFT size */
+#define STEP (BLOCK - DM_PATTERN_W_MAX + 1) /* window starts each block serves, for any w */
+#define BINS (BLOCK / 2 + 1)
+/* FFT correlation error, per output: |error| <= FFT_C * eps * log2(N) * |x|_2 *
+ * (2 |q|_2 + |q|_1). From the FFT's norm-wise error, c * eps * log2(N) relative in the 2-norm
+ * (Higham, Accuracy and Stability of Numerical Algorithms, 24.1: c is about 5.5 for radix 2),
+ * applied to the two forward transforms (Cauchy-Schwarz) and to the inverse one, whose
+ * input is bounded by |x|_2 |q|_1. On the real files and on random walks the largest error
+ * seen is below 1% of this bound; a bound too loose only costs direct rescoring. */
 #define FFT_C 8.0
 /* Rolling statistics restart from a direct two-pass computation this often, so their
  * error cannot drift far from the window they describe. */
@@ -33,13 +42,13 @@
 
 /* ---- series ---- */
 
-/* The FFT of the de-meaned series, padded to nfft, with the plans that fit its size.
- * Built by the first search after a change, under the series' mutex, and read-only after. */
+/* Block b holds closes b * STEP .. b * STEP + BLOCK - 1 less their mean, zero-padded past
+ * the end, transformed. Built by the first search after a change, under the series'
+ * mutex, and read-only after. */
 typedef struct {
-    size_t nfft;
-    double mean, norm; /* the mean subtracted and the 2-norm of what is left */
-    fftw_complex *x;   /* nfft / 2 + 1 bins */
-    fftw_plan r2c, c2r;
+    size_t nblocks;
+    double *mean, *norm; /* per block: the mean subtracted and the 2-norm of what is left */
+    fftw_complex *x;     /* nblocks * BINS */
 } spectrum;
 
 struct dm_pseries {
@@ -51,20 +60,36 @@ struct dm_pseries {
     spectrum *memo;
 };
 
-/* FFTW's planner is not thread-safe (only fftw_execute is): every plan made or destroyed
- * in this file goes through this lock. Shared by all threads of the process. */
-static pthread_mutex_t planner_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Made once, then only executed (fftw_execute is thread-safe, the planner is not; these
+ * are the only plans this file makes). Owned by the process, never destroyed. */
+static fftw_plan plan_r2c, plan_c2r;
+static pthread_once_t plans_once = PTHREAD_ONCE_INIT;
+
+static void make_plans(void)
+{
+    double *b = fftw_malloc(BLOCK * sizeof *b);
+    fftw_complex *f = fftw_malloc(BINS * sizeof *f);
+    if (b && f) {
+        /* FFTW_ESTIMATE leaves the arrays alone while planning. */
+        plan_r2c = fftw_plan_dft_r2c_1d(BLOCK, b, f, FFTW_ESTIMATE);
+        plan_c2r = fftw_plan_dft_c2r_1d(BLOCK, f, b, FFTW_ESTIMATE);
+    }
+    fftw_free(b);
+    fftw_free(f);
+}
+
+static bool plans_ready(void)
+{
+    pthread_once(&plans_once, make_plans);
+    return plan_r2c && plan_c2r;
+}
 
 static void spectrum_free(spectrum *sp)
 {
     if (sp == NULL)
         return;
-    pthread_mutex_lock(&planner_mu);
-    if (sp->r2c)
-        fftw_destroy_plan(sp->r2c);
-    if (sp->c2r)
-        fftw_destroy_plan(sp->c2r);
-    pthread_mutex_unlock(&planner_mu);
+    free(sp->mean);
+    free(sp->norm);
     fftw_free(sp->x);
     free(sp);
 }
@@ -110,20 +135,25 @@ static bool grow(dm_pseries *s)
     return true;
 }
 
+/* The first index whose time is at or after t. */
+static size_t lower_bound(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 bool dm_pseries_upsert(dm_pseries *s, int64_t ts, double close)
 {
-    size_t at = s->n;
-    if (s->n > 0 && ts <= s->ts[s->n - 1]) {
-        size_t lo = 0, hi = s->n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (s->ts[mid] < ts)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        at = lo;
-    }
+    if (!isfinite(close))
+        return false;
+    size_t at = s->n > 0 && ts <= s->ts[s->n - 1] ? lower_bound(s->ts, s->n, ts) : s->n;
     if (at < s->n && s->ts[at] == ts) {
         s->close[at] = close;
     } else {
@@ -149,58 +179,48 @@ size_t dm_pseries_bytes(const dm_pseries *s)
 {
     size_t b = sizeof *s + strlen(s->symbol) + 1 + s->cap * (sizeof *s->ts + sizeof *s->close);
     if (s->memo)
-        b += sizeof *s->memo + (s->memo->nfft / 2 + 1) * sizeof(fftw_complex);
+        b += sizeof *s->memo +
+             s->memo->nblocks * (2 * sizeof(double) + BINS * sizeof(fftw_complex));
     return b;
 }
 
-/* The smallest 7-smooth size >= n: FFTW is fastest on those, and a correlation needs
- * no padding beyond the series (see sliding_dots). */
-static size_t fft_size(size_t n)
+static void transform_block(const dm_pseries *s, spectrum *sp, size_t b, double *buf)
 {
-    for (size_t m = n;; m++) {
-        size_t r = m;
-        for (size_t p = 2; p <= 7; p++)
-            while (r % p == 0)
-                r /= p;
-        if (r == 1)
-            return m;
+    size_t from = b * STEP, len = s->n - from < BLOCK ? s->n - from : BLOCK;
+    double sum = 0, sq = 0;
+    for (size_t k = 0; k < len; k++)
+        sum += s->close[from + k];
+    /* Without the mean, a USD/JPY series near 150 would swamp the FFT's precision. */
+    sp->mean[b] = sum / (double)len;
+    for (size_t k = 0; k < len; k++) {
+        buf[k] = s->close[from + k] - sp->mean[b];
+        sq += buf[k] * buf[k];
     }
+    memset(buf + len, 0, (BLOCK - len) * sizeof *buf);
+    sp->norm[b] = sqrt(sq);
+    fftw_execute_dft_r2c(plan_r2c, buf, sp->x + b * BINS);
 }
 
 static spectrum *spectrum_build(const dm_pseries *s)
 {
     spectrum *sp = calloc(1, sizeof *sp);
-    if (sp == NULL)
-        return NULL;
-    sp->nfft = fft_size(s->n);
-    double *buf = fftw_malloc(sp->nfft * sizeof *buf);
-    sp->x = fftw_malloc((sp->nfft / 2 + 1) * sizeof *sp->x);
-    if (buf && sp->x) {
-        pthread_mutex_lock(&planner_mu);
-        /* FFTW_ESTIMATE leaves the arrays alone while planning. */
-        sp->r2c = fftw_plan_dft_r2c_1d((int)sp->nfft, buf, sp->x, FFTW_ESTIMATE);
-        sp->c2r = fftw_plan_dft_c2r_1d((int)sp->nfft, sp->x, buf, FFTW_ESTIMATE);
-        pthread_mutex_unlock(&planner_mu);
-    }
-    if (buf == NULL || sp->x == NULL || sp->r2c == NULL || sp->c2r == NULL) {
-        fftw_free(buf);
-        spectrum_free(sp);
-        return NULL;
-    }
-    /* Without the mean, a USD/JPY series near 150 would swamp the FFT's precision. */
-    double sum = 0, sq = 0;
-    for (size_t i = 0; i < s->n; i++)
-        sum += s->close[i];
-    sp->mean = sum / (double)s->n;
-    for (size_t i = 0; i < s->n; i++) {
-        buf[i] = s->close[i] - sp->mean;
-        sq += buf[i] * buf[i];
-    }
-    memset(buf + s->n, 0, (sp->nfft - s->n) * sizeof *buf);
-    sp->norm = sqrt(sq);
-    fftw_execute_dft_r2c(sp->r2c, buf, sp->x);
+    double *buf = fftw_malloc(BLOCK * sizeof *buf);
+    if (sp == NULL || buf == NULL || !plans_ready())
+        goto fail;
+    sp->nblocks = (s->n + STEP - 1) / STEP;
+    sp->mean = malloc(sp->nblocks * sizeof *sp->mean);
+    sp->norm = malloc(sp->nblocks * sizeof *sp->norm);
+    sp->x = fftw_malloc(sp->nblocks * BINS * sizeof *sp->x);
+    if (sp->mean == NULL || sp->norm == NULL || sp->x == NULL)
+        goto fail;
+    for (size_t b = 0; b < sp->nblocks; b++)
+        transform_block(s, sp, b, buf);
     fftw_free(buf);
     return sp;
+fail:
+    fftw_free(buf);
+    spectrum_free(sp);
+    return NULL;
 }
 
 static const spectrum *spectrum_of(dm_pseries *s)
@@ -213,30 +233,40 @@ static const spectrum *spectrum_of(dm_pseries *s)
     return sp;
 }
 
-/* dots[i] = sum_k (x[i + k] - mean) * qn[k] for i = 0..n-w: a circular correlation of
- * size nfft >= n never wraps for those i, since i + k <= n - 1. */
-static bool sliding_dots(const dm_pseries *s, const spectrum *sp, const double *qn, size_t w,
-                         double *dots)
+/* Per search: the query's transform and room for one block's correlation. */
+typedef struct {
+    fftw_complex *q, *f;
+    double *out;
+} scratch;
+
+static bool scratch_init(scratch *sc, const double *qn, size_t w)
 {
-    size_t nb = sp->nfft / 2 + 1;
-    double *buf = fftw_malloc(sp->nfft * sizeof *buf);
-    fftw_complex *f = fftw_malloc(nb * sizeof *f);
-    if (buf == NULL || f == NULL) {
-        fftw_free(buf);
-        fftw_free(f);
+    sc->q = fftw_malloc(BINS * sizeof *sc->q);
+    sc->f = fftw_malloc(BINS * sizeof *sc->f);
+    sc->out = fftw_malloc(BLOCK * sizeof *sc->out);
+    if (sc->q == NULL || sc->f == NULL || sc->out == NULL || !plans_ready())
         return false;
-    }
-    memcpy(buf, qn, w * sizeof *buf);
-    memset(buf + w, 0, (sp->nfft - w) * sizeof *buf);
-    fftw_execute_dft_r2c(sp->r2c, buf, f);
-    for (size_t k = 0; k < nb; k++)
-        f[k] = sp->x[k] * conj(f[k]);
-    fftw_execute_dft_c2r(sp->c2r, f, buf);
-    for (size_t i = 0; i + w <= s->n; i++)
-        dots[i] = buf[i] / (double)sp->nfft;
-    fftw_free(buf);
-    fftw_free(f);
+    memcpy(sc->out, qn, w * sizeof *sc->out);
+    memset(sc->out + w, 0, (BLOCK - w) * sizeof *sc->out);
+    fftw_execute_dft_r2c(plan_r2c, sc->out, sc->q);
     return true;
+}
+
+static void scratch_free(scratch *sc)
+{
+    fftw_free(sc->q);
+    fftw_free(sc->f);
+    fftw_free(sc->out);
+}
+
+/* out[t] / BLOCK = sum_k (x[b * STEP + t + k] - mean[b]) * qn[k] for t < STEP: a circular
+ * correlation that never wraps there, since t + k <= STEP - 1 + w - 1 < BLOCK. */
+static void block_dots(const spectrum *sp, size_t b, scratch *sc)
+{
+    const fftw_complex *x = sp->x + b * BINS;
+    for (size_t k = 0; k < BINS; k++)
+        sc->f[k] = x[k] * conj(sc->q[k]);
+    fftw_execute_dft_c2r(plan_c2r, sc->f, sc->out);
 }
 
 /* ---- window statistics ---- */
@@ -293,18 +323,19 @@ static void roll_direct(roll *r, const double *x, size_t w)
     for (size_t k = 0; k < w; k++)
         ss += (x[k] - r->m) * (x[k] - r->m);
     r->m2 = ss;
-    r->em = 2 * (double)w * EPS * mag / (double)w;
+    r->em = 2 * EPS * mag;
     r->em2 = 4 * (double)w * EPS * ss;
     r->direct = true;
 }
 
-/* Welford's update for a window sliding by one: out leaves, in enters. */
-static void roll_step(roll *r, double out, double in, size_t w)
+/* Welford's update for a window sliding by one: out leaves, in enters. iw is 1 / w
+ * (a product, not a division, on the hot path; its rounding is in the bounds). */
+static void roll_step(roll *r, double out, double in, double iw)
 {
     double d = in - out;
-    double m = r->m + d / (double)w;
+    double m = r->m + d * iw;
     double t = d * ((in - m) + (out - r->m));
-    double em = r->em + 2 * EPS * (fabs(m) + fabs(d) / (double)w);
+    double em = r->em + 4 * EPS * (fabs(m) + fabs(d) * iw);
     r->m2 += t;
     r->em2 += EPS * (fabs(r->m2) + 4 * fabs(t)) + fabs(d) * (em + r->em);
     r->em = em;
@@ -312,107 +343,178 @@ static void roll_step(roll *r, double out, double in, size_t w)
     r->direct = false;
 }
 
-/* ---- screening ---- */
-
-/* Approximate scores of one series' qualifying windows first..first+m-1, with error
- * bounds; NAN marks a flat window. */
-typedef struct {
-    size_t first, m;
-    double *s, *e;
-} screen;
-
-typedef struct {
-    const double *qn;
-    size_t w;
-    double qsum; /* sum of qn: zero but for rounding; it couples each window's mean in */
-} qinfo;
-
-static void window_range(const dm_pseries *s, size_t w, int64_t start, int64_t end, screen *sc)
-{
-    sc->first = sc->m = 0;
-    if (s->n < w)
-        return;
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) { /* first candle at or after start */
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->ts[mid] < start)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t first = lo;
-    lo = 0, hi = s->n;
-    while (lo < hi) { /* first candle at or after end */
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->ts[mid] < end)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo >= w && lo - w + 1 > first) {
-        sc->first = first;
-        sc->m = lo - w + 1 - first;
-    }
-}
-
-static void score_windows(const dm_pseries *s, const spectrum *sp, const qinfo *qi,
-                          const double *dots, screen *sc)
-{
-    size_t w = qi->w;
-    double fw = (double)w;
-    double fft_err = FFT_C * EPS * log2((double)sp->nfft) * sp->norm * sqrt(fw);
-    roll r = {0};
-    for (size_t k = 0; k < sc->m; k++) {
-        size_t i = sc->first + k;
-        const double *x = s->close + i;
-        if (k % RESYNC == 0)
-            roll_direct(&r, x, w);
-        else
-            roll_step(&r, x[-1], x[w - 1], w);
-        double sd = sqrt(fmax(r.m2, 0) / fw);
-        /* Near the flat threshold, or when cancellation ate the rolling value, decide on
-         * the two-pass value a brute force would use. */
-        if (!r.direct && (r.em2 > r.m2 / 4 || sd < 4 * DM_PATTERN_FLAT)) {
-            roll_direct(&r, x, w);
-            sd = sqrt(r.m2 / fw);
-        }
-        if (sd < DM_PATTERN_FLAT) {
-            sc->s[k] = NAN;
-            continue;
-        }
-        double rel = r.em2 / r.m2;
-        double dz = fft_err + (fabs(r.m - sp->mean) + r.em) * fabs(qi->qsum);
-        sc->s[k] = dots[i] / (fw * sd);
-        sc->e[k] = dz / (fw * sd) + 2 * rel + 16 * fw * EPS;
-    }
-}
-
-static bool screen_series(dm_pseries *s, const qinfo *qi, int64_t start, int64_t end,
-                          screen *sc)
-{
-    window_range(s, qi->w, start, end, sc);
-    if (sc->m == 0)
-        return true;
-    const spectrum *sp = spectrum_of(s);
-    size_t nw = s->n - qi->w + 1;
-    double *dots = malloc(nw * sizeof *dots);
-    sc->s = malloc(sc->m * sizeof *sc->s);
-    sc->e = malloc(sc->m * sizeof *sc->e);
-    bool ok = sp && dots && sc->s && sc->e && sliding_dots(s, sp, qi->qn, qi->w, dots);
-    if (ok)
-        score_windows(s, sp, qi, dots, sc);
-    free(dots);
-    return ok;
-}
-
-/* ---- selection, order and the greedy walk ---- */
+/* ---- screening and selection ---- */
 
 typedef struct {
     const char *symbol;
     size_t series, first;
     double s, e; /* score and its error bound; e is 0 once s is direct */
     bool exact;
+    bool open; /* its tie run may go on among windows the screening dropped */
 } cand;
+
+/* Keeps what may still matter while screening streams windows in: a min-heap of the
+ * `reach` largest lower bounds so far, and the windows whose upper bound clears the cut
+ * those imply. The cut only rises, so nothing dropped on the way would survive the end.
+ * Leaving a window out of the heap only lowers the cut, which stays safe. */
+typedef struct {
+    double floor; /* the threshold in similar mode, else -inf */
+    size_t reach; /* limit * (2 * zone + 1): the most windows the greedy walk can reach */
+    double *heap;
+    size_t nheap, heap_cap;
+    cand *c;
+    size_t nc, cap;
+    bool oom;
+} sink;
+
+static double cut(const sink *k)
+{
+    double c = k->nheap < k->reach ? -INFINITY : k->heap[0] - DM_PATTERN_TIE - SLACK;
+    return c > k->floor ? c : k->floor; /* not fmax: this runs for every window */
+}
+
+static void heap_offer(sink *k, double lo)
+{
+    double *h = k->heap;
+    size_t i;
+    if (k->reach == SIZE_MAX) /* keeping every window */
+        return;
+    if (k->nheap == k->reach) {
+        if (lo <= h[0])
+            return;
+        for (i = 0;;) { /* the root goes, lo sifts down */
+            size_t c = 2 * i + 1;
+            if (c >= k->nheap)
+                break;
+            if (c + 1 < k->nheap && h[c + 1] < h[c])
+                c++;
+            if (h[c] >= lo)
+                break;
+            h[i] = h[c];
+            i = c;
+        }
+        h[i] = lo;
+        return;
+    }
+    if (k->nheap == k->heap_cap) {
+        size_t cap = k->heap_cap ? k->heap_cap * 2 : 256;
+        cap = cap < k->reach ? cap : k->reach;
+        if ((h = realloc(k->heap, cap * sizeof *h)) == NULL) {
+            k->oom = true;
+            return;
+        }
+        k->heap = h;
+        k->heap_cap = cap;
+    }
+    for (i = k->nheap++; i > 0 && h[(i - 1) / 2] > lo; i = (i - 1) / 2)
+        h[i] = h[(i - 1) / 2];
+    h[i] = lo;
+}
+
+static void prune(sink *k)
+{
+    double c = cut(k);
+    size_t kept = 0;
+    for (size_t j = 0; j < k->nc; j++)
+        if (k->c[j].s + k->c[j].e >= c)
+            k->c[kept++] = k->c[j];
+    k->nc = kept;
+}
+
+static void offer(sink *k, const cand *c)
+{
+    if (c->s + c->e < cut(k))
+        return;
+    heap_offer(k, c->s - c->e);
+    if (k->nc == k->cap) {
+        prune(k);
+        if (k->nc >= k->cap / 2) { /* keep pruning rare */
+            size_t cap = k->cap ? k->cap * 2 : 1024;
+            cand *v = realloc(k->c, cap * sizeof *v);
+            if (v == NULL) {
+                k->oom = true;
+                return;
+            }
+            k->c = v;
+            k->cap = cap;
+        }
+    }
+    k->c[k->nc++] = *c;
+}
+
+typedef struct {
+    const double *qn;
+    size_t w;
+    double qsum; /* sum of qn: zero but for rounding; it couples each window's mean in */
+    double qnorm; /* 2 |qn|_2 + |qn|_1, for the FFT's error bound */
+} qinfo;
+
+/* Windows first..first+*m-1 qualify: start <= ts[i] and ts[i+w-1] < end. */
+static size_t window_range(const dm_pseries *s, size_t w, int64_t start, int64_t end,
+                           size_t *m)
+{
+    *m = 0;
+    if (s->n < w)
+        return 0;
+    size_t first = lower_bound(s->ts, s->n, start), lo = lower_bound(s->ts, s->n, end);
+    if (lo >= w && lo - w + 1 > first)
+        *m = lo - w + 1 - first;
+    return first;
+}
+
+/* Offers windows first..first+m-1 of series idx with approximate scores and bounds. */
+static void score_windows(const dm_pseries *s, size_t idx, const spectrum *sp,
+                          const qinfo *qi, scratch *sc, size_t first, size_t m, sink *k)
+{
+    size_t w = qi->w, block = SIZE_MAX;
+    double fw = (double)w, iw = 1 / fw, fft_err = 0;
+    roll r = {0};
+    for (size_t j = 0; j < m && !k->oom; j++) {
+        size_t i = first + j;
+        const double *x = s->close + i;
+        if (i / STEP != block) {
+            block = i / STEP;
+            block_dots(sp, block, sc);
+            fft_err = FFT_C * EPS * log2(BLOCK) * sp->norm[block] * qi->qnorm;
+        }
+        if (j % RESYNC == 0)
+            roll_direct(&r, x, w);
+        else
+            roll_step(&r, x[-1], x[w - 1], iw);
+        double sd = r.m2 > 0 ? sqrt(r.m2 * iw) : 0;
+        /* Near the flat threshold, or when cancellation ate the rolling value, decide on
+         * the two-pass value, computed as a brute force would. */
+        if (r.direct || 4 * r.em2 > r.m2 || sd < 4 * DM_PATTERN_FLAT) {
+            if (!r.direct)
+                roll_direct(&r, x, w);
+            sd = sqrt(r.m2 / fw);
+        }
+        if (sd < DM_PATTERN_FLAT)
+            continue;
+        double inv = 1 / (fw * sd); /* the one division per window */
+        double dz = fft_err + (fabs(r.m - sp->mean[block]) + r.em) * fabs(qi->qsum);
+        double dot = sc->out[i - block * STEP] * (1.0 / BLOCK);
+        cand c = {.symbol = s->symbol, .series = idx, .first = i, .s = dot * inv};
+        /* 2 em2 / m2 bounds the relative error of sd (and of 1 / sd) */
+        c.e = dz * inv * (1 + 4 * EPS) + 2 * r.em2 * inv * inv * fw + 16 * fw * EPS;
+        offer(k, &c);
+    }
+}
+
+static bool screen_series(dm_pseries *s, size_t idx, const qinfo *qi,
+                          const dm_pattern_query *q, scratch *sc, sink *k)
+{
+    size_t m, first = window_range(s, qi->w, q->start, q->end, &m);
+    if (m == 0)
+        return true;
+    const spectrum *sp = spectrum_of(s);
+    if (sp == NULL)
+        return false;
+    score_windows(s, idx, sp, qi, sc, first, m, k);
+    return !k->oom;
+}
+
+/* ---- order and the greedy walk ---- */
 
 typedef struct {
     dm_pseries *const *series;
@@ -420,9 +522,9 @@ typedef struct {
     const dm_pattern_query *q;
     qinfo qi;
     size_t zone;
-    screen *sc; /* one per series */
-    cand *c;
+    cand *c; /* the candidates the screening kept */
     size_t nc;
+    double floor, cut; /* the threshold (or -inf) and the screening's final cut */
 } search;
 
 static void rescore(const search *x, cand *c)
@@ -434,19 +536,17 @@ static void rescore(const search *x, cand *c)
     c->exact = true;
 }
 
-static int by_approx(const void *pa, const void *pb)
+static int by_score(const void *pa, const void *pb)
 {
     const cand *a = pa, *b = pb;
     return a->s > b->s ? -1 : a->s < b->s;
 }
 
-/* The contract's ranking, on direct scores. Two series of one symbol (two timeframes)
- * fall back to their order in the caller's array, so the order is always total. */
-static int by_rank(const void *pa, const void *pb)
+/* Order within a tie run. Two series of one symbol (two timeframes) fall back to their
+ * order in the caller's array, so the order is always total. */
+static int by_place(const void *pa, const void *pb)
 {
     const cand *a = pa, *b = pb;
-    if (fabs(a->s - b->s) > DM_PATTERN_TIE)
-        return a->s > b->s ? -1 : 1;
     int c = strcmp(a->symbol, b->symbol);
     if (c != 0)
         return c;
@@ -455,96 +555,39 @@ static int by_rank(const void *pa, const void *pb)
     return a->first < b->first ? -1 : a->first > b->first;
 }
 
-/* The k-th largest of v[0..n) (k from 0), reordering v: a three-way quickselect, since
- * duplicate windows give runs of equal values. */
-static double kth_largest(double *v, size_t n, size_t k)
+/* Whether a tie run whose lowest score is low may continue below the screening's cut. */
+static bool near_cut(const search *x, double low)
 {
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        double p = v[lo + (hi - lo) / 2], t;
-        size_t lt = lo, i = lo, gt = hi + 1; /* [lo,lt) > p, [lt,i) == p, [gt,hi] < p */
-        while (i < gt) {
-            if (v[i] > p) {
-                t = v[lt], v[lt++] = v[i], v[i++] = t;
-            } else if (v[i] < p) {
-                t = v[--gt], v[gt] = v[i], v[i] = t;
-            } else {
-                i++;
-            }
-        }
-        if (k < lt)
-            hi = lt - 1;
-        else if (k >= gt)
-            lo = gt;
-        else
-            return p;
-    }
-    return v[k];
-}
-
-/* The lowest upper bound a window may have and still matter: below the threshold it
- * cannot qualify; below the lower bounds of limit * (2 * zone + 1) others, less the tie
- * band, the greedy walk stops before it. */
-static bool select_cut(const search *x, double *cut)
-{
-    *cut = x->q->similar ? x->q->threshold : -INFINITY;
-    size_t total = 0, reach = x->q->limit * (2 * x->zone + 1);
-    for (size_t k = 0; k < x->n; k++)
-        for (size_t j = 0; j < x->sc[k].m; j++)
-            total += !isnan(x->sc[k].s[j]);
-    if (total <= reach)
-        return true;
-    double *lo = malloc(total * sizeof *lo);
-    if (lo == NULL)
-        return false;
-    size_t at = 0;
-    for (size_t k = 0; k < x->n; k++)
-        for (size_t j = 0; j < x->sc[k].m; j++)
-            if (!isnan(x->sc[k].s[j]))
-                lo[at++] = x->sc[k].s[j] - x->sc[k].e[j];
-    double kth = kth_largest(lo, total, reach - 1);
-    free(lo);
-    *cut = fmax(*cut, kth - DM_PATTERN_TIE - SLACK);
-    return true;
-}
-
-static bool gather(search *x, double cut)
-{
-    size_t nc = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t k = 0; k < x->n; k++) {
-            const screen *sc = &x->sc[k];
-            for (size_t j = 0; j < sc->m; j++) {
-                if (isnan(sc->s[j]) || sc->s[j] + sc->e[j] < cut)
-                    continue;
-                if (pass == 1)
-                    x->c[nc] = (cand){.symbol = x->series[k]->symbol, .series = k,
-                                      .first = sc->first + j, .s = sc->s[j], .e = sc->e[j]};
-                nc++;
-            }
-        }
-        if (pass == 0) {
-            x->c = malloc((nc ? nc : 1) * sizeof *x->c);
-            if (x->c == NULL)
-                return false;
-            x->nc = nc;
-            nc = 0;
-        }
-    }
-    return true;
+    return x->cut > x->floor && low <= x->cut + DM_PATTERN_TIE + SLACK;
 }
 
 /* Candidates c[a..b) whose bounds do not separate them by more than the tie band: their
- * order needs direct scores. A lone one needs its direct score only to tell whether it
- * clears the threshold. */
-static void settle(const search *x, size_t a, size_t b)
+ * order needs direct scores, then each tie run (scores each within the band of the next)
+ * goes in place order. A lone one needs its direct score only to tell whether it clears
+ * the threshold or lies within the band of a dropped window (below the cut). */
+static void settle(search *x, size_t a, size_t b)
 {
-    if (b - a > 1) {
-        for (size_t k = a; k < b; k++)
-            rescore(x, &x->c[k]);
-        qsort(x->c + a, b - a, sizeof *x->c, by_rank);
-    } else if (x->q->similar && x->c[a].s - x->c[a].e < x->q->threshold) {
-        rescore(x, &x->c[a]);
+    cand *c = x->c;
+    if (b - a == 1) {
+        double low = c[a].s - c[a].e;
+        if ((x->q->similar && low < x->q->threshold) || near_cut(x, low))
+            rescore(x, &c[a]);
+        c[a].open = near_cut(x, c[a].s);
+        return;
+    }
+    for (size_t k = a; k < b; k++)
+        rescore(x, &c[k]);
+    qsort(c + a, b - a, sizeof *c, by_score);
+    /* Windows below the threshold are no part of the ranking, nor of its tie runs. */
+    while (x->q->similar && b > a && c[b - 1].s < x->q->threshold)
+        c[--b].open = false;
+    for (size_t r = a, e; r < b; r = e) {
+        for (e = r + 1; e < b && c[e - 1].s - c[e].s <= DM_PATTERN_TIE;)
+            e++;
+        bool open = near_cut(x, c[e - 1].s);
+        qsort(c + r, e - r, sizeof *c, by_place);
+        for (size_t k = r; k < e; k++)
+            c[k].open = open;
     }
 }
 
@@ -555,7 +598,7 @@ static bool order(search *x)
 {
     if (x->nc == 0)
         return true;
-    qsort(x->c, x->nc, sizeof *x->c, by_approx);
+    qsort(x->c, x->nc, sizeof *x->c, by_score);
     double *after = malloc((x->nc + 1) * sizeof *after); /* max upper bound from k on */
     if (after == NULL)
         return false;
@@ -590,27 +633,34 @@ static bool push_hit(dm_pattern_hits *out, const cand *c)
     return true;
 }
 
+typedef enum { WALK_DONE, WALK_OOM, WALK_WIDEN } walk;
+
 /* The greedy walk: in rank order, take a window unless a taken one of its series starts
- * within zone of it. blocked[k] marks, per series, the starts already excluded. */
-static bool take(search *x, dm_pattern_hits *out)
+ * within zone of it. blocked[k] marks, per series, the starts already excluded. Reaching a
+ * tie run that may go on below the cut means the screening dropped too much: WALK_WIDEN. */
+static walk take(search *x, dm_pattern_hits *out)
 {
     unsigned char **blocked = calloc(x->n ? x->n : 1, sizeof *blocked);
-    bool ok = blocked != NULL;
-    for (size_t k = 0; ok && k < x->nc && out->n < x->q->limit; k++) {
+    walk rc = blocked ? WALK_DONE : WALK_OOM;
+    for (size_t k = 0; rc == WALK_DONE && k < x->nc && out->n < x->q->limit; k++) {
         cand *c = &x->c[k];
+        if (c->open) {
+            rc = WALK_WIDEN;
+            break;
+        }
         if (blocked[c->series] && blocked[c->series][c->first])
             continue;
         rescore(x, c);
         if (x->q->similar && c->s < x->q->threshold)
             continue;
-        ok = push_hit(out, c);
-        if (!ok || x->zone == 0)
-            continue;
         size_t len = x->series[c->series]->n;
-        if (blocked[c->series] == NULL && (blocked[c->series] = calloc(len, 1)) == NULL) {
-            ok = false;
-            continue;
+        if (!push_hit(out, c) ||
+            (x->zone > 0 && !blocked[c->series] && !(blocked[c->series] = calloc(len, 1)))) {
+            rc = WALK_OOM;
+            break;
         }
+        if (x->zone == 0)
+            continue;
         size_t from = c->first > x->zone ? c->first - x->zone : 0;
         size_t to = c->first + x->zone < len ? c->first + x->zone : len - 1;
         memset(blocked[c->series] + from, 1, to - from + 1);
@@ -618,7 +668,7 @@ static bool take(search *x, dm_pattern_hits *out)
     for (size_t k = 0; blocked && k < x->n; k++)
         free(blocked[k]);
     free(blocked);
-    return ok;
+    return rc;
 }
 
 /* ---- the search ---- */
@@ -651,6 +701,26 @@ static dm_code validate(const dm_pattern_query *q, double *qn, size_t *zone, dm_
     return DM_OK;
 }
 
+/* Screens every series keeping what `reach` windows imply, then orders and walks. */
+static walk run(search *x, size_t reach, dm_pattern_hits *out)
+{
+    sink k = {.floor = x->q->similar ? x->q->threshold : -INFINITY, .reach = reach};
+    scratch sc;
+    bool ok = scratch_init(&sc, x->qi.qn, x->qi.w);
+    for (size_t j = 0; ok && j < x->n; j++)
+        ok = screen_series(x->series[j], j, &x->qi, x->q, &sc, &k);
+    scratch_free(&sc);
+    prune(&k);
+    x->c = k.c;
+    x->nc = k.nc;
+    x->floor = k.floor;
+    x->cut = cut(&k);
+    free(k.heap);
+    walk rc = ok && order(x) ? take(x, out) : WALK_OOM;
+    free(x->c);
+    return rc;
+}
+
 dm_code dm_pattern_search(dm_pseries *const *series, size_t n, const dm_pattern_query *q,
                           dm_pattern_hits *out, dm_err *err)
 {
@@ -660,23 +730,19 @@ dm_code dm_pattern_search(dm_pseries *const *series, size_t n, const dm_pattern_
     if (rc != DM_OK)
         return rc;
     out->n = 0;
-    double qsum = 0, cut = 0;
-    for (size_t k = 0; k < q->w; k++)
+    double qsum = 0, q1 = 0;
+    for (size_t k = 0; k < q->w; k++) {
         qsum += qn[k];
-    x.qi = (qinfo){.qn = qn, .w = q->w, .qsum = qsum};
-    x.sc = calloc(n ? n : 1, sizeof *x.sc);
-    bool ok = x.sc != NULL;
-    for (size_t k = 0; ok && k < n; k++)
-        ok = screen_series(series[k], &x.qi, q->start, q->end, &x.sc[k]);
-    ok = ok && select_cut(&x, &cut) && gather(&x, cut);
-    for (size_t k = 0; x.sc && k < n; k++) {
-        free(x.sc[k].s);
-        free(x.sc[k].e);
+        q1 += fabs(qn[k]);
     }
-    free(x.sc);
-    ok = ok && order(&x) && take(&x, out);
-    free(x.c);
-    if (!ok) {
+    /* |qn|_2 is sqrt(w): qn has population variance 1 */
+    x.qi = (qinfo){.qn = qn, .w = q->w, .qsum = qsum, .qnorm = 2 * sqrt((double)q->w) + q1};
+    walk w = run(&x, q->limit * (2 * x.zone + 1), out);
+    if (w == WALK_WIDEN) { /* scores chained within the tie band across the cut: rare */
+        out->n = 0;
+        w = run(&x, SIZE_MAX, out);
+    }
+    if (w != WALK_DONE) {
         out->n = 0;
         return dm_fail(err, DM_E_INTERNAL, "", "out of memory searching %zu series", n);
     }

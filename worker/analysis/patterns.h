@@ -8,8 +8,10 @@
  *   flat when the population standard deviation of its values is below DM_PATTERN_FLAT
  *   (STUMPY's threshold): flat windows are never returned, a flat query is invalid.
  * - Ranking: score descending; scores within DM_PATTERN_TIE of each other tie and are
- *   ordered by symbol (strcmp), then start index. Walking that ranking, a window is left
- *   out when an already taken one of the same series starts within `zone` candles of it.
+ *   ordered by symbol (strcmp), then start index. So that the order is always defined, a
+ *   run of scores each within DM_PATTERN_TIE of the next ties as a whole. Walking that
+ *   ranking, a window is left out when an already taken one of the same series starts
+ *   within `zone` candles of it.
  * - Answers equal a brute-force double-precision computation: same windows, same order,
  *   scores within DM_PATTERN_TIE. The FFT only screens; every score that decides an order
  *   or is returned is computed directly from the closes.
@@ -40,7 +42,8 @@ typedef struct dm_pseries dm_pseries;
 dm_pseries *dm_pseries_create(const char *symbol);
 void dm_pseries_destroy(dm_pseries *s);
 /* Inserts or replaces the close at ts, keeping ts ascending and unique (appends are O(1)
- * amortised). Drops the memoised spectrum. false on allocation failure (series unchanged). */
+ * amortised). Drops the memoised spectrum. false, leaving the series unchanged, when memory
+ * runs out or close is not finite. */
 bool dm_pseries_upsert(dm_pseries *s, int64_t ts, double close);
 size_t dm_pseries_len(const dm_pseries *s);
 const char *dm_pseries_symbol(const dm_pseries *s);
