@@ -333,7 +333,8 @@ static bool ready(void *ctx, dm_buf *why)
 static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
-                          .l1 = w->l1, .watch = w->watch, .health_extra = health_consumers,
+                          .l1 = w->l1, .series = w->series, .watch = w->watch,
+                          .health_extra = health_consumers,
                           .health_extra_members = DM_REPORT_HEALTH_MEMBERS, .health_ctx = w,
                           .health_issues = health_issues};
     for (int id = 0; id < DM_BK_COUNT; id++) {

@@ -41,6 +41,7 @@ struct dm_series_store {
     tf_slot tf[DM_TF_COUNT];
     size_t max_closes;
     atomic_size_t closes;
+    _Atomic uint64_t heard[DM_TF_COUNT]; /* newest candle seq heard per timeframe */
     pthread_mutex_t seq_mu;
     seq_slot *seqs;
 };
@@ -207,6 +208,9 @@ static void hold_pending(tf_slot *t, const dm_candle *c, uint64_t seq)
 void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        uint64_t h = atomic_load(&s->heard[c[i].tf]);
+        while (seqs[i] > h && !atomic_compare_exchange_weak(&s->heard[c[i].tf], &h, seqs[i]))
+            ;
         tf_slot *t = &s->tf[c[i].tf];
         pthread_rwlock_wrlock(&t->lock);
         if (t->state == TF_LOADING) {
@@ -247,6 +251,13 @@ void dm_series_forget(dm_series_store *s)
     pthread_mutex_lock(&s->seq_mu);
     memset(s->seqs, 0, SEQ_SLOTS * sizeof *s->seqs);
     pthread_mutex_unlock(&s->seq_mu);
+    for (int i = 0; i < DM_TF_COUNT; i++)
+        atomic_store(&s->heard[i], 0);
+}
+
+uint64_t dm_series_heard(dm_series_store *s, dm_tf tf)
+{
+    return atomic_load(&s->heard[tf]);
 }
 
 size_t dm_series_closes(dm_series_store *s)

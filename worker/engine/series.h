@@ -53,6 +53,10 @@ void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs
 void dm_series_stale(dm_series_store *s, const char *symbol, dm_tf tf, uint64_t seq);
 /* Notices may have been missed: drop everything; the next search loads again. */
 void dm_series_forget(dm_series_store *s);
+/* The newest stream sequence of a committed candle of tf this worker has heard of since it
+ * started (or forgot): 0 when none. A derived answer computed when this was S is current
+ * for a reader whose own figure is at most S. */
+uint64_t dm_series_heard(dm_series_store *s, dm_tf tf);
 /* Closes held, for health and metrics. */
 size_t dm_series_closes(dm_series_store *s);
 

@@ -8,6 +8,8 @@
 
 #include "../analysis/correl.h"
 #include "../codec/doc.h"
+#include "../obs/metrics.h"
+#include "../util/log.h"
 
 #define CORR_THRESHOLD_DEFAULT 0.6
 #define GRAPH_DEPTH_DEFAULT 2
@@ -136,6 +138,113 @@ static void encode_graph(dm_enc *e, const dm_graph_answer *g)
     encode_pairs(e, "mst", g->mst, g->n_mst, false);
 }
 
+/* ---- the shared cache ------------------------------------------------------------------
+ * corr:{EURUSD}:1h:<window_end>:<window_candles>:<threshold>, a msgpack map {"seq", "rows":
+ * [[symbol, r, n], ...]}, for cache.correlations_ttl_seconds. "seq" is the newest candle
+ * commit of the timeframe the computing worker had heard of: a reader takes the entry only
+ * when it has heard of nothing newer, so no commit, backfill or correction outlives it. */
+
+static void corr_key(char *key, size_t cap, const corr_q *q)
+{
+    char base[96];
+    serve_key(base, sizeof base, "corr", q->symbol, q->rq.tf);
+    snprintf(key, cap, "%s:%lld:%d:%.17g", base, (long long)q->rq.window_end, q->rq.window_candles,
+             q->rq.threshold);
+}
+
+static bool cache_rows(const cJSON *rows, dm_corr_vec *out)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, rows)
+    {
+        const cJSON *sym = cJSON_GetArrayItem(it, 0), *r = cJSON_GetArrayItem(it, 1), *n = cJSON_GetArrayItem(it, 2);
+        dm_corr_entry *e;
+        if (!cJSON_IsString(sym) || strlen(sym->valuestring) > DM_SYMBOL_MAX || !cJSON_IsNumber(r) ||
+            !cJSON_IsNumber(n) || (e = dm_corr_vec_push(out)) == NULL)
+            return false;
+        snprintf(e->symbol, sizeof e->symbol, "%s", sym->valuestring);
+        e->r = r->valuedouble;
+        e->n = (int64_t)n->valuedouble;
+    }
+    return true;
+}
+
+static bool cache_get(dm_serve *s, const char *key, uint64_t heard, dm_corr_vec *out)
+{
+    const dm_backend_ops *ops = serve_source_ops(s, DM_BK_DRAGONFLY);
+    dm_err e = {0};
+    dm_backend *d = ops && ops->blob_get ? serve_borrow(s, DM_BK_DRAGONFLY, &e) : NULL;
+    void *blob = NULL;
+    size_t len = 0;
+    if (d == NULL)
+        return false;
+    dm_bstatus st = d->ops->blob_get(d, key, &blob, &len, &e);
+    serve_note_status(s, DM_BK_DRAGONFLY, st);
+    cJSON *doc = NULL;
+    bool hit = st == DM_BS_OK && dm_doc_parse(blob, len, DM_ENC_MSGPACK, 1u << 20, &doc, &e) == DM_OK;
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(doc, "seq");
+    hit = hit && cJSON_IsNumber(seq) && seq->valuedouble >= (double)heard &&
+          cache_rows(cJSON_GetObjectItemCaseSensitive(doc, "rows"), out);
+    if (!hit)
+        out->n = 0;
+    if (st == DM_BS_OK || st == DM_BS_MISS)
+        dm_metrics_cache(DM_BK_DRAGONFLY, hit);
+    cJSON_Delete(doc);
+    free(blob);
+    return hit;
+}
+
+static void cache_put(dm_serve *s, const char *key, uint64_t heard, const dm_corr_vec *rows)
+{
+    const dm_backend_ops *ops = serve_source_ops(s, DM_BK_DRAGONFLY);
+    dm_err e = {0};
+    dm_backend *d = ops && ops->blob_put ? serve_borrow(s, DM_BK_DRAGONFLY, &e) : NULL;
+    if (d == NULL)
+        return;
+    dm_buf b;
+    dm_enc enc;
+    dm_buf_init(&b);
+    dm_enc_init(&enc, DM_ENC_MSGPACK, &b);
+    dm_enc_map(&enc, 2);
+    dm_enc_key(&enc, "seq");
+    dm_enc_i64(&enc, (int64_t)heard);
+    dm_enc_key(&enc, "rows");
+    dm_enc_arr(&enc, rows->n);
+    for (size_t i = 0; i < rows->n; i++) {
+        dm_enc_arr(&enc, 3);
+        dm_enc_str(&enc, rows->v[i].symbol);
+        dm_enc_f64(&enc, rows->v[i].r);
+        dm_enc_i64(&enc, rows->v[i].n);
+        dm_enc_arr_end(&enc);
+    }
+    dm_enc_arr_end(&enc);
+    dm_enc_map_end(&enc);
+    dm_bstatus st = b.oom ? DM_BS_OK : d->ops->blob_put(d, key, b.data, b.len, s->st->cache.correlations_ttl_s, &e);
+    serve_note_status(s, DM_BK_DRAGONFLY, st);
+    if (st != DM_BS_OK)
+        DM_WARN("serve", "correlations not cached: %s [%s:%d]", e.message, e.file ? e.file : "?", e.line);
+    dm_buf_free(&b);
+}
+
+/* Correlations through the shared cache when this worker has heard of a commit of the
+ * timeframe (before that it cannot judge an entry's age). */
+static dm_code cached_correlations(dm_serve *s, corr_q *q, serve_walk_result *w, dm_err *err)
+{
+    uint64_t heard = s->cfg.series ? dm_series_heard(s->cfg.series, q->rq.tf) : 0;
+    bool use = heard > 0 && s->st->cache.correlations_ttl_s > 0;
+    char key[256];
+    corr_key(key, sizeof key, q);
+    if (use && cache_get(s, key, heard, &q->rows)) {
+        w->served_by = DM_BK_DRAGONFLY;
+        dm_metrics_served(DM_BK_DRAGONFLY);
+        return DM_OK;
+    }
+    dm_code c = serve_walk(s, DM_OP_GET_CORRELATIONS, SERVE_OP(correlations), try_correlations, q, NULL, w, err);
+    if (c == DM_OK && use)
+        cache_put(s, key, heard, &q->rows);
+    return c;
+}
+
 static dm_code op_corr(dm_serve *s, const cJSON *req, bool graph, dm_reply *out, dm_err *err)
 {
     corr_q *q = calloc(1, sizeof *q);
@@ -145,7 +254,7 @@ static dm_code op_corr(dm_serve *s, const cJSON *req, bool graph, dm_reply *out,
     dm_code c = corr_request(s, req, graph, q, err);
     if (c == DM_OK)
         c = graph ? serve_walk(s, DM_OP_GRAPH_ANALYSIS, SERVE_OP(graph), try_graph, q, NULL, &w, err)
-                  : serve_walk(s, DM_OP_GET_CORRELATIONS, SERVE_OP(correlations), try_correlations, q, NULL, &w, err);
+                  : cached_correlations(s, q, &w, err);
     if (c == DM_E_NOT_FOUND)
         dm_fail(err, c, graph ? "start_symbol" : "symbol", "no %s candles stored for %s",
                 dm_tf_name(q->rq.tf), q->symbol);

@@ -13,6 +13,7 @@
 #include "../cache/flight.h"
 #include "../cache/l1_backend.h"
 #include "../codec/enc.h"
+#include "../engine/series.h"
 #include "../resilience/breaker.h"
 #include "../strategy/current.h"
 #include "../strategy/watch.h"
@@ -58,6 +59,7 @@ typedef struct {
     dm_backend *backends[DM_BK_COUNT]; /* this thread's own (L1, tests): destroyed with it */
     dm_flight *flight;                 /* shared by the worker's responders; may be NULL */
     dm_l1_cache *l1;                   /* for its figures; may be NULL */
+    dm_series_store *series;           /* what cached correlations are judged against; may be NULL */
     dm_breaker *breakers[DM_BK_COUNT]; /* the worker's, shared; NULL: no breaker */
     const dm_strategy_watch *watch;    /* for reload figures; may be NULL */
     dm_health_extra_fn health_extra;
