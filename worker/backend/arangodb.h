@@ -74,6 +74,8 @@ typedef struct {
     int64_t n; /* samples it was computed from, >= 0 */
 } dm_arango_edge;
 
+#define DM_ARANGO_GEN_LEN 16 /* hex digits of a generation */
+
 typedef struct {
     const char *timeframe;            /* "1h"; one of the fixed timeframe names */
     int64_t window_start, window_end; /* ms, start < end */
@@ -92,6 +94,10 @@ dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w, const c
  * caller's `timeframe`. */
 dm_bstatus dm_arango_stored_window(dm_arango *a, const char *timeframe, dm_arango_window *out,
                                    dm_err *err);
+/* The same with the window's generation: two reads that see the same generation saw the
+ * same edges, so a read between them saw one window's edges, none being swept. */
+dm_bstatus dm_arango_stored_window_gen(dm_arango *a, const char *timeframe, dm_arango_window *out,
+                                       char gen[DM_ARANGO_GEN_LEN + 1], dm_err *err);
 
 /* Every pair of `symbol` in the stored window of `timeframe` with |r| >= threshold
  * (0 <= threshold <= 1), strongest first. MISS when the timeframe has no stored window.
@@ -114,6 +120,15 @@ typedef struct {
 dm_bstatus dm_arango_traverse(dm_arango *a, const char *timeframe, const char *start, int depth,
                               double threshold, dm_arango_node **nodes, size_t *n_nodes,
                               dm_arango_edge **edges, size_t *n_edges, dm_err *err);
+
+/* Every edge of the stored window of `timeframe` (by a then b), that window and its
+ * generation, read as one snapshot: the window document is read again after the edges,
+ * and a generation that changed meanwhile (a put switched windows during the read) is
+ * TRANSIENT. MISS when the timeframe has no stored window. Ownership of *out as
+ * dm_arango_correlations. */
+dm_bstatus dm_arango_window_edges(dm_arango *a, const char *timeframe, dm_arango_window *w,
+                                  char gen[DM_ARANGO_GEN_LEN + 1], dm_arango_edge **out, size_t *n,
+                                  dm_err *err);
 
 /* Frees edges returned by this adapter: each a and b, then the array. NULL is fine. */
 void dm_arango_edges_free(dm_arango_edge *edges, size_t n);

@@ -15,7 +15,7 @@
 #define GRAPH "dm_correlation_graph"
 #define CONNECT_TIMEOUT_MS 5000
 #define JWT_MAX 4096
-#define GEN_LEN 16                   /* hex digits of a generation */
+#define GEN_LEN DM_ARANGO_GEN_LEN
 #define CURSOR_ID_MAX 32             /* digits of a cursor id: a 64-bit number, with room */
 #define EXACT_INT 9007199254740992.0 /* 2^53: larger JSON numbers lose integers */
 

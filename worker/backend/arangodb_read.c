@@ -47,6 +47,12 @@ dm_bstatus dm_arango_stored_window(dm_arango *a, const char *timeframe, dm_arang
                                    dm_err *err)
 {
     char gen[GEN_LEN + 1];
+    return dm_arango_stored_window_gen(a, timeframe, out, gen, err);
+}
+
+dm_bstatus dm_arango_stored_window_gen(dm_arango *a, const char *timeframe, dm_arango_window *out,
+                                       char gen[DM_ARANGO_GEN_LEN + 1], dm_err *err)
+{
     if (!ar_valid_timeframe(timeframe))
         return ar_refuse("timeframe", "timeframe is not one of the fixed names", err);
     return ar_stored(a, timeframe, out, gen, err);
@@ -111,6 +117,14 @@ static dm_bstatus take_pair(void *ctx, const cJSON *j, dm_err *err)
     if (!parse_edge(j, r) || (strcmp(r->a, rs->symbol) != 0 && strcmp(r->b, rs->symbol) != 0))
         return ar_unreadable("correlations", "a row is not a pair of the symbol", err);
     return DM_BS_OK;
+}
+
+static dm_bstatus take_edge(void *ctx, const cJSON *j, dm_err *err)
+{
+    row *r = push(ctx);
+    if (r == NULL)
+        return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
+    return parse_edge(j, r) ? DM_BS_OK : ar_unreadable("window edges", "a row is not a pair", err);
 }
 
 static dm_bstatus take_step(void *ctx, const cJSON *j, dm_err *err)
@@ -304,6 +318,42 @@ dm_bstatus dm_arango_traverse(dm_arango *a, const char *timeframe, const char *s
                   bind, take_step, &rs, err);
     if (st == DM_BS_OK)
         st = collect(&rs, nodes, n_nodes, edges, n_edges, err);
+    free(rs.v);
+    return st;
+}
+
+dm_bstatus dm_arango_window_edges(dm_arango *a, const char *timeframe, dm_arango_window *w,
+                                  char gen[DM_ARANGO_GEN_LEN + 1], dm_arango_edge **out, size_t *n,
+                                  dm_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    dm_arango_window after;
+    char again[GEN_LEN + 1];
+    dm_bstatus st = dm_arango_stored_window_gen(a, timeframe, w, gen, err);
+    if (st != DM_BS_OK)
+        return st;
+    cJSON *bind = cJSON_CreateObject();
+    cJSON_AddStringToObject(bind, "tf", timeframe);
+    cJSON_AddStringToObject(bind, "gen", gen);
+    rows rs = {0};
+    st = ar_query(a, "window edges",
+                  "FOR e IN " EDGES " FILTER e.timeframe == @tf AND e.gen == @gen "
+                  "SORT e.a, e.b RETURN {a: e.a, b: e.b, r: e.r, n: e.n}",
+                  bind, take_edge, &rs, err);
+    /* A put sweeps the edges of older generations once its window document is written:
+     * the same generation afterwards means none of the rows read was being swept. */
+    if (st == DM_BS_OK)
+        st = ar_stored(a, timeframe, &after, again, err);
+    if (st == DM_BS_OK && strcmp(again, gen) != 0)
+        st = (dm_fail(err, DM_E_UNAVAILABLE, "",
+                      "arangodb: the %s window was rewritten during the read", timeframe),
+              DM_BS_TRANSIENT);
+    else if (st == DM_BS_MISS) /* the window document vanished mid-read: a drop */
+        st = (dm_fail(err, DM_E_UNAVAILABLE, "", "arangodb: the %s window vanished", timeframe),
+              DM_BS_TRANSIENT);
+    if (st == DM_BS_OK)
+        st = to_edges(&rs, NULL, out, n, err);
     free(rs.v);
     return st;
 }

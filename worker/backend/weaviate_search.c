@@ -214,3 +214,66 @@ dm_bstatus dm_weaviate_search(dm_weaviate *w, const dm_weaviate_query *q, dm_wea
         return wv_http_fail(w, status, "search", err);
     return search_reply(w, q, limit, out, n, err);
 }
+
+/* {"data":{"Aggregate":{"<class>":[{"meta":{"count":N}}]}}}: one group without groupBy. */
+static dm_bstatus count_reply(dm_weaviate *w, int64_t *count, dm_err *err)
+{
+    cJSON *r = wv_reply_json(w);
+    const cJSON *errs = cJSON_GetObjectItemCaseSensitive(r, "errors");
+    const cJSON *agg =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "data"), "Aggregate");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(agg, w->cls);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(groups, 0), "meta"), "count");
+    dm_bstatus st = DM_BS_OK;
+    if (!cJSON_IsObject(r))
+        st = wv_malformed("count", "not a JSON object", err);
+    else if (errs != NULL && !cJSON_IsNull(errs))
+        st = graphql_errors(errs, err);
+    else if (!cJSON_IsArray(groups) || cJSON_GetArraySize(groups) != 1 || !cJSON_IsNumber(c) ||
+             !(c->valuedouble >= 0 && c->valuedouble <= 9007199254740992.0) ||
+             c->valuedouble != floor(c->valuedouble))
+        st = wv_malformed("count", "no meta.count for the class", err);
+    else
+        *count = (int64_t)c->valuedouble;
+    cJSON_Delete(r);
+    return st;
+}
+
+dm_bstatus dm_weaviate_count(dm_weaviate *w, const char *symbol, const char *timeframe,
+                             int64_t *count, dm_err *err)
+{
+    *count = 0;
+    if (symbol && !wv_safe_symbol(symbol))
+        return bad_query("symbol", "symbol is not 1-24 of [A-Za-z0-9/._-]", err);
+    if (timeframe && !wv_safe_timeframe(timeframe))
+        return bad_query("timeframe", "unknown timeframe", err);
+    dm_buf b;
+    dm_buf_init(&b);
+    dm_buf_printf(&b, "{ Aggregate { %s", w->cls);
+    if (symbol && timeframe)
+        dm_buf_printf(&b,
+                      "(where: {operator: And, operands: [{path: [\"symbol\"], operator: Equal, "
+                      "valueText: \"%s\"}, {path: [\"timeframe\"], operator: Equal, valueText: "
+                      "\"%s\"}]})",
+                      symbol, timeframe);
+    else if (symbol || timeframe)
+        dm_buf_printf(&b, "(where: {path: [\"%s\"], operator: Equal, valueText: \"%s\"})",
+                      symbol ? "symbol" : "timeframe", symbol ? symbol : timeframe);
+    dm_buf_puts(&b, " { meta { count } } } }");
+    cJSON *body = b.oom ? NULL : cJSON_CreateObject();
+    bool ok = body && cJSON_AddStringToObject(body, "query", b.data);
+    dm_buf_free(&b);
+    if (!ok) {
+        cJSON_Delete(body);
+        return wv_oom(err);
+    }
+    long status = 0;
+    w->reply_cap = 65536; /* one number */
+    dm_bstatus st = wv_post_json(w, "/v1/graphql", body, "count", &status, err);
+    if (st != DM_BS_OK)
+        return st;
+    if (status != 200)
+        return wv_http_fail(w, status, "count", err);
+    return count_reply(w, count, err);
+}
