@@ -35,6 +35,7 @@
 #ifndef DM_ARANGODB_H
 #define DM_ARANGODB_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,6 +133,24 @@ dm_bstatus dm_arango_window_edges(dm_arango *a, const char *timeframe, dm_arango
 
 /* Frees edges returned by this adapter: each a and b, then the array. NULL is fine. */
 void dm_arango_edges_free(dm_arango_edge *edges, size_t n);
+
+/* ---- as a dm_backend (arangodb_backend.c) ------------------------------------------- */
+
+/* The `arangodb` source of get_correlations and graph_analysis, one instance per thread.
+ * cfg is deploy/config/arangodb.json: {"url", "database", "username"?, "password"?}. NULL
+ * (logged) when cfg is unusable.
+ *
+ * Both operations answer only the stored window: a request whose window (timeframe,
+ * window_start, window_end, window_candles) is another is a MISS, and so is a symbol with
+ * no pair in the stored window (the fallback then decides between an empty answer and
+ * not_found) and a graph deeper than DM_ARANGO_MAX_DEPTH. Answers follow
+ * worker/analysis/correl.h: the stored pairs are laid out as its matrix and its
+ * definitions (ordering, clusters, Mantegna's forest) are applied to them. Two limits of
+ * the stored data: a symbol of the window with no correlated pair at all is not stored,
+ * so it is missing from the clusters (a singleton there); and the pairs are those the
+ * writer computed, with its min_pairs. Graph nodes come from the database's traversal and
+ * must agree with the stored pairs, else the answer is refused (PERMANENT). */
+dm_backend *dm_arango_backend_create(const cJSON *cfg, int timeout_s);
 
 /* The _key of a symbol ("EUR/USD" -> "EUR_USD"); false when the symbol is not
  * [A-Z0-9]+ with at most one inner '/' and at most DM_SYMBOL_MAX characters. */
