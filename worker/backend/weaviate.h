@@ -128,13 +128,15 @@ dm_bstatus dm_weaviate_count(dm_weaviate *w, const char *symbol, const char *tim
  * limit * (2 * zone + 1) neighbours (at most DM_WV_LIMIT_MAX), since Weaviate knows none.
  * Weaviate knows times, not candle positions: two windows of a symbol whose starts lie
  * within zone * timeframe are within zone candles (a gap only adds time); farther apart,
- * the distance in candles is known only when both windows are gap-free and overlap or
- * touch. Otherwise the window is kept as if it were outside the zone and the answer says
- * exact false. exact is true only with the flat index, every exclusion decided, and the
- * neighbours fetched sufficing (the walk reached limit, or Weaviate had no more). Scores
- * are 1 - cosine distance, which Weaviate computes in float32 (about 1e-7 off). */
-dm_backend *dm_weaviate_backend_create(const cJSON *cfg, int window, bool hnsw,
-                                       unsigned timeframes, int timeout_s);
+ * they are known to be outside the zone only when the later one starts after the earlier
+ * one's end with window > zone, or when the earlier one is gap-free (its span is
+ * (window - 1) * timeframe), which makes the time distance the candle distance. Otherwise
+ * the window is kept as if it were outside the zone and the answer says exact false. exact is true
+ * only with the flat index, every exclusion decided, and the neighbours fetched sufficing (the walk
+ * reached limit, or Weaviate had no more). Scores are 1 - cosine distance, which Weaviate computes
+ * in float32 (about 1e-7 off). */
+dm_backend *dm_weaviate_backend_create(const cJSON *cfg, int window, bool hnsw, unsigned timeframes,
+                                       int timeout_s);
 
 /* ---- pure helpers, exposed for the unit tests ---------------------------------------- */
 

@@ -38,22 +38,24 @@ static int by_rank(const void *x, const void *y)
 
 typedef enum { ZONE_OUT, ZONE_IN, ZONE_UNKNOWN } zone_verdict;
 
-/* Whether window b starts within `zone` candles of window a (same symbol). */
+/* Whether two windows of one symbol start within `zone` candles of each other, from their
+ * times: candles are at least tf_ms apart, so dt / tf_ms bounds the candles between the
+ * starts from above. From below: all of the earlier window's candles when the later one
+ * starts after its end, dt / tf_ms itself when the earlier window is gap-free (its candles
+ * are exactly tf_ms apart), else one. */
 static zone_verdict within_zone(const dm_weaviate_hit *a, const dm_weaviate_hit *b, int zone,
                                 int window, int64_t tf_ms)
 {
     const dm_weaviate_hit *lo = a->start_timestamp <= b->start_timestamp ? a : b;
     const dm_weaviate_hit *hi = lo == a ? b : a;
-    int64_t dt = hi->start_timestamp - lo->start_timestamp;
-    if (dt <= (int64_t)zone * tf_ms)
-        return ZONE_IN; /* candles are at least tf_ms apart: no more than zone of them */
-    int64_t span = (int64_t)(window - 1) * tf_ms;
-    bool gap_free =
-        lo->timestamp - lo->start_timestamp == span && hi->timestamp - hi->start_timestamp == span;
-    /* Gap-free and overlapping or touching: every candle between them is tf_ms apart. */
-    if (gap_free && hi->start_timestamp <= lo->timestamp + tf_ms)
-        return ZONE_OUT;
-    return ZONE_UNKNOWN;
+    int64_t upper = (hi->start_timestamp - lo->start_timestamp) / tf_ms, lower = 1;
+    if (hi->start_timestamp > lo->timestamp)
+        lower = window;
+    else if (lo->timestamp - lo->start_timestamp == (int64_t)(window - 1) * tf_ms)
+        lower = upper;
+    if (upper <= zone)
+        return ZONE_IN;
+    return lower > zone ? ZONE_OUT : ZONE_UNKNOWN;
 }
 
 /* The greedy walk over ranked hits into out; *certain false when a decision rested on
