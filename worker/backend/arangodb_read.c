@@ -262,7 +262,9 @@ static dm_bstatus collect(rows *rs, dm_arango_node **nodes, size_t *n_nodes, dm_
         *nodes = NULL;
         return dm_fail(err, DM_E_INTERNAL, "", "out of memory"), DM_BS_TRANSIENT;
     }
-    qsort(rs->v, rs->n, sizeof *rs->v, by_symbol_depth);
+    /* No row (a start without a strong enough pair) leaves rs->v NULL: qsort must not see it. */
+    if (rs->n > 0)
+        qsort(rs->v, rs->n, sizeof *rs->v, by_symbol_depth);
     for (size_t i = 0; i < rs->n; i++)
         if (i == 0 || strcmp(rs->v[i].s, rs->v[i - 1].s) != 0) {
             dm_arango_node *v = &(*nodes)[(*n_nodes)++];
@@ -270,7 +272,8 @@ static dm_bstatus collect(rows *rs, dm_arango_node **nodes, size_t *n_nodes, dm_
             v->depth = rs->v[i].d;
         }
     qsort(*nodes, *n_nodes, sizeof **nodes, by_depth_symbol);
-    qsort(rs->v, rs->n, sizeof *rs->v, by_pair);
+    if (rs->n > 0)
+        qsort(rs->v, rs->n, sizeof *rs->v, by_pair);
     for (size_t i = 0; i < rs->n; i++)
         keep[i] = i == 0 || by_pair(&rs->v[i], &rs->v[i - 1]) != 0;
     dm_bstatus st = to_edges(rs, keep, edges, n_edges, err);
