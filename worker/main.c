@@ -16,10 +16,12 @@
 
 #include <openssl/crypto.h>
 
+#include "backend/arangodb.h"
 #include "backend/clickhouse.h"
 #include "backend/dragonfly.h"
 #include "backend/pool.h"
 #include "backend/timescale.h"
+#include "backend/weaviate.h"
 #include "bus/bus.h"
 #include "bus/cache_sub.h"
 #include "bus/consumer.h"
@@ -133,6 +135,11 @@ static dm_backend *make_backend(const worker *w, const dm_strategy *st, dm_backe
         return w->cfg[id] ? dm_timescale_create(w->cfg[id], w->app_name, st->perf.query_timeout_s) : NULL;
     case DM_BK_CLICKHOUSE: return w->cfg[id] ? dm_clickhouse_create(w->cfg[id], timeout) : NULL;
     case DM_BK_DRAGONFLY: return w->cfg[id] ? dm_dragonfly_create(w->cfg[id], timeout) : NULL;
+    case DM_BK_WEAVIATE:
+        return w->cfg[id] ? dm_weaviate_backend_create(w->cfg[id], st->patterns.window, st->patterns.hnsw,
+                                                       st->patterns.timeframes, timeout)
+                          : NULL;
+    case DM_BK_ARANGODB: return w->cfg[id] ? dm_arango_backend_create(w->cfg[id], timeout) : NULL;
     case DM_BK_L1: return w->l1 ? dm_l1_backend_create(w->l1) : NULL;
     default: return NULL;
     }
@@ -178,12 +185,17 @@ static dm_code load_configs(worker *w, const options *o, dm_err *err)
     static const struct {
         dm_backend_id id;
         const char *file;
-    } files[] = {{DM_BK_TIMESCALE, "timescale"}, {DM_BK_CLICKHOUSE, "clickhouse"},
-                 {DM_BK_DRAGONFLY, "dragonfly"}};
+        bool optional; /* the analysis indexes: the in-worker engines answer without them */
+    } files[] = {{DM_BK_TIMESCALE, "timescale", false}, {DM_BK_CLICKHOUSE, "clickhouse", false},
+                 {DM_BK_DRAGONFLY, "dragonfly", false}, {DM_BK_WEAVIATE, "weaviate", true},
+                 {DM_BK_ARANGODB, "arangodb", true}};
     dm_code c = dm_config_load(o->config_dir, "nats", &w->nats_cfg, err);
     for (size_t i = 0; c == DM_OK && i < sizeof files / sizeof *files; i++) {
         c = dm_config_load(o->config_dir, files[i].file, &w->cfg[files[i].id], err);
-        if (c == DM_OK && w->cfg[files[i].id] == NULL)
+        if (c == DM_OK && w->cfg[files[i].id] == NULL && files[i].optional)
+            DM_INFO("main", "%s/%s.json not found: backend %s not configured", o->config_dir,
+                    files[i].file, dm_backend_name(files[i].id));
+        else if (c == DM_OK && w->cfg[files[i].id] == NULL)
             DM_WARN("main", "%s/%s.json not found: backend %s not configured", o->config_dir,
                     files[i].file, dm_backend_name(files[i].id));
     }

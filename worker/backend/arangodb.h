@@ -35,6 +35,7 @@
 #ifndef DM_ARANGODB_H
 #define DM_ARANGODB_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,8 @@ typedef struct {
     int64_t n; /* samples it was computed from, >= 0 */
 } dm_arango_edge;
 
+#define DM_ARANGO_GEN_LEN 16 /* hex digits of a generation */
+
 typedef struct {
     const char *timeframe;            /* "1h"; one of the fixed timeframe names */
     int64_t window_start, window_end; /* ms, start < end */
@@ -92,6 +95,10 @@ dm_bstatus dm_arango_put_window(dm_arango *a, const dm_arango_window *w, const c
  * caller's `timeframe`. */
 dm_bstatus dm_arango_stored_window(dm_arango *a, const char *timeframe, dm_arango_window *out,
                                    dm_err *err);
+/* The same with the window's generation: two reads that see the same generation saw the
+ * same edges, so a read between them saw one window's edges, none being swept. */
+dm_bstatus dm_arango_stored_window_gen(dm_arango *a, const char *timeframe, dm_arango_window *out,
+                                       char gen[DM_ARANGO_GEN_LEN + 1], dm_err *err);
 
 /* Every pair of `symbol` in the stored window of `timeframe` with |r| >= threshold
  * (0 <= threshold <= 1), strongest first. MISS when the timeframe has no stored window.
@@ -115,8 +122,35 @@ dm_bstatus dm_arango_traverse(dm_arango *a, const char *timeframe, const char *s
                               double threshold, dm_arango_node **nodes, size_t *n_nodes,
                               dm_arango_edge **edges, size_t *n_edges, dm_err *err);
 
+/* Every edge of the stored window of `timeframe` (by a then b), that window and its
+ * generation, read as one snapshot: the window document is read again after the edges,
+ * and a generation that changed meanwhile (a put switched windows during the read) is
+ * TRANSIENT. MISS when the timeframe has no stored window. Ownership of *out as
+ * dm_arango_correlations. */
+dm_bstatus dm_arango_window_edges(dm_arango *a, const char *timeframe, dm_arango_window *w,
+                                  char gen[DM_ARANGO_GEN_LEN + 1], dm_arango_edge **out, size_t *n,
+                                  dm_err *err);
+
 /* Frees edges returned by this adapter: each a and b, then the array. NULL is fine. */
 void dm_arango_edges_free(dm_arango_edge *edges, size_t n);
+
+/* ---- as a dm_backend (arangodb_backend.c) ------------------------------------------- */
+
+/* The `arangodb` source of get_correlations and graph_analysis, one instance per thread.
+ * cfg is deploy/config/arangodb.json: {"url", "database", "username"?, "password"?}. NULL
+ * (logged) when cfg is unusable.
+ *
+ * Both operations answer only the stored window: a request whose window (timeframe,
+ * window_start, window_end, window_candles) is another is a MISS, and so is a symbol with
+ * no pair in the stored window (the fallback then decides between an empty answer and
+ * not_found) and a graph deeper than DM_ARANGO_MAX_DEPTH. Answers follow
+ * worker/analysis/correl.h: the stored pairs are laid out as its matrix and its
+ * definitions (ordering, clusters, Mantegna's forest) are applied to them. Two limits of
+ * the stored data: a symbol of the window with no correlated pair at all is not stored,
+ * so it is missing from the clusters (a singleton there); and the pairs are those the
+ * writer computed, with its min_pairs. Graph nodes come from the database's traversal and
+ * must agree with the stored pairs, else the answer is refused (PERMANENT). */
+dm_backend *dm_arango_backend_create(const cJSON *cfg, int timeout_s);
 
 /* The _key of a symbol ("EUR/USD" -> "EUR_USD"); false when the symbol is not
  * [A-Z0-9]+ with at most one inner '/' and at most DM_SYMBOL_MAX characters. */

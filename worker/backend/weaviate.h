@@ -33,6 +33,7 @@
 #ifndef DM_WEAVIATE_H
 #define DM_WEAVIATE_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,6 +108,35 @@ typedef struct {
  * break the query (wrong symbol, outside the range, more than limit) is refused. */
 dm_bstatus dm_weaviate_search(dm_weaviate *w, const dm_weaviate_query *q, dm_weaviate_hit **out,
                               size_t *n, dm_err *err);
+
+/* How many windows the class holds of a symbol and/or a timeframe (NULL: any), with GraphQL
+ * Aggregate { meta { count } }. Statuses as dm_weaviate_search. */
+dm_bstatus dm_weaviate_count(dm_weaviate *w, const char *symbol, const char *timeframe,
+                             int64_t *count, dm_err *err);
+
+/* ---- as a dm_backend (weaviate_backend.c) ------------------------------------------- */
+
+/* The `weaviate` source of find_patterns and similarity_search, one instance per thread.
+ * cfg is deploy/config/weaviate.json: {"url", "api_key"? ("" or absent: no auth), "class"?
+ * (default "PriceWindow")}; window, hnsw and timeframes (a mask of 1 << dm_tf) are the
+ * strategy's patterns settings: what the class indexes. NULL (logged) when cfg is unusable.
+ *
+ * patterns answers a request the index can: MISS when its length is not `window`, its
+ * timeframe is not indexed, or Weaviate holds no window of its symbol (of its timeframe,
+ * without a symbol) at all. Windows are ranked as the in-worker engine ranks them (score,
+ * then symbol, then start) and the exclusion zone is applied here, over
+ * limit * (2 * zone + 1) neighbours (at most DM_WV_LIMIT_MAX), since Weaviate knows none.
+ * Weaviate knows times, not candle positions: two windows of a symbol whose starts lie
+ * within zone * timeframe are within zone candles (a gap only adds time); farther apart,
+ * they are known to be outside the zone only when the later one starts after the earlier
+ * one's end with window > zone, or when the earlier one is gap-free (its span is
+ * (window - 1) * timeframe), which makes the time distance the candle distance. Otherwise
+ * the window is kept as if it were outside the zone and the answer says exact false. exact is true
+ * only with the flat index, every exclusion decided, and the neighbours fetched sufficing (the walk
+ * reached limit, or Weaviate had no more). Scores are 1 - cosine distance, which Weaviate computes
+ * in float32 (about 1e-7 off). */
+dm_backend *dm_weaviate_backend_create(const cJSON *cfg, int window, bool hnsw, unsigned timeframes,
+                                       int timeout_s);
 
 /* ---- pure helpers, exposed for the unit tests ---------------------------------------- */
 
