@@ -40,6 +40,32 @@ CREATE TABLE IF NOT EXISTS economic_events (
 );
 CREATE INDEX IF NOT EXISTS economic_events_ts ON economic_events (ts, event_id);
 
+-- The default window's correlation matrix, recomputed on schedule (strategy
+-- correlations.refresh_s) by exactly one worker per interval: one row per unordered pair
+-- (a < b) that has a correlation; correlation_runs says which interval and window it is and
+-- how often that interval was computed (1, unless a worker died mid-way).
+CREATE TABLE IF NOT EXISTS correlations (
+    timeframe      text             NOT NULL,
+    a              text             NOT NULL,
+    b              text             NOT NULL,
+    r              double precision NOT NULL,
+    n              bigint           NOT NULL,
+    window_start   bigint           NOT NULL,
+    window_end     bigint           NOT NULL,
+    window_candles integer          NOT NULL,
+    PRIMARY KEY (timeframe, a, b)
+);
+
+CREATE TABLE IF NOT EXISTS correlation_runs (
+    timeframe      text        PRIMARY KEY,
+    run            bigint      NOT NULL,
+    window_start   bigint      NOT NULL,
+    window_end     bigint      NOT NULL,
+    window_candles integer     NOT NULL,
+    computations   integer     NOT NULL,
+    computed_at    timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS dm_schema_version (
     version    integer PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()

@@ -24,6 +24,7 @@
 #include "backend/weaviate.h"
 #include "bus/bus.h"
 #include "bus/cache_sub.h"
+#include "bus/refresh.h"
 #include "bus/consumer.h"
 #include "bus/progress.h"
 #include "bus/responder.h"
@@ -457,6 +458,12 @@ static int run(worker *w, const options *o, sigset_t *signals)
                        : NULL;
     if (rc == 0 && w->watch == NULL)
         DM_WARN("main", "strategy hot reload off: %s", err.message);
+    dm_refresh_config rfc = {.bus = &bus, .holder = o->name, .strategies = w->strategies, .store = w->series,
+                             .timescale = w->pools[DM_BK_TIMESCALE], .arangodb = w->pools[DM_BK_ARANGODB],
+                             .fresh = dm_l1_cache_fresh(w->l1)};
+    dm_refresh *refresh = rc == 0 ? dm_refresh_start(&rfc, &err) : NULL;
+    if (rc == 0 && refresh == NULL)
+        DM_WARN("main", "scheduled correlations off: %s", err.message);
     for (int i = 0; rc == 0 && i < o->responders; i++)
         if ((responders[nr++] = start_responder(w, &bus, o->name)) == NULL)
             rc = 1;
@@ -477,6 +484,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
         DM_INFO("main", "%s: draining", strsignal(sig));
     }
     dm_http_stop(http);
+    dm_refresh_stop(refresh);
     dm_strategy_watch_stop(w->watch);
     for (int i = 0; i < nr; i++)
         dm_responder_destroy(responders[i]);

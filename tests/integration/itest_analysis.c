@@ -614,7 +614,86 @@ static void correlations_and_graph_match_an_independent_computation(void)
     CHECK(ok, "%s", why);
 }
 
+/* Asks the same correlations twice; returns the second answer's served_by and data. */
+static bool ask_twice(const char *body, char *served, size_t cap, char **data_json)
+{
+    reply r1, r2;
+    bool ok = request("dm.v1.correlations", body, false, &r1) && r1.status == 200 &&
+              request("dm.v1.correlations", body, false, &r2) && r2.status == 200;
+    if (ok) {
+        snprintf(served, cap, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(r2.body, "served_by")));
+        *data_json = cJSON_PrintUnformatted(cJSON_GetObjectItem(r2.body, "data"));
+        char *first = cJSON_PrintUnformatted(cJSON_GetObjectItem(r1.body, "data"));
+        ok = strcmp(first, *data_json) == 0;
+        free(first);
+        reply_free(&r2);
+    }
+    reply_free(&r1);
+    return ok;
+}
+
+static void repeated_correlations_come_from_the_cache_until_a_commit(void)
+{
+    enum { N = 120 };
+    int64_t ts[N];
+    double a[N], b[N];
+    char sa[32], sb[32], body[256], served[32] = "", *data = NULL;
+    pattern_series(a, NULL, N, 11);
+    for (int i = 0; i < N; i++) {
+        ts[i] = BASE_MS + i * DAY_MS;
+        b[i] = a[i] * (1 + ((i * 7919) % 13) * 1e-4);
+    }
+    random_symbol(sa, sizeof sa, "USD"), random_symbol(sb, sizeof sb, "USD");
+    CHECK(publish_series(sa, "1d", ts, a, N) && publish_series(sb, "1d", ts, b, N - 1), "publish failed");
+    CHECK(readable(sa, "1d", ts[N - 1], 20) && readable(sb, "1d", ts[N - 2], 20), "not readable within 20 s");
+    snprintf(body, sizeof body, "{\"symbol\":\"%s\",\"timeframe\":\"1d\",\"threshold\":0.2,\"end_date\":%lld,"
+             "\"window_candles\":100}", sa, (long long)ts[N - 1]);
+    bool same = ask_twice(body, served, sizeof served, &data);
+    CHECK(same && strcmp(served, "dragonfly") == 0 && strstr(data, sb), "repeat served by %s (want dragonfly): %s",
+          served, data ? data : "");
+    free(data);
+    data = NULL;
+    /* A commit to the timeframe (the missing last candle of B) makes every cached answer
+     * of it too old: the next answer is computed again and counts the new pair. */
+    CHECK(publish_series(sb, "1d", ts + N - 1, b + N - 1, 1) && readable(sb, "1d", ts[N - 1], 20), "publish failed");
+    usleep(200000);
+    reply r;
+    CHECK(request("dm.v1.correlations", body, false, &r) && r.status == 200, "no answer");
+    const char *by = cJSON_GetStringValue(cJSON_GetObjectItem(r.body, "served_by"));
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(r.body, "data"), 0);
+    int n = row ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(row, "n")) : -1;
+    bool fresh = by && strcmp(by, "fallback") == 0 && n == 99;
+    char raw[300];
+    snprintf(raw, sizeof raw, "%.290s", r.raw);
+    reply_free(&r);
+    CHECK(fresh, "after a commit: %s (want fallback, n 99)", raw);
+}
+
+/* The scheduled refresh of the default window: one computation per interval, whichever
+ * worker, stored in PostgreSQL. */
+static void scheduled_correlations_are_computed_once_per_interval(void)
+{
+    long long run = -1, computations = -1;
+    for (int i = 0; i < 100 && run < 0; i++) {
+        run = pg_count("SELECT run FROM correlation_runs WHERE timeframe = $1", "1h");
+        if (run < 0)
+            usleep(100000);
+    }
+    CHECK(run >= 0, "no correlation run stored for 1h within 10 s of the workers' start");
+    sleep(3); /* both workers tick every second: neither may compute the interval again */
+    long long run2 = pg_count("SELECT run FROM correlation_runs WHERE timeframe = $1", "1h");
+    computations = pg_count("SELECT computations FROM correlation_runs WHERE timeframe = $1", "1h");
+    long long we = pg_count("SELECT window_end FROM correlation_runs WHERE timeframe = $1", "1h");
+    long long now_run = (long long)(time(NULL) / 3600);
+    CHECK(run2 == now_run && computations == 1, "run %lld (now %lld) computed %lld times", run2, now_run,
+          computations);
+    CHECK(we % 3600000 == 0 && we <= (long long)time(NULL) * 1000 && we > (long long)time(NULL) * 1000 - 2 * 3600000,
+          "window_end %lld is not the current hour", we);
+}
+
 const itest ANALYSIS_TESTS[] = {
+    {"scheduled_correlations_are_computed_once_per_interval", scheduled_correlations_are_computed_once_per_interval},
+    {"repeated_correlations_come_from_the_cache_until_a_commit", repeated_correlations_come_from_the_cache_until_a_commit},
     {"patterns_match_an_independent_brute_force", patterns_match_an_independent_brute_force},
     {"correlations_and_graph_match_an_independent_computation",
      correlations_and_graph_match_an_independent_computation},

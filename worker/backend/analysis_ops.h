@@ -94,6 +94,18 @@ dm_corr_entry *dm_corr_vec_push(dm_corr_vec *vec);
 void dm_corr_vec_free(dm_corr_vec *vec);
 void dm_graph_answer_free(dm_graph_answer *g);
 
+/* The default window's matrix as the scheduled refresh stores it. */
+typedef struct {
+    dm_tf tf;
+    int64_t run; /* the refresh interval it belongs to: floor(now / refresh_s) */
+    int64_t window_start, window_end;
+    int window_candles;
+    const char *const *symbols; /* those with candles in the window */
+    size_t n_symbols;
+    const dm_corr_pair *pairs; /* every pair with a correlation, a < b */
+    size_t n_pairs;
+} dm_corr_snapshot;
+
 /* Where a backend hands series closes while reading a timeframe: rows come ordered by
  * symbol, then open time. Returns false to stop (out of memory, over a bound). */
 typedef bool (*dm_close_sink)(void *ctx, const char *symbol, int64_t ts, double close);

@@ -318,7 +318,24 @@ static dm_bstatus ar_graph(dm_backend *base, const dm_corr_request *q, dm_graph_
     return st;
 }
 
+/* The scheduled refresh's window: vertices, edges, then the window document (the adapter
+ * switches readers to it last and removes the pairs of the window before). */
+static dm_bstatus ar_put_correlations(dm_backend *b, const dm_corr_snapshot *sn, dm_err *err)
+{
+    dm_arango_edge *edges = calloc(sn->n_pairs ? sn->n_pairs : 1, sizeof *edges);
+    if (edges == NULL)
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
+    for (size_t i = 0; i < sn->n_pairs; i++)
+        edges[i] = (dm_arango_edge){sn->pairs[i].a, sn->pairs[i].b, sn->pairs[i].r, sn->pairs[i].n};
+    dm_arango_window w = {dm_tf_name(sn->tf), sn->window_start, sn->window_end, sn->window_candles};
+    dm_bstatus st = dm_arango_put_window(((ar_backend *)b)->ar, &w, sn->symbols, sn->n_symbols, edges,
+                                         sn->n_pairs, err);
+    free(edges);
+    return st;
+}
+
 static const dm_backend_ops OPS = {
+    .put_correlations = ar_put_correlations,
     .correlations = ar_correlations,
     .graph = ar_graph,
     .ping = ar_ping,

@@ -146,6 +146,10 @@ typedef struct {
                                dm_err *err);
     dm_bstatus (*graph)(dm_backend *b, const dm_corr_request *q, dm_graph_answer *out,
                         dm_err *err);
+    /* The scheduled refresh: stores a window's matrix (replacing the timeframe's previous
+     * one), and tells which interval was stored last (MISS: none). */
+    dm_bstatus (*put_correlations)(dm_backend *b, const dm_corr_snapshot *s, dm_err *err);
+    dm_bstatus (*correlations_run)(dm_backend *b, dm_tf tf, int64_t *run, dm_err *err);
     dm_bstatus (*ping)(dm_backend *b, dm_err *err);
     void (*destroy)(dm_backend *b);
 } dm_backend_ops;

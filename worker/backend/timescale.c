@@ -85,6 +85,24 @@ typedef struct {
 "SELECT symbol, ts, close FROM candles WHERE timeframe = $1 " \
     "AND ($2::text IS NULL OR symbol = $2) ORDER BY symbol, ts"
 
+/* One statement: the pairs no longer correlated go, the others are upserted, and the run
+ * is recorded (computations counts how often one interval was computed). */
+#define SQL_PUT_CORRELATIONS \
+"WITH p AS (SELECT * FROM unnest($6::text[], $7::text[], $8::float8[], $9::bigint[]) AS t(a, b, r, n)), " \
+    "d AS (DELETE FROM correlations c WHERE c.timeframe = $1 AND NOT EXISTS " \
+    "(SELECT 1 FROM p WHERE p.a = c.a AND p.b = c.b)), " \
+    "i AS (INSERT INTO correlations (timeframe, a, b, r, n, window_start, window_end, window_candles) " \
+    "SELECT $1, a, b, r, n, $3::bigint, $4::bigint, $5::int FROM p ON CONFLICT (timeframe, a, b) DO UPDATE " \
+    "SET r = EXCLUDED.r, n = EXCLUDED.n, window_start = EXCLUDED.window_start, " \
+    "window_end = EXCLUDED.window_end, window_candles = EXCLUDED.window_candles) " \
+    "INSERT INTO correlation_runs (timeframe, run, window_start, window_end, window_candles, computations) " \
+    "VALUES ($1, $2::bigint, $3::bigint, $4::bigint, $5::int, 1) ON CONFLICT (timeframe) DO UPDATE SET " \
+    "computations = CASE WHEN correlation_runs.run = EXCLUDED.run THEN correlation_runs.computations + 1 ELSE 1 END, " \
+    "run = EXCLUDED.run, window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end, " \
+    "window_candles = EXCLUDED.window_candles, computed_at = now()"
+
+#define SQL_CORRELATIONS_RUN "SELECT run FROM correlation_runs WHERE timeframe = $1"
+
 static const struct {
     const char *name, *sql;
     int nparams;
@@ -94,6 +112,7 @@ static const struct {
     {"latest_candles", SQL_LATEST_CANDLES, 3}, {"candle_range", SQL_CANDLE_RANGE, 5},
     {"events", SQL_EVENTS, 8},
     {"aggregates", SQL_AGGREGATES, 5}, {"closes", SQL_CLOSES, 2},
+    {"put_correlations", SQL_PUT_CORRELATIONS, 9}, {"correlations_run", SQL_CORRELATIONS_RUN, 1},
 };
 
 static void copy_cfg(char *dst, size_t cap, const cJSON *cfg, const char *key, const char *dflt)
@@ -589,6 +608,45 @@ static dm_bstatus ts_closes(dm_backend *b, dm_tf tf, const char *symbol, dm_clos
     return st;
 }
 
+static dm_bstatus ts_put_correlations(dm_backend *b, const dm_corr_snapshot *sn, dm_err *err)
+{
+    timescale *ts = (timescale *)b;
+    arr_begin(ts, 4);
+    for (size_t i = 0; i < sn->n_pairs; i++) {
+        arr_str(&ts->arrays[0], sn->pairs[i].a);
+        arr_str(&ts->arrays[1], sn->pairs[i].b);
+        arr_f64(&ts->arrays[2], sn->pairs[i].r, true);
+        arr_i64(&ts->arrays[3], sn->pairs[i].n);
+    }
+    char run[24], ws[24], we[24], wc[16];
+    snprintf(run, sizeof run, "%lld", (long long)sn->run);
+    snprintf(ws, sizeof ws, "%lld", (long long)sn->window_start);
+    snprintf(we, sizeof we, "%lld", (long long)sn->window_end);
+    snprintf(wc, sizeof wc, "%d", sn->window_candles);
+    const char *vals[9] = {dm_tf_name(sn->tf), run, ws, we, wc};
+    for (int i = 0; i < 4; i++) {
+        dm_buf_put(&ts->arrays[i], "}", 1);
+        if (ts->arrays[i].oom)
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
+        vals[5 + i] = ts->arrays[i].data;
+    }
+    return exec_prepared(ts, "put_correlations", 9, vals, NULL, err);
+}
+
+static dm_bstatus ts_correlations_run(dm_backend *b, dm_tf tf, int64_t *run, dm_err *err)
+{
+    const char *vals[1] = {dm_tf_name(tf)};
+    PGresult *r = NULL;
+    dm_bstatus st = exec_prepared((timescale *)b, "correlations_run", 1, vals, &r, err);
+    if (st != DM_BS_OK)
+        return st;
+    st = PQntuples(r) == 1 ? DM_BS_OK : DM_BS_MISS;
+    if (st == DM_BS_OK)
+        *run = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return st;
+}
+
 static const dm_backend_ops OPS = {
     .write_ticks = ts_write_ticks,
     .write_candles = ts_write_candles,
@@ -599,6 +657,8 @@ static const dm_backend_ops OPS = {
     .events = ts_events,
     .aggregates = ts_aggregates,
     .closes = ts_closes,
+    .put_correlations = ts_put_correlations,
+    .correlations_run = ts_correlations_run,
     .ping = ts_ping,
     .destroy = ts_destroy,
 };
