@@ -3,6 +3,7 @@
 #ifndef DMCTL_COMMANDS_H
 #define DMCTL_COMMANDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "conn.h"
@@ -15,7 +16,10 @@ int cmd_query(global_opts *g, int argc, char **argv);
 int cmd_lag(global_opts *g, int argc, char **argv);
 int cmd_dlq(global_opts *g, int argc, char **argv);
 
-/* Prints the full usage text (dmctl.c). */
+/* The overview of every command (help.c). */
 void usage(FILE *out);
+
+/* One command's usage, its options and the exit codes; the overview for an unknown name. */
+void command_usage(const char *name, FILE *out);
 
 #endif

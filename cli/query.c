@@ -240,7 +240,7 @@ int cmd_query(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, 4, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
-        usage(stdout);
+        command_usage(argv[0], stdout);
         return EXIT_OK;
     }
     if (r != ARGS_OK)
