@@ -13,6 +13,9 @@ int cmd_publish_ticks(global_opts *g, int argc, char **argv);
 int cmd_publish_events(global_opts *g, int argc, char **argv);
 int cmd_publish_raw(global_opts *g, int argc, char **argv);
 int cmd_query(global_opts *g, int argc, char **argv);
+int cmd_patterns(global_opts *g, int argc, char **argv);
+int cmd_correlations(global_opts *g, int argc, char **argv);
+int cmd_graph(global_opts *g, int argc, char **argv);
 int cmd_lag(global_opts *g, int argc, char **argv);
 int cmd_dlq(global_opts *g, int argc, char **argv);
 

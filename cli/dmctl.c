@@ -23,6 +23,9 @@ static command_fn find_command(const char *name)
         {"publish-events", cmd_publish_events},
         {"publish-raw", cmd_publish_raw},
         {"query", cmd_query},
+        {"patterns", cmd_patterns},
+        {"correlations", cmd_correlations},
+        {"graph", cmd_graph},
         {"lag", cmd_lag},
         {"dlq", cmd_dlq},
     };

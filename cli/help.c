@@ -44,6 +44,37 @@ static const command_help commands[] = {
      "served_by=.. rows=.. time=.. ms line follows (stderr with --json).\n"
      "--all follows next_cursor (sent back as \"cursor\") until it is null.",
      false},
+    {"patterns",
+     "patterns --symbol SYM --at TIME --window W [--timeframe TF] [--limit N]\n"
+     "           [--similar THRESHOLD] [--in SYM2] [--start DATE] [--end DATE]\n"
+     "           [--zone Z] [--json]",
+     "what else moved like SYM's W candles (8 .. 512) from TIME on? Reads their\n"
+     "closes (dm.v1.candles.history; fewer than W stored from TIME is an error)\n"
+     "and asks dm.v1.patterns.find for the N best windows (default 10, at most\n"
+     "100), or with --similar dm.v1.patterns.similar for every window scoring\n"
+     "at least THRESHOLD (-1 .. 1; N default 100, at most 1000). Score: Pearson\n"
+     "correlation of the closes. --timeframe defaults to 1h; --in searches only\n"
+     "SYM2; --start/--end keep windows wholly inside [start, end); --zone Z\n"
+     "leaves out windows within Z candles of a better one of the same series\n"
+     "(default W/4 rounded up, 0 off). --json prints the worker's reply.",
+     false},
+    {"correlations",
+     "correlations --symbol SYM [--threshold T] [--timeframe TF] [--end DATE]\n"
+     "               [--window N] [--json]",
+     "symbols whose returns correlate with SYM's (dm.v1.correlations) with\n"
+     "|r| >= T (0 .. 1, worker default 0.6), strongest first, over the N\n"
+     "candles (30 .. 10000, worker default 720) up to DATE (default now).\n"
+     "--json prints the worker's reply.",
+     false},
+    {"graph",
+     "graph --symbol SYM [--depth D] [--threshold T] [--timeframe TF] [--end DATE]\n"
+     "        [--window N] [--json]",
+     "the correlation graph around SYM (dm.v1.graph): symbols within D hops\n"
+     "(1 .. 5, default 2) over pairs with |r| >= T, each with its neighbours,\n"
+     "the clusters of every symbol of the timeframe, and the minimum spanning\n"
+     "forest (distance sqrt(2(1 - r))). Window as for correlations. --json\n"
+     "prints the worker's reply.",
+     false},
     {"lag", "lag [--stream MARKET] [--wait SECONDS]",
      "num_pending / num_ack_pending of every consumer; --wait polls every\n"
      "200 ms until all are 0 (exit 0) or SECONDS pass (exit 1).",
@@ -82,6 +113,10 @@ static const char publish_text[] =
     "Messages carry a deterministic Nats-Msg-Id, so re-running a publish is\n"
     "harmless: JetStream reports the copies as duplicates.\n";
 
+static const char times_text[] =
+    "TIME and DATE: YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (UTC), an ISO-8601 instant\n"
+    "with its zone (2020-03-09T12:00+02:00) or Unix milliseconds.\n";
+
 static const char exit_text[] =
     "exit status: 0 ok, 1 failure, 2 error reply to a query, 64 bad usage\n";
 
@@ -94,6 +129,12 @@ static void put_indented(FILE *out, const char *text, int indent)
         fprintf(out, "%*s%.*s\n", indent, "", len, text);
         text += len + (nl != NULL);
     }
+}
+
+static bool takes_times(const command_help *c)
+{
+    return strcmp(c->name, "patterns") == 0 || strcmp(c->name, "correlations") == 0 ||
+           strcmp(c->name, "graph") == 0;
 }
 
 void usage(FILE *out)
@@ -113,6 +154,8 @@ void usage(FILE *out)
     }
     fputc('\n', out);
     fputs(publish_text, out);
+    fputc('\n', out);
+    fputs(times_text, out);
     fputc('\n', out);
     fputs(exit_text, out);
 }
@@ -141,6 +184,10 @@ void command_usage(const char *name, FILE *out)
     fputc('\n', out);
     if (c->publish) {
         fputs(publish_text, out);
+        fputc('\n', out);
+    }
+    if (takes_times(c)) {
+        fputs(times_text, out);
         fputc('\n', out);
     }
     fputs(global_text, out);
