@@ -70,7 +70,8 @@ static bool parse_option(int argc, char **argv, int *i, const arg_spec *specs, i
         }
         return store(s, cmd, val);
     }
-    fprintf(stderr, "dmctl%s%s: unknown option --%s (see dmctl --help)\n", SEP(cmd), cmd, name);
+    fprintf(stderr, "dmctl%s%s: unknown option --%s (see dmctl%s%s --help)\n", SEP(cmd), cmd, name,
+            SEP(cmd), cmd);
     return false;
 }
 

@@ -22,14 +22,14 @@
 
 static int bad_usage(const char *cmd, const char *msg)
 {
-    fprintf(stderr, "dmctl %s: %s (see dmctl --help)\n", cmd, msg);
+    fprintf(stderr, "dmctl %s: %s (see dmctl %s --help)\n", cmd, msg, cmd);
     return EXIT_USAGE;
 }
 
-static int help_or_error(int r)
+static int help_or_error(int r, const char *cmd)
 {
     if (r == ARGS_HELP) {
-        usage(stdout);
+        command_usage(cmd, stdout);
         return EXIT_OK;
     }
     return EXIT_USAGE;
@@ -195,7 +195,7 @@ int cmd_publish_candles(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, sizeof specs / sizeof specs[0], g, NULL, 0, &npos);
     if (r != ARGS_OK)
-        return help_or_error(r);
+        return help_or_error(r, argv[0]);
     if (!a.symbol || !a.timeframe || !a.file)
         return bad_usage(argv[0], "--symbol, --timeframe and --file are required");
     if (a.bulk < 0 || a.bulk > MAX_BULK)
@@ -295,7 +295,7 @@ int cmd_publish_ticks(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, sizeof specs / sizeof specs[0], g, NULL, 0, &npos);
     if (r != ARGS_OK)
-        return help_or_error(r);
+        return help_or_error(r, argv[0]);
     if (!a.symbol || !a.file)
         return bad_usage(argv[0], "--symbol and --file are required");
     if (a.per_minute < 1 || a.per_minute > TICKS_MAX_PER_MINUTE)
@@ -379,7 +379,7 @@ int cmd_publish_events(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, sizeof specs / sizeof specs[0], g, NULL, 0, &npos);
     if (r != ARGS_OK)
-        return help_or_error(r);
+        return help_or_error(r, argv[0]);
     if (!file)
         return bad_usage(argv[0], "--file is required");
     load_opts lo = {.skip_bad = skip_bad, .quiet = quiet};

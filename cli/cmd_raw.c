@@ -100,7 +100,7 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, 2, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
-        usage(stdout);
+        command_usage(argv[0], stdout);
         return EXIT_OK;
     }
     if (r != ARGS_OK)

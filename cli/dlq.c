@@ -177,14 +177,14 @@ int cmd_dlq(global_opts *g, int argc, char **argv)
     int npos = 0;
     int r = args_parse(argc, argv, specs, 6, g, pos, 1, &npos);
     if (r == ARGS_HELP) {
-        usage(stdout);
+        command_usage(argv[0], stdout);
         return EXIT_OK;
     }
     if (r != ARGS_OK)
         return EXIT_USAGE;
     bool replay = npos == 1 && strcmp(pos[0], "replay") == 0;
     if (npos != 1 || (!replay && strcmp(pos[0], "list") != 0)) {
-        fprintf(stderr, "dmctl dlq: say list or replay (see dmctl --help)\n");
+        fprintf(stderr, "dmctl dlq: say list or replay (see dmctl dlq --help)\n");
         return EXIT_USAGE;
     }
     if (o.kind && strcmp(o.kind, "tick") && strcmp(o.kind, "candle") && strcmp(o.kind, "candles") &&

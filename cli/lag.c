@@ -104,7 +104,7 @@ int cmd_lag(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, 2, g, NULL, 0, &npos);
     if (r == ARGS_HELP) {
-        usage(stdout);
+        command_usage(argv[0], stdout);
         return EXIT_OK;
     }
     if (r != ARGS_OK)

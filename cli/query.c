@@ -10,6 +10,7 @@
 #include "args.h"
 #include "codec/enc.h"
 #include "commands.h"
+#include "request.h"
 #include "table.h"
 #include "timeutil.h"
 
@@ -21,161 +22,18 @@ typedef struct query_args {
     bool msgpack, json, table, all;
 } query_args;
 
-typedef struct reply {
-    cJSON *json;
-    char status[32];     /* Status header, "" if absent */
-    char served_by[128]; /* Served-By header, "" if absent */
-    double ms;           /* request round trip */
-} reply;
-
-static void reply_free(reply *r)
-{
-    cJSON_Delete(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-/* ---- encoding / decoding ---------------------------------------------------- */
-
-/* The typed text is sent untouched in JSON mode (even if invalid: tests use
- * that to probe the worker); a parsed tree is needed for msgpack and paging. */
-static bool encode_request(const query_args *a, const cJSON *tree, dm_buf *out)
-{
-    if (a->msgpack) {
-        dm_enc e;
-        dm_enc_init(&e, DM_ENC_MSGPACK, out);
-        return dm_enc_cjson(&e, tree);
-    }
-    if (!tree) {
-        dm_buf_puts(out, a->body);
-        return !out->oom;
-    }
-    char *s = cJSON_PrintUnformatted(tree);
-    if (s)
-        dm_buf_puts(out, s);
-    free(s);
-    return s && !out->oom;
-}
-
-static const char *header(natsMsg *m, const char *key)
-{
-    const char *v = NULL;
-    if (natsMsgHeader_Get(m, key, &v) != NATS_OK)
-        return NULL;
-    return v;
-}
-
-/* NULL unless data[0..len) is exactly one msgpack value. */
-static cJSON *msgpack_reply(const char *data, size_t len)
-{
-    cJSON *j = NULL;
-    dm_err err;
-    dm_doc_parse_msgpack_value(data, len, &j, &err);
-    return j;
-}
-
-/* Trusts the reply's Content-Type; without one tries the request's format
- * first, then the other. */
-static cJSON *decode_reply(natsMsg *m, bool msgpack_req)
-{
-    const char *data = natsMsg_GetData(m);
-    size_t len = (size_t)natsMsg_GetDataLength(m);
-    const char *ct = header(m, DM_HDR_CONTENT_TYPE);
-    if (!data || len == 0)
-        return NULL;
-    bool mp_first = ct ? strstr(ct, "msgpack") != NULL : msgpack_req;
-    cJSON *j = mp_first ? msgpack_reply(data, len) : cJSON_ParseWithLength(data, len);
-    if (!j && !ct)
-        j = mp_first ? cJSON_ParseWithLength(data, len) : msgpack_reply(data, len);
-    return j;
-}
-
-static void print_undecodable(natsMsg *m)
-{
-    int len = natsMsg_GetDataLength(m);
-    fprintf(stderr, "dmctl: reply of %d bytes is neither JSON nor msgpack", len);
-    if (len > 0)
-        fprintf(stderr, ": %.200s", natsMsg_GetData(m));
-    fputc('\n', stderr);
-}
-
-/* Request message with the encoded body and its Content-Type; NULL on error. */
-static natsMsg *build_request(const query_args *a, const cJSON *tree)
-{
-    dm_buf body;
-    dm_buf_init(&body);
-    natsMsg *req = NULL;
-    if (!encode_request(a, tree, &body)) {
-        fprintf(stderr, "dmctl: cannot encode request\n");
-        dm_buf_free(&body);
-        return NULL;
-    }
-    natsStatus s = natsMsg_Create(&req, a->subject, NULL, body.data, (int)body.len);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(req, DM_HDR_CONTENT_TYPE,
-                              dm_content_type(a->msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON));
-    if (s != NATS_OK) {
-        dm_nats_error("cannot build request", s);
-        natsMsg_Destroy(req);
-        req = NULL;
-    }
-    dm_buf_free(&body);
-    return req;
-}
-
-static bool report_request_error(natsStatus s, const query_args *a, const global_opts *g)
-{
-    if (s == NATS_OK)
-        return false;
-    if (s == NATS_NO_RESPONDERS)
-        fprintf(stderr, "dmctl: no responders on %s: is a dm-worker running?\n", a->subject);
-    else if (s == NATS_TIMEOUT)
-        fprintf(stderr, "dmctl: no reply on %s within %lld ms\n", a->subject,
-                (long long)g->timeout_ms);
-    else
-        dm_nats_error("request failed", s);
-    return true;
-}
-
-static void copy_header(natsMsg *m, const char *key, char *out, size_t n)
-{
-    const char *v = header(m, key);
-    snprintf(out, n, "%s", v ? v : "");
-}
-
 static int do_request(natsConnection *nc, const global_opts *g, const query_args *a,
                       const cJSON *tree, reply *r)
 {
-    memset(r, 0, sizeof *r);
-    natsMsg *req = build_request(a, tree), *resp = NULL;
-    if (!req)
-        return EXIT_FAIL;
-    double t0 = tu_now_ms();
-    natsStatus s = natsConnection_RequestMsg(&resp, nc, req, g->timeout_ms);
-    r->ms = tu_now_ms() - t0;
-    natsMsg_Destroy(req);
-    if (report_request_error(s, a, g))
-        return EXIT_FAIL;
-    copy_header(resp, "Status", r->status, sizeof r->status);
-    copy_header(resp, "Served-By", r->served_by, sizeof r->served_by);
-    r->json = decode_reply(resp, a->msgpack);
-    if (!r->json)
-        print_undecodable(resp);
-    natsMsg_Destroy(resp);
-    return r->json ? EXIT_OK : EXIT_FAIL;
-}
-
-/* ---- reply inspection -------------------------------------------------------- */
-
-static const cJSON *member(const cJSON *o, const char *k)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    const request q = {.subject = a->subject, .text = a->body, .tree = tree, .msgpack = a->msgpack};
+    return request_send(nc, g, &q, r);
 }
 
 static void served_by(const reply *r, char *out, size_t n)
 {
-    const cJSON *v = member(r->json, "served_by");
+    const cJSON *v = json_member(r->json, "served_by");
     if (!v)
-        v = member(member(r->json, "meta"), "served_by");
+        v = json_member(json_member(r->json, "meta"), "served_by");
     if (v && !cJSON_IsNull(v))
         table_cell_text(v, out, n);
     else
@@ -184,7 +42,7 @@ static void served_by(const reply *r, char *out, size_t n)
 
 static size_t row_count(const cJSON *j)
 {
-    const cJSON *d = member(j, "data");
+    const cJSON *d = json_member(j, "data");
     if (cJSON_IsArray(d))
         return (size_t)cJSON_GetArraySize(d);
     return d && !cJSON_IsNull(d) ? 1 : 0;
@@ -192,45 +50,10 @@ static size_t row_count(const cJSON *j)
 
 static const cJSON *next_cursor(const cJSON *j)
 {
-    const cJSON *c = member(j, "next_cursor");
+    const cJSON *c = json_member(j, "next_cursor");
     if (!c)
-        c = member(member(j, "meta"), "next_cursor");
+        c = json_member(json_member(j, "meta"), "next_cursor");
     return c && !cJSON_IsNull(c) ? c : NULL;
-}
-
-static void print_json_line(const cJSON *j)
-{
-    char *s = cJSON_PrintUnformatted(j);
-    if (s)
-        printf("%s\n", s);
-    else
-        fprintf(stderr, "dmctl: out of memory\n");
-    free(s);
-}
-
-/* {"error":{"code","message","field"}} -> "error <code> (<Status>): <message> [field]" */
-static bool report_error_reply(const reply *r, bool json_mode)
-{
-    const cJSON *err = member(r->json, "error");
-    if (!err || cJSON_IsNull(err))
-        return false;
-    char code[64], msg[512], field[128];
-    table_cell_text(member(err, "code"), code, sizeof code);
-    const cJSON *m = member(err, "message");
-    if (m)
-        table_cell_text(m, msg, sizeof msg);
-    else
-        table_cell_text(err, msg, sizeof msg); /* {"error":"text"} */
-    const cJSON *f = member(err, "field");
-    field[0] = '\0';
-    if (f && !cJSON_IsNull(f))
-        table_cell_text(f, field, sizeof field);
-    if (json_mode)
-        print_json_line(r->json);
-    fflush(stdout);
-    fprintf(stderr, "error %s (%s): %s%s%s%s\n", code, r->status[0] ? r->status : "-", msg,
-            field[0] ? " [" : "", field, field[0] ? "]" : "");
-    return true;
 }
 
 /* ---- single request ------------------------------------------------------------ */
@@ -245,7 +68,7 @@ static void print_stats(FILE *out, const char *who, size_t rows, double ms, long
 
 static void print_reply_table(const cJSON *j)
 {
-    const cJSON *d = member(j, "data");
+    const cJSON *d = json_member(j, "data");
     if (cJSON_IsArray(d)) {
         /* served_by is on the stats line; other members (next_cursor...) follow the rows */
         static const char *const skip[] = {"data", "served_by", NULL};
@@ -265,7 +88,7 @@ static int query_once(natsConnection *nc, const global_opts *g, const query_args
     int rc = EXIT_OK;
     char who[128];
     served_by(&r, who, sizeof who);
-    if (report_error_reply(&r, a->json)) {
+    if (reply_report_error(&r, a->json, NULL)) {
         rc = EXIT_ERR_REPLY;
     } else if (a->json) {
         print_json_line(r.json);
@@ -376,14 +199,14 @@ static int query_all(natsConnection *nc, const global_opts *g, const query_args 
             rc = EXIT_FAIL;
             break;
         }
-        if (report_error_reply(&r, a->json)) {
+        if (reply_report_error(&r, a->json, NULL)) {
             reply_free(&r);
             rc = EXIT_ERR_REPLY;
             break;
         }
         served_by(&r, p.who, sizeof p.who);
         p.pages++;
-        const cJSON *d = member(r.json, "data");
+        const cJSON *d = json_member(r.json, "data");
         for (const cJSON *row = cJSON_IsArray(d) ? d->child : NULL; row; row = row->next)
             pager_add(&p, row);
         const cJSON *next = next_cursor(r.json);
@@ -417,7 +240,7 @@ int cmd_query(global_opts *g, int argc, char **argv)
     int npos;
     int r = args_parse(argc, argv, specs, 4, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
-        usage(stdout);
+        command_usage(argv[0], stdout);
         return EXIT_OK;
     }
     if (r != ARGS_OK)

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "codec/doc.h"
+#include "codec/enc.h"
+
 /* Howard Hinnant's days_from_civil: proleptic Gregorian, valid for any year. */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
@@ -150,6 +153,29 @@ void tu_fmt_utc(char out[32], int64_t ms, bool with_ms)
     else
         snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d", c.year, c.month, c.day, c.hour,
                  c.minute, c.second);
+}
+
+void tu_fmt_minute(char out[32], int64_t ms)
+{
+    civil c;
+    tu_to_civil(ms, &c);
+    if (c.ms)
+        snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC", c.year, c.month, c.day, c.hour,
+                 c.minute, c.second, c.ms);
+    else if (c.second)
+        snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d UTC", c.year, c.month, c.day, c.hour,
+                 c.minute, c.second);
+    else
+        snprintf(out, 32, "%04d-%02d-%02d %02d:%02d UTC", c.year, c.month, c.day, c.hour, c.minute);
+}
+
+bool tu_parse_when(const char *s, int64_t *ms_out)
+{
+    if (dm_parse_field_i64(s, ms_out))
+        return *ms_out >= 0;
+    if (strlen(s) <= 40 && dm_parse_iso_time(s, ms_out))
+        return true;
+    return tu_parse(s, NULL, ms_out);
 }
 
 double tu_now_ms(void)

@@ -20,6 +20,13 @@ void tu_to_civil(int64_t ms, civil *c);
 /* "YYYY-MM-DD HH:MM:SS" or with ".mmm" */
 void tu_fmt_utc(char out[32], int64_t ms, bool with_ms);
 
+/* "YYYY-MM-DD HH:MM UTC", with ":SS" or ":SS.mmm" only when the time has them */
+void tu_fmt_minute(char out[32], int64_t ms);
+
+/* A time typed on the command line: Unix milliseconds, an ISO-8601 instant with its zone
+ * (as the worker reads request dates), or any tu_parse form taken as UTC. */
+bool tu_parse_when(const char *s, int64_t *ms_out);
+
 double tu_now_ms(void); /* monotonic clock, for durations */
 
 #endif
