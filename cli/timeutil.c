@@ -158,15 +158,19 @@ void tu_fmt_utc(char out[32], int64_t ms, bool with_ms)
 void tu_fmt_minute(char out[32], int64_t ms)
 {
     civil c;
+    char tmp[96]; /* room for any int the compiler imagines; real dates take 27 bytes */
     tu_to_civil(ms, &c);
     if (c.ms)
-        snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC", c.year, c.month, c.day, c.hour,
+        snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC", c.year, c.month, c.day, c.hour,
                  c.minute, c.second, c.ms);
     else if (c.second)
-        snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d UTC", c.year, c.month, c.day, c.hour,
+        snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d UTC", c.year, c.month, c.day, c.hour,
                  c.minute, c.second);
     else
-        snprintf(out, 32, "%04d-%02d-%02d %02d:%02d UTC", c.year, c.month, c.day, c.hour, c.minute);
+        snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d UTC", c.year, c.month, c.day, c.hour, c.minute);
+    size_t n = strlen(tmp) < 31 ? strlen(tmp) : 31;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
 }
 
 bool tu_parse_when(const char *s, int64_t *ms_out)

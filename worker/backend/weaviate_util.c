@@ -73,8 +73,12 @@ bool dm_weaviate_format_date(int64_t ms, char out[32])
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
     int s = (int)(rem / 1000);
-    snprintf(out, 32, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, s / 3600,
-             s / 60 % 60, s % 60, (int)(rem % 1000));
+    char tmp[96]; /* years 1..9999 (checked above) make 24 bytes; the compiler cannot know */
+    snprintf(tmp, sizeof tmp, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m % 100, d % 100,
+             s / 3600 % 100, s / 60 % 60, s % 60, (int)(rem % 1000));
+    size_t n = strlen(tmp) < 31 ? strlen(tmp) : 31;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
     return true;
 }
 
