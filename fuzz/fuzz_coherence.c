@@ -22,7 +22,7 @@ static void prefill(dm_l1_cache *c)
         k[i] = (dm_candle){.symbol = "EUR/USD", .tf = DM_TF_1H, .ts = T0 + i * HOUR_MS,
                            .open = 1.1112, .high = 1.1115, .low = 1.1110, .close = 1.1112,
                            .source = "broker-csv"};
-    dm_cache_opts o = {3600, 1000, 0};
+    dm_cache_opts o = {.ttl_s = 3600, .depth = 1000};
     dm_tick seen;
     dm_candle_vec v = {0};
     dm_err e = {0};

@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msgs[i].len = len;
         msgs[i].content_type = CONTENT_TYPES[(sel >> 2) & 3];
     }
-    dm_cache_opts opts = {3600, 1000, 0};
+    dm_cache_opts opts = {.ttl_s = 3600, .depth = 1000};
     dm_ingest_batch(ing, msgs, n, &opts);
     dm_buf update;
     dm_buf_init(&update);

@@ -38,7 +38,7 @@ static void prefill(dm_backend *b)
         k[i] = (dm_candle){.symbol = "EUR/USD", .tf = DM_TF_1H, .ts = T0 + i * HOUR_MS,
                            .open = 1.1112, .high = 1.1115, .low = 1.1110, .close = 1.1112,
                            .source = "broker-csv"};
-    dm_cache_opts o = {3600, 1000, 0};
+    dm_cache_opts o = {.ttl_s = 3600, .depth = 1000};
     dm_candle_vec v = {0};
     dm_err e = {0};
     b->ops->latest_tick(b, t.symbol, &seen, &e); /* a miss allows the fill that follows */

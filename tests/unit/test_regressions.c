@@ -233,7 +233,7 @@ static dm_code dead_code(size_t n_msgs)
         m[i].data = data[i];
         m[i].len = strlen(data[i]);
     }
-    dm_cache_opts opts = {3600, 1000, 0};
+    dm_cache_opts opts = {.ttl_s = 3600, .depth = 1000};
     dm_ingest_batch(ing, m, n_msgs, &opts);
     dm_code c = m[0].verdict == DM_V_DEAD ? m[0].err.code : (dm_code)-1;
     dm_ingest_destroy(ing);

@@ -60,6 +60,7 @@ typedef struct {
     int ttl_s; /* expiry of cached latest values */
     int depth; /* newest candles kept per (symbol, timeframe) */
     uint64_t seq; /* a fill: the stream sequence the answering source had committed (L1) */
+    const uint64_t *seqs; /* a write: per row, its message's MARKET sequence; NULL: unknown */
 } dm_cache_opts;
 
 /* Candles of one (symbol, timeframe) with start <= ts < end, oldest first, at most limit. */

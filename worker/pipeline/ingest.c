@@ -15,6 +15,8 @@ struct dm_ingest {
     dm_candle *candles;
     dm_event *events;
     size_t rows, cap;
+    uint64_t *seqs; /* per row of the batch: its message's MARKET sequence */
+    size_t seqs_cap;
     /* rejects of the last batch, freed at the start of the next */
     dm_reject *rejects;
     size_t n_rejects, rejects_cap;
@@ -93,6 +95,7 @@ void dm_ingest_destroy(dm_ingest *ing)
         return;
     clear_rejects(ing);
     free(ing->rejects);
+    free(ing->seqs);
     free(ing->ticks);
     free(ing->candles);
     free(ing->events);
@@ -283,11 +286,30 @@ static dm_bstatus write_rows(dm_ingest *ing, size_t start, size_t n, const dm_ca
     if (n == 0)
         return DM_BS_OK;
     dm_backend *b = ing->backend;
+    dm_cache_opts part = *o;
+    part.seqs = o->seqs ? o->seqs + start : NULL;
     switch (ing->kind) {
-    case DM_KIND_TICK: return dm_backend_write_ticks(b, ing->ticks + start, n, o, err);
+    case DM_KIND_TICK: return dm_backend_write_ticks(b, ing->ticks + start, n, &part, err);
     case DM_KIND_EVENT: return dm_backend_write_events(b, ing->events + start, n, err);
-    default: return dm_backend_write_candles(b, ing->candles + start, n, o, err);
+    default: return dm_backend_write_candles(b, ing->candles + start, n, &part, err);
     }
+}
+
+/* Each row's stream sequence, for backends that order revisions by it (NULL when out of
+ * memory: unknown). */
+static const uint64_t *row_seqs(dm_ingest *ing, const dm_ingest_msg *msgs, size_t n)
+{
+    if (ing->rows > ing->seqs_cap) {
+        uint64_t *v = realloc(ing->seqs, ing->rows * sizeof *v);
+        if (v == NULL)
+            return NULL;
+        ing->seqs = v;
+        ing->seqs_cap = ing->rows;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < msgs[i].row_count && msgs[i].row_start + r < ing->rows; r++)
+            ing->seqs[msgs[i].row_start + r] = msgs[i].seq;
+    return ing->seqs;
 }
 
 static dm_bstatus write_with_retry(dm_ingest *ing, const dm_cache_opts *o, dm_err *err)
@@ -374,6 +396,9 @@ void dm_ingest_batch(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cac
     point_at_rejects(ing, msgs, n);
     if (with_rows == 0)
         return;
+    dm_cache_opts o = *opts;
+    o.seqs = row_seqs(ing, msgs, n);
+    opts = &o;
     dm_err e = {0};
     dm_bstatus st = write_with_retry(ing, opts, &e);
     if (st == DM_BS_OK)
