@@ -64,6 +64,7 @@ struct worker {
     dm_strategy_watch *watch;
     dm_l1_cache *l1;
     dm_series_store *series; /* the analysis engines' closes; shared by responders */
+    dm_fallback_config loader; /* how the store loads; Weaviate's window source reads it */
     dm_flight *flight;
     dm_breaker *breakers[DM_BK_COUNT]; /* per configured backend; shared by all threads */
     atomic_bool strategy_changed; /* set by the watch thread, consumed by main */
@@ -137,9 +138,11 @@ static dm_backend *make_backend(const worker *w, const dm_strategy *st, dm_backe
     case DM_BK_CLICKHOUSE: return w->cfg[id] ? dm_clickhouse_create(w->cfg[id], timeout) : NULL;
     case DM_BK_DRAGONFLY: return w->cfg[id] ? dm_dragonfly_create(w->cfg[id], timeout) : NULL;
     case DM_BK_WEAVIATE:
-        return w->cfg[id] ? dm_weaviate_backend_create(w->cfg[id], st->patterns.window, st->patterns.hnsw,
-                                                       st->patterns.timeframes, timeout)
-                          : NULL;
+        if (w->cfg[id] == NULL)
+            return NULL;
+        dm_window_source src = dm_fallback_window_source((dm_fallback_config *)&w->loader);
+        return dm_weaviate_backend_create(w->cfg[id], st->patterns.window, st->patterns.hnsw,
+                                          st->patterns.timeframes, timeout, &src);
     case DM_BK_ARANGODB: return w->cfg[id] ? dm_arango_backend_create(w->cfg[id], timeout) : NULL;
     case DM_BK_L1: return w->l1 ? dm_l1_backend_create(w->l1) : NULL;
     default: return NULL;
@@ -356,9 +359,7 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
     }
     if (w->l1)
         sc.backends[DM_BK_L1] = dm_l1_backend_create(w->l1);
-    dm_fallback_config fc = {.store = w->series, .timescale = w->pools[DM_BK_TIMESCALE],
-                             .fresh = dm_l1_cache_fresh(w->l1)};
-    sc.backends[DM_BK_FALLBACK] = dm_fallback_create(&fc);
+    sc.backends[DM_BK_FALLBACK] = dm_fallback_create(&w->loader);
     dm_serve *s = dm_serve_create(&sc);
     if (s == NULL) {
         for (int id = 0; id < DM_BK_COUNT; id++)
@@ -550,6 +551,8 @@ int main(int argc, char **argv)
         return 1;
     }
     apply_l1_ttls(w.l1, &w.initial);
+    w.loader = (dm_fallback_config){.store = w.series, .timescale = w.pools[DM_BK_TIMESCALE],
+                                    .fresh = dm_l1_cache_fresh(w.l1)};
     if (nats_Open(-1) != NATS_OK) {
         DM_ERROR("main", "cannot initialise the NATS library");
         free_worker(&w);

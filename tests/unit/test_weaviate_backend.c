@@ -36,7 +36,7 @@ static void start(bfix *f, const dm_stub_step *steps, size_t n, bool hnsw)
     snprintf(cfg, sizeof cfg, "{\"url\":\"%s\",\"api_key\":\"" KEY "\"}",
              dm_stub_url(f->stub, url, sizeof url));
     cJSON *c = cJSON_Parse(cfg);
-    f->b = dm_weaviate_backend_create(c, 4, hnsw, TF_1H, 2);
+    f->b = dm_weaviate_backend_create(c, 4, hnsw, TF_1H, 2, NULL);
     cJSON_Delete(c);
     assert_non_null(f->b);
     assert_int_equal(f->b->id, DM_BK_WEAVIATE);
@@ -255,17 +255,78 @@ static void refuses_unusable_configs(void **state)
 {
     (void)state;
     cJSON *c = cJSON_Parse("{\"url\":\"ftp://example.com\"}");
-    assert_null(dm_weaviate_backend_create(c, 4, false, TF_1H, 2));
+    assert_null(dm_weaviate_backend_create(c, 4, false, TF_1H, 2, NULL));
     cJSON_Delete(c);
     c = cJSON_Parse("{\"url\":\"http://127.0.0.1:1\",\"class\":\"lower\"}");
-    assert_null(dm_weaviate_backend_create(c, 4, false, TF_1H, 2));
+    assert_null(dm_weaviate_backend_create(c, 4, false, TF_1H, 2, NULL));
     cJSON_Delete(c);
     /* "ENV?:" unset reads as "": a server without auth, not an empty key. */
     c = cJSON_Parse("{\"url\":\"http://127.0.0.1:1\",\"api_key\":\"\"}");
-    dm_backend *b = dm_weaviate_backend_create(c, 4, false, TF_1H, 2);
+    dm_backend *b = dm_weaviate_backend_create(c, 4, false, TF_1H, 2, NULL);
     assert_non_null(b);
     dm_backend_destroy(b);
     cJSON_Delete(c);
+}
+
+/* A window source that knows six hourly closes of EUR/USD, the last two just written. */
+static const double AROUND[] = {1.10, 1.12, 1.11, 1.15, 1.14, 1.18};
+
+static dm_bstatus fake_around(void *self, const dm_candle *c, const uint64_t *seqs, size_t n, size_t w,
+                              dm_window_sink sink, void *sink_ctx, dm_err *err)
+{
+    int *calls = self;
+    (*calls)++;
+    (void)seqs;
+    assert_int_equal(n, 2);
+    assert_int_equal(w, 4);
+    assert_int_equal(c[0].tf, DM_TF_1H);
+    int64_t ts[6];
+    for (int i = 0; i < 6; i++)
+        ts[i] = JAN_1 + i * HOUR;
+    return sink(sink_ctx, "EUR/USD", DM_TF_1H, ts, AROUND, 6, 4, 5, err);
+}
+
+static void written_candles_store_every_window_that_holds_them(void **state)
+{
+    (void)state;
+    const char reply[] = "[{\"result\":{}},{\"result\":{}}]";
+    const dm_stub_step steps[] = {
+        {"POST", "/v1/schema", "Authorization", BEARER, {"\"PriceWindow\"", NULL}, 200, "{}", 0},
+        {"POST", "/v1/batch/objects", "Authorization", BEARER, {"\"objects\"", NULL}, 200, reply, 0},
+    };
+    char url[64], cfg[160];
+    dm_stub *stub = dm_stub_start(steps, 2);
+    snprintf(cfg, sizeof cfg, "{\"url\":\"%s\",\"api_key\":\"" KEY "\"}", dm_stub_url(stub, url, sizeof url));
+    cJSON *c = cJSON_Parse(cfg);
+    int calls = 0;
+    dm_window_source src = {fake_around, &calls};
+    dm_backend *b = dm_weaviate_backend_create(c, 4, false, TF_1H, 2, &src);
+    cJSON_Delete(c);
+    assert_non_null(b->ops->write_candles);
+    dm_candle k[3] = {{.symbol = "EUR/USD", .tf = DM_TF_1H, .ts = JAN_1 + 4 * HOUR, .close = 1.14},
+                      {.symbol = "EUR/USD", .tf = DM_TF_4H, .ts = JAN_1, .close = 1.2},
+                      {.symbol = "EUR/USD", .tf = DM_TF_1H, .ts = JAN_1 + 5 * HOUR, .close = 1.18}};
+    uint64_t seqs[3] = {7, 8, 9};
+    dm_cache_opts o = {.seqs = seqs};
+    dm_err err = {0};
+    dm_bstatus st = b->ops->write_candles(b, k, 3, &o, &err);
+    if (st != DM_BS_OK)
+        fail_msg("write: %s", err.message);
+    assert_int_equal(calls, 1); /* the 4h candle is not indexed: only the two 1h ones went */
+    /* Positions 4 and 5 changed: the windows ending at 4 and 5 hold them (ending at 3 does not). */
+    cJSON *body = cJSON_Parse(dm_stub_body(stub, 1));
+    const cJSON *objs = cJSON_GetObjectItem(body, "objects");
+    assert_int_equal(cJSON_GetArraySize(objs), 2);
+    char id[40];
+    assert_true(dm_weaviate_uuid5("EUR/USD|1h|1704085200000", id));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(objs, 1), "id")), id);
+    cJSON_Delete(body);
+    char why[700];
+    bool ok = dm_stub_verify(stub, why, sizeof why);
+    dm_backend_destroy(b);
+    dm_stub_stop(stub);
+    if (!ok)
+        fail_msg("stub: %s", why);
 }
 
 int main(void)
@@ -279,6 +340,7 @@ int main(void)
         cmocka_unit_test(no_hit_misses_only_when_weaviate_holds_nothing_of_the_symbol),
         cmocka_unit_test(failures_keep_weaviates_statuses),
         cmocka_unit_test(refuses_unusable_configs),
+        cmocka_unit_test(written_candles_store_every_window_that_holds_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

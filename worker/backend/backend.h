@@ -48,6 +48,20 @@ dm_bstatus dm_bfail_at(const char *file, int line, dm_err *err, dm_bstatus st, c
  * takes the code of st. Returns st. */
 dm_bstatus dm_brejudge(dm_err *err, dm_bstatus st);
 
+/* What an index of windows (Weaviate) asks of the worker when candles are written: the
+ * worker adds them to its copy of their series (revisions ordered by stream sequence) and
+ * hands back, per series touched, its closes from W-1 candles before the first written
+ * position to W-1 after the last, with those positions (first, last) in that range: every
+ * window that holds a written candle lies inside. */
+typedef dm_bstatus (*dm_window_sink)(void *ctx, const char *symbol, dm_tf tf, const int64_t *ts,
+                                     const double *close, size_t n, size_t first, size_t last,
+                                     dm_err *err);
+typedef struct {
+    dm_bstatus (*around)(void *self, const dm_candle *c, const uint64_t *seqs, size_t n, size_t w,
+                         dm_window_sink sink, void *sink_ctx, dm_err *err);
+    void *self;
+} dm_window_source;
+
 typedef struct { dm_candle *v; size_t n, cap; } dm_candle_vec;
 typedef struct { dm_event *v; size_t n, cap; } dm_event_vec;
 

@@ -135,8 +135,11 @@ dm_bstatus dm_weaviate_count(dm_weaviate *w, const char *symbol, const char *tim
  * only with the flat index, every exclusion decided, and the neighbours fetched sufficing (the walk
  * reached limit, or Weaviate had no more). Scores are 1 - cosine distance, which Weaviate computes
  * in float32 (about 1e-7 off). */
+/* With a window source (src, may be NULL) it is also a write consumer of candles: each
+ * written candle's windows (every window of `window` closes holding it) are stored,
+ * z-normalised, before the candle is acked. */
 dm_backend *dm_weaviate_backend_create(const cJSON *cfg, int window, bool hnsw, unsigned timeframes,
-                                       int timeout_s);
+                                       int timeout_s, const dm_window_source *src);
 
 /* ---- pure helpers, exposed for the unit tests ---------------------------------------- */
 

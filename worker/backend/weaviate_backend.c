@@ -13,6 +13,8 @@ typedef struct {
     int window;
     bool hnsw;
     unsigned timeframes;
+    dm_window_source src; /* the worker's series, to build windows of written candles */
+    bool class_ready;     /* the class was checked (created) by this connection */
 } wv_backend;
 
 /* Neighbours fetched so the greedy walk can reach `limit`: each window it takes excludes
@@ -159,14 +161,69 @@ static void wv_destroy(dm_backend *base)
     free(b);
 }
 
+/* ---- writes: the windows that hold written candles ------------------------------------ */
+
+/* Every window of W closes that holds a position in [first, last] of the closes around. */
+static dm_bstatus put_around(void *ctx, const char *symbol, dm_tf tf, const int64_t *ts, const double *close,
+                             size_t n, size_t first, size_t last, dm_err *err)
+{
+    wv_backend *b = ctx;
+    size_t w = (size_t)b->window;
+    if (n < w)
+        return DM_BS_OK;
+    size_t j0 = first > w - 1 ? first : w - 1, j1 = last + w - 1 < n ? last + w - 1 : n - 1;
+    if (j0 > j1)
+        return DM_BS_OK;
+    dm_pattern_window *win = calloc(j1 - j0 + 1, sizeof *win);
+    if (win == NULL)
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
+    for (size_t j = j0; j <= j1; j++)
+        win[j - j0] = (dm_pattern_window){.symbol = symbol, .timeframe = dm_tf_name(tf), .timestamp = ts[j],
+                                          .start_timestamp = ts[j - w + 1], .closes = close + j - w + 1};
+    dm_bstatus st = dm_weaviate_put_windows(b->wv, win, j1 - j0 + 1, err);
+    free(win);
+    return st;
+}
+
+/* A write consumer of candles: durable, acked only once Weaviate confirmed every window
+ * (uuid5 ids, so a redelivery overwrites). Candles of timeframes it does not index pass. */
+static dm_bstatus wv_write_candles(dm_backend *base, const dm_candle *c, size_t n, const dm_cache_opts *o,
+                                   dm_err *err)
+{
+    wv_backend *b = (wv_backend *)base;
+    dm_candle *kept = malloc((n ? n : 1) * sizeof *kept);
+    uint64_t *seqs = malloc((n ? n : 1) * sizeof *seqs);
+    size_t k = 0;
+    dm_bstatus st = kept && seqs ? DM_BS_OK : dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
+    for (size_t i = 0; st == DM_BS_OK && i < n; i++)
+        if (b->timeframes & (1u << c[i].tf)) {
+            seqs[k] = o && o->seqs ? o->seqs[i] : 0;
+            kept[k++] = c[i];
+        }
+    if (st == DM_BS_OK && k > 0 && !b->class_ready && (st = dm_weaviate_ensure_class(b->wv, err)) == DM_BS_OK)
+        b->class_ready = true;
+    if (st == DM_BS_OK && k > 0)
+        st = b->src.around(b->src.self, kept, o && o->seqs ? seqs : NULL, k, (size_t)b->window, put_around, b, err);
+    free(kept);
+    free(seqs);
+    return st;
+}
+
 static const dm_backend_ops OPS = {
     .patterns = wv_patterns,
     .ping = wv_ping,
     .destroy = wv_destroy,
 };
 
+static const dm_backend_ops OPS_WRITE = {
+    .write_candles = wv_write_candles,
+    .patterns = wv_patterns,
+    .ping = wv_ping,
+    .destroy = wv_destroy,
+};
+
 dm_backend *dm_weaviate_backend_create(const cJSON *cfg, int window, bool hnsw, unsigned timeframes,
-                                       int timeout_s)
+                                       int timeout_s, const dm_window_source *src)
 {
     const char *key = dm_cfg_str(cfg, "api_key", NULL);
     dm_weaviate_config wc = {
@@ -184,7 +241,9 @@ dm_backend *dm_weaviate_backend_create(const cJSON *cfg, int window, bool hnsw, 
         free(b);
         return NULL;
     }
-    b->base.ops = &OPS;
+    b->base.ops = src && src->around ? &OPS_WRITE : &OPS;
+    if (src)
+        b->src = *src;
     b->base.id = DM_BK_WEAVIATE;
     b->window = window;
     b->hnsw = hnsw;

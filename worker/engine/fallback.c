@@ -28,6 +28,18 @@ dm_bstatus dm_fallback_read_closes(void *ctx, dm_tf tf, const char *symbol, dm_c
     return st;
 }
 
+static dm_bstatus around(void *self, const dm_candle *c, const uint64_t *seqs, size_t n, size_t w,
+                         dm_window_sink sink, void *sink_ctx, dm_err *err)
+{
+    dm_fallback_config *cfg = self;
+    return dm_series_write_around(cfg->store, dm_fallback_read_closes, cfg, c, seqs, n, w, sink, sink_ctx, err);
+}
+
+dm_window_source dm_fallback_window_source(dm_fallback_config *cfg)
+{
+    return (dm_window_source){around, cfg};
+}
+
 static dm_bstatus acquire(fallback *f, dm_tf tf, dm_series_view *v, dm_err *err)
 {
     return dm_series_acquire(f->cfg.store, tf, dm_fallback_read_closes, &f->cfg, v, err);

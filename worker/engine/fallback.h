@@ -27,4 +27,8 @@ dm_backend *dm_fallback_create(const dm_fallback_config *cfg);
 dm_bstatus dm_fallback_read_closes(void *ctx, dm_tf tf, const char *symbol, dm_close_sink sink,
                                    void *sink_ctx, dm_err *err);
 
+/* The series store as the window source of an index (backend.h, dm_window_source): written
+ * candles join the store and their windows are read from it. cfg must outlive it. */
+dm_window_source dm_fallback_window_source(dm_fallback_config *cfg);
+
 #endif

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "../util/hash.h"
 #include "../util/log.h"
 
@@ -398,4 +400,119 @@ dm_bstatus dm_series_acquire(dm_series_store *s, dm_tf tf, dm_series_reader read
 void dm_series_release(dm_series_store *s, dm_tf tf)
 {
     pthread_rwlock_unlock(&s->tf[tf].lock);
+}
+
+/* ---- windows around written candles ------------------------------------------------- */
+
+typedef struct {
+    char symbol[DM_SYMBOL_MAX + 1];
+    int64_t ts[2]; /* first and last open time written */
+} touched;
+
+static size_t index_of(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Copies the closes around one touched series (under the caller's lock); false: gone. */
+static bool copy_around(tf_slot *t, const touched *k, size_t w, int64_t **ts, double **cl, size_t *n,
+                        size_t *first, size_t *last)
+{
+    dm_series_view v = {t->series, t->n};
+    dm_pseries *p = dm_series_find(&v, k->symbol);
+    if (p == NULL)
+        return false;
+    const int64_t *all = dm_pseries_ts(p);
+    size_t len = dm_pseries_len(p), lo = index_of(all, len, k->ts[0]), hi = index_of(all, len, k->ts[1]);
+    if (hi >= len)
+        hi = len - 1;
+    size_t from = lo >= w - 1 ? lo - (w - 1) : 0, to = hi + w - 1 < len ? hi + w - 1 : len - 1;
+    *n = to - from + 1;
+    *ts = malloc(*n * sizeof **ts);
+    *cl = malloc(*n * sizeof **cl);
+    if (*ts == NULL || *cl == NULL)
+        return false;
+    memcpy(*ts, all + from, *n * sizeof **ts);
+    memcpy(*cl, dm_pseries_close(p) + from, *n * sizeof **cl);
+    *first = lo - from;
+    *last = hi - from;
+    return true;
+}
+
+/* Applies the candles of tf under the write lock; collects the series touched. */
+static size_t apply_tf(dm_series_store *s, tf_slot *t, dm_tf tf, const dm_candle *c, const uint64_t *seqs,
+                       size_t n, touched *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].tf != tf || (seqs && !newest(s, &c[i], seqs[i])) || !put_close(s, t, c[i].symbol, c[i].ts, c[i].close))
+            continue;
+        size_t j = 0;
+        while (j < k && strcmp(out[j].symbol, c[i].symbol) != 0)
+            j++;
+        if (j == k) {
+            snprintf(out[k].symbol, sizeof out[k].symbol, "%s", c[i].symbol);
+            out[k].ts[0] = out[k].ts[1] = c[i].ts;
+            k++;
+        }
+        out[j].ts[0] = c[i].ts < out[j].ts[0] ? c[i].ts : out[j].ts[0];
+        out[j].ts[1] = c[i].ts > out[j].ts[1] ? c[i].ts : out[j].ts[1];
+    }
+    return k;
+}
+
+static dm_bstatus around_tf(dm_series_store *s, dm_tf tf, dm_series_reader read, void *ctx, const dm_candle *c,
+                            const uint64_t *seqs, size_t n, size_t w, dm_window_sink sink, void *sink_ctx,
+                            dm_err *err)
+{
+    dm_series_view v;
+    dm_bstatus st = dm_series_acquire(s, tf, read, ctx, &v, err); /* loads tf when needed */
+    if (st != DM_BS_OK)
+        return st;
+    dm_series_release(s, tf);
+    tf_slot *t = &s->tf[tf];
+    touched *k = calloc(n, sizeof *k);
+    if (k == NULL)
+        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
+    pthread_rwlock_wrlock(&t->lock);
+    size_t nk = t->state == TF_READY ? apply_tf(s, t, tf, c, seqs, n, k) : 0;
+    bool ready = t->state == TF_READY;
+    pthread_rwlock_unlock(&t->lock);
+    if (!ready)
+        st = dm_bfail(err, DM_BS_TRANSIENT, "", "%s closes were dropped while writing: try again", dm_tf_name(tf));
+    for (size_t i = 0; i < nk && st == DM_BS_OK; i++) {
+        int64_t *ts = NULL;
+        double *cl = NULL;
+        size_t m = 0, first = 0, last = 0;
+        pthread_rwlock_rdlock(&t->lock);
+        bool ok = copy_around(t, &k[i], w, &ts, &cl, &m, &first, &last);
+        pthread_rwlock_unlock(&t->lock);
+        st = ok ? sink(sink_ctx, k[i].symbol, tf, ts, cl, m, first, last, err) : st;
+        free(ts);
+        free(cl);
+    }
+    free(k);
+    return st;
+}
+
+dm_bstatus dm_series_write_around(dm_series_store *s, dm_series_reader read, void *ctx, const dm_candle *c,
+                                  const uint64_t *seqs, size_t n, size_t w, dm_window_sink sink,
+                                  void *sink_ctx, dm_err *err)
+{
+    bool seen[DM_TF_COUNT] = {false};
+    for (size_t i = 0; i < n; i++)
+        seen[c[i].tf] = true;
+    dm_bstatus st = DM_BS_OK;
+    for (int tf = 0; tf < DM_TF_COUNT && st == DM_BS_OK; tf++)
+        if (seen[tf])
+            st = around_tf(s, (dm_tf)tf, read, ctx, c, seqs, n, w, sink, sink_ctx, err);
+    return st;
 }

@@ -47,6 +47,13 @@ void dm_series_release(dm_series_store *s, dm_tf tf);
 /* The series of `symbol` in an acquired view; NULL when it has none. */
 dm_pseries *dm_series_find(const dm_series_view *v, const char *symbol);
 
+/* Durable candles being written to an index of windows: applies them (loading tf first when
+ * needed; seqs may be NULL) and calls sink per series touched with the closes around them
+ * (analysis_ops.h, dm_window_sink), outside the lock. */
+dm_bstatus dm_series_write_around(dm_series_store *s, dm_series_reader read, void *ctx, const dm_candle *c,
+                                  const uint64_t *seqs, size_t n, size_t w, dm_window_sink sink,
+                                  void *sink_ctx, dm_err *err);
+
 /* Committed candles heard on dm.cache.v1.update, with their stream sequences. */
 void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs, size_t n);
 /* PostgreSQL committed candles of (symbol, tf) up to seq that no notice carried. */
