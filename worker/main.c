@@ -267,7 +267,11 @@ static int reconcile_consumers(worker *w, dm_bus *bus)
             /* A consumer's own connection, outside the request pool. */
             dm_backend *b = make_backend(w, st, (dm_backend_id)id);
             if (b == NULL || !dm_kind_supported((dm_kind)k, b)) {
-                if (b == NULL)
+                /* Weaviate and ArangoDB are optional: the in-worker engines answer without them. */
+                if (b == NULL && (id == DM_BK_WEAVIATE || id == DM_BK_ARANGODB))
+                    DM_INFO("main", "%s lists %s, which this worker has not configured: skipped",
+                            dm_op_name(dm_kind_op((dm_kind)k)), dm_backend_name((dm_backend_id)id));
+                else if (b == NULL)
                     DM_WARN("main", "%s lists %s, which this worker has not configured: skipped",
                             dm_op_name(dm_kind_op((dm_kind)k)), dm_backend_name((dm_backend_id)id));
                 dm_backend_destroy(b);

@@ -33,7 +33,8 @@ typedef struct {
     /* record */
     int calls;
     size_t call_rows[FAKE_MAX_CALLS];
-    const dm_cache_opts *last_opts;
+    dm_cache_opts last_opts; /* a copy: the ingest passes its own, with the rows' sequences */
+    uint64_t last_seqs[8];
     dm_tick ticks[64];
     size_t n_ticks;
     dm_candle *candles; /* committed rows, in commit order */
@@ -68,7 +69,9 @@ static dm_bstatus fake_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
                                    const dm_cache_opts *o, dm_err *err)
 {
     fake *f = (fake *)b;
-    f->last_opts = o;
+    f->last_opts = *o;
+    for (size_t k = 0; o->seqs && k < n && k < 8; k++)
+        f->last_seqs[k] = o->seqs[k];
     dm_bstatus st = fake_begin(f, n, err);
     if (st != DM_BS_OK)
         return st;
@@ -85,7 +88,9 @@ static dm_bstatus fake_write_candles(dm_backend *b, const dm_candle *c, size_t n
                                      const dm_cache_opts *o, dm_err *err)
 {
     fake *f = (fake *)b;
-    f->last_opts = o;
+    f->last_opts = *o;
+    for (size_t k = 0; o->seqs && k < n && k < 8; k++)
+        f->last_seqs[k] = o->seqs[k];
     dm_bstatus st = fake_begin(f, n, err);
     if (st != DM_BS_OK)
         return st;
@@ -238,6 +243,8 @@ static void acks_good_ticks_and_dead_letters_the_bad_one(void **state)
         msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 3000, 1.10340, 1.10330)),
         msg("market.tick.USDJPY", tick_json("USD/JPY", T0 + 4000, 109.512, 109.515)),
     };
+    for (int i = 0; i < 4; i++)
+        m[i].seq = 100 + (uint64_t)i;
     dm_ingest_batch(x->ing, m, 4, &x->opts);
     assert_verdict(m[0], DM_V_ACK);
     assert_verdict(m[1], DM_V_ACK);
@@ -250,7 +257,11 @@ static void acks_good_ticks_and_dead_letters_the_bad_one(void **state)
     /* one write holding the three good ticks, in order */
     assert_int_equal(x->f.calls, 1);
     assert_int_equal(x->f.call_rows[0], 3);
-    assert_ptr_equal(x->f.last_opts, &x->opts);
+    assert_int_equal(x->f.last_opts.ttl_s, x->opts.ttl_s);
+    assert_int_equal(x->f.last_opts.depth, x->opts.depth);
+    assert_non_null(x->f.last_opts.seqs); /* each row carries its message's stream sequence */
+    assert_int_equal(x->f.last_seqs[0], 100);
+    assert_int_equal(x->f.last_seqs[2], 103);
     assert_int_equal(x->f.n_ticks, 3);
     assert_int_equal(x->f.ticks[0].ts, T0 + 1000);
     assert_int_equal(x->f.ticks[1].ts, T0 + 2000);

@@ -73,8 +73,8 @@ static void loads_the_repository_strategy_file(void **state)
     const dm_backend_id T = DM_BK_TIMESCALE, C = DM_BK_CLICKHOUSE, D = DM_BK_DRAGONFLY,
                         W = DM_BK_WEAVIATE, A = DM_BK_ARANGODB, F = DM_BK_FALLBACK, L = DM_BK_L1;
     ROUTE(s, DM_OP_SAVE_TICK, T, D);
-    ROUTE(s, DM_OP_SAVE_CANDLE, T, C, D);
-    ROUTE(s, DM_OP_SAVE_CANDLES_BULK, T, C, D);
+    ROUTE(s, DM_OP_SAVE_CANDLE, T, C, D, W);
+    ROUTE(s, DM_OP_SAVE_CANDLES_BULK, T, C, D, W);
     ROUTE(s, DM_OP_SAVE_EVENT, T);
     ROUTE(s, DM_OP_GET_LATEST_TICK, L, D, T);
     ROUTE(s, DM_OP_GET_CANDLES, L, D, T, C);
