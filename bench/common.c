@@ -298,3 +298,84 @@ void bench_note(const char *fmt, ...)
     printf("NOTE\t%s\n", msg);
     fflush(stdout);
 }
+
+struct bench_echo {
+    natsSubscription *sub;
+    char *data;
+    int len;
+};
+
+static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    const bench_echo *e = closure;
+    const char *reply_to = natsMsg_GetReply(msg);
+    if (reply_to && *reply_to) {
+        natsMsg *out = NULL;
+        natsStatus s = natsMsg_Create(&out, reply_to, NULL, e->data, e->len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, "Content-Type", "application/json");
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, "Status", "200");
+        if (s == NATS_OK)
+            natsConnection_PublishMsg(nc, out);
+        natsMsg_Destroy(out);
+    }
+    natsMsg_Destroy(msg);
+}
+
+bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len)
+{
+    bench_echo *e = calloc(1, sizeof *e);
+    if (e == NULL || len < 0 || (e->data = malloc(len > 0 ? (size_t)len : 1)) == NULL) {
+        free(e);
+        fprintf(stderr, "bench: echo: out of memory\n");
+        return NULL;
+    }
+    memset(e->data, 'x', (size_t)len);
+    e->len = len;
+    natsStatus s = natsConnection_Subscribe(&e->sub, nc, subject, on_echo, e);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(nc);
+    if (s != NATS_OK) {
+        bench_nats_fail("echo subscribe", s);
+        bench_echo_stop(e);
+        return NULL;
+    }
+    return e;
+}
+
+void bench_echo_stop(bench_echo *e)
+{
+    if (e == NULL)
+        return;
+    if (e->sub) {
+        natsSubscription_Unsubscribe(e->sub);
+        natsSubscription_Destroy(e->sub);
+    }
+    free(e->data);
+    free(e);
+}
+
+natsStatus bench_request(natsConnection *nc, const char *subject, const char *body, int len,
+                         int timeout_ms, natsMsg **reply, int64_t *ns)
+{
+    natsMsg *m = NULL;
+    *reply = NULL;
+    natsStatus s = natsMsg_Create(&m, subject, NULL, body, len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Content-Type", "application/json");
+    if (s == NATS_OK) {
+        int64_t t = bench_now_ns();
+        s = natsConnection_RequestMsg(reply, nc, m, timeout_ms);
+        *ns = bench_now_ns() - t;
+    }
+    natsMsg_Destroy(m);
+    return s;
+}
+
+int bench_reply_status(natsMsg *reply)
+{
+    const char *st = NULL;
+    return natsMsgHeader_Get(reply, "Status", &st) == NATS_OK && st ? atoi(st) : 200;
+}

@@ -40,6 +40,21 @@ enum { BENCH_CPU_WORKERS, BENCH_CPU_NATS, BENCH_CPU_PG, BENCH_CPU_REDIS, BENCH_C
 extern const char *const bench_cpu_names[BENCH_CPU_COUNT];
 void bench_cpu_snapshot(double out[BENCH_CPU_COUNT]);
 
+/* A NATS echo responder on its own connection: answers every request on `subject` at once
+ * with `len` bytes of body and the headers the worker sets (Content-Type
+ * application/json, Status 200), the floor a real reply of that size cannot beat. NULL +
+ * message on error. The bytes are a copy; bench_echo_stop unsubscribes and frees. */
+typedef struct bench_echo bench_echo;
+bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len);
+void bench_echo_stop(bench_echo *e);
+
+/* One request/reply round trip with a JSON body; *ns is the round trip alone (message
+ * creation is outside the clock). The caller destroys *reply. */
+natsStatus bench_request(natsConnection *nc, const char *subject, const char *body, int len,
+                         int timeout_ms, natsMsg **reply, int64_t *ns);
+/* The reply's Status header as a number (200 when absent). */
+int bench_reply_status(natsMsg *reply);
+
 /* Latency samples in nanoseconds. */
 typedef struct {
     int64_t *v;

@@ -5,7 +5,9 @@
 # failure or ^C).
 #
 #   bench/run.sh [--ticks N] [--rounds R] [--requests N] [--warmup N] [--seconds S]
-#                [--history-repeats N] [--bulk-rounds N] [--only ingest|latest|mix|stale|history|fault]
+#                [--history-repeats N] [--bulk-rounds N] [--pattern-queries N]
+#                [--corr-requests N]
+#                [--only ingest|latest|mix|stale|patterns|correlations|history|fault]
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
 #   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
@@ -14,11 +16,15 @@
 #   --seconds S    timed phase of the mix (default 20)
 #   --history-repeats N  timed passes of each history series (default 5)
 #   --bulk-rounds N      bulk rounds of 10,000 candles, a fresh symbol each (default 5)
+#   --pattern-queries N  timed patterns.find queries per set, W 32/128 x all/one symbol (default 200)
+#   --corr-requests N    timed correlations/graph requests per series (default 300)
 #   --only NAME    run one benchmark; "fault" runs the fault suite at 200,000 messages per case (DM_FAULT_N)
 #
 # The mix (bench_mix) runs between ingest and latest, so the workers' own latency
 # percentiles in dm.v1.metrics (kept since they started) hold only its requests. latest
 # and history need the EUR/USD 1h file loaded (done once, before the first of them);
+# patterns (bench_patterns) needs it and the three 2021-2026 hourly files (EURUSD as
+# EURB/USD, GBP/USD, USD/JPY), correlations (bench_correlations) the latter;
 # history (bench_history) runs last: it ends with OPTIMIZE TABLE on ClickHouse and bulk
 # writes of fresh symbols.
 #
@@ -38,7 +44,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BUILD=$(realpath -m -- "${DM_BUILD_DIR:-$ROOT/build}")
 TICKS=100000 ROUNDS=3 REQUESTS=20000 WARMUP=1000 MIX_SECONDS=20 ONLY=''
-HISTORY_REPEATS=5 BULK_ROUNDS=5
+HISTORY_REPEATS=5 BULK_ROUNDS=5 PATTERN_QUERIES=200 CORR_REQUESTS=300
 
 while (($#)); do
     case $1 in
@@ -49,12 +55,17 @@ while (($#)); do
     --seconds) MIX_SECONDS=$2; shift 2 ;;
     --history-repeats) HISTORY_REPEATS=$2; shift 2 ;;
     --bulk-rounds) BULK_ROUNDS=$2; shift 2 ;;
+    --pattern-queries) PATTERN_QUERIES=$2; shift 2 ;;
+    --corr-requests) CORR_REQUESTS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
-case $ONLY in '' | ingest | latest | mix | stale | history | fault) ;; *) echo "bench/run.sh: --only ingest|latest|mix|stale|history|fault" >&2; exit 64 ;; esac
+case $ONLY in
+'' | ingest | latest | mix | stale | patterns | correlations | history | fault) ;;
+*) echo "bench/run.sh: --only ingest|latest|mix|stale|patterns|correlations|history|fault" >&2; exit 64 ;;
+esac
 
 # The fault report: the fault suite at 200,000 messages per case (DM_FAULT_N to change),
 # Release workers, its own stack and ports. Not part of the default run (several minutes).
@@ -85,7 +96,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ build ---
-TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix bench_stale bench_history)
+TARGETS=(dm-worker dmctl bench_ingest bench_latest bench_mix bench_stale bench_history bench_patterns
+    bench_correlations)
 say "build (Release) in $BUILD"
 configure() {
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDM_BENCH=ON "$@" >"$WORK/cmake.log" 2>&1
@@ -155,11 +167,49 @@ load_eurusd() {
     LOADED=1
 }
 
+# The three 2021-2026 hourly files, once, for patterns and correlations. The EURUSD one goes
+# in as EURB/USD: it overlaps the ten-year file in 2021 on another broker clock
+# (data/README.md), so one symbol must not hold both.
+LOADED_2021=0
+load_2021() {
+    ((LOADED_2021)) && return 0
+    say "load the 2021-2026 1h candles (EURB/USD, GBP/USD, USD/JPY)"
+    local t0 t1 pair
+    t0=$(date +%s.%N)
+    for pair in EURB/USD:EURUSD GBP/USD:GBPUSD USD/JPY:USDJPY; do
+        "$DMCTL" publish-candles --symbol "${pair%%:*}" --timeframe 1h \
+            --file "$ROOT/data/${pair##*:}_H1_2021-01_2026-04.csv" --quiet >&2 || return 1
+    done
+    "$DMCTL" lag --wait 120 >/dev/null || return 1
+    t1=$(date +%s.%N)
+    printf 'NOTE\tload: 94,670 1h candles of 2021-2026 (EURB/USD, GBP/USD, USD/JPY) published and written by all consumers in %.1f s\n' \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" >>"$ROWS"
+    LOADED_2021=1
+}
+
 if [[ -z $ONLY || $ONLY == latest ]]; then
     load_eurusd || { echo "bench: loading EUR/USD failed" >&2; exit 1; }
     say "bench_latest --requests $REQUESTS --warmup $WARMUP"
     "$BUILD/bench/bench_latest" --requests "$REQUESTS" --warmup "$WARMUP" >>"$ROWS" || {
         echo "bench: bench_latest failed" >&2
+        status=1
+    }
+fi
+
+if [[ -z $ONLY || $ONLY == patterns ]]; then
+    { load_eurusd && load_2021; } || { echo "bench: loading the hourly files failed" >&2; exit 1; }
+    say "bench_patterns --queries $PATTERN_QUERIES"
+    "$BUILD/bench/bench_patterns" --queries "$PATTERN_QUERIES" >>"$ROWS" || {
+        echo "bench: bench_patterns failed" >&2
+        status=1
+    }
+fi
+
+if [[ -z $ONLY || $ONLY == correlations ]]; then
+    load_2021 || { echo "bench: loading the 2021-2026 hourly files failed" >&2; exit 1; }
+    say "bench_correlations --requests $CORR_REQUESTS"
+    "$BUILD/bench/bench_correlations" --requests "$CORR_REQUESTS" >>"$ROWS" || {
+        echo "bench: bench_correlations failed" >&2
         status=1
     }
 fi
