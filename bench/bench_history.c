@@ -106,7 +106,6 @@
 #define POLL_MS 2
 #define COMMIT_WAIT_S 60
 #define SUBJ_HISTORY "dm.v1.candles.history"
-#define SUBJ_METRICS "dm.v1.metrics"
 #define SUBJ_ECHO "bench.history.echo"
 #define MARKET_STREAM "MARKET"
 #define RAW_STREAM "BENCH_HIST_RAW"
@@ -1171,43 +1170,19 @@ typedef struct {
     double count, p50, p95, p99;
 } wmetric;
 
-static double num_at(const cJSON *o, const char *a, const char *b, const char *c)
+static void fill_metrics(void *ctx, int i, const char *worker, const cJSON *doc)
 {
-    const char *path[3] = {a, b, c};
-    for (int i = 0; i < 3 && path[i] && o; i++)
-        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
-    return cJSON_IsNumber(o) ? o->valuedouble : 0;
+    wmetric *m = (wmetric *)ctx + i;
+    snprintf(m->worker, sizeof m->worker, "%s", worker);
+    m->count = bench_num_at(doc, "operations", "get_historical", "count");
+    m->p50 = bench_num_at(doc, "operations", "get_historical", "p50_ms");
+    m->p95 = bench_num_at(doc, "operations", "get_historical", "p95_ms");
+    m->p99 = bench_num_at(doc, "operations", "get_historical", "p99_ms");
 }
 
 static int read_metrics(natsConnection *nc, int want, wmetric *out)
 {
-    int n = 0;
-    for (int tries = 0; tries < 200 && n < want; tries++) {
-        natsMsg *r = NULL;
-        if (natsConnection_RequestString(&r, nc, SUBJ_METRICS, "{}", 5000) != NATS_OK)
-            continue;
-        cJSON *doc = NULL;
-        dm_err err = {0};
-        if (dm_doc_parse(natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), DM_ENC_JSON,
-                         64u << 20, &doc, &err) == DM_OK &&
-            doc) {
-            const cJSON *w = cJSON_GetObjectItemCaseSensitive(doc, "worker");
-            int i = 0;
-            while (cJSON_IsString(w) && i < n && strcmp(out[i].worker, w->valuestring) != 0)
-                i++;
-            if (cJSON_IsString(w) && i == n && n < MAX_WORKERS) {
-                wmetric *m = &out[n++];
-                snprintf(m->worker, sizeof m->worker, "%s", w->valuestring);
-                m->count = num_at(doc, "operations", "get_historical", "count");
-                m->p50 = num_at(doc, "operations", "get_historical", "p50_ms");
-                m->p95 = num_at(doc, "operations", "get_historical", "p95_ms");
-                m->p99 = num_at(doc, "operations", "get_historical", "p99_ms");
-            }
-        }
-        cJSON_Delete(doc);
-        natsMsg_Destroy(r);
-    }
-    return n;
+    return bench_read_metrics(nc, want, MAX_WORKERS, fill_metrics, out);
 }
 
 /* ------------------------------------------------------------- phase (a) --- */
