@@ -88,6 +88,7 @@
 #include "../worker/codec/doc.h"
 #include "../worker/codec/enc.h"
 #include "../worker/codec/models.h"
+#include "../worker/model/names.h"
 #include "../worker/util/b64.h"
 #include "common.h"
 
@@ -107,7 +108,6 @@
 #define COMMIT_WAIT_S 60
 #define SUBJ_HISTORY "dm.v1.candles.history"
 #define SUBJ_ECHO "bench.history.echo"
-#define MARKET_STREAM "MARKET"
 #define RAW_STREAM "BENCH_HIST_RAW"
 #define RAW_SUBJECTS "benchhistraw.>"
 #define BULK_SOURCE "bench-history"
@@ -713,7 +713,7 @@ static bool dm_fetch(hist *h, dm_encoding enc, pass *out)
         }
         natsStatus s = natsMsg_Create(&m, SUBJ_HISTORY, NULL, data, len);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Content-Type", enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK);
+            s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK);
         int64_t tp = bench_now_ns();
         if (s == NATS_OK)
             s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
@@ -762,7 +762,7 @@ static bool dm_check(const hist *h, const pass *p, dm_encoding enc, tally *serve
         cJSON *doc = NULL;
         dm_err e = {0};
         const char *ct = NULL;
-        natsMsgHeader_Get(r, "Content-Type", &ct);
+        natsMsgHeader_Get(r, DM_HDR_CONTENT_TYPE, &ct);
         const char *want_ct = enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK;
         if (ct == NULL || strcmp(ct, want_ct) != 0) {
             snprintf(err, cap, "page %d: Content-Type %s, expected %s", i + 1, ct ? ct : "(none)",
@@ -1028,13 +1028,13 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     const hist *h = closure;
     const char *reply_to = natsMsg_GetReply(msg);
     const char *ct = NULL;
-    natsMsgHeader_Get(msg, "Content-Type", &ct);
+    natsMsgHeader_Get(msg, DM_HDR_CONTENT_TYPE, &ct);
     long want = natsMsg_GetData(msg) ? atol(natsMsg_GetData(msg)) : 0;
     if (reply_to && *reply_to && want > 0 && (size_t)want <= h->echo_cap) {
         natsMsg *out = NULL;
         natsStatus s = natsMsg_Create(&out, reply_to, NULL, h->echo_buf, (int)want);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Content-Type", ct ? ct : DM_CT_JSON);
+            s = natsMsgHeader_Set(out, DM_HDR_CONTENT_TYPE, ct ? ct : DM_CT_JSON);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(out, "Status", "200");
         if (s == NATS_OK)
@@ -1075,7 +1075,7 @@ static bool echo_fetch(hist *h, const size_t *sizes, int n, const char *ct, pass
         natsMsg *m = NULL, *r = NULL;
         natsStatus s = natsMsg_Create(&m, SUBJ_ECHO, NULL, body, len);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Content-Type", ct);
+            s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, ct);
         int64_t tp = bench_now_ns();
         if (s == NATS_OK)
             s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
@@ -1598,7 +1598,7 @@ static long long market_backlog(jsCtx *js)
 {
     jsConsumerInfoList *list = NULL;
     jsErrCode jerr = 0;
-    if (js_Consumers(&list, js, MARKET_STREAM, NULL, &jerr) != NATS_OK)
+    if (js_Consumers(&list, js, DM_STREAM_MARKET, NULL, &jerr) != NATS_OK)
         return -1;
     long long total = 0;
     for (int i = 0; i < list->Count; i++)
@@ -1647,9 +1647,9 @@ static natsMsg *make_msg(const char *subject, const char *data, size_t len, cons
     natsMsg *m = NULL;
     natsStatus s = natsMsg_Create(&m, subject, NULL, data, (int)len);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+        s = natsMsgHeader_Set(m, DM_HDR_MSG_ID, id);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, "Content-Type", DM_CT_JSON);
+        s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, DM_CT_JSON);
     if (s != NATS_OK) {
         natsMsg_Destroy(m);
         return NULL;
@@ -1782,7 +1782,7 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
         /* aligned minutes, the last one a day before now */
         int64_t base = (wall_ms() / MIN_MS - n - 1440) * MIN_MS, last = base + (n - 1) * MIN_MS;
         char *payload = bulk_payload(symbol, base, n, &payload_len);
-        snprintf(subject, sizeof subject, "market.candles.%s.1m", token);
+        snprintf(subject, sizeof subject, DM_SUBJ_CANDLES_FMT, token, "1m");
         snprintf(id, sizeof id, "candles:%s:1m:%" PRId64 ":%" PRId64 ":%ld", token, base, last, n);
         natsMsg *m = payload ? make_msg(subject, payload, payload_len, id) : NULL;
         if (m == NULL) {
@@ -1847,7 +1847,7 @@ static bool run_bulk(hist *h, int rounds, long n, int depth)
         for (int b = 0; b < B_COUNT; b++) {
             jsConsumerInfo *ci = NULL;
             jsErrCode jerr = 0;
-            if (js_GetConsumerInfo(&ci, js, MARKET_STREAM, B_CONSUMERS[b], NULL, &jerr) == NATS_OK &&
+            if (js_GetConsumerInfo(&ci, js, DM_STREAM_MARKET, B_CONSUMERS[b], NULL, &jerr) == NATS_OK &&
                 ci && ci->Delivered.Stream >= seq && ci->Delivered.Last > 0) {
                 int64_t d = ci->Delivered.Last - w0;
                 bench_samples_add(&delivered[b], d);

@@ -31,14 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../worker/codec/doc.h"
+#include "../worker/model/names.h"
 #include "common.h"
 
 #define NS_PER_MS 1000000LL
 #define RAW_STREAM "BENCH_RAW"
 #define RAW_DURABLE "bench-raw"
 #define RAW_SUBJECTS "benchraw.>"
-#define MARKET_STREAM "MARKET"
-#define TICK_FILTER "market.tick.>"
 #define PUB_MAX_PENDING 4000
 #define FETCH_BATCH 1000
 #define FETCH_MAX_BYTES (32 * 1024 * 1024)
@@ -138,8 +138,8 @@ typedef struct {
     long ok, dup, err;
 } pubresult;
 
-/* Publishes every payload of t to prefix.<TOKEN>; returns false if a PubAck is missing. */
-static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t, int timeout_s,
+/* Publishes every payload of t to the subject subj_fmt makes of its token; returns false if a PubAck is missing. */
+static bool publish_all(natsConnection *nc, const char *subj_fmt, const tickset *t, int timeout_s,
                         pubresult *r, atomic_llong *t0_out)
 {
     memset(r, 0, sizeof *r);
@@ -160,7 +160,7 @@ static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t
         return false;
     }
     char subject[96];
-    snprintf(subject, sizeof subject, "%s.%s", prefix, t->token);
+    snprintf(subject, sizeof subject, subj_fmt, t->token);
     r->t0 = bench_now_ns();
     if (t0_out)
         atomic_store(t0_out, (long long)r->t0);
@@ -168,9 +168,9 @@ static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t
         natsMsg *m = NULL;
         s = natsMsg_Create(&m, subject, NULL, t->buf + t->off[i], t->len[i]);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Nats-Msg-Id", t->id[i]);
+            s = natsMsgHeader_Set(m, DM_HDR_MSG_ID, t->id[i]);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Content-Type", "application/json");
+            s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, DM_CT_JSON);
         if (s == NATS_OK)
             s = js_PublishMsgAsync(js, &m, NULL); /* takes m on success */
         natsMsg_Destroy(m);
@@ -362,7 +362,7 @@ static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresu
     double cpu0[BENCH_CPU_COUNT];
     bench_cpu_snapshot(cpu0);
     if (ok)
-        ok = publish_all(nc, "benchraw.tick", t, timeout_s, &pr, NULL);
+        ok = publish_all(nc, "benchraw.tick.%s", t, timeout_s, &pr, NULL);
     if (!ok)
         atomic_store(&stop, true);
     for (int k = 0; k < started; k++)
@@ -460,12 +460,14 @@ static void poll_consumers(jsCtx *js, monitor *m, int64_t now)
 {
     jsConsumerInfoList *list = NULL;
     jsErrCode jerr = 0;
-    if (js_Consumers(&list, js, MARKET_STREAM, NULL, &jerr) != NATS_OK)
+    char tick_filter[32];
+    snprintf(tick_filter, sizeof tick_filter, DM_SUBJ_TICK_FMT, ">");
+    if (js_Consumers(&list, js, DM_STREAM_MARKET, NULL, &jerr) != NATS_OK)
         return;
     for (int k = 0; k < list->Count; k++) {
         jsConsumerInfo *ci = list->List[k];
         if (!ci->Config || !ci->Config->FilterSubject ||
-            strcmp(ci->Config->FilterSubject, TICK_FILTER) != 0)
+            strcmp(ci->Config->FilterSubject, tick_filter) != 0)
             continue;
         int j = 0;
         while (j < m->ncons && strcmp(m->cons[j].name, ci->Name) != 0)
@@ -566,7 +568,7 @@ static bool run_dm(natsConnection *nc, const tickset *t, int timeout_s, dmresult
     pubresult pr;
     double cpu0[BENCH_CPU_COUNT];
     bench_cpu_snapshot(cpu0);
-    bool ok = publish_all(nc, "market.tick", t, timeout_s, &pr, &m->t0);
+    bool ok = publish_all(nc, DM_SUBJ_TICK_FMT, t, timeout_s, &pr, &m->t0);
     if (!ok) {
         atomic_store(&m->t0, (long long)bench_now_ns()); /* unblock the monitor */
         atomic_store(&m->abort, true);
