@@ -831,118 +831,134 @@ static bool dm_check(const hist *h, const pass *p, dm_encoding enc, tally *serve
 
 typedef enum { CH_JSONEACHROW, CH_ROWBINARY, CH_WORKER, CH_JSON_EXACT } ch_kind;
 
+/* What one page query of ch_fetch came to. */
+typedef enum { STEP_MORE, STEP_DONE, STEP_FAIL, STEP_UNREADABLE } step;
+
+static void page_done(pass *out, int64_t tp, size_t bytes, long rows)
+{
+    out->page_ns[out->n] = bench_now_ns() - tp;
+    out->page_bytes[out->n] = bytes;
+    out->bytes += bytes;
+    out->n++;
+    out->rows += rows;
+}
+
+/* The worker's way (worker/backend/clickhouse.c ch_candle_range): a window of 2 x limit
+ * spans first, the rest only when gaps left it short; limit = page + 1. */
+static step ch_page_worker(hist *h, int64_t *x, pass *out)
+{
+    char sql[1024];
+    int64_t tp = bench_now_ns(), last = 0, mark = 0;
+    int64_t limit = PAGE + 1, w = 2 * limit * TF_MS, mid = *x + w;
+    const char *params = "wait_end_of_query=1&max_execution_time=30";
+    bool one = mid >= h->end;
+    snprintf(sql, sizeof sql,
+             "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+             "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+             " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
+             *x, one ? h->end : mid, limit);
+    if (!ch_query(&h->ch, params, sql))
+        return STEP_FAIL;
+    size_t bytes = h->ch.body.len;
+    long got = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1, &mark, &last);
+    if (got < 0)
+        return STEP_UNREADABLE;
+    if (!one && got < limit) {
+        int64_t mark2 = 0;
+        snprintf(sql, sizeof sql,
+                 "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+                 "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                 " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
+                 mid, h->end, limit - got);
+        if (!ch_query(&h->ch, params, sql))
+            return STEP_FAIL;
+        bytes += h->ch.body.len;
+        long got2 = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1 - got, &mark2, &last);
+        if (got2 < 0)
+            return STEP_UNREADABLE;
+        if (got <= PAGE - 1 && got2 > PAGE - 1 - got)
+            mark = mark2;
+        got += got2;
+    }
+    page_done(out, tp, bytes, got > PAGE ? PAGE : got);
+    if (got <= PAGE)
+        return STEP_DONE;
+    *x = mark + 1;
+    return STEP_MORE;
+}
+
+/* Page i's own bounds, known from PostgreSQL: no row outside the page is read. */
+static step ch_page_exact(hist *h, pass *out)
+{
+    char sql[1024];
+    int64_t tp = bench_now_ns(), last = 0;
+    long first = (long)out->n * PAGE;
+    if (first >= h->expect)
+        return STEP_DONE;
+    long n = h->expect - first < PAGE ? h->expect - first : PAGE;
+    snprintf(sql, sizeof sql,
+             "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
+             "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+             " ORDER BY ts LIMIT %d FORMAT JSONEachRow",
+             h->rows[first].ts, h->rows[first + n - 1].ts + 1, PAGE);
+    if (!ch_query(&h->ch, NULL, sql))
+        return STEP_FAIL;
+    long rows = jer_walk(h->ch.body.data, h->ch.body.len, &last);
+    if (rows < 0)
+        return STEP_UNREADABLE;
+    page_done(out, tp, h->ch.body.len, rows);
+    return STEP_MORE;
+}
+
+/* Keyset pages from *x on, in JSONEachRow or RowBinary. */
+static step ch_page_plain(hist *h, ch_kind kind, int64_t *x, pass *out)
+{
+    char sql[1024];
+    int64_t tp = bench_now_ns(), last = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
+             "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+             " ORDER BY ts LIMIT %d FORMAT %s",
+             *x, h->end, PAGE, kind == CH_JSONEACHROW ? "JSONEachRow" : "RowBinary");
+    if (!ch_query(&h->ch, NULL, sql))
+        return STEP_FAIL;
+    long rows = kind == CH_JSONEACHROW ? jer_walk(h->ch.body.data, h->ch.body.len, &last)
+                                       : rb_walk(h->ch.body.data, h->ch.body.len, -1, NULL, &last);
+    if (rows < 0)
+        return STEP_UNREADABLE;
+    page_done(out, tp, h->ch.body.len, rows);
+    if (rows < PAGE)
+        return STEP_DONE;
+    *x = last + 1;
+    return STEP_MORE;
+}
+
 static bool ch_fetch(hist *h, ch_kind kind, pass *out)
 {
     memset(out, 0, sizeof *out);
-    char sql[1024];
     int64_t x = h->start;
     int64_t t0 = bench_now_ns();
-    for (;;) {
+    step st = STEP_MORE;
+    while (st == STEP_MORE) {
         if (out->n == MAX_PAGES) {
             snprintf(out->err, sizeof out->err, "more than %d pages", MAX_PAGES);
             return false;
         }
-        long rows = 0;
-        int64_t last = 0, mark = 0;
-        int64_t tp = bench_now_ns();
-        size_t bytes = 0;
-        if (kind == CH_WORKER) {
-            /* worker/backend/clickhouse.c ch_candle_range: a window of 2 x limit spans
-             * first, the rest only when gaps left it short; limit = page + 1. */
-            int64_t limit = PAGE + 1, w = 2 * limit * TF_MS, mid = x + w;
-            const char *params = "wait_end_of_query=1&max_execution_time=30";
-            bool one = mid >= h->end;
-            snprintf(sql, sizeof sql,
-                     "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
-                     "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                     " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
-                     x, one ? h->end : mid, limit);
-            if (!ch_query(&h->ch, params, sql))
-                goto fail;
-            bytes += h->ch.body.len;
-            long got = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1, &mark, &last);
-            if (got < 0)
-                goto unreadable;
-            if (!one && got < limit) {
-                int64_t mark2 = 0;
-                snprintf(sql, sizeof sql,
-                         "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
-                         "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                         " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
-                         mid, h->end, limit - got);
-                if (!ch_query(&h->ch, params, sql))
-                    goto fail;
-                bytes += h->ch.body.len;
-                long got2 = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1 - got, &mark2, &last);
-                if (got2 < 0)
-                    goto unreadable;
-                if (got <= PAGE - 1 && got2 > PAGE - 1 - got)
-                    mark = mark2;
-                got += got2;
-            }
-            rows = got > PAGE ? PAGE : got;
-            out->page_ns[out->n] = bench_now_ns() - tp;
-            out->page_bytes[out->n] = bytes;
-            out->bytes += bytes;
-            out->n++;
-            out->rows += rows;
-            if (got <= PAGE)
-                break;
-            x = mark + 1;
-            continue;
-        }
-        if (kind == CH_JSON_EXACT) {
-            /* page i's own bounds, known from PostgreSQL: no row outside the page is read */
-            long first = (long)out->n * PAGE;
-            if (first >= h->expect)
-                break;
-            long n = h->expect - first < PAGE ? h->expect - first : PAGE;
-            snprintf(sql, sizeof sql,
-                     "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
-                     "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                     " ORDER BY ts LIMIT %d FORMAT JSONEachRow",
-                     h->rows[first].ts, h->rows[first + n - 1].ts + 1, PAGE);
-            if (!ch_query(&h->ch, NULL, sql))
-                goto fail;
-            rows = jer_walk(h->ch.body.data, h->ch.body.len, &last);
-            if (rows < 0)
-                goto unreadable;
-            out->page_ns[out->n] = bench_now_ns() - tp;
-            out->page_bytes[out->n] = h->ch.body.len;
-            out->bytes += h->ch.body.len;
-            out->n++;
-            out->rows += rows;
-            continue;
-        }
-        snprintf(sql, sizeof sql,
-                 "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
-                 "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                 " ORDER BY ts LIMIT %d FORMAT %s",
-                 x, h->end, PAGE, kind == CH_JSONEACHROW ? "JSONEachRow" : "RowBinary");
-        if (!ch_query(&h->ch, NULL, sql))
-            goto fail;
-        rows = kind == CH_JSONEACHROW ? jer_walk(h->ch.body.data, h->ch.body.len, &last)
-                                      : rb_walk(h->ch.body.data, h->ch.body.len, -1, NULL, &last);
-        if (rows < 0)
-            goto unreadable;
-        out->page_ns[out->n] = bench_now_ns() - tp;
-        out->page_bytes[out->n] = h->ch.body.len;
-        out->bytes += h->ch.body.len;
-        out->n++;
-        out->rows += rows;
-        if (rows < PAGE)
-            break;
-        x = last + 1;
+        st = kind == CH_WORKER       ? ch_page_worker(h, &x, out)
+             : kind == CH_JSON_EXACT ? ch_page_exact(h, out)
+                                     : ch_page_plain(h, kind, &x, out);
+    }
+    if (st == STEP_FAIL) {
+        snprintf(out->err, sizeof out->err, "%s", h->ch.err);
+        return false;
+    }
+    if (st == STEP_UNREADABLE) {
+        snprintf(out->err, sizeof out->err, "query %d: reply does not walk (%zu bytes)",
+                 out->n + 1, h->ch.body.len);
+        return false;
     }
     out->total = bench_now_ns() - t0;
     return true;
-fail:
-    snprintf(out->err, sizeof out->err, "%s", h->ch.err);
-    return false;
-unreadable:
-    snprintf(out->err, sizeof out->err, "query %d: reply does not walk (%zu bytes)", out->n + 1,
-             h->ch.body.len);
-    return false;
 }
 
 /* ------------------------------------------------------- PostgreSQL COPY --- */
