@@ -1423,10 +1423,12 @@ static double page_med_sum(sstats *s)
     return t;
 }
 
-static void report_phase(phase *ph, const char *tag)
+/* The two table rows of a phase: msgpack against the 200 ms target, json against
+ * ClickHouse's own JSONEachRow. */
+static void report_rows(phase *ph, const char *tag)
 {
     sstats *s = ph->s;
-    char name[80], v[64], b[64], buf[512], buf2[512];
+    char name[80], v[64], b[64];
     double mp = med_ms(&s[S_DM_MP].total), js = med_ms(&s[S_DM_JSON].total);
     double chj = med_ms(&s[S_CH_JSON].total), chb = med_ms(&s[S_CH_RB].total);
     bool clean = s[S_DM_MP].errors == 0 && s[S_DM_JSON].errors == 0 && s[S_CH_JSON].errors == 0;
@@ -1439,7 +1441,14 @@ static void report_phase(phase *ph, const char *tag)
     snprintf(v, sizeof v, "%.1f / %.1f ms", js, min_ms(&s[S_DM_JSON].total));
     snprintf(b, sizeof b, "%.1f ms CH JSONEachRow", chj);
     bench_row(name, v, b, js / chj, "<= 2.00", ph->ran && clean && js <= 2.0 * chj);
+}
 
+/* Passes, parts, served_by, every baseline, first fetches and the exact-pages ratio. */
+static void report_baselines(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char buf[512], buf2[512];
+    double js = med_ms(&s[S_DM_JSON].total);
     tally_str(ph->served_all[0], buf, sizeof buf);
     tally_str(ph->served_all[1], buf2, sizeof buf2);
     bench_note("history%s: %zu passes of each series, values median / min of whole 65,000-row "
@@ -1471,7 +1480,13 @@ static void report_phase(phase *ph, const char *tag)
                "ratio %.2f (the issue's baseline pages on ts >= X with no upper page bound, "
                "and FINAL on 18.16 merges the whole rest of the range before LIMIT)",
                tag, jex, js / jex);
-    /* Where the time goes, per fetch (sums of per-page medians). */
+}
+
+/* Where the time goes, per fetch (sums of per-page medians). */
+static void report_breakdown(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char buf[512], buf2[512];
     for (int e = 0; e < 2; e++) {
         int dm = e ? S_DM_MP : S_DM_JSON, echo = e ? S_ECHO_MP : S_ECHO_JSON;
         int enc = e ? S_ENC_MP : S_ENC_JSON;
@@ -1491,7 +1506,14 @@ static void report_phase(phase *ph, const char *tag)
                                            : "",
                    en, tr, t - chw - en - tr, buf, buf2);
     }
-    k = 0;
+}
+
+/* CPU per fetch, and the workers' own latency figures. */
+static void report_cpu_and_workers(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char buf[512] = "";
+    size_t k = 0;
     int cs[4] = {S_DM_JSON, S_DM_MP, S_CH_JSON, S_CH_WK};
     for (int i = 0; i < 4; i++) {
         sstats *x = &s[cs[i]];
@@ -1515,6 +1537,14 @@ static void report_phase(phase *ph, const char *tag)
     bench_note("history%s workers' own get_historical latency per page (dm.v1.metrics, ms, "
                "histogram bucket bounds, since the workers started: %s): %s",
                tag, *tag ? "both phases" : "the first phase", ph->nwm ? buf : "no answer");
+}
+
+static void report_phase(phase *ph, const char *tag)
+{
+    report_rows(ph, tag);
+    report_baselines(ph, tag);
+    report_breakdown(ph, tag);
+    report_cpu_and_workers(ph, tag);
 }
 
 /* ------------------------------------------------------------------ bulk --- */
