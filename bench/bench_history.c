@@ -1786,207 +1786,267 @@ static bool fresh_symbol(hist *h, redisContext *rc, char *letter, char *symbol, 
     return false;
 }
 
-static bool run_bulk(hist *h, int rounds, long n, int depth)
-{
-    jsCtx *js = NULL;
-    natsStatus s = natsConnection_JetStream(&js, h->nc, NULL);
-    if (s != NATS_OK)
-        return bench_nats_fail("JetStream", s), false;
-    redisContext *rc = bench_redis_connect();
-    if (rc == NULL || !raw_stream(js, true)) {
-        redisFree(rc);
-        jsCtx_Destroy(js);
-        return false;
-    }
+/* One bulk measurement: its connections, its pollers and what the rounds gathered. */
+typedef struct {
+    hist *h;
+    jsCtx *js;
+    redisContext *rc;
+    long n;
+    int depth, rounds, done;
     poller pl[B_COUNT];
-    memset(pl, 0, sizeof pl);
+    bench_samples ack, raw, all, per[B_COUNT];
+    bench_samples delivered[B_COUNT], acked[B_COUNT];
+    int held[B_COUNT]; /* rounds with >= 1.9 s between delivery and ack */
+    char letter, used[MAX_ROUNDS * 12];
+    size_t payload_len;
+    double cpu[CPU_N];
+} bulk;
+
+static bool bulk_pollers_connect(bulk *k)
+{
     bool ok = true;
     for (int b = 0; b < B_COUNT && ok; b++) {
-        pl[b].kind = b;
-        pl[b].depth = depth;
-        pl[b].want = n;
+        poller *p = &k->pl[b];
+        p->kind = b;
+        p->depth = k->depth;
+        p->want = k->n;
         if (b == B_PG)
-            ok = (pl[b].pg = bench_pg_connect()) != NULL;
+            ok = (p->pg = bench_pg_connect()) != NULL;
         else if (b == B_CH)
-            ok = ch_init(&pl[b].ch);
+            ok = ch_init(&p->ch);
         else
-            ok = (pl[b].rc = bench_redis_connect()) != NULL;
+            ok = (p->rc = bench_redis_connect()) != NULL;
     }
-    bench_samples ack = {0}, raw = {0}, all = {0}, per[B_COUNT] = {{0}};
-    bench_samples delivered[B_COUNT] = {{0}}, acked[B_COUNT] = {{0}};
-    int held[B_COUNT] = {0}; /* rounds with >= 1.9 s between delivery and ack */
-    char letter = 'A', used[MAX_ROUNDS * 12] = "";
-    size_t payload_len = 0;
-    double cpu[CPU_N] = {0};
-    int done = 0;
-    for (int r = 0; r < rounds && ok; r++) {
-        char symbol[16], token[16], subject[64], id[160];
-        if (!fresh_symbol(h, rc, &letter, symbol, token) || !wait_backlog(js, 120)) {
-            ok = false;
-            break;
-        }
-        /* aligned minutes, the last one a day before now */
-        int64_t base = (wall_ms() / MIN_MS - n - 1440) * MIN_MS, last = base + (n - 1) * MIN_MS;
-        char *payload = bulk_payload(symbol, base, n, &payload_len);
-        snprintf(subject, sizeof subject, DM_SUBJ_CANDLES_FMT, token, "1m");
-        snprintf(id, sizeof id, "candles:%s:1m:%" PRId64 ":%" PRId64 ":%ld", token, base, last, n);
-        natsMsg *m = payload ? make_msg(subject, payload, payload_len, id) : NULL;
-        if (m == NULL) {
-            free(payload);
-            ok = false;
-            break;
-        }
-        for (int b = 0; b < B_COUNT; b++) {
-            snprintf(pl[b].symbol, sizeof pl[b].symbol, "%s", symbol);
-            snprintf(pl[b].token, sizeof pl[b].token, "%s", token);
-            pl[b].last_ts = last;
-            pl[b].done_ns = 0;
-            pl[b].polls = 0;
-            pl[b].err[0] = '\0';
-            atomic_store(&pl[b].go, false);
-            atomic_store(&pl[b].stop, false);
-            pthread_create(&pl[b].th, NULL, poller_run, &pl[b]);
-        }
-        double c0[CPU_N], c1[CPU_N];
-        cpu_snap(c0);
-        int64_t t0 = bench_now_ns();
-        uint64_t seq = 0;
-        int64_t w0 = wall_ns();
-        int64_t dt = publish_sync(js, m, subject, &seq);
-        /* Polling starts at the PubAck, so it takes no CPU from the publish; a backend that
-         * committed before that is seen by the first poll. */
+    return ok;
+}
+
+static void bulk_free(bulk *k)
+{
+    for (int b = 0; b < B_COUNT; b++) {
+        PQfinish(k->pl[b].pg);
+        ch_free(&k->pl[b].ch);
+        redisFree(k->pl[b].rc);
+        bench_samples_free(&k->per[b]);
+        bench_samples_free(&k->delivered[b]);
+        bench_samples_free(&k->acked[b]);
+    }
+    bench_samples_free(&k->ack);
+    bench_samples_free(&k->raw);
+    bench_samples_free(&k->all);
+}
+
+static void pollers_start(bulk *k, const char *symbol, const char *token, int64_t last)
+{
+    for (int b = 0; b < B_COUNT; b++) {
+        poller *p = &k->pl[b];
+        snprintf(p->symbol, sizeof p->symbol, "%s", symbol);
+        snprintf(p->token, sizeof p->token, "%s", token);
+        p->last_ts = last;
+        p->done_ns = 0;
+        p->polls = 0;
+        p->err[0] = '\0';
+        atomic_store(&p->go, false);
+        atomic_store(&p->stop, false);
+        pthread_create(&p->th, NULL, poller_run, p);
+    }
+}
+
+/* Publishes m (taking it) and waits for the pollers; the PubAck's time, < 0 on failure. */
+static int64_t publish_and_poll(bulk *k, natsMsg *m, const char *subject, uint64_t *seq)
+{
+    int64_t dt = publish_sync(k->js, m, subject, seq);
+    /* Polling starts at the PubAck, so it takes no CPU from the publish; a backend that
+     * committed before that is seen by the first poll. */
+    for (int b = 0; b < B_COUNT; b++)
+        atomic_store(&k->pl[b].go, true);
+    natsMsg_Destroy(m);
+    if (dt < 0)
         for (int b = 0; b < B_COUNT; b++)
-            atomic_store(&pl[b].go, true);
-        natsMsg_Destroy(m);
-        if (dt < 0)
-            for (int b = 0; b < B_COUNT; b++)
-                atomic_store(&pl[b].stop, true);
-        for (int b = 0; b < B_COUNT; b++)
-            pthread_join(pl[b].th, NULL);
-        cpu_snap(c1);
-        if (dt < 0) {
-            free(payload);
+            atomic_store(&k->pl[b].stop, true);
+    for (int b = 0; b < B_COUNT; b++)
+        pthread_join(k->pl[b].th, NULL);
+    return dt;
+}
+
+/* The time until every backend had committed, from t0; < 0 when one never did. */
+static int64_t round_commits(bulk *k, const char *symbol, int64_t t0)
+{
+    int64_t worst = 0;
+    bool ok = true;
+    for (int b = 0; b < B_COUNT; b++) {
+        if (k->pl[b].done_ns == 0) {
+            fprintf(stderr, "bench: bulk %s: %s\n", symbol, k->pl[b].err);
             ok = false;
-            break;
+            continue;
         }
-        int64_t worst = 0;
-        for (int b = 0; b < B_COUNT; b++) {
-            if (pl[b].done_ns == 0) {
-                fprintf(stderr, "bench: bulk %s: %s\n", symbol, pl[b].err);
-                ok = false;
-                continue;
+        int64_t t = k->pl[b].done_ns - t0;
+        bench_samples_add(&k->per[b], t);
+        worst = t > worst ? t : worst;
+    }
+    return ok ? worst : -1;
+}
+
+/* Where the time went, from the server's side: when it last delivered to and got an ack
+ * from each writing consumer (nats-server's clock, this machine's). */
+static void server_side(bulk *k, uint64_t seq, int64_t w0, char *where, size_t cap)
+{
+    size_t wl = 0;
+    where[0] = '\0';
+    for (int b = 0; b < B_COUNT; b++) {
+        jsConsumerInfo *ci = NULL;
+        jsErrCode jerr = 0;
+        if (js_GetConsumerInfo(&ci, k->js, DM_STREAM_MARKET, B_CONSUMERS[b], NULL, &jerr) ==
+                NATS_OK &&
+            ci && ci->Delivered.Stream >= seq && ci->Delivered.Last > 0) {
+            int64_t d = ci->Delivered.Last - w0;
+            bench_samples_add(&k->delivered[b], d);
+            if (ci->AckFloor.Stream >= seq && ci->AckFloor.Last > 0) {
+                bench_samples_add(&k->acked[b], ci->AckFloor.Last - w0);
+                if (ci->AckFloor.Last - ci->Delivered.Last >= 1900 * NS_PER_MS)
+                    k->held[b]++;
             }
-            int64_t t = pl[b].done_ns - t0;
-            bench_samples_add(&per[b], t);
-            worst = t > worst ? t : worst;
+            wl += (size_t)snprintf(where + wl, cap - wl, "%s%s delivered %.1f acked %.1f",
+                                   b ? ", " : "", B_CONSUMERS[b], ms(d),
+                                   ci->AckFloor.Stream >= seq ? ms(ci->AckFloor.Last - w0) : NAN);
         }
-        if (!ok) {
-            free(payload);
-            break;
-        }
-        bench_samples_add(&ack, dt);
-        bench_samples_add(&all, worst);
-        /* Where the time went, from the server's side: when it last delivered to and got an
-         * ack from each writing consumer (nats-server's clock, this machine's). */
-        char where[400] = "";
-        size_t wl = 0;
-        for (int b = 0; b < B_COUNT; b++) {
-            jsConsumerInfo *ci = NULL;
-            jsErrCode jerr = 0;
-            if (js_GetConsumerInfo(&ci, js, DM_STREAM_MARKET, B_CONSUMERS[b], NULL, &jerr) == NATS_OK &&
-                ci && ci->Delivered.Stream >= seq && ci->Delivered.Last > 0) {
-                int64_t d = ci->Delivered.Last - w0;
-                bench_samples_add(&delivered[b], d);
-                if (ci->AckFloor.Stream >= seq && ci->AckFloor.Last > 0) {
-                    bench_samples_add(&acked[b], ci->AckFloor.Last - w0);
-                    if (ci->AckFloor.Last - ci->Delivered.Last >= 1900 * NS_PER_MS)
-                        held[b]++;
-                }
-                wl += (size_t)snprintf(where + wl, sizeof where - wl, "%s%s delivered %.1f acked %.1f",
-                                       b ? ", " : "", B_CONSUMERS[b], ms(d),
-                                       ci->AckFloor.Stream >= seq ? ms(ci->AckFloor.Last - w0) : NAN);
-            }
-            jsConsumerInfo_Destroy(ci);
-        }
-        for (int c = 0; c < CPU_N; c++)
-            cpu[c] += c1[c] - c0[c];
-        /* the same bytes to a stream nobody consumes */
-        char rid[64];
-        snprintf(rid, sizeof rid, "raw:%" PRId64 ":%d", wall_ms(), r);
-        natsMsg *rm = make_msg("benchhistraw.candles", payload, payload_len, rid);
-        int64_t rdt = rm ? publish_sync(js, rm, RAW_STREAM, NULL) : -1;
-        natsMsg_Destroy(rm);
+        jsConsumerInfo_Destroy(ci);
+    }
+}
+
+/* The same bytes to a stream nobody consumes: the PubAck's time, < 0 on failure. */
+static int64_t raw_publish(bulk *k, const char *payload, int r)
+{
+    char rid[64];
+    snprintf(rid, sizeof rid, "raw:%" PRId64 ":%d", wall_ms(), r);
+    natsMsg *rm = make_msg("benchhistraw.candles", payload, k->payload_len, rid);
+    int64_t rdt = rm ? publish_sync(k->js, rm, RAW_STREAM, NULL) : -1;
+    natsMsg_Destroy(rm);
+    return rdt;
+}
+
+/* One round: a fresh symbol, one market.candles message of n candles, the time until each
+ * backend committed it, then the raw baseline. */
+static bool bulk_round(bulk *k, int r)
+{
+    char symbol[16], token[16], subject[64], id[160], where[400];
+    if (!fresh_symbol(k->h, k->rc, &k->letter, symbol, token) || !wait_backlog(k->js, 120))
+        return false;
+    /* aligned minutes, the last one a day before now */
+    int64_t base = (wall_ms() / MIN_MS - k->n - 1440) * MIN_MS, last = base + (k->n - 1) * MIN_MS;
+    char *payload = bulk_payload(symbol, base, k->n, &k->payload_len);
+    snprintf(subject, sizeof subject, DM_SUBJ_CANDLES_FMT, token, "1m");
+    snprintf(id, sizeof id, "candles:%s:1m:%" PRId64 ":%" PRId64 ":%ld", token, base, last, k->n);
+    natsMsg *m = payload ? make_msg(subject, payload, k->payload_len, id) : NULL;
+    if (m == NULL) {
         free(payload);
-        if (rdt < 0) {
-            ok = false;
-            break;
-        }
-        bench_samples_add(&raw, rdt);
-        size_t ul = strlen(used);
-        snprintf(used + ul, sizeof used - ul, "%s%s", ul ? " " : "", symbol);
-        fprintf(stderr,
-                "  bulk %d/%d %s: PubAck %.1f ms (raw %.1f), postgres %.1f, clickhouse %.1f, redis "
-                "%.1f, all %.1f ms (polls %ld/%ld/%ld)\n",
-                r + 1, rounds, symbol, ms(dt), ms(rdt), ms(pl[B_PG].done_ns - t0),
-                ms(pl[B_CH].done_ns - t0), ms(pl[B_REDIS].done_ns - t0), ms(worst), pl[B_PG].polls,
-                pl[B_CH].polls, pl[B_REDIS].polls);
-        fprintf(stderr, "    server side (ms from the publish call): %s\n", where);
-        done++;
+        return false;
     }
-    if (done > 0) {
-        char v[64], b[64], name[64], x[32];
-        double am = med_ms(&ack), cm = med_ms(&all);
-        snprintf(name, sizeof name, "bulk %s candles: PubAck", bench_thousands((double)n, x, sizeof x));
-        snprintf(v, sizeof v, "%.1f / %.1f ms", am, max_ms(&ack));
-        snprintf(b, sizeof b, "%.1f ms raw JS", med_ms(&raw));
-        bench_row(name, v, b, am / 50.0, "<= 50 ms", ok && am <= 50.0);
-        snprintf(name, sizeof name, "bulk %s candles: committed all 3", x);
-        snprintf(v, sizeof v, "%.1f / %.1f ms", cm, max_ms(&all));
-        snprintf(b, sizeof b, "PG %.0f CH %.0f Redis %.0f", med_ms(&per[B_PG]), med_ms(&per[B_CH]),
-                 med_ms(&per[B_REDIS]));
-        bench_row(name, v, b, cm / 500.0, "<= 500 ms", ok && cm <= 500.0);
-        bench_note("bulk: %d rounds (%s), one market.candles message of %ld 1m candles, %zu bytes "
-                   "of JSON; values median / max from the publish call; PubAck max %.1f ms, raw "
-                   "JetStream (file stream, same bytes) median %.1f max %.1f ms; committed: "
-                   "postgres %.1f / %.1f, clickhouse (count() FINAL) %.1f / %.1f, redis (ZCARD "
-                   "%d, newest = last) %.1f / %.1f ms; polled every %d ms per backend",
-                   done, used, n, payload_len, max_ms(&ack), med_ms(&raw), max_ms(&raw),
-                   med_ms(&per[B_PG]), max_ms(&per[B_PG]), med_ms(&per[B_CH]), max_ms(&per[B_CH]),
-                   (int)(n < depth ? n : depth), med_ms(&per[B_REDIS]), max_ms(&per[B_REDIS]),
-                   POLL_MS);
-        char srv[600];
-        size_t sl = 0;
-        for (int b = 0; b < B_COUNT && sl < sizeof srv; b++)
-            sl += (size_t)snprintf(srv + sl, sizeof srv - sl,
-                                   "%s%s: delivered %.1f / %.1f, acked %.1f / %.1f (held >= 1.9 s "
-                                   "after delivery in %d)",
-                                   b ? "; " : "", B_CONSUMERS[b], med_ms(&delivered[b]),
-                                   max_ms(&delivered[b]), med_ms(&acked[b]), max_ms(&acked[b]),
-                                   held[b]);
-        bench_note("bulk, server side (nats-server's last delivery to and last ack from each writing "
-                   "consumer, ms from the publish call, median / max): %s",
-                   srv);
-        bench_note("bulk CPU seconds per round (publish -> all committed, with the pollers): "
-                   "workers %.3f, clickhouse %.3f, postgres %.3f, nats %.3f, bench %.3f",
-                   cpu[CPU_WORKERS] / done, cpu[CPU_CH] / done, cpu[CPU_PG] / done,
-                   cpu[CPU_NATS] / done, cpu[CPU_SELF] / done);
+    pollers_start(k, symbol, token, last);
+    double c0[CPU_N], c1[CPU_N];
+    cpu_snap(c0);
+    int64_t t0 = bench_now_ns();
+    uint64_t seq = 0;
+    int64_t w0 = wall_ns();
+    int64_t dt = publish_and_poll(k, m, subject, &seq);
+    cpu_snap(c1);
+    int64_t worst = dt < 0 ? -1 : round_commits(k, symbol, t0);
+    if (worst < 0) {
+        free(payload);
+        return false;
     }
-    raw_stream(js, false);
-    for (int b = 0; b < B_COUNT; b++) {
-        PQfinish(pl[b].pg);
-        ch_free(&pl[b].ch);
-        redisFree(pl[b].rc);
+    bench_samples_add(&k->ack, dt);
+    bench_samples_add(&k->all, worst);
+    server_side(k, seq, w0, where, sizeof where);
+    for (int c = 0; c < CPU_N; c++)
+        k->cpu[c] += c1[c] - c0[c];
+    int64_t rdt = raw_publish(k, payload, r);
+    free(payload);
+    if (rdt < 0)
+        return false;
+    bench_samples_add(&k->raw, rdt);
+    size_t ul = strlen(k->used);
+    snprintf(k->used + ul, sizeof k->used - ul, "%s%s", ul ? " " : "", symbol);
+    fprintf(stderr,
+            "  bulk %d/%d %s: PubAck %.1f ms (raw %.1f), postgres %.1f, clickhouse %.1f, redis "
+            "%.1f, all %.1f ms (polls %ld/%ld/%ld)\n",
+            r + 1, k->rounds, symbol, ms(dt), ms(rdt), ms(k->pl[B_PG].done_ns - t0),
+            ms(k->pl[B_CH].done_ns - t0), ms(k->pl[B_REDIS].done_ns - t0), ms(worst),
+            k->pl[B_PG].polls, k->pl[B_CH].polls, k->pl[B_REDIS].polls);
+    fprintf(stderr, "    server side (ms from the publish call): %s\n", where);
+    k->done++;
+    return true;
+}
+
+static void bulk_report_rows(bulk *k, bool ok)
+{
+    char v[64], b[64], name[64], x[32];
+    double am = med_ms(&k->ack), cm = med_ms(&k->all);
+    snprintf(name, sizeof name, "bulk %s candles: PubAck",
+             bench_thousands((double)k->n, x, sizeof x));
+    snprintf(v, sizeof v, "%.1f / %.1f ms", am, max_ms(&k->ack));
+    snprintf(b, sizeof b, "%.1f ms raw JS", med_ms(&k->raw));
+    bench_row(name, v, b, am / 50.0, "<= 50 ms", ok && am <= 50.0);
+    snprintf(name, sizeof name, "bulk %s candles: committed all 3", x);
+    snprintf(v, sizeof v, "%.1f / %.1f ms", cm, max_ms(&k->all));
+    snprintf(b, sizeof b, "PG %.0f CH %.0f Redis %.0f", med_ms(&k->per[B_PG]),
+             med_ms(&k->per[B_CH]), med_ms(&k->per[B_REDIS]));
+    bench_row(name, v, b, cm / 500.0, "<= 500 ms", ok && cm <= 500.0);
+}
+
+static void bulk_report_notes(bulk *k)
+{
+    bench_samples *per = k->per;
+    bench_note("bulk: %d rounds (%s), one market.candles message of %ld 1m candles, %zu bytes "
+               "of JSON; values median / max from the publish call; PubAck max %.1f ms, raw "
+               "JetStream (file stream, same bytes) median %.1f max %.1f ms; committed: "
+               "postgres %.1f / %.1f, clickhouse (count() FINAL) %.1f / %.1f, redis (ZCARD "
+               "%d, newest = last) %.1f / %.1f ms; polled every %d ms per backend",
+               k->done, k->used, k->n, k->payload_len, max_ms(&k->ack), med_ms(&k->raw),
+               max_ms(&k->raw), med_ms(&per[B_PG]), max_ms(&per[B_PG]), med_ms(&per[B_CH]),
+               max_ms(&per[B_CH]), (int)(k->n < k->depth ? k->n : k->depth),
+               med_ms(&per[B_REDIS]), max_ms(&per[B_REDIS]), POLL_MS);
+    char srv[600];
+    size_t sl = 0;
+    for (int b = 0; b < B_COUNT && sl < sizeof srv; b++)
+        sl += (size_t)snprintf(srv + sl, sizeof srv - sl,
+                               "%s%s: delivered %.1f / %.1f, acked %.1f / %.1f (held >= 1.9 s "
+                               "after delivery in %d)",
+                               b ? "; " : "", B_CONSUMERS[b], med_ms(&k->delivered[b]),
+                               max_ms(&k->delivered[b]), med_ms(&k->acked[b]),
+                               max_ms(&k->acked[b]), k->held[b]);
+    bench_note("bulk, server side (nats-server's last delivery to and last ack from each writing "
+               "consumer, ms from the publish call, median / max): %s",
+               srv);
+    const double *cpu = k->cpu;
+    bench_note("bulk CPU seconds per round (publish -> all committed, with the pollers): "
+               "workers %.3f, clickhouse %.3f, postgres %.3f, nats %.3f, bench %.3f",
+               cpu[CPU_WORKERS] / k->done, cpu[CPU_CH] / k->done, cpu[CPU_PG] / k->done,
+               cpu[CPU_NATS] / k->done, cpu[CPU_SELF] / k->done);
+}
+
+static bool run_bulk(hist *h, int rounds, long n, int depth)
+{
+    bulk k = {.h = h, .n = n, .depth = depth, .rounds = rounds, .letter = 'A'};
+    natsStatus s = natsConnection_JetStream(&k.js, h->nc, NULL);
+    if (s != NATS_OK)
+        return bench_nats_fail("JetStream", s), false;
+    k.rc = bench_redis_connect();
+    if (k.rc == NULL || !raw_stream(k.js, true)) {
+        redisFree(k.rc);
+        jsCtx_Destroy(k.js);
+        return false;
     }
-    bench_samples_free(&ack);
-    bench_samples_free(&raw);
-    bench_samples_free(&all);
-    for (int b = 0; b < B_COUNT; b++) {
-        bench_samples_free(&per[b]);
-        bench_samples_free(&delivered[b]);
-        bench_samples_free(&acked[b]);
+    bool ok = bulk_pollers_connect(&k);
+    for (int r = 0; r < rounds && ok; r++)
+        ok = bulk_round(&k, r);
+    if (k.done > 0) {
+        bulk_report_rows(&k, ok);
+        bulk_report_notes(&k);
     }
-    redisFree(rc);
-    jsCtx_Destroy(js);
+    raw_stream(k.js, false);
+    bulk_free(&k);
+    redisFree(k.rc);
+    jsCtx_Destroy(k.js);
     return ok;
 }
 
