@@ -2124,11 +2124,26 @@ static void usage(void)
             "  --timeout S    stop repeating after S seconds (default 900)\n");
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    int repeats, rounds, depth, workers, timeout_s;
+    long rows, bulk;
+    bool do_hist, do_bulk, do_opt;
+} hist_args;
+
+/* --phase all|history|bulk; false for anything else. */
+static bool parse_phase(const char *v, hist_args *a)
 {
-    int repeats = 5, rounds = 5, depth = 1000, workers = 2, timeout_s = 900;
-    long rows = 65000, bulk = 10000;
-    bool do_hist = true, do_bulk = true, do_opt = true;
+    a->do_hist = strcmp(v, "bulk") != 0;
+    a->do_bulk = strcmp(v, "history") != 0;
+    return !strcmp(v, "all") || !strcmp(v, "bulk") || !strcmp(v, "history");
+}
+
+/* -1 to run, else the exit code (usage printed). */
+static int parse_args(int argc, char **argv, hist_args *a)
+{
+    *a = (hist_args){.repeats = 5, .rounds = 5, .depth = 1000, .workers = 2, .timeout_s = 900,
+                     .rows = 65000, .bulk = 10000, .do_hist = true, .do_bulk = true,
+                     .do_opt = true};
     static const struct option opts[] = {{"repeats", required_argument, 0, 'n'},
                                          {"rounds", required_argument, 0, 'r'},
                                          {"rows", required_argument, 0, 'x'},
@@ -2143,18 +2158,16 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': repeats = atoi(optarg); break;
-        case 'r': rounds = atoi(optarg); break;
-        case 'x': rows = atol(optarg); break;
-        case 'b': bulk = atol(optarg); break;
-        case 'd': depth = atoi(optarg); break;
-        case 'w': workers = atoi(optarg); break;
-        case 'o': do_opt = false; break;
-        case 't': timeout_s = atoi(optarg); break;
+        case 'n': a->repeats = atoi(optarg); break;
+        case 'r': a->rounds = atoi(optarg); break;
+        case 'x': a->rows = atol(optarg); break;
+        case 'b': a->bulk = atol(optarg); break;
+        case 'd': a->depth = atoi(optarg); break;
+        case 'w': a->workers = atoi(optarg); break;
+        case 'o': a->do_opt = false; break;
+        case 't': a->timeout_s = atoi(optarg); break;
         case 'p':
-            do_hist = strcmp(optarg, "bulk") != 0;
-            do_bulk = strcmp(optarg, "history") != 0;
-            if (strcmp(optarg, "all") && strcmp(optarg, "bulk") && strcmp(optarg, "history")) {
+            if (!parse_phase(optarg, a)) {
                 usage();
                 return 64;
             }
@@ -2162,75 +2175,96 @@ int main(int argc, char **argv)
         default: usage(); return c == 'h' ? 0 : 64;
         }
     }
-    if (repeats < 1 || repeats > 1000 || rounds < 1 || rounds > MAX_ROUNDS || rows < 1 ||
-        rows > (long)PAGE * (MAX_PAGES - 1) || bulk < 1 || bulk > 10000 || depth < 1 ||
-        workers < 1 || workers > MAX_WORKERS || timeout_s < 1) {
+    if (a->repeats < 1 || a->repeats > 1000 || a->rounds < 1 || a->rounds > MAX_ROUNDS ||
+        a->rows < 1 || a->rows > (long)PAGE * (MAX_PAGES - 1) || a->bulk < 1 ||
+        a->bulk > 10000 || a->depth < 1 || a->workers < 1 || a->workers > MAX_WORKERS ||
+        a->timeout_s < 1) {
         usage();
         return 64;
     }
+    return -1;
+}
+
+/* The second phase: OPTIMIZE FINAL, then the same passes again. */
+static bool run_optimized(hist *h, phase *ph, int repeats)
+{
+    double secs = 0;
+    int extra = 0;
+    long long before = ph[0].parts;
+    if (!optimize(h, &secs, &extra))
+        return false;
+    fprintf(stderr, "history: OPTIMIZE TABLE dm.candles FINAL took %.1f s\n", secs);
+    bool ok = run_phase(h, &ph[1], repeats);
+    bench_note("history: OPTIMIZE TABLE dm.candles FINAL took %.1f s (%d partitions "
+               "needed their own OPTIMIZE ... PARTITION ... FINAL): %lld active "
+               "parts -> %lld",
+               secs, extra, before, ph[1].parts);
+    if (ph[1].s[S_DM_JSON].total.n > 0)
+        report_phase(&ph[1], " (optimized)");
+    return ok;
+}
+
+/* The history phases: as found, then (unless told not to) after OPTIMIZE FINAL. */
+static bool run_history(hist *h, phase *ph, const hist_args *a)
+{
+    if (!load_reference(h))
+        return false;
+    fprintf(stderr, "history: %ld " SYMBOL " " TF " candles in [%" PRId64 ", %" PRId64
+                    "), pages of %d, %d passes\n",
+            h->expect, h->start, h->end, PAGE, a->repeats);
+    bool ok = run_phase(h, &ph[0], a->repeats);
+    if (ph[0].s[S_DM_JSON].total.n > 0)
+        report_phase(&ph[0], "");
+    if (ok && a->do_opt)
+        ok = run_optimized(h, ph, a->repeats);
+    return ok;
+}
+
+static void hist_free(hist *h)
+{
+    if (h->echo_sub) {
+        natsSubscription_Unsubscribe(h->echo_sub);
+        natsSubscription_Destroy(h->echo_sub);
+    }
+    natsConnection_Destroy(h->echo_nc);
+    free(h->echo_buf);
+    natsConnection_Destroy(h->nc);
+    PQfinish(h->pg);
+    ch_free(&h->ch);
+    free(h->rows);
+}
+
+int main(int argc, char **argv)
+{
+    hist_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     hist h;
     memset(&h, 0, sizeof h);
-    h.expect = rows;
-    h.workers = workers;
-    h.deadline = bench_now_ns() + (int64_t)timeout_s * NS_PER_S;
+    h.expect = a.rows;
+    h.workers = a.workers;
+    h.deadline = bench_now_ns() + (int64_t)a.timeout_s * NS_PER_S;
     h.nc = bench_nats_connect("bench-history");
     h.pg = bench_pg_connect();
     if (h.nc == NULL || h.pg == NULL || !ch_init(&h.ch))
         return 1;
-    int rc = 0;
+    rc = 0;
     phase ph[2];
     memset(ph, 0, sizeof ph);
     ph[0].label = "as found";
     ph[1].label = "after OPTIMIZE FINAL";
-    if (do_hist) {
-        if (!load_reference(&h)) {
-            rc = 1;
-        } else {
-            fprintf(stderr, "history: %ld " SYMBOL " " TF " candles in [%" PRId64 ", %" PRId64
-                            "), pages of %d, %d passes\n",
-                    h.expect, h.start, h.end, PAGE, repeats);
-            if (!run_phase(&h, &ph[0], repeats))
-                rc = 1;
-            if (ph[0].s[S_DM_JSON].total.n > 0)
-                report_phase(&ph[0], "");
-            if (rc == 0 && do_opt) {
-                double secs = 0;
-                int extra = 0;
-                long long before = ph[0].parts;
-                if (!optimize(&h, &secs, &extra)) {
-                    rc = 1;
-                } else {
-                    fprintf(stderr, "history: OPTIMIZE TABLE dm.candles FINAL took %.1f s\n", secs);
-                    if (!run_phase(&h, &ph[1], repeats))
-                        rc = 1;
-                    bench_note("history: OPTIMIZE TABLE dm.candles FINAL took %.1f s (%d partitions "
-                               "needed their own OPTIMIZE ... PARTITION ... FINAL): %lld active "
-                               "parts -> %lld",
-                               secs, extra, before, ph[1].parts);
-                    if (ph[1].s[S_DM_JSON].total.n > 0)
-                        report_phase(&ph[1], " (optimized)");
-                }
-            }
-        }
-    }
-    if (do_bulk) {
-        fprintf(stderr, "bulk: %d rounds of %ld candles\n", rounds, bulk);
-        if (!run_bulk(&h, rounds, bulk, depth))
+    if (a.do_hist && !run_history(&h, ph, &a))
+        rc = 1;
+    if (a.do_bulk) {
+        fprintf(stderr, "bulk: %d rounds of %ld candles\n", a.rounds, a.bulk);
+        if (!run_bulk(&h, a.rounds, a.bulk, a.depth))
             rc = 1;
     }
     for (int i = 0; i < 2; i++)
         phase_free(&ph[i]);
-    if (h.echo_sub) {
-        natsSubscription_Unsubscribe(h.echo_sub);
-        natsSubscription_Destroy(h.echo_sub);
-    }
-    natsConnection_Destroy(h.echo_nc);
-    free(h.echo_buf);
-    natsConnection_Destroy(h.nc);
-    PQfinish(h.pg);
-    ch_free(&h.ch);
-    free(h.rows);
+    hist_free(&h);
     curl_global_cleanup();
     nats_Close();
     return rc;
