@@ -88,6 +88,7 @@
 #include "../worker/codec/doc.h"
 #include "../worker/codec/enc.h"
 #include "../worker/codec/models.h"
+#include "../worker/model/names.h"
 #include "../worker/util/b64.h"
 #include "common.h"
 
@@ -106,9 +107,7 @@
 #define POLL_MS 2
 #define COMMIT_WAIT_S 60
 #define SUBJ_HISTORY "dm.v1.candles.history"
-#define SUBJ_METRICS "dm.v1.metrics"
 #define SUBJ_ECHO "bench.history.echo"
-#define MARKET_STREAM "MARKET"
 #define RAW_STREAM "BENCH_HIST_RAW"
 #define RAW_SUBJECTS "benchhistraw.>"
 #define BULK_SOURCE "bench-history"
@@ -714,7 +713,7 @@ static bool dm_fetch(hist *h, dm_encoding enc, pass *out)
         }
         natsStatus s = natsMsg_Create(&m, SUBJ_HISTORY, NULL, data, len);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Content-Type", enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK);
+            s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK);
         int64_t tp = bench_now_ns();
         if (s == NATS_OK)
             s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
@@ -763,7 +762,7 @@ static bool dm_check(const hist *h, const pass *p, dm_encoding enc, tally *serve
         cJSON *doc = NULL;
         dm_err e = {0};
         const char *ct = NULL;
-        natsMsgHeader_Get(r, "Content-Type", &ct);
+        natsMsgHeader_Get(r, DM_HDR_CONTENT_TYPE, &ct);
         const char *want_ct = enc == DM_ENC_JSON ? DM_CT_JSON : DM_CT_MSGPACK;
         if (ct == NULL || strcmp(ct, want_ct) != 0) {
             snprintf(err, cap, "page %d: Content-Type %s, expected %s", i + 1, ct ? ct : "(none)",
@@ -832,118 +831,134 @@ static bool dm_check(const hist *h, const pass *p, dm_encoding enc, tally *serve
 
 typedef enum { CH_JSONEACHROW, CH_ROWBINARY, CH_WORKER, CH_JSON_EXACT } ch_kind;
 
+/* What one page query of ch_fetch came to. */
+typedef enum { STEP_MORE, STEP_DONE, STEP_FAIL, STEP_UNREADABLE } step;
+
+static void page_done(pass *out, int64_t tp, size_t bytes, long rows)
+{
+    out->page_ns[out->n] = bench_now_ns() - tp;
+    out->page_bytes[out->n] = bytes;
+    out->bytes += bytes;
+    out->n++;
+    out->rows += rows;
+}
+
+/* The worker's way (worker/backend/clickhouse.c ch_candle_range): a window of 2 x limit
+ * spans first, the rest only when gaps left it short; limit = page + 1. */
+static step ch_page_worker(hist *h, int64_t *x, pass *out)
+{
+    char sql[1024];
+    int64_t tp = bench_now_ns(), last = 0, mark = 0;
+    int64_t limit = PAGE + 1, w = 2 * limit * TF_MS, mid = *x + w;
+    const char *params = "wait_end_of_query=1&max_execution_time=30";
+    bool one = mid >= h->end;
+    snprintf(sql, sizeof sql,
+             "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+             "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+             " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
+             *x, one ? h->end : mid, limit);
+    if (!ch_query(&h->ch, params, sql))
+        return STEP_FAIL;
+    size_t bytes = h->ch.body.len;
+    long got = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1, &mark, &last);
+    if (got < 0)
+        return STEP_UNREADABLE;
+    if (!one && got < limit) {
+        int64_t mark2 = 0;
+        snprintf(sql, sizeof sql,
+                 "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
+                 "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+                 " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
+                 mid, h->end, limit - got);
+        if (!ch_query(&h->ch, params, sql))
+            return STEP_FAIL;
+        bytes += h->ch.body.len;
+        long got2 = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1 - got, &mark2, &last);
+        if (got2 < 0)
+            return STEP_UNREADABLE;
+        if (got <= PAGE - 1 && got2 > PAGE - 1 - got)
+            mark = mark2;
+        got += got2;
+    }
+    page_done(out, tp, bytes, got > PAGE ? PAGE : got);
+    if (got <= PAGE)
+        return STEP_DONE;
+    *x = mark + 1;
+    return STEP_MORE;
+}
+
+/* Page i's own bounds, known from PostgreSQL: no row outside the page is read. */
+static step ch_page_exact(hist *h, pass *out)
+{
+    char sql[1024];
+    int64_t tp = bench_now_ns(), last = 0;
+    long first = (long)out->n * PAGE;
+    if (first >= h->expect)
+        return STEP_DONE;
+    long n = h->expect - first < PAGE ? h->expect - first : PAGE;
+    snprintf(sql, sizeof sql,
+             "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
+             "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+             " ORDER BY ts LIMIT %d FORMAT JSONEachRow",
+             h->rows[first].ts, h->rows[first + n - 1].ts + 1, PAGE);
+    if (!ch_query(&h->ch, NULL, sql))
+        return STEP_FAIL;
+    long rows = jer_walk(h->ch.body.data, h->ch.body.len, &last);
+    if (rows < 0)
+        return STEP_UNREADABLE;
+    page_done(out, tp, h->ch.body.len, rows);
+    return STEP_MORE;
+}
+
+/* Keyset pages from *x on, in JSONEachRow or RowBinary. */
+static step ch_page_plain(hist *h, ch_kind kind, int64_t *x, pass *out)
+{
+    char sql[1024];
+    int64_t tp = bench_now_ns(), last = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
+             "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
+             " ORDER BY ts LIMIT %d FORMAT %s",
+             *x, h->end, PAGE, kind == CH_JSONEACHROW ? "JSONEachRow" : "RowBinary");
+    if (!ch_query(&h->ch, NULL, sql))
+        return STEP_FAIL;
+    long rows = kind == CH_JSONEACHROW ? jer_walk(h->ch.body.data, h->ch.body.len, &last)
+                                       : rb_walk(h->ch.body.data, h->ch.body.len, -1, NULL, &last);
+    if (rows < 0)
+        return STEP_UNREADABLE;
+    page_done(out, tp, h->ch.body.len, rows);
+    if (rows < PAGE)
+        return STEP_DONE;
+    *x = last + 1;
+    return STEP_MORE;
+}
+
 static bool ch_fetch(hist *h, ch_kind kind, pass *out)
 {
     memset(out, 0, sizeof *out);
-    char sql[1024];
     int64_t x = h->start;
     int64_t t0 = bench_now_ns();
-    for (;;) {
+    step st = STEP_MORE;
+    while (st == STEP_MORE) {
         if (out->n == MAX_PAGES) {
             snprintf(out->err, sizeof out->err, "more than %d pages", MAX_PAGES);
             return false;
         }
-        long rows = 0;
-        int64_t last = 0, mark = 0;
-        int64_t tp = bench_now_ns();
-        size_t bytes = 0;
-        if (kind == CH_WORKER) {
-            /* worker/backend/clickhouse.c ch_candle_range: a window of 2 x limit spans
-             * first, the rest only when gaps left it short; limit = page + 1. */
-            int64_t limit = PAGE + 1, w = 2 * limit * TF_MS, mid = x + w;
-            const char *params = "wait_end_of_query=1&max_execution_time=30";
-            bool one = mid >= h->end;
-            snprintf(sql, sizeof sql,
-                     "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
-                     "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                     " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
-                     x, one ? h->end : mid, limit);
-            if (!ch_query(&h->ch, params, sql))
-                goto fail;
-            bytes += h->ch.body.len;
-            long got = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1, &mark, &last);
-            if (got < 0)
-                goto unreadable;
-            if (!one && got < limit) {
-                int64_t mark2 = 0;
-                snprintf(sql, sizeof sql,
-                         "SELECT " WORKER_COLUMNS " FROM dm.candles FINAL WHERE symbol = '" SYMBOL
-                         "' AND timeframe = '" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                         " ORDER BY ts LIMIT %" PRId64 " FORMAT RowBinary",
-                         mid, h->end, limit - got);
-                if (!ch_query(&h->ch, params, sql))
-                    goto fail;
-                bytes += h->ch.body.len;
-                long got2 = rb_walk(h->ch.body.data, h->ch.body.len, PAGE - 1 - got, &mark2, &last);
-                if (got2 < 0)
-                    goto unreadable;
-                if (got <= PAGE - 1 && got2 > PAGE - 1 - got)
-                    mark = mark2;
-                got += got2;
-            }
-            rows = got > PAGE ? PAGE : got;
-            out->page_ns[out->n] = bench_now_ns() - tp;
-            out->page_bytes[out->n] = bytes;
-            out->bytes += bytes;
-            out->n++;
-            out->rows += rows;
-            if (got <= PAGE)
-                break;
-            x = mark + 1;
-            continue;
-        }
-        if (kind == CH_JSON_EXACT) {
-            /* page i's own bounds, known from PostgreSQL: no row outside the page is read */
-            long first = (long)out->n * PAGE;
-            if (first >= h->expect)
-                break;
-            long n = h->expect - first < PAGE ? h->expect - first : PAGE;
-            snprintf(sql, sizeof sql,
-                     "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
-                     "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                     " ORDER BY ts LIMIT %d FORMAT JSONEachRow",
-                     h->rows[first].ts, h->rows[first + n - 1].ts + 1, PAGE);
-            if (!ch_query(&h->ch, NULL, sql))
-                goto fail;
-            rows = jer_walk(h->ch.body.data, h->ch.body.len, &last);
-            if (rows < 0)
-                goto unreadable;
-            out->page_ns[out->n] = bench_now_ns() - tp;
-            out->page_bytes[out->n] = h->ch.body.len;
-            out->bytes += h->ch.body.len;
-            out->n++;
-            out->rows += rows;
-            continue;
-        }
-        snprintf(sql, sizeof sql,
-                 "SELECT " RAW_COLUMNS " FROM dm.candles FINAL WHERE symbol='" SYMBOL
-                 "' AND timeframe='" TF "' AND ts >= %" PRId64 " AND ts < %" PRId64
-                 " ORDER BY ts LIMIT %d FORMAT %s",
-                 x, h->end, PAGE, kind == CH_JSONEACHROW ? "JSONEachRow" : "RowBinary");
-        if (!ch_query(&h->ch, NULL, sql))
-            goto fail;
-        rows = kind == CH_JSONEACHROW ? jer_walk(h->ch.body.data, h->ch.body.len, &last)
-                                      : rb_walk(h->ch.body.data, h->ch.body.len, -1, NULL, &last);
-        if (rows < 0)
-            goto unreadable;
-        out->page_ns[out->n] = bench_now_ns() - tp;
-        out->page_bytes[out->n] = h->ch.body.len;
-        out->bytes += h->ch.body.len;
-        out->n++;
-        out->rows += rows;
-        if (rows < PAGE)
-            break;
-        x = last + 1;
+        st = kind == CH_WORKER       ? ch_page_worker(h, &x, out)
+             : kind == CH_JSON_EXACT ? ch_page_exact(h, out)
+                                     : ch_page_plain(h, kind, &x, out);
+    }
+    if (st == STEP_FAIL) {
+        snprintf(out->err, sizeof out->err, "%s", h->ch.err);
+        return false;
+    }
+    if (st == STEP_UNREADABLE) {
+        snprintf(out->err, sizeof out->err, "query %d: reply does not walk (%zu bytes)",
+                 out->n + 1, h->ch.body.len);
+        return false;
     }
     out->total = bench_now_ns() - t0;
     return true;
-fail:
-    snprintf(out->err, sizeof out->err, "%s", h->ch.err);
-    return false;
-unreadable:
-    snprintf(out->err, sizeof out->err, "query %d: reply does not walk (%zu bytes)", out->n + 1,
-             h->ch.body.len);
-    return false;
 }
 
 /* ------------------------------------------------------- PostgreSQL COPY --- */
@@ -1029,13 +1044,13 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     const hist *h = closure;
     const char *reply_to = natsMsg_GetReply(msg);
     const char *ct = NULL;
-    natsMsgHeader_Get(msg, "Content-Type", &ct);
+    natsMsgHeader_Get(msg, DM_HDR_CONTENT_TYPE, &ct);
     long want = natsMsg_GetData(msg) ? atol(natsMsg_GetData(msg)) : 0;
     if (reply_to && *reply_to && want > 0 && (size_t)want <= h->echo_cap) {
         natsMsg *out = NULL;
         natsStatus s = natsMsg_Create(&out, reply_to, NULL, h->echo_buf, (int)want);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Content-Type", ct ? ct : DM_CT_JSON);
+            s = natsMsgHeader_Set(out, DM_HDR_CONTENT_TYPE, ct ? ct : DM_CT_JSON);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(out, "Status", "200");
         if (s == NATS_OK)
@@ -1076,7 +1091,7 @@ static bool echo_fetch(hist *h, const size_t *sizes, int n, const char *ct, pass
         natsMsg *m = NULL, *r = NULL;
         natsStatus s = natsMsg_Create(&m, SUBJ_ECHO, NULL, body, len);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Content-Type", ct);
+            s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, ct);
         int64_t tp = bench_now_ns();
         if (s == NATS_OK)
             s = natsConnection_RequestMsg(&r, h->nc, m, REQUEST_TIMEOUT_MS);
@@ -1171,43 +1186,19 @@ typedef struct {
     double count, p50, p95, p99;
 } wmetric;
 
-static double num_at(const cJSON *o, const char *a, const char *b, const char *c)
+static void fill_metrics(void *ctx, int i, const char *worker, const cJSON *doc)
 {
-    const char *path[3] = {a, b, c};
-    for (int i = 0; i < 3 && path[i] && o; i++)
-        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
-    return cJSON_IsNumber(o) ? o->valuedouble : 0;
+    wmetric *m = (wmetric *)ctx + i;
+    snprintf(m->worker, sizeof m->worker, "%s", worker);
+    m->count = bench_num_at(doc, "operations", "get_historical", "count");
+    m->p50 = bench_num_at(doc, "operations", "get_historical", "p50_ms");
+    m->p95 = bench_num_at(doc, "operations", "get_historical", "p95_ms");
+    m->p99 = bench_num_at(doc, "operations", "get_historical", "p99_ms");
 }
 
 static int read_metrics(natsConnection *nc, int want, wmetric *out)
 {
-    int n = 0;
-    for (int tries = 0; tries < 200 && n < want; tries++) {
-        natsMsg *r = NULL;
-        if (natsConnection_RequestString(&r, nc, SUBJ_METRICS, "{}", 5000) != NATS_OK)
-            continue;
-        cJSON *doc = NULL;
-        dm_err err = {0};
-        if (dm_doc_parse(natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), DM_ENC_JSON,
-                         64u << 20, &doc, &err) == DM_OK &&
-            doc) {
-            const cJSON *w = cJSON_GetObjectItemCaseSensitive(doc, "worker");
-            int i = 0;
-            while (cJSON_IsString(w) && i < n && strcmp(out[i].worker, w->valuestring) != 0)
-                i++;
-            if (cJSON_IsString(w) && i == n && n < MAX_WORKERS) {
-                wmetric *m = &out[n++];
-                snprintf(m->worker, sizeof m->worker, "%s", w->valuestring);
-                m->count = num_at(doc, "operations", "get_historical", "count");
-                m->p50 = num_at(doc, "operations", "get_historical", "p50_ms");
-                m->p95 = num_at(doc, "operations", "get_historical", "p95_ms");
-                m->p99 = num_at(doc, "operations", "get_historical", "p99_ms");
-            }
-        }
-        cJSON_Delete(doc);
-        natsMsg_Destroy(r);
-    }
-    return n;
+    return bench_read_metrics(nc, want, MAX_WORKERS, fill_metrics, out);
 }
 
 /* ------------------------------------------------------------- phase (a) --- */
@@ -1432,10 +1423,12 @@ static double page_med_sum(sstats *s)
     return t;
 }
 
-static void report_phase(phase *ph, const char *tag)
+/* The two table rows of a phase: msgpack against the 200 ms target, json against
+ * ClickHouse's own JSONEachRow. */
+static void report_rows(phase *ph, const char *tag)
 {
     sstats *s = ph->s;
-    char name[80], v[64], b[64], buf[512], buf2[512];
+    char name[80], v[64], b[64];
     double mp = med_ms(&s[S_DM_MP].total), js = med_ms(&s[S_DM_JSON].total);
     double chj = med_ms(&s[S_CH_JSON].total), chb = med_ms(&s[S_CH_RB].total);
     bool clean = s[S_DM_MP].errors == 0 && s[S_DM_JSON].errors == 0 && s[S_CH_JSON].errors == 0;
@@ -1448,7 +1441,14 @@ static void report_phase(phase *ph, const char *tag)
     snprintf(v, sizeof v, "%.1f / %.1f ms", js, min_ms(&s[S_DM_JSON].total));
     snprintf(b, sizeof b, "%.1f ms CH JSONEachRow", chj);
     bench_row(name, v, b, js / chj, "<= 2.00", ph->ran && clean && js <= 2.0 * chj);
+}
 
+/* Passes, parts, served_by, every baseline, first fetches and the exact-pages ratio. */
+static void report_baselines(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char buf[512], buf2[512];
+    double js = med_ms(&s[S_DM_JSON].total);
     tally_str(ph->served_all[0], buf, sizeof buf);
     tally_str(ph->served_all[1], buf2, sizeof buf2);
     bench_note("history%s: %zu passes of each series, values median / min of whole 65,000-row "
@@ -1480,7 +1480,13 @@ static void report_phase(phase *ph, const char *tag)
                "ratio %.2f (the issue's baseline pages on ts >= X with no upper page bound, "
                "and FINAL on 18.16 merges the whole rest of the range before LIMIT)",
                tag, jex, js / jex);
-    /* Where the time goes, per fetch (sums of per-page medians). */
+}
+
+/* Where the time goes, per fetch (sums of per-page medians). */
+static void report_breakdown(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char buf[512], buf2[512];
     for (int e = 0; e < 2; e++) {
         int dm = e ? S_DM_MP : S_DM_JSON, echo = e ? S_ECHO_MP : S_ECHO_JSON;
         int enc = e ? S_ENC_MP : S_ENC_JSON;
@@ -1500,7 +1506,14 @@ static void report_phase(phase *ph, const char *tag)
                                            : "",
                    en, tr, t - chw - en - tr, buf, buf2);
     }
-    k = 0;
+}
+
+/* CPU per fetch, and the workers' own latency figures. */
+static void report_cpu_and_workers(phase *ph, const char *tag)
+{
+    sstats *s = ph->s;
+    char buf[512] = "";
+    size_t k = 0;
     int cs[4] = {S_DM_JSON, S_DM_MP, S_CH_JSON, S_CH_WK};
     for (int i = 0; i < 4; i++) {
         sstats *x = &s[cs[i]];
@@ -1524,6 +1537,14 @@ static void report_phase(phase *ph, const char *tag)
     bench_note("history%s workers' own get_historical latency per page (dm.v1.metrics, ms, "
                "histogram bucket bounds, since the workers started: %s): %s",
                tag, *tag ? "both phases" : "the first phase", ph->nwm ? buf : "no answer");
+}
+
+static void report_phase(phase *ph, const char *tag)
+{
+    report_rows(ph, tag);
+    report_baselines(ph, tag);
+    report_breakdown(ph, tag);
+    report_cpu_and_workers(ph, tag);
 }
 
 /* ------------------------------------------------------------------ bulk --- */
@@ -1623,7 +1644,7 @@ static long long market_backlog(jsCtx *js)
 {
     jsConsumerInfoList *list = NULL;
     jsErrCode jerr = 0;
-    if (js_Consumers(&list, js, MARKET_STREAM, NULL, &jerr) != NATS_OK)
+    if (js_Consumers(&list, js, DM_STREAM_MARKET, NULL, &jerr) != NATS_OK)
         return -1;
     long long total = 0;
     for (int i = 0; i < list->Count; i++)
@@ -1672,9 +1693,9 @@ static natsMsg *make_msg(const char *subject, const char *data, size_t len, cons
     natsMsg *m = NULL;
     natsStatus s = natsMsg_Create(&m, subject, NULL, data, (int)len);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+        s = natsMsgHeader_Set(m, DM_HDR_MSG_ID, id);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, "Content-Type", DM_CT_JSON);
+        s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, DM_CT_JSON);
     if (s != NATS_OK) {
         natsMsg_Destroy(m);
         return NULL;
@@ -1765,207 +1786,267 @@ static bool fresh_symbol(hist *h, redisContext *rc, char *letter, char *symbol, 
     return false;
 }
 
-static bool run_bulk(hist *h, int rounds, long n, int depth)
-{
-    jsCtx *js = NULL;
-    natsStatus s = natsConnection_JetStream(&js, h->nc, NULL);
-    if (s != NATS_OK)
-        return bench_nats_fail("JetStream", s), false;
-    redisContext *rc = bench_redis_connect();
-    if (rc == NULL || !raw_stream(js, true)) {
-        redisFree(rc);
-        jsCtx_Destroy(js);
-        return false;
-    }
+/* One bulk measurement: its connections, its pollers and what the rounds gathered. */
+typedef struct {
+    hist *h;
+    jsCtx *js;
+    redisContext *rc;
+    long n;
+    int depth, rounds, done;
     poller pl[B_COUNT];
-    memset(pl, 0, sizeof pl);
+    bench_samples ack, raw, all, per[B_COUNT];
+    bench_samples delivered[B_COUNT], acked[B_COUNT];
+    int held[B_COUNT]; /* rounds with >= 1.9 s between delivery and ack */
+    char letter, used[MAX_ROUNDS * 12];
+    size_t payload_len;
+    double cpu[CPU_N];
+} bulk;
+
+static bool bulk_pollers_connect(bulk *k)
+{
     bool ok = true;
     for (int b = 0; b < B_COUNT && ok; b++) {
-        pl[b].kind = b;
-        pl[b].depth = depth;
-        pl[b].want = n;
+        poller *p = &k->pl[b];
+        p->kind = b;
+        p->depth = k->depth;
+        p->want = k->n;
         if (b == B_PG)
-            ok = (pl[b].pg = bench_pg_connect()) != NULL;
+            ok = (p->pg = bench_pg_connect()) != NULL;
         else if (b == B_CH)
-            ok = ch_init(&pl[b].ch);
+            ok = ch_init(&p->ch);
         else
-            ok = (pl[b].rc = bench_redis_connect()) != NULL;
+            ok = (p->rc = bench_redis_connect()) != NULL;
     }
-    bench_samples ack = {0}, raw = {0}, all = {0}, per[B_COUNT] = {{0}};
-    bench_samples delivered[B_COUNT] = {{0}}, acked[B_COUNT] = {{0}};
-    int held[B_COUNT] = {0}; /* rounds with >= 1.9 s between delivery and ack */
-    char letter = 'A', used[MAX_ROUNDS * 12] = "";
-    size_t payload_len = 0;
-    double cpu[CPU_N] = {0};
-    int done = 0;
-    for (int r = 0; r < rounds && ok; r++) {
-        char symbol[16], token[16], subject[64], id[160];
-        if (!fresh_symbol(h, rc, &letter, symbol, token) || !wait_backlog(js, 120)) {
-            ok = false;
-            break;
-        }
-        /* aligned minutes, the last one a day before now */
-        int64_t base = (wall_ms() / MIN_MS - n - 1440) * MIN_MS, last = base + (n - 1) * MIN_MS;
-        char *payload = bulk_payload(symbol, base, n, &payload_len);
-        snprintf(subject, sizeof subject, "market.candles.%s.1m", token);
-        snprintf(id, sizeof id, "candles:%s:1m:%" PRId64 ":%" PRId64 ":%ld", token, base, last, n);
-        natsMsg *m = payload ? make_msg(subject, payload, payload_len, id) : NULL;
-        if (m == NULL) {
-            free(payload);
-            ok = false;
-            break;
-        }
-        for (int b = 0; b < B_COUNT; b++) {
-            snprintf(pl[b].symbol, sizeof pl[b].symbol, "%s", symbol);
-            snprintf(pl[b].token, sizeof pl[b].token, "%s", token);
-            pl[b].last_ts = last;
-            pl[b].done_ns = 0;
-            pl[b].polls = 0;
-            pl[b].err[0] = '\0';
-            atomic_store(&pl[b].go, false);
-            atomic_store(&pl[b].stop, false);
-            pthread_create(&pl[b].th, NULL, poller_run, &pl[b]);
-        }
-        double c0[CPU_N], c1[CPU_N];
-        cpu_snap(c0);
-        int64_t t0 = bench_now_ns();
-        uint64_t seq = 0;
-        int64_t w0 = wall_ns();
-        int64_t dt = publish_sync(js, m, subject, &seq);
-        /* Polling starts at the PubAck, so it takes no CPU from the publish; a backend that
-         * committed before that is seen by the first poll. */
+    return ok;
+}
+
+static void bulk_free(bulk *k)
+{
+    for (int b = 0; b < B_COUNT; b++) {
+        PQfinish(k->pl[b].pg);
+        ch_free(&k->pl[b].ch);
+        redisFree(k->pl[b].rc);
+        bench_samples_free(&k->per[b]);
+        bench_samples_free(&k->delivered[b]);
+        bench_samples_free(&k->acked[b]);
+    }
+    bench_samples_free(&k->ack);
+    bench_samples_free(&k->raw);
+    bench_samples_free(&k->all);
+}
+
+static void pollers_start(bulk *k, const char *symbol, const char *token, int64_t last)
+{
+    for (int b = 0; b < B_COUNT; b++) {
+        poller *p = &k->pl[b];
+        snprintf(p->symbol, sizeof p->symbol, "%s", symbol);
+        snprintf(p->token, sizeof p->token, "%s", token);
+        p->last_ts = last;
+        p->done_ns = 0;
+        p->polls = 0;
+        p->err[0] = '\0';
+        atomic_store(&p->go, false);
+        atomic_store(&p->stop, false);
+        pthread_create(&p->th, NULL, poller_run, p);
+    }
+}
+
+/* Publishes m (taking it) and waits for the pollers; the PubAck's time, < 0 on failure. */
+static int64_t publish_and_poll(bulk *k, natsMsg *m, const char *subject, uint64_t *seq)
+{
+    int64_t dt = publish_sync(k->js, m, subject, seq);
+    /* Polling starts at the PubAck, so it takes no CPU from the publish; a backend that
+     * committed before that is seen by the first poll. */
+    for (int b = 0; b < B_COUNT; b++)
+        atomic_store(&k->pl[b].go, true);
+    natsMsg_Destroy(m);
+    if (dt < 0)
         for (int b = 0; b < B_COUNT; b++)
-            atomic_store(&pl[b].go, true);
-        natsMsg_Destroy(m);
-        if (dt < 0)
-            for (int b = 0; b < B_COUNT; b++)
-                atomic_store(&pl[b].stop, true);
-        for (int b = 0; b < B_COUNT; b++)
-            pthread_join(pl[b].th, NULL);
-        cpu_snap(c1);
-        if (dt < 0) {
-            free(payload);
+            atomic_store(&k->pl[b].stop, true);
+    for (int b = 0; b < B_COUNT; b++)
+        pthread_join(k->pl[b].th, NULL);
+    return dt;
+}
+
+/* The time until every backend had committed, from t0; < 0 when one never did. */
+static int64_t round_commits(bulk *k, const char *symbol, int64_t t0)
+{
+    int64_t worst = 0;
+    bool ok = true;
+    for (int b = 0; b < B_COUNT; b++) {
+        if (k->pl[b].done_ns == 0) {
+            fprintf(stderr, "bench: bulk %s: %s\n", symbol, k->pl[b].err);
             ok = false;
-            break;
+            continue;
         }
-        int64_t worst = 0;
-        for (int b = 0; b < B_COUNT; b++) {
-            if (pl[b].done_ns == 0) {
-                fprintf(stderr, "bench: bulk %s: %s\n", symbol, pl[b].err);
-                ok = false;
-                continue;
+        int64_t t = k->pl[b].done_ns - t0;
+        bench_samples_add(&k->per[b], t);
+        worst = t > worst ? t : worst;
+    }
+    return ok ? worst : -1;
+}
+
+/* Where the time went, from the server's side: when it last delivered to and got an ack
+ * from each writing consumer (nats-server's clock, this machine's). */
+static void server_side(bulk *k, uint64_t seq, int64_t w0, char *where, size_t cap)
+{
+    size_t wl = 0;
+    where[0] = '\0';
+    for (int b = 0; b < B_COUNT; b++) {
+        jsConsumerInfo *ci = NULL;
+        jsErrCode jerr = 0;
+        if (js_GetConsumerInfo(&ci, k->js, DM_STREAM_MARKET, B_CONSUMERS[b], NULL, &jerr) ==
+                NATS_OK &&
+            ci && ci->Delivered.Stream >= seq && ci->Delivered.Last > 0) {
+            int64_t d = ci->Delivered.Last - w0;
+            bench_samples_add(&k->delivered[b], d);
+            if (ci->AckFloor.Stream >= seq && ci->AckFloor.Last > 0) {
+                bench_samples_add(&k->acked[b], ci->AckFloor.Last - w0);
+                if (ci->AckFloor.Last - ci->Delivered.Last >= 1900 * NS_PER_MS)
+                    k->held[b]++;
             }
-            int64_t t = pl[b].done_ns - t0;
-            bench_samples_add(&per[b], t);
-            worst = t > worst ? t : worst;
+            wl += (size_t)snprintf(where + wl, cap - wl, "%s%s delivered %.1f acked %.1f",
+                                   b ? ", " : "", B_CONSUMERS[b], ms(d),
+                                   ci->AckFloor.Stream >= seq ? ms(ci->AckFloor.Last - w0) : NAN);
         }
-        if (!ok) {
-            free(payload);
-            break;
-        }
-        bench_samples_add(&ack, dt);
-        bench_samples_add(&all, worst);
-        /* Where the time went, from the server's side: when it last delivered to and got an
-         * ack from each writing consumer (nats-server's clock, this machine's). */
-        char where[400] = "";
-        size_t wl = 0;
-        for (int b = 0; b < B_COUNT; b++) {
-            jsConsumerInfo *ci = NULL;
-            jsErrCode jerr = 0;
-            if (js_GetConsumerInfo(&ci, js, MARKET_STREAM, B_CONSUMERS[b], NULL, &jerr) == NATS_OK &&
-                ci && ci->Delivered.Stream >= seq && ci->Delivered.Last > 0) {
-                int64_t d = ci->Delivered.Last - w0;
-                bench_samples_add(&delivered[b], d);
-                if (ci->AckFloor.Stream >= seq && ci->AckFloor.Last > 0) {
-                    bench_samples_add(&acked[b], ci->AckFloor.Last - w0);
-                    if (ci->AckFloor.Last - ci->Delivered.Last >= 1900 * NS_PER_MS)
-                        held[b]++;
-                }
-                wl += (size_t)snprintf(where + wl, sizeof where - wl, "%s%s delivered %.1f acked %.1f",
-                                       b ? ", " : "", B_CONSUMERS[b], ms(d),
-                                       ci->AckFloor.Stream >= seq ? ms(ci->AckFloor.Last - w0) : NAN);
-            }
-            jsConsumerInfo_Destroy(ci);
-        }
-        for (int c = 0; c < CPU_N; c++)
-            cpu[c] += c1[c] - c0[c];
-        /* the same bytes to a stream nobody consumes */
-        char rid[64];
-        snprintf(rid, sizeof rid, "raw:%" PRId64 ":%d", wall_ms(), r);
-        natsMsg *rm = make_msg("benchhistraw.candles", payload, payload_len, rid);
-        int64_t rdt = rm ? publish_sync(js, rm, RAW_STREAM, NULL) : -1;
-        natsMsg_Destroy(rm);
+        jsConsumerInfo_Destroy(ci);
+    }
+}
+
+/* The same bytes to a stream nobody consumes: the PubAck's time, < 0 on failure. */
+static int64_t raw_publish(bulk *k, const char *payload, int r)
+{
+    char rid[64];
+    snprintf(rid, sizeof rid, "raw:%" PRId64 ":%d", wall_ms(), r);
+    natsMsg *rm = make_msg("benchhistraw.candles", payload, k->payload_len, rid);
+    int64_t rdt = rm ? publish_sync(k->js, rm, RAW_STREAM, NULL) : -1;
+    natsMsg_Destroy(rm);
+    return rdt;
+}
+
+/* One round: a fresh symbol, one market.candles message of n candles, the time until each
+ * backend committed it, then the raw baseline. */
+static bool bulk_round(bulk *k, int r)
+{
+    char symbol[16], token[16], subject[64], id[160], where[400];
+    if (!fresh_symbol(k->h, k->rc, &k->letter, symbol, token) || !wait_backlog(k->js, 120))
+        return false;
+    /* aligned minutes, the last one a day before now */
+    int64_t base = (wall_ms() / MIN_MS - k->n - 1440) * MIN_MS, last = base + (k->n - 1) * MIN_MS;
+    char *payload = bulk_payload(symbol, base, k->n, &k->payload_len);
+    snprintf(subject, sizeof subject, DM_SUBJ_CANDLES_FMT, token, "1m");
+    snprintf(id, sizeof id, "candles:%s:1m:%" PRId64 ":%" PRId64 ":%ld", token, base, last, k->n);
+    natsMsg *m = payload ? make_msg(subject, payload, k->payload_len, id) : NULL;
+    if (m == NULL) {
         free(payload);
-        if (rdt < 0) {
-            ok = false;
-            break;
-        }
-        bench_samples_add(&raw, rdt);
-        size_t ul = strlen(used);
-        snprintf(used + ul, sizeof used - ul, "%s%s", ul ? " " : "", symbol);
-        fprintf(stderr,
-                "  bulk %d/%d %s: PubAck %.1f ms (raw %.1f), postgres %.1f, clickhouse %.1f, redis "
-                "%.1f, all %.1f ms (polls %ld/%ld/%ld)\n",
-                r + 1, rounds, symbol, ms(dt), ms(rdt), ms(pl[B_PG].done_ns - t0),
-                ms(pl[B_CH].done_ns - t0), ms(pl[B_REDIS].done_ns - t0), ms(worst), pl[B_PG].polls,
-                pl[B_CH].polls, pl[B_REDIS].polls);
-        fprintf(stderr, "    server side (ms from the publish call): %s\n", where);
-        done++;
+        return false;
     }
-    if (done > 0) {
-        char v[64], b[64], name[64], x[32];
-        double am = med_ms(&ack), cm = med_ms(&all);
-        snprintf(name, sizeof name, "bulk %s candles: PubAck", bench_thousands((double)n, x, sizeof x));
-        snprintf(v, sizeof v, "%.1f / %.1f ms", am, max_ms(&ack));
-        snprintf(b, sizeof b, "%.1f ms raw JS", med_ms(&raw));
-        bench_row(name, v, b, am / 50.0, "<= 50 ms", ok && am <= 50.0);
-        snprintf(name, sizeof name, "bulk %s candles: committed all 3", x);
-        snprintf(v, sizeof v, "%.1f / %.1f ms", cm, max_ms(&all));
-        snprintf(b, sizeof b, "PG %.0f CH %.0f Redis %.0f", med_ms(&per[B_PG]), med_ms(&per[B_CH]),
-                 med_ms(&per[B_REDIS]));
-        bench_row(name, v, b, cm / 500.0, "<= 500 ms", ok && cm <= 500.0);
-        bench_note("bulk: %d rounds (%s), one market.candles message of %ld 1m candles, %zu bytes "
-                   "of JSON; values median / max from the publish call; PubAck max %.1f ms, raw "
-                   "JetStream (file stream, same bytes) median %.1f max %.1f ms; committed: "
-                   "postgres %.1f / %.1f, clickhouse (count() FINAL) %.1f / %.1f, redis (ZCARD "
-                   "%d, newest = last) %.1f / %.1f ms; polled every %d ms per backend",
-                   done, used, n, payload_len, max_ms(&ack), med_ms(&raw), max_ms(&raw),
-                   med_ms(&per[B_PG]), max_ms(&per[B_PG]), med_ms(&per[B_CH]), max_ms(&per[B_CH]),
-                   (int)(n < depth ? n : depth), med_ms(&per[B_REDIS]), max_ms(&per[B_REDIS]),
-                   POLL_MS);
-        char srv[600];
-        size_t sl = 0;
-        for (int b = 0; b < B_COUNT && sl < sizeof srv; b++)
-            sl += (size_t)snprintf(srv + sl, sizeof srv - sl,
-                                   "%s%s: delivered %.1f / %.1f, acked %.1f / %.1f (held >= 1.9 s "
-                                   "after delivery in %d)",
-                                   b ? "; " : "", B_CONSUMERS[b], med_ms(&delivered[b]),
-                                   max_ms(&delivered[b]), med_ms(&acked[b]), max_ms(&acked[b]),
-                                   held[b]);
-        bench_note("bulk, server side (nats-server's last delivery to and last ack from each writing "
-                   "consumer, ms from the publish call, median / max): %s",
-                   srv);
-        bench_note("bulk CPU seconds per round (publish -> all committed, with the pollers): "
-                   "workers %.3f, clickhouse %.3f, postgres %.3f, nats %.3f, bench %.3f",
-                   cpu[CPU_WORKERS] / done, cpu[CPU_CH] / done, cpu[CPU_PG] / done,
-                   cpu[CPU_NATS] / done, cpu[CPU_SELF] / done);
+    pollers_start(k, symbol, token, last);
+    double c0[CPU_N], c1[CPU_N];
+    cpu_snap(c0);
+    int64_t t0 = bench_now_ns();
+    uint64_t seq = 0;
+    int64_t w0 = wall_ns();
+    int64_t dt = publish_and_poll(k, m, subject, &seq);
+    cpu_snap(c1);
+    int64_t worst = dt < 0 ? -1 : round_commits(k, symbol, t0);
+    if (worst < 0) {
+        free(payload);
+        return false;
     }
-    raw_stream(js, false);
-    for (int b = 0; b < B_COUNT; b++) {
-        PQfinish(pl[b].pg);
-        ch_free(&pl[b].ch);
-        redisFree(pl[b].rc);
+    bench_samples_add(&k->ack, dt);
+    bench_samples_add(&k->all, worst);
+    server_side(k, seq, w0, where, sizeof where);
+    for (int c = 0; c < CPU_N; c++)
+        k->cpu[c] += c1[c] - c0[c];
+    int64_t rdt = raw_publish(k, payload, r);
+    free(payload);
+    if (rdt < 0)
+        return false;
+    bench_samples_add(&k->raw, rdt);
+    size_t ul = strlen(k->used);
+    snprintf(k->used + ul, sizeof k->used - ul, "%s%s", ul ? " " : "", symbol);
+    fprintf(stderr,
+            "  bulk %d/%d %s: PubAck %.1f ms (raw %.1f), postgres %.1f, clickhouse %.1f, redis "
+            "%.1f, all %.1f ms (polls %ld/%ld/%ld)\n",
+            r + 1, k->rounds, symbol, ms(dt), ms(rdt), ms(k->pl[B_PG].done_ns - t0),
+            ms(k->pl[B_CH].done_ns - t0), ms(k->pl[B_REDIS].done_ns - t0), ms(worst),
+            k->pl[B_PG].polls, k->pl[B_CH].polls, k->pl[B_REDIS].polls);
+    fprintf(stderr, "    server side (ms from the publish call): %s\n", where);
+    k->done++;
+    return true;
+}
+
+static void bulk_report_rows(bulk *k, bool ok)
+{
+    char v[64], b[64], name[64], x[32];
+    double am = med_ms(&k->ack), cm = med_ms(&k->all);
+    snprintf(name, sizeof name, "bulk %s candles: PubAck",
+             bench_thousands((double)k->n, x, sizeof x));
+    snprintf(v, sizeof v, "%.1f / %.1f ms", am, max_ms(&k->ack));
+    snprintf(b, sizeof b, "%.1f ms raw JS", med_ms(&k->raw));
+    bench_row(name, v, b, am / 50.0, "<= 50 ms", ok && am <= 50.0);
+    snprintf(name, sizeof name, "bulk %s candles: committed all 3", x);
+    snprintf(v, sizeof v, "%.1f / %.1f ms", cm, max_ms(&k->all));
+    snprintf(b, sizeof b, "PG %.0f CH %.0f Redis %.0f", med_ms(&k->per[B_PG]),
+             med_ms(&k->per[B_CH]), med_ms(&k->per[B_REDIS]));
+    bench_row(name, v, b, cm / 500.0, "<= 500 ms", ok && cm <= 500.0);
+}
+
+static void bulk_report_notes(bulk *k)
+{
+    bench_samples *per = k->per;
+    bench_note("bulk: %d rounds (%s), one market.candles message of %ld 1m candles, %zu bytes "
+               "of JSON; values median / max from the publish call; PubAck max %.1f ms, raw "
+               "JetStream (file stream, same bytes) median %.1f max %.1f ms; committed: "
+               "postgres %.1f / %.1f, clickhouse (count() FINAL) %.1f / %.1f, redis (ZCARD "
+               "%d, newest = last) %.1f / %.1f ms; polled every %d ms per backend",
+               k->done, k->used, k->n, k->payload_len, max_ms(&k->ack), med_ms(&k->raw),
+               max_ms(&k->raw), med_ms(&per[B_PG]), max_ms(&per[B_PG]), med_ms(&per[B_CH]),
+               max_ms(&per[B_CH]), (int)(k->n < k->depth ? k->n : k->depth),
+               med_ms(&per[B_REDIS]), max_ms(&per[B_REDIS]), POLL_MS);
+    char srv[600];
+    size_t sl = 0;
+    for (int b = 0; b < B_COUNT && sl < sizeof srv; b++)
+        sl += (size_t)snprintf(srv + sl, sizeof srv - sl,
+                               "%s%s: delivered %.1f / %.1f, acked %.1f / %.1f (held >= 1.9 s "
+                               "after delivery in %d)",
+                               b ? "; " : "", B_CONSUMERS[b], med_ms(&k->delivered[b]),
+                               max_ms(&k->delivered[b]), med_ms(&k->acked[b]),
+                               max_ms(&k->acked[b]), k->held[b]);
+    bench_note("bulk, server side (nats-server's last delivery to and last ack from each writing "
+               "consumer, ms from the publish call, median / max): %s",
+               srv);
+    const double *cpu = k->cpu;
+    bench_note("bulk CPU seconds per round (publish -> all committed, with the pollers): "
+               "workers %.3f, clickhouse %.3f, postgres %.3f, nats %.3f, bench %.3f",
+               cpu[CPU_WORKERS] / k->done, cpu[CPU_CH] / k->done, cpu[CPU_PG] / k->done,
+               cpu[CPU_NATS] / k->done, cpu[CPU_SELF] / k->done);
+}
+
+static bool run_bulk(hist *h, int rounds, long n, int depth)
+{
+    bulk k = {.h = h, .n = n, .depth = depth, .rounds = rounds, .letter = 'A'};
+    natsStatus s = natsConnection_JetStream(&k.js, h->nc, NULL);
+    if (s != NATS_OK)
+        return bench_nats_fail("JetStream", s), false;
+    k.rc = bench_redis_connect();
+    if (k.rc == NULL || !raw_stream(k.js, true)) {
+        redisFree(k.rc);
+        jsCtx_Destroy(k.js);
+        return false;
     }
-    bench_samples_free(&ack);
-    bench_samples_free(&raw);
-    bench_samples_free(&all);
-    for (int b = 0; b < B_COUNT; b++) {
-        bench_samples_free(&per[b]);
-        bench_samples_free(&delivered[b]);
-        bench_samples_free(&acked[b]);
+    bool ok = bulk_pollers_connect(&k);
+    for (int r = 0; r < rounds && ok; r++)
+        ok = bulk_round(&k, r);
+    if (k.done > 0) {
+        bulk_report_rows(&k, ok);
+        bulk_report_notes(&k);
     }
-    redisFree(rc);
-    jsCtx_Destroy(js);
+    raw_stream(k.js, false);
+    bulk_free(&k);
+    redisFree(k.rc);
+    jsCtx_Destroy(k.js);
     return ok;
 }
 
@@ -2043,11 +2124,26 @@ static void usage(void)
             "  --timeout S    stop repeating after S seconds (default 900)\n");
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    int repeats, rounds, depth, workers, timeout_s;
+    long rows, bulk;
+    bool do_hist, do_bulk, do_opt;
+} hist_args;
+
+/* --phase all|history|bulk; false for anything else. */
+static bool parse_phase(const char *v, hist_args *a)
 {
-    int repeats = 5, rounds = 5, depth = 1000, workers = 2, timeout_s = 900;
-    long rows = 65000, bulk = 10000;
-    bool do_hist = true, do_bulk = true, do_opt = true;
+    a->do_hist = strcmp(v, "bulk") != 0;
+    a->do_bulk = strcmp(v, "history") != 0;
+    return !strcmp(v, "all") || !strcmp(v, "bulk") || !strcmp(v, "history");
+}
+
+/* -1 to run, else the exit code (usage printed). */
+static int parse_args(int argc, char **argv, hist_args *a)
+{
+    *a = (hist_args){.repeats = 5, .rounds = 5, .depth = 1000, .workers = 2, .timeout_s = 900,
+                     .rows = 65000, .bulk = 10000, .do_hist = true, .do_bulk = true,
+                     .do_opt = true};
     static const struct option opts[] = {{"repeats", required_argument, 0, 'n'},
                                          {"rounds", required_argument, 0, 'r'},
                                          {"rows", required_argument, 0, 'x'},
@@ -2062,18 +2158,16 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': repeats = atoi(optarg); break;
-        case 'r': rounds = atoi(optarg); break;
-        case 'x': rows = atol(optarg); break;
-        case 'b': bulk = atol(optarg); break;
-        case 'd': depth = atoi(optarg); break;
-        case 'w': workers = atoi(optarg); break;
-        case 'o': do_opt = false; break;
-        case 't': timeout_s = atoi(optarg); break;
+        case 'n': a->repeats = atoi(optarg); break;
+        case 'r': a->rounds = atoi(optarg); break;
+        case 'x': a->rows = atol(optarg); break;
+        case 'b': a->bulk = atol(optarg); break;
+        case 'd': a->depth = atoi(optarg); break;
+        case 'w': a->workers = atoi(optarg); break;
+        case 'o': a->do_opt = false; break;
+        case 't': a->timeout_s = atoi(optarg); break;
         case 'p':
-            do_hist = strcmp(optarg, "bulk") != 0;
-            do_bulk = strcmp(optarg, "history") != 0;
-            if (strcmp(optarg, "all") && strcmp(optarg, "bulk") && strcmp(optarg, "history")) {
+            if (!parse_phase(optarg, a)) {
                 usage();
                 return 64;
             }
@@ -2081,75 +2175,96 @@ int main(int argc, char **argv)
         default: usage(); return c == 'h' ? 0 : 64;
         }
     }
-    if (repeats < 1 || repeats > 1000 || rounds < 1 || rounds > MAX_ROUNDS || rows < 1 ||
-        rows > (long)PAGE * (MAX_PAGES - 1) || bulk < 1 || bulk > 10000 || depth < 1 ||
-        workers < 1 || workers > MAX_WORKERS || timeout_s < 1) {
+    if (a->repeats < 1 || a->repeats > 1000 || a->rounds < 1 || a->rounds > MAX_ROUNDS ||
+        a->rows < 1 || a->rows > (long)PAGE * (MAX_PAGES - 1) || a->bulk < 1 ||
+        a->bulk > 10000 || a->depth < 1 || a->workers < 1 || a->workers > MAX_WORKERS ||
+        a->timeout_s < 1) {
         usage();
         return 64;
     }
+    return -1;
+}
+
+/* The second phase: OPTIMIZE FINAL, then the same passes again. */
+static bool run_optimized(hist *h, phase *ph, int repeats)
+{
+    double secs = 0;
+    int extra = 0;
+    long long before = ph[0].parts;
+    if (!optimize(h, &secs, &extra))
+        return false;
+    fprintf(stderr, "history: OPTIMIZE TABLE dm.candles FINAL took %.1f s\n", secs);
+    bool ok = run_phase(h, &ph[1], repeats);
+    bench_note("history: OPTIMIZE TABLE dm.candles FINAL took %.1f s (%d partitions "
+               "needed their own OPTIMIZE ... PARTITION ... FINAL): %lld active "
+               "parts -> %lld",
+               secs, extra, before, ph[1].parts);
+    if (ph[1].s[S_DM_JSON].total.n > 0)
+        report_phase(&ph[1], " (optimized)");
+    return ok;
+}
+
+/* The history phases: as found, then (unless told not to) after OPTIMIZE FINAL. */
+static bool run_history(hist *h, phase *ph, const hist_args *a)
+{
+    if (!load_reference(h))
+        return false;
+    fprintf(stderr, "history: %ld " SYMBOL " " TF " candles in [%" PRId64 ", %" PRId64
+                    "), pages of %d, %d passes\n",
+            h->expect, h->start, h->end, PAGE, a->repeats);
+    bool ok = run_phase(h, &ph[0], a->repeats);
+    if (ph[0].s[S_DM_JSON].total.n > 0)
+        report_phase(&ph[0], "");
+    if (ok && a->do_opt)
+        ok = run_optimized(h, ph, a->repeats);
+    return ok;
+}
+
+static void hist_free(hist *h)
+{
+    if (h->echo_sub) {
+        natsSubscription_Unsubscribe(h->echo_sub);
+        natsSubscription_Destroy(h->echo_sub);
+    }
+    natsConnection_Destroy(h->echo_nc);
+    free(h->echo_buf);
+    natsConnection_Destroy(h->nc);
+    PQfinish(h->pg);
+    ch_free(&h->ch);
+    free(h->rows);
+}
+
+int main(int argc, char **argv)
+{
+    hist_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     hist h;
     memset(&h, 0, sizeof h);
-    h.expect = rows;
-    h.workers = workers;
-    h.deadline = bench_now_ns() + (int64_t)timeout_s * NS_PER_S;
+    h.expect = a.rows;
+    h.workers = a.workers;
+    h.deadline = bench_now_ns() + (int64_t)a.timeout_s * NS_PER_S;
     h.nc = bench_nats_connect("bench-history");
     h.pg = bench_pg_connect();
     if (h.nc == NULL || h.pg == NULL || !ch_init(&h.ch))
         return 1;
-    int rc = 0;
+    rc = 0;
     phase ph[2];
     memset(ph, 0, sizeof ph);
     ph[0].label = "as found";
     ph[1].label = "after OPTIMIZE FINAL";
-    if (do_hist) {
-        if (!load_reference(&h)) {
-            rc = 1;
-        } else {
-            fprintf(stderr, "history: %ld " SYMBOL " " TF " candles in [%" PRId64 ", %" PRId64
-                            "), pages of %d, %d passes\n",
-                    h.expect, h.start, h.end, PAGE, repeats);
-            if (!run_phase(&h, &ph[0], repeats))
-                rc = 1;
-            if (ph[0].s[S_DM_JSON].total.n > 0)
-                report_phase(&ph[0], "");
-            if (rc == 0 && do_opt) {
-                double secs = 0;
-                int extra = 0;
-                long long before = ph[0].parts;
-                if (!optimize(&h, &secs, &extra)) {
-                    rc = 1;
-                } else {
-                    fprintf(stderr, "history: OPTIMIZE TABLE dm.candles FINAL took %.1f s\n", secs);
-                    if (!run_phase(&h, &ph[1], repeats))
-                        rc = 1;
-                    bench_note("history: OPTIMIZE TABLE dm.candles FINAL took %.1f s (%d partitions "
-                               "needed their own OPTIMIZE ... PARTITION ... FINAL): %lld active "
-                               "parts -> %lld",
-                               secs, extra, before, ph[1].parts);
-                    if (ph[1].s[S_DM_JSON].total.n > 0)
-                        report_phase(&ph[1], " (optimized)");
-                }
-            }
-        }
-    }
-    if (do_bulk) {
-        fprintf(stderr, "bulk: %d rounds of %ld candles\n", rounds, bulk);
-        if (!run_bulk(&h, rounds, bulk, depth))
+    if (a.do_hist && !run_history(&h, ph, &a))
+        rc = 1;
+    if (a.do_bulk) {
+        fprintf(stderr, "bulk: %d rounds of %ld candles\n", a.rounds, a.bulk);
+        if (!run_bulk(&h, a.rounds, a.bulk, a.depth))
             rc = 1;
     }
     for (int i = 0; i < 2; i++)
         phase_free(&ph[i]);
-    if (h.echo_sub) {
-        natsSubscription_Unsubscribe(h.echo_sub);
-        natsSubscription_Destroy(h.echo_sub);
-    }
-    natsConnection_Destroy(h.echo_nc);
-    free(h.echo_buf);
-    natsConnection_Destroy(h.nc);
-    PQfinish(h.pg);
-    ch_free(&h.ch);
-    free(h.rows);
+    hist_free(&h);
     curl_global_cleanup();
     nats_Close();
     return rc;

@@ -31,14 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../worker/codec/doc.h"
+#include "../worker/model/names.h"
 #include "common.h"
 
 #define NS_PER_MS 1000000LL
 #define RAW_STREAM "BENCH_RAW"
 #define RAW_DURABLE "bench-raw"
 #define RAW_SUBJECTS "benchraw.>"
-#define MARKET_STREAM "MARKET"
-#define TICK_FILTER "market.tick.>"
 #define PUB_MAX_PENDING 4000
 #define FETCH_BATCH 1000
 #define FETCH_MAX_BYTES (32 * 1024 * 1024)
@@ -138,8 +138,8 @@ typedef struct {
     long ok, dup, err;
 } pubresult;
 
-/* Publishes every payload of t to prefix.<TOKEN>; returns false if a PubAck is missing. */
-static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t, int timeout_s,
+/* Publishes every payload of t to the subject subj_fmt makes of its token; returns false if a PubAck is missing. */
+static bool publish_all(natsConnection *nc, const char *subj_fmt, const tickset *t, int timeout_s,
                         pubresult *r, atomic_llong *t0_out)
 {
     memset(r, 0, sizeof *r);
@@ -160,7 +160,7 @@ static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t
         return false;
     }
     char subject[96];
-    snprintf(subject, sizeof subject, "%s.%s", prefix, t->token);
+    snprintf(subject, sizeof subject, subj_fmt, t->token);
     r->t0 = bench_now_ns();
     if (t0_out)
         atomic_store(t0_out, (long long)r->t0);
@@ -168,9 +168,9 @@ static bool publish_all(natsConnection *nc, const char *prefix, const tickset *t
         natsMsg *m = NULL;
         s = natsMsg_Create(&m, subject, NULL, t->buf + t->off[i], t->len[i]);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Nats-Msg-Id", t->id[i]);
+            s = natsMsgHeader_Set(m, DM_HDR_MSG_ID, t->id[i]);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(m, "Content-Type", "application/json");
+            s = natsMsgHeader_Set(m, DM_HDR_CONTENT_TYPE, DM_CT_JSON);
         if (s == NATS_OK)
             s = js_PublishMsgAsync(js, &m, NULL); /* takes m on success */
         natsMsg_Destroy(m);
@@ -279,13 +279,9 @@ static void cpu_delta(const double before[BENCH_CPU_COUNT], double out[BENCH_CPU
         out[i] = now[i] - before[i];
 }
 
-static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresult *out)
+/* The raw stream and its durable pull consumer, made as the workers' are. */
+static bool raw_stream_create(jsCtx *js)
 {
-    memset(out, 0, sizeof *out);
-    jsCtx *js = NULL;
-    natsStatus s = natsConnection_JetStream(&js, nc, NULL);
-    if (s != NATS_OK)
-        return bench_nats_fail("JetStream", s), false;
     jsErrCode jerr = 0;
     js_DeleteStream(js, RAW_STREAM, NULL, &jerr); /* left over from an aborted run */
     const char *subjects[] = {RAW_SUBJECTS};
@@ -299,14 +295,19 @@ static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresu
     sc.MaxMsgSize = 8 * 1024 * 1024;
     sc.Duplicates = 120LL * 1000 * NS_PER_MS; /* as MARKET */
     jsStreamInfo *si = NULL;
-    s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
     jsStreamInfo_Destroy(si);
     if (s != NATS_OK) {
         fprintf(stderr, "bench: create stream %s: %s (%d)\n", RAW_STREAM, natsStatus_GetText(s),
                 (int)jerr);
-        jsCtx_Destroy(js);
         return false;
     }
+    return true;
+}
+
+static bool raw_consumer_create(jsCtx *js)
+{
+    jsErrCode jerr = 0;
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.Durable = RAW_DURABLE;
@@ -317,82 +318,124 @@ static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresu
     cc.DeliverPolicy = js_DeliverAll;
     cc.MaxAckPending = FETCH_BATCH * 16; /* as the workers' consumers */
     jsConsumerInfo *ci = NULL;
-    s = js_AddConsumer(&ci, js, RAW_STREAM, &cc, NULL, &jerr);
+    natsStatus s = js_AddConsumer(&ci, js, RAW_STREAM, &cc, NULL, &jerr);
     jsConsumerInfo_Destroy(ci);
-    bool ok = s == NATS_OK;
-    if (!ok)
+    if (s != NATS_OK)
         bench_nats_fail("create raw consumer", s);
+    return s == NATS_OK;
+}
 
+/* Two consumer threads sharing the raw durable, as two workers share theirs. */
+typedef struct {
     atomic_long acked;
     atomic_llong t_done;
     atomic_bool stop;
-    atomic_init(&acked, 0);
-    atomic_init(&t_done, 0);
-    atomic_init(&stop, false);
     rawc cons[2];
-    memset(cons, 0, sizeof cons);
-    int started = 0;
-    int64_t deadline = bench_now_ns() + (int64_t)timeout_s * 1000 * NS_PER_MS;
-    for (int k = 0; k < 2 && ok; k++) {
-        rawc *c = &cons[k];
-        c->target = t->n;
-        c->acked = &acked;
-        c->t_done = &t_done;
-        c->stop = &stop;
-        c->deadline_ns = deadline;
-        ok = (c->nc = bench_nats_connect(k ? "bench-raw-2" : "bench-raw-1")) != NULL;
-        if (ok && (s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK)
-            ok = (bench_nats_fail("JetStream", s), false);
-        if (ok) {
-            jsSubOptions so;
-            jsSubOptions_Init(&so);
-            so.Stream = RAW_STREAM;
-            so.Consumer = RAW_DURABLE;
-            s = js_PullSubscribe(&c->sub, c->js, RAW_SUBJECTS, RAW_DURABLE, NULL, &so, &jerr);
-            if (s != NATS_OK)
-                ok = (bench_nats_fail("raw pull subscribe", s), false);
-        }
-        if (ok && pthread_create(&c->th, NULL, raw_run, c) == 0)
-            started++;
-        else
-            ok = false;
-    }
+    int started;
+} rawrun;
 
+static bool raw_consumer_start(rawrun *rr, int k, const tickset *t, int64_t deadline)
+{
+    rawc *c = &rr->cons[k];
+    natsStatus s;
+    jsErrCode jerr = 0;
+    c->target = t->n;
+    c->acked = &rr->acked;
+    c->t_done = &rr->t_done;
+    c->stop = &rr->stop;
+    c->deadline_ns = deadline;
+    if ((c->nc = bench_nats_connect(k ? "bench-raw-2" : "bench-raw-1")) == NULL)
+        return false;
+    if ((s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK)
+        return bench_nats_fail("JetStream", s), false;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = RAW_STREAM;
+    so.Consumer = RAW_DURABLE;
+    s = js_PullSubscribe(&c->sub, c->js, RAW_SUBJECTS, RAW_DURABLE, NULL, &so, &jerr);
+    if (s != NATS_OK)
+        return bench_nats_fail("raw pull subscribe", s), false;
+    if (pthread_create(&c->th, NULL, raw_run, c) != 0)
+        return false;
+    rr->started++;
+    return true;
+}
+
+static void raw_consumers_join(rawrun *rr)
+{
+    for (int k = 0; k < rr->started; k++)
+        pthread_join(rr->cons[k].th, NULL);
+    rr->started = 0;
+}
+
+static void raw_consumers_close(rawrun *rr)
+{
+    for (int k = 0; k < 2; k++) {
+        rawc *c = &rr->cons[k];
+        if (c->nc)
+            natsConnection_Flush(c->nc);
+        natsSubscription_Destroy(c->sub);
+        jsCtx_Destroy(c->js);
+        natsConnection_Destroy(c->nc);
+    }
+}
+
+/* Whether every tick was acked in time; fills out's rates when so. */
+static bool raw_result(rawrun *rr, const tickset *t, int timeout_s, const pubresult *pr,
+                       rawresult *out)
+{
+    int64_t done = atomic_load(&rr->t_done);
+    if (done == 0 || atomic_load(&rr->acked) < t->n) {
+        fprintf(stderr, "bench: raw consumers acked %ld of %d within %d s\n",
+                atomic_load(&rr->acked), t->n, timeout_s);
+        return false;
+    }
+    const rawc *c = rr->cons;
+    out->secs = (double)(done - pr->t0) / 1e9;
+    out->rate = t->n / out->secs;
+    out->pub_rate = t->n / ((double)(pr->t_acked - pr->t0) / 1e9);
+    out->per_consumer[0] = c[0].mine;
+    out->per_consumer[1] = c[1].mine;
+    fprintf(stderr,
+            "  raw: %d ticks in %.3f s = %.0f/s (PubAcks done after %.3f s; consumer 1 "
+            "acked %ld in %ld fetches, consumer 2 %ld in %ld)\n",
+            t->n, out->secs, out->rate, (double)(pr->t_acked - pr->t0) / 1e9, c[0].mine,
+            c[0].fetches, c[1].mine, c[1].fetches);
+    return true;
+}
+
+static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresult *out)
+{
+    memset(out, 0, sizeof *out);
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, nc, NULL);
+    if (s != NATS_OK)
+        return bench_nats_fail("JetStream", s), false;
+    if (!raw_stream_create(js)) {
+        jsCtx_Destroy(js);
+        return false;
+    }
+    bool ok = raw_consumer_create(js);
+    rawrun rr;
+    memset(&rr, 0, sizeof rr);
+    atomic_init(&rr.acked, 0);
+    atomic_init(&rr.t_done, 0);
+    atomic_init(&rr.stop, false);
+    int64_t deadline = bench_now_ns() + (int64_t)timeout_s * 1000 * NS_PER_MS;
+    for (int k = 0; k < 2 && ok; k++)
+        ok = raw_consumer_start(&rr, k, t, deadline);
     pubresult pr;
     double cpu0[BENCH_CPU_COUNT];
     bench_cpu_snapshot(cpu0);
     if (ok)
-        ok = publish_all(nc, "benchraw.tick", t, timeout_s, &pr, NULL);
+        ok = publish_all(nc, "benchraw.tick.%s", t, timeout_s, &pr, NULL);
     if (!ok)
-        atomic_store(&stop, true);
-    for (int k = 0; k < started; k++)
-        pthread_join(cons[k].th, NULL);
+        atomic_store(&rr.stop, true);
+    raw_consumers_join(&rr);
     cpu_delta(cpu0, out->cpu);
-    int64_t done = atomic_load(&t_done);
-    if (ok && (done == 0 || atomic_load(&acked) < t->n)) {
-        fprintf(stderr, "bench: raw consumers acked %ld of %d within %d s\n", atomic_load(&acked),
-                t->n, timeout_s);
-        ok = false;
-    }
-    if (ok) {
-        out->secs = (double)(done - pr.t0) / 1e9;
-        out->rate = t->n / out->secs;
-        out->pub_rate = t->n / ((double)(pr.t_acked - pr.t0) / 1e9);
-        out->per_consumer[0] = cons[0].mine;
-        out->per_consumer[1] = cons[1].mine;
-        fprintf(stderr,
-                "  raw: %d ticks in %.3f s = %.0f/s (PubAcks done after %.3f s; consumer 1 "
-                "acked %ld in %ld fetches, consumer 2 %ld in %ld)\n",
-                t->n, out->secs, out->rate, (double)(pr.t_acked - pr.t0) / 1e9, cons[0].mine,
-                cons[0].fetches, cons[1].mine, cons[1].fetches);
-    }
-    for (int k = 0; k < 2; k++) {
-        if (cons[k].nc)
-            natsConnection_Flush(cons[k].nc);
-        natsSubscription_Destroy(cons[k].sub);
-        jsCtx_Destroy(cons[k].js);
-        natsConnection_Destroy(cons[k].nc);
-    }
+    ok = ok && raw_result(&rr, t, timeout_s, &pr, out);
+    raw_consumers_close(&rr);
+    jsErrCode jerr = 0;
     s = js_DeleteStream(js, RAW_STREAM, NULL, &jerr);
     if (s != NATS_OK)
         bench_nats_fail("delete stream " RAW_STREAM, s);
@@ -460,12 +503,14 @@ static void poll_consumers(jsCtx *js, monitor *m, int64_t now)
 {
     jsConsumerInfoList *list = NULL;
     jsErrCode jerr = 0;
-    if (js_Consumers(&list, js, MARKET_STREAM, NULL, &jerr) != NATS_OK)
+    char tick_filter[32];
+    snprintf(tick_filter, sizeof tick_filter, DM_SUBJ_TICK_FMT, ">");
+    if (js_Consumers(&list, js, DM_STREAM_MARKET, NULL, &jerr) != NATS_OK)
         return;
     for (int k = 0; k < list->Count; k++) {
         jsConsumerInfo *ci = list->List[k];
         if (!ci->Config || !ci->Config->FilterSubject ||
-            strcmp(ci->Config->FilterSubject, TICK_FILTER) != 0)
+            strcmp(ci->Config->FilterSubject, tick_filter) != 0)
             continue;
         int j = 0;
         while (j < m->ncons && strcmp(m->cons[j].name, ci->Name) != 0)
@@ -566,7 +611,7 @@ static bool run_dm(natsConnection *nc, const tickset *t, int timeout_s, dmresult
     pubresult pr;
     double cpu0[BENCH_CPU_COUNT];
     bench_cpu_snapshot(cpu0);
-    bool ok = publish_all(nc, "market.tick", t, timeout_s, &pr, &m->t0);
+    bool ok = publish_all(nc, DM_SUBJ_TICK_FMT, t, timeout_s, &pr, &m->t0);
     if (!ok) {
         atomic_store(&m->t0, (long long)bench_now_ns()); /* unblock the monitor */
         atomic_store(&m->abort, true);
@@ -731,9 +776,14 @@ static void usage(void)
                     "  --timeout S  give up on one measurement after S seconds (default 120)\n");
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    int n, rounds, timeout_s;
+} ingest_args;
+
+/* 0 to run, else the exit code (usage printed). */
+static int parse_args(int argc, char **argv, ingest_args *a)
 {
-    int n = 100000, rounds = 3, timeout_s = 120;
+    *a = (ingest_args){.n = 100000, .rounds = 3, .timeout_s = 120};
     static const struct option opts[] = {{"ticks", required_argument, 0, 'n'},
                                          {"rounds", required_argument, 0, 'r'},
                                          {"timeout", required_argument, 0, 't'},
@@ -742,108 +792,147 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': n = atoi(optarg); break;
-        case 'r': rounds = atoi(optarg); break;
-        case 't': timeout_s = atoi(optarg); break;
+        case 'n': a->n = atoi(optarg); break;
+        case 'r': a->rounds = atoi(optarg); break;
+        case 't': a->timeout_s = atoi(optarg); break;
         default: usage(); return c == 'h' ? 0 : 64;
         }
     }
-    if (n < 1 || n > 5000000 || rounds < 1 || rounds > MAX_ROUNDS || timeout_s < 1 ||
-        timeout_s > 3600) {
+    if (a->n < 1 || a->n > 5000000 || a->rounds < 1 || a->rounds > MAX_ROUNDS ||
+        a->timeout_s < 1 || a->timeout_s > 3600) {
         usage();
         return 64;
     }
+    return -1;
+}
+
+typedef struct {
+    rawresult raw[MAX_ROUNDS], bestraw;
+    dmresult dm[MAX_ROUNDS], bestdm;
+} ingest_results;
+
+/* Each round: a fresh symbol, the raw baseline, then the Data Manager. */
+static bool run_rounds(natsConnection *nc, PGconn *pg, const ingest_args *a, ingest_results *res)
+{
+    for (int r = 0; r < a->rounds; r++) {
+        char symbol[16];
+        tickset t;
+        if (!fresh_symbol(pg, 'B', symbol, sizeof symbol)) {
+            fprintf(stderr, "bench: no unused symbol B<letter><letter>/USD found\n");
+            return false;
+        }
+        if (!tickset_make(&t, a->n, symbol)) {
+            fprintf(stderr, "bench: out of memory\n");
+            return false;
+        }
+        fprintf(stderr, "round %d/%d: %d ticks, symbol %s (%d-byte payloads)\n", r + 1, a->rounds,
+                a->n, symbol, t.len[0]);
+        bool ok = run_raw(nc, &t, a->timeout_s, &res->raw[r]) &&
+                  run_dm(nc, &t, a->timeout_s, &res->dm[r]);
+        tickset_free(&t);
+        if (!ok)
+            return false;
+        if (res->raw[r].rate > res->bestraw.rate)
+            res->bestraw = res->raw[r];
+        if (res->dm[r].rate > res->bestdm.rate)
+            res->bestdm = res->dm[r];
+    }
+    return true;
+}
+
+static void report_rows(const ingest_args *a, const ingest_results *res)
+{
+    char v[48], b[64], name[64], x[32], y[32];
+    const dmresult *dm = &res->bestdm;
+    double ratio = dm->rate / res->bestraw.rate;
+    snprintf(name, sizeof name, "ingest ticks/s (%s ticks)", bench_thousands(a->n, x, sizeof x));
+    snprintf(v, sizeof v, "%s/s", bench_thousands(dm->rate, x, sizeof x));
+    snprintf(b, sizeof b, "%s/s raw JS", bench_thousands(res->bestraw.rate, y, sizeof y));
+    bench_row(name, v, b, ratio, ">= 0.40", ratio >= 0.40);
+    snprintf(v, sizeof v, "%s/s", bench_thousands(dm->rate, x, sizeof x));
+    bench_row("ingest ticks/s absolute", v, "-", dm->rate / 50000.0, ">= 50,000/s",
+              dm->rate >= 50000);
+}
+
+/* Where the time went in the best rounds: publish, caches, PostgreSQL, each consumer. */
+static void report_timings(const ingest_args *a, const ingest_results *res)
+{
+    char x[32], y[32], all[512] = "", cs[512] = "";
+    const dmresult *dm = &res->bestdm;
+    const rawresult *raw = &res->bestraw;
+    int n = a->n;
+    size_t k = 0;
+    for (int r = 0; r < a->rounds; r++)
+        k += (size_t)snprintf(all + k, sizeof all - k, "%s%.0f/%.0f", r ? ", " : "",
+                              res->dm[r].rate, res->raw[r].rate);
+    bench_note("ingest: rounds (dm/raw ticks/s): %s; best of each reported", all);
+    bench_note("ingest: best dm round: PubAcks in %.3f s (%s/s publish-only), Redis latest "
+               "at %.3f s, PostgreSQL %d rows at %.3f s (10%%-90%% of rows at %s rows/s)",
+               dm->pub_secs, bench_thousands(n / dm->pub_secs, x, sizeof x), dm->redis_secs, n,
+               dm->pg_secs,
+               dm->pg_mid_rate > 0 ? bench_thousands(dm->pg_mid_rate, y, sizeof y) : "n/a");
+    k = 0;
+    for (int j = 0; j < dm->ncons; j++)
+        if (dm->cons_idle_secs[j] > 0)
+            k += (size_t)snprintf(cs + k, sizeof cs - k, "%s%s done at %.3f s (%s/s)",
+                                  k ? ", " : "", dm->cons_name[j], dm->cons_idle_secs[j],
+                                  bench_thousands(n / dm->cons_idle_secs[j], x, sizeof x));
+    if (k)
+        bench_note("ingest: tick consumers of MARKET (2 workers each): %s", cs);
+    bench_note("ingest: raw baseline best round: PubAcks in %.3f s (%s/s publish-only), "
+               "consumers acked %ld + %ld",
+               n / raw->pub_rate, bench_thousands(raw->pub_rate, x, sizeof x),
+               raw->per_consumer[0], raw->per_consumer[1]);
+}
+
+static void report_cpu(const ingest_results *res)
+{
+    for (int w = 0; w < 2; w++) {
+        const double *cpu = w ? res->bestraw.cpu : res->bestdm.cpu;
+        double wall = w ? res->bestraw.secs : res->bestdm.secs, sum = 0;
+        char list[256];
+        size_t l = 0;
+        for (int i = 0; i < BENCH_CPU_COUNT; i++) {
+            sum += cpu[i];
+            l += (size_t)snprintf(list + l, sizeof list - l, "%s%s %.2f", i ? ", " : "",
+                                  bench_cpu_names[i], cpu[i]);
+        }
+        bench_note("ingest: CPU seconds in the best %s round (%.2f s wall x %ld cores = %.2f "
+                   "available): %s; total %.2f",
+                   w ? "raw" : "dm", wall, sysconf(_SC_NPROCESSORS_ONLN),
+                   wall * (double)sysconf(_SC_NPROCESSORS_ONLN), list, sum);
+    }
+}
+
+static void report_pg_alone(PGconn *pg, int n)
+{
+    char psym[16], x[32];
+    double prate = fresh_symbol(pg, 'P', psym, sizeof psym) ? pg_probe(psym, n) : 0;
+    if (prate > 0)
+        bench_note("ingest: PostgreSQL alone (the worker's unnest upsert, 1000 rows per "
+                   "statement, 2 connections, NATS idle): %s rows/s",
+                   bench_thousands(prate, x, sizeof x));
+}
+
+int main(int argc, char **argv)
+{
+    ingest_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
     natsConnection *nc = bench_nats_connect("bench-ingest");
     PGconn *pg = bench_pg_connect();
     if (!nc || !pg)
         return 1;
-
-    rawresult raw[MAX_ROUNDS], bestraw = {0};
-    dmresult dm[MAX_ROUNDS], bestdm = {0};
-    int rc = 0;
-    for (int r = 0; r < rounds && rc == 0; r++) {
-        char symbol[16];
-        tickset t;
-        if (!fresh_symbol(pg, 'B', symbol, sizeof symbol)) {
-            fprintf(stderr, "bench: no unused symbol B<letter><letter>/USD found\n");
-            rc = 1;
-            break;
-        }
-        if (!tickset_make(&t, n, symbol)) {
-            fprintf(stderr, "bench: out of memory\n");
-            rc = 1;
-            break;
-        }
-        fprintf(stderr, "round %d/%d: %d ticks, symbol %s (%d-byte payloads)\n", r + 1, rounds, n,
-                symbol, t.len[0]);
-        if (!run_raw(nc, &t, timeout_s, &raw[r]) || !run_dm(nc, &t, timeout_s, &dm[r]))
-            rc = 1;
-        tickset_free(&t);
-        if (rc == 0) {
-            if (raw[r].rate > bestraw.rate)
-                bestraw = raw[r];
-            if (dm[r].rate > bestdm.rate)
-                bestdm = dm[r];
-        }
-    }
+    ingest_results res = {0};
+    rc = run_rounds(nc, pg, &a, &res) ? 0 : 1;
     if (rc == 0) {
-        char v[48], b[64], name[64], x[32], y[32];
-        double ratio = bestdm.rate / bestraw.rate;
-        snprintf(name, sizeof name, "ingest ticks/s (%s ticks)", bench_thousands(n, x, sizeof x));
-        snprintf(v, sizeof v, "%s/s", bench_thousands(bestdm.rate, x, sizeof x));
-        snprintf(b, sizeof b, "%s/s raw JS", bench_thousands(bestraw.rate, y, sizeof y));
-        bench_row(name, v, b, ratio, ">= 0.40", ratio >= 0.40);
-        snprintf(v, sizeof v, "%s/s", bench_thousands(bestdm.rate, x, sizeof x));
-        bench_row("ingest ticks/s absolute", v, "-", bestdm.rate / 50000.0, ">= 50,000/s",
-                  bestdm.rate >= 50000);
-        char all[512] = "";
-        size_t k = 0;
-        for (int r = 0; r < rounds; r++)
-            k += (size_t)snprintf(all + k, sizeof all - k, "%s%.0f/%.0f", r ? ", " : "", dm[r].rate,
-                                  raw[r].rate);
-        bench_note("ingest: rounds (dm/raw ticks/s): %s; best of each reported", all);
-        bench_note("ingest: best dm round: PubAcks in %.3f s (%s/s publish-only), Redis latest "
-                   "at %.3f s, PostgreSQL %d rows at %.3f s (10%%-90%% of rows at %s rows/s)",
-                   bestdm.pub_secs, bench_thousands(n / bestdm.pub_secs, x, sizeof x),
-                   bestdm.redis_secs, n, bestdm.pg_secs,
-                   bestdm.pg_mid_rate > 0 ? bench_thousands(bestdm.pg_mid_rate, y, sizeof y)
-                                          : "n/a");
-        char cs[512] = "";
-        k = 0;
-        for (int j = 0; j < bestdm.ncons; j++)
-            if (bestdm.cons_idle_secs[j] > 0)
-                k += (size_t)snprintf(cs + k, sizeof cs - k, "%s%s done at %.3f s (%s/s)",
-                                      k ? ", " : "", bestdm.cons_name[j], bestdm.cons_idle_secs[j],
-                                      bench_thousands(n / bestdm.cons_idle_secs[j], x, sizeof x));
-        if (k)
-            bench_note("ingest: tick consumers of MARKET (2 workers each): %s", cs);
-        bench_note("ingest: raw baseline best round: PubAcks in %.3f s (%s/s publish-only), "
-                   "consumers acked %ld + %ld",
-                   n / bestraw.pub_rate, bench_thousands(bestraw.pub_rate, x, sizeof x),
-                   bestraw.per_consumer[0], bestraw.per_consumer[1]);
-        for (int w = 0; w < 2; w++) {
-            const double *cpu = w ? bestraw.cpu : bestdm.cpu;
-            double wall = w ? bestraw.secs : bestdm.secs, sum = 0;
-            char list[256];
-            size_t l = 0;
-            for (int i = 0; i < BENCH_CPU_COUNT; i++) {
-                sum += cpu[i];
-                l += (size_t)snprintf(list + l, sizeof list - l, "%s%s %.2f", i ? ", " : "",
-                                      bench_cpu_names[i], cpu[i]);
-            }
-            bench_note("ingest: CPU seconds in the best %s round (%.2f s wall x %ld cores = %.2f "
-                       "available): %s; total %.2f",
-                       w ? "raw" : "dm", wall, sysconf(_SC_NPROCESSORS_ONLN),
-                       wall * (double)sysconf(_SC_NPROCESSORS_ONLN), list, sum);
-        }
-        char psym[16];
-        double prate = fresh_symbol(pg, 'P', psym, sizeof psym) ? pg_probe(psym, n) : 0;
-        if (prate > 0)
-            bench_note("ingest: PostgreSQL alone (the worker's unnest upsert, 1000 rows per "
-                       "statement, 2 connections, NATS idle): %s rows/s",
-                       bench_thousands(prate, x, sizeof x));
+        report_rows(&a, &res);
+        report_timings(&a, &res);
+        report_cpu(&res);
+        report_pg_alone(pg, a.n);
     }
     PQfinish(pg);
     natsConnection_Destroy(nc);

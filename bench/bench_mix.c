@@ -108,7 +108,6 @@
 #define MARKET_STREAM "MARKET"
 #define SUBJ_CANDLES "dm.v1.candles.latest"
 #define SUBJ_TICK "dm.v1.tick.latest"
-#define SUBJ_METRICS "dm.v1.metrics"
 #define SUBJ_UPDATE "dm.cache.v1.update"
 #define SUBJ_ECHO_CANDLES "bench.mix.echo.candles"
 #define SUBJ_ECHO_TICK "bench.mix.echo.tick"
@@ -1014,55 +1013,30 @@ typedef struct {
     double l1_tick_entries, l1_candle_entries;
 } wmetrics;
 
-static double num_at(const cJSON *o, const char *a, const char *b, const char *c)
+static void fill_metrics(void *ctx, int i, const char *worker, const cJSON *doc)
 {
-    const char *path[3] = {a, b, c};
-    for (int i = 0; i < 3 && path[i] && o; i++)
-        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
-    return cJSON_IsNumber(o) ? o->valuedouble : 0;
+    wmetrics *m = (wmetrics *)ctx + i;
+    memset(m, 0, sizeof *m);
+    snprintf(m->worker, sizeof m->worker, "%s", worker);
+    m->l1_hits = bench_num_at(doc, "cache", "l1", "hits");
+    m->l1_misses = bench_num_at(doc, "cache", "l1", "misses");
+    m->df_hits = bench_num_at(doc, "cache", "dragonfly", "hits");
+    m->df_misses = bench_num_at(doc, "cache", "dragonfly", "misses");
+    m->total_rate = bench_num_at(doc, "cache", "total_hit_rate", NULL);
+    for (int op = 0; op < OP_COUNT; op++) {
+        m->op_count[op] = bench_num_at(doc, "operations", OP_STRATEGY[op], "count");
+        m->op_p50[op] = bench_num_at(doc, "operations", OP_STRATEGY[op], "p50_ms");
+        m->op_p95[op] = bench_num_at(doc, "operations", OP_STRATEGY[op], "p95_ms");
+        m->op_p99[op] = bench_num_at(doc, "operations", OP_STRATEGY[op], "p99_ms");
+    }
+    m->l1_tick_entries = bench_num_at(doc, "l1", "ticks", "entries");
+    m->l1_candle_entries = bench_num_at(doc, "l1", "candles", "entries");
 }
 
 /* Asks dm.v1.metrics until `want` workers have answered (or 200 tries); returns how many. */
 static int read_metrics(natsConnection *nc, int want, wmetrics *out)
 {
-    int n = 0;
-    for (int tries = 0; tries < 200 && n < want; tries++) {
-        natsMsg *r = NULL;
-        int64_t rtt;
-        if (request(nc, SUBJ_METRICS, "{}", &rtt, &r) != NATS_OK)
-            continue;
-        cJSON *doc = NULL;
-        dm_err err = {0};
-        if (dm_doc_parse(natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), DM_ENC_JSON,
-                         64u << 20, &doc, &err) == DM_OK &&
-            doc) {
-            const cJSON *w = cJSON_GetObjectItemCaseSensitive(doc, "worker");
-            int i = 0;
-            while (cJSON_IsString(w) && i < n && strcmp(out[i].worker, w->valuestring) != 0)
-                i++;
-            if (cJSON_IsString(w) && i == n) {
-                wmetrics *m = &out[n++];
-                memset(m, 0, sizeof *m);
-                snprintf(m->worker, sizeof m->worker, "%s", w->valuestring);
-                m->l1_hits = num_at(doc, "cache", "l1", "hits");
-                m->l1_misses = num_at(doc, "cache", "l1", "misses");
-                m->df_hits = num_at(doc, "cache", "dragonfly", "hits");
-                m->df_misses = num_at(doc, "cache", "dragonfly", "misses");
-                m->total_rate = num_at(doc, "cache", "total_hit_rate", NULL);
-                for (int op = 0; op < OP_COUNT; op++) {
-                    m->op_count[op] = num_at(doc, "operations", OP_STRATEGY[op], "count");
-                    m->op_p50[op] = num_at(doc, "operations", OP_STRATEGY[op], "p50_ms");
-                    m->op_p95[op] = num_at(doc, "operations", OP_STRATEGY[op], "p95_ms");
-                    m->op_p99[op] = num_at(doc, "operations", OP_STRATEGY[op], "p99_ms");
-                }
-                m->l1_tick_entries = num_at(doc, "l1", "ticks", "entries");
-                m->l1_candle_entries = num_at(doc, "l1", "candles", "entries");
-            }
-        }
-        cJSON_Delete(doc);
-        natsMsg_Destroy(r);
-    }
-    return n;
+    return bench_read_metrics(nc, want, MAX_WORKERS, fill_metrics, out);
 }
 
 static const wmetrics *find_worker(const wmetrics *m, int n, const char *name)

@@ -1,5 +1,9 @@
 #include "common.h"
 
+#include "../worker/codec/doc.h"
+#include "../worker/codec/enc.h"
+#include "../worker/pipeline/serve.h" /* DM_SUBJ_METRICS */
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -268,16 +272,52 @@ double bench_max_ms(const bench_samples *s)
 
 const char *bench_thousands(double v, char *buf, size_t cap)
 {
-    char digits[32];
-    snprintf(digits, sizeof digits, "%.0f", v < 0 ? 0 : v);
-    size_t len = strlen(digits), k = 0;
-    for (size_t i = 0; i < len && k + 2 < cap; i++) {
-        if (i > 0 && (len - i) % 3 == 0)
-            buf[k++] = ',';
-        buf[k++] = digits[i];
-    }
-    buf[k] = '\0';
+    dm_fmt_grouped(buf, cap, v > 0 ? (uint64_t)llround(v) : 0);
     return buf;
+}
+
+double bench_num_at(const cJSON *o, const char *a, const char *b, const char *c)
+{
+    const char *path[3] = {a, b, c};
+    for (int i = 0; i < 3 && path[i] && o; i++)
+        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
+    return cJSON_IsNumber(o) ? o->valuedouble : 0;
+}
+
+/* Whether worker is among the first n of seen[]; adds it when not and there is room. */
+static bool seen_before(char (*seen)[64], int *n, int max, const char *worker)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp(seen[i], worker) == 0)
+            return true;
+    if (*n >= max)
+        return true;
+    snprintf(seen[(*n)++], 64, "%s", worker);
+    return false;
+}
+
+int bench_read_metrics(natsConnection *nc, int want, int max, bench_metrics_fill fill, void *ctx)
+{
+    char (*seen)[64] = calloc(max > 0 ? (size_t)max : 1, sizeof *seen);
+    int n = 0;
+    for (int tries = 0; seen && tries < 200 && n < want; tries++) {
+        natsMsg *r = NULL;
+        if (natsConnection_RequestString(&r, nc, DM_SUBJ_METRICS, "{}", 5000) != NATS_OK)
+            continue;
+        cJSON *doc = NULL;
+        dm_err err = {0};
+        if (dm_doc_parse(natsMsg_GetData(r), (size_t)natsMsg_GetDataLength(r), DM_ENC_JSON,
+                         64u << 20, &doc, &err) == DM_OK &&
+            doc) {
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(doc, "worker");
+            if (cJSON_IsString(w) && !seen_before(seen, &n, max, w->valuestring))
+                fill(ctx, n - 1, w->valuestring, doc);
+        }
+        cJSON_Delete(doc);
+        natsMsg_Destroy(r);
+    }
+    free(seen);
+    return n;
 }
 
 void bench_row(const char *name, const char *value, const char *baseline, double ratio,

@@ -7,6 +7,7 @@
 #ifndef DM_BENCH_COMMON_H
 #define DM_BENCH_COMMON_H
 
+#include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <nats/nats.h>
@@ -69,8 +70,17 @@ double bench_pct_ms(const bench_samples *s, double p);
 double bench_mean_ms(const bench_samples *s);
 double bench_max_ms(const bench_samples *s);
 
-/* 52300.4 -> "52,300" */
+/* 52300.4 -> "52,300" (dm_fmt_grouped of the rounded value; negatives as 0), returning
+ * buf so it fits in a printf argument list. */
 const char *bench_thousands(double v, char *buf, size_t cap);
+
+/* The number at o.a.b.c (c, or b and c, may be NULL); 0 when absent or not a number. */
+double bench_num_at(const cJSON *o, const char *a, const char *b, const char *c);
+/* Asks dm.v1.metrics until `want` distinct workers have answered, at most 200 tries and
+ * `max` workers; for each new one calls fill(ctx, i, worker, doc) with i counting from 0.
+ * Returns how many answered. */
+typedef void (*bench_metrics_fill)(void *ctx, int i, const char *worker, const cJSON *doc);
+int bench_read_metrics(natsConnection *nc, int want, int max, bench_metrics_fill fill, void *ctx);
 
 /* One row of the final table, on stdout, tab separated:
  *   ROW\t<benchmark>\t<value>\t<baseline>\t<ratio>\t<target>\t<PASS|MISS|->

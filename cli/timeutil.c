@@ -8,17 +8,6 @@
 #include "codec/doc.h"
 #include "codec/enc.h"
 
-/* Howard Hinnant's days_from_civil: proleptic Gregorian, valid for any year. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static void civil_from_days(int64_t z, civil *c)
 {
     z += 719468;
@@ -123,7 +112,7 @@ bool tu_parse(const char *date, const char *time, int64_t *ms_out)
         if (!parse_time(&t, &hh, &mm, &ss) || !at_end(t))
             return false;
     }
-    int64_t days = days_from_civil(y, m, d);
+    int64_t days = dm_days_from_civil(y, m, d);
     *ms_out = ((days * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
     return true;
 }

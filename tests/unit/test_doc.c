@@ -719,6 +719,16 @@ static void reads_a_msgpack_reply_of_any_type_with_the_payload_limits(void **sta
     msgpack_sbuffer_destroy(&sb);
 }
 
+static void counts_days_of_the_proleptic_gregorian_calendar(void **state)
+{
+    (void)state;
+    assert_int_equal(dm_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(dm_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(dm_days_from_civil(2020, 1, 20), 18281);
+    assert_int_equal(dm_days_from_civil(1969, 12, 31), -1);
+    assert_int_equal(dm_days_from_civil(1600, 2, 29), -135081);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +762,7 @@ int main(void)
         cmocka_unit_test(rejects_impossible_zoneless_and_garbage_dates),
         cmocka_unit_test(time_error_explains_the_accepted_forms),
         cmocka_unit_test(reads_a_msgpack_reply_of_any_type_with_the_payload_limits),
+        cmocka_unit_test(counts_days_of_the_proleptic_gregorian_calendar),
     };
     return cmocka_run_group_tests_name("doc", tests, NULL, NULL);
 }

@@ -1,10 +1,7 @@
-#include "patterns.h"
+#include "patterns_store.h"
 
-#include <complex.h> /* before fftw3.h, so fftw_complex is double complex */
-#include <fftw3.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,9 +20,6 @@
  * and each block's error bound depends on its own values only. */
 
 #define EPS DBL_EPSILON
-#define BLOCK 8192                          /* FFT size */
-#define STEP (BLOCK - DM_PATTERN_W_MAX + 1) /* window starts each block serves, for any w */
-#define BINS (BLOCK / 2 + 1)
 /* FFT correlation error, per output: |error| <= FFT_C * eps * log2(N) * |x|_2 *
  * (2 |q|_2 + |q|_1). From the FFT's norm-wise error, c * eps * log2(N) relative in the 2-norm
  * (Higham, Accuracy and Stability of Numerical Algorithms, 24.1: c is about 5.5 for radix 2),
@@ -39,235 +33,6 @@
 /* Two direct computations of one score (ours, a client's brute force) differ by rounding
  * only; this covers that, so the tie band is never cut short. */
 #define SLACK 1e-12
-
-/* ---- series ---- */
-
-/* Block b holds closes b * STEP .. b * STEP + BLOCK - 1 less their mean, zero-padded past
- * the end, transformed. Built by the first search after a change, under the series'
- * mutex, and read-only after. */
-typedef struct {
-    size_t nblocks;
-    double *mean, *norm; /* per block: the mean subtracted and the 2-norm of what is left */
-    fftw_complex *x;     /* nblocks * BINS */
-} spectrum;
-
-struct dm_pseries {
-    char *symbol;
-    int64_t *ts;
-    double *close;
-    size_t n, cap;
-    pthread_mutex_t memo_mu; /* guards building memo; upserts run alone (caller's lock) */
-    spectrum *memo;
-};
-
-/* Made once, then only executed (fftw_execute is thread-safe, the planner is not; these
- * are the only plans this file makes). Owned by the process, never destroyed. */
-static fftw_plan plan_r2c, plan_c2r;
-static pthread_once_t plans_once = PTHREAD_ONCE_INIT;
-
-static void make_plans(void)
-{
-    double *b = fftw_malloc(BLOCK * sizeof *b);
-    fftw_complex *f = fftw_malloc(BINS * sizeof *f);
-    if (b && f) {
-        /* FFTW_ESTIMATE leaves the arrays alone while planning. */
-        plan_r2c = fftw_plan_dft_r2c_1d(BLOCK, b, f, FFTW_ESTIMATE);
-        plan_c2r = fftw_plan_dft_c2r_1d(BLOCK, f, b, FFTW_ESTIMATE);
-    }
-    fftw_free(b);
-    fftw_free(f);
-}
-
-static bool plans_ready(void)
-{
-    pthread_once(&plans_once, make_plans);
-    return plan_r2c && plan_c2r;
-}
-
-static void spectrum_free(spectrum *sp)
-{
-    if (sp == NULL)
-        return;
-    free(sp->mean);
-    free(sp->norm);
-    fftw_free(sp->x);
-    free(sp);
-}
-
-dm_pseries *dm_pseries_create(const char *symbol)
-{
-    dm_pseries *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    s->symbol = strdup(symbol ? symbol : "");
-    if (s->symbol == NULL || pthread_mutex_init(&s->memo_mu, NULL) != 0) {
-        free(s->symbol);
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-void dm_pseries_destroy(dm_pseries *s)
-{
-    if (s == NULL)
-        return;
-    spectrum_free(s->memo);
-    pthread_mutex_destroy(&s->memo_mu);
-    free(s->symbol);
-    free(s->ts);
-    free(s->close);
-    free(s);
-}
-
-static bool grow(dm_pseries *s)
-{
-    size_t cap = s->cap ? s->cap * 2 : 1024;
-    int64_t *ts = realloc(s->ts, cap * sizeof *ts);
-    if (ts == NULL)
-        return false;
-    s->ts = ts;
-    double *close = realloc(s->close, cap * sizeof *close);
-    if (close == NULL)
-        return false; /* ts is just roomier than cap says */
-    s->close = close;
-    s->cap = cap;
-    return true;
-}
-
-/* The first index whose time is at or after t. */
-static size_t lower_bound(const int64_t *ts, size_t n, int64_t t)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ts[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-bool dm_pseries_upsert(dm_pseries *s, int64_t ts, double close)
-{
-    if (!isfinite(close))
-        return false;
-    size_t at = s->n > 0 && ts <= s->ts[s->n - 1] ? lower_bound(s->ts, s->n, ts) : s->n;
-    if (at < s->n && s->ts[at] == ts) {
-        s->close[at] = close;
-    } else {
-        if (s->n == s->cap && !grow(s))
-            return false;
-        memmove(s->ts + at + 1, s->ts + at, (s->n - at) * sizeof *s->ts);
-        memmove(s->close + at + 1, s->close + at, (s->n - at) * sizeof *s->close);
-        s->ts[at] = ts;
-        s->close[at] = close;
-        s->n++;
-    }
-    spectrum_free(s->memo);
-    s->memo = NULL;
-    return true;
-}
-
-size_t dm_pseries_len(const dm_pseries *s) { return s->n; }
-const char *dm_pseries_symbol(const dm_pseries *s) { return s->symbol; }
-const int64_t *dm_pseries_ts(const dm_pseries *s) { return s->ts; }
-const double *dm_pseries_close(const dm_pseries *s) { return s->close; }
-
-size_t dm_pseries_bytes(const dm_pseries *s)
-{
-    size_t b = sizeof *s + strlen(s->symbol) + 1 + s->cap * (sizeof *s->ts + sizeof *s->close);
-    if (s->memo)
-        b += sizeof *s->memo +
-             s->memo->nblocks * (2 * sizeof(double) + BINS * sizeof(fftw_complex));
-    return b;
-}
-
-static void transform_block(const dm_pseries *s, spectrum *sp, size_t b, double *buf)
-{
-    size_t from = b * STEP, len = s->n - from < BLOCK ? s->n - from : BLOCK;
-    double sum = 0, sq = 0;
-    for (size_t k = 0; k < len; k++)
-        sum += s->close[from + k];
-    /* Without the mean, a USD/JPY series near 150 would swamp the FFT's precision. */
-    sp->mean[b] = sum / (double)len;
-    for (size_t k = 0; k < len; k++) {
-        buf[k] = s->close[from + k] - sp->mean[b];
-        sq += buf[k] * buf[k];
-    }
-    memset(buf + len, 0, (BLOCK - len) * sizeof *buf);
-    sp->norm[b] = sqrt(sq);
-    fftw_execute_dft_r2c(plan_r2c, buf, sp->x + b * BINS);
-}
-
-static spectrum *spectrum_build(const dm_pseries *s)
-{
-    spectrum *sp = calloc(1, sizeof *sp);
-    double *buf = fftw_malloc(BLOCK * sizeof *buf);
-    if (sp == NULL || buf == NULL || !plans_ready())
-        goto fail;
-    sp->nblocks = (s->n + STEP - 1) / STEP;
-    sp->mean = malloc(sp->nblocks * sizeof *sp->mean);
-    sp->norm = malloc(sp->nblocks * sizeof *sp->norm);
-    sp->x = fftw_malloc(sp->nblocks * BINS * sizeof *sp->x);
-    if (sp->mean == NULL || sp->norm == NULL || sp->x == NULL)
-        goto fail;
-    for (size_t b = 0; b < sp->nblocks; b++)
-        transform_block(s, sp, b, buf);
-    fftw_free(buf);
-    return sp;
-fail:
-    fftw_free(buf);
-    spectrum_free(sp);
-    return NULL;
-}
-
-static const spectrum *spectrum_of(dm_pseries *s)
-{
-    pthread_mutex_lock(&s->memo_mu);
-    if (s->memo == NULL)
-        s->memo = spectrum_build(s);
-    const spectrum *sp = s->memo;
-    pthread_mutex_unlock(&s->memo_mu);
-    return sp;
-}
-
-/* Per search: the query's transform and room for one block's correlation. */
-typedef struct {
-    fftw_complex *q, *f;
-    double *out;
-} scratch;
-
-static bool scratch_init(scratch *sc, const double *qn, size_t w)
-{
-    sc->q = fftw_malloc(BINS * sizeof *sc->q);
-    sc->f = fftw_malloc(BINS * sizeof *sc->f);
-    sc->out = fftw_malloc(BLOCK * sizeof *sc->out);
-    if (sc->q == NULL || sc->f == NULL || sc->out == NULL || !plans_ready())
-        return false;
-    memcpy(sc->out, qn, w * sizeof *sc->out);
-    memset(sc->out + w, 0, (BLOCK - w) * sizeof *sc->out);
-    fftw_execute_dft_r2c(plan_r2c, sc->out, sc->q);
-    return true;
-}
-
-static void scratch_free(scratch *sc)
-{
-    fftw_free(sc->q);
-    fftw_free(sc->f);
-    fftw_free(sc->out);
-}
-
-/* out[t] / BLOCK = sum_k (x[b * STEP + t + k] - mean[b]) * qn[k] for t < STEP: a circular
- * correlation that never wraps there, since t + k <= STEP - 1 + w - 1 < BLOCK. */
-static void block_dots(const spectrum *sp, size_t b, scratch *sc)
-{
-    const fftw_complex *x = sp->x + b * BINS;
-    for (size_t k = 0; k < BINS; k++)
-        sc->f[k] = x[k] * conj(sc->q[k]);
-    fftw_execute_dft_c2r(plan_c2r, sc->f, sc->out);
-}
 
 /* ---- window statistics ---- */
 
@@ -445,36 +210,25 @@ static void offer(sink *k, const cand *c)
 typedef struct {
     const double *qn;
     size_t w;
-    double qsum; /* sum of qn: zero but for rounding; it couples each window's mean in */
+    double qsum;  /* sum of qn: zero but for rounding; it couples each window's mean in */
     double qnorm; /* 2 |qn|_2 + |qn|_1, for the FFT's error bound */
 } qinfo;
 
-/* Windows first..first+*m-1 qualify: start <= ts[i] and ts[i+w-1] < end. */
-static size_t window_range(const dm_pseries *s, size_t w, int64_t start, int64_t end,
-                           size_t *m)
-{
-    *m = 0;
-    if (s->n < w)
-        return 0;
-    size_t first = lower_bound(s->ts, s->n, start), lo = lower_bound(s->ts, s->n, end);
-    if (lo >= w && lo - w + 1 > first)
-        *m = lo - w + 1 - first;
-    return first;
-}
-
 /* Offers windows first..first+m-1 of series idx with approximate scores and bounds. */
-static void score_windows(const dm_pseries *s, size_t idx, const spectrum *sp,
-                          const qinfo *qi, scratch *sc, size_t first, size_t m, sink *k)
+static void score_windows(const dm_pseries *s, size_t idx, const dm_pspectrum *sp, const qinfo *qi,
+                          dm_pscratch *sc, size_t first, size_t m, sink *k)
 {
     size_t w = qi->w, block = SIZE_MAX;
     double fw = (double)w, iw = 1 / fw, fft_err = 0;
+    const double *close = dm_pseries_close(s);
+    const char *symbol = dm_pseries_symbol(s);
     roll r = {0};
     for (size_t j = 0; j < m && !k->oom; j++) {
         size_t i = first + j;
-        const double *x = s->close + i;
+        const double *x = close + i;
         if (i / STEP != block) {
             block = i / STEP;
-            block_dots(sp, block, sc);
+            dm_pscratch_dots(sp, block, sc);
             fft_err = FFT_C * EPS * log2(BLOCK) * sp->norm[block] * qi->qnorm;
         }
         if (j % RESYNC == 0)
@@ -494,20 +248,20 @@ static void score_windows(const dm_pseries *s, size_t idx, const spectrum *sp,
         double inv = 1 / (fw * sd); /* the one division per window */
         double dz = fft_err + (fabs(r.m - sp->mean[block]) + r.em) * fabs(qi->qsum);
         double dot = sc->out[i - block * STEP] * (1.0 / BLOCK);
-        cand c = {.symbol = s->symbol, .series = idx, .first = i, .s = dot * inv};
+        cand c = {.symbol = symbol, .series = idx, .first = i, .s = dot * inv};
         /* 2 em2 / m2 bounds the relative error of sd (and of 1 / sd) */
         c.e = dz * inv * (1 + 4 * EPS) + 2 * r.em2 * inv * inv * fw + 16 * fw * EPS;
         offer(k, &c);
     }
 }
 
-static bool screen_series(dm_pseries *s, size_t idx, const qinfo *qi,
-                          const dm_pattern_query *q, scratch *sc, sink *k)
+static bool screen_series(dm_pseries *s, size_t idx, const qinfo *qi, const dm_pattern_query *q,
+                          dm_pscratch *sc, sink *k)
 {
-    size_t m, first = window_range(s, qi->w, q->start, q->end, &m);
+    size_t m, first = dm_pseries_windows(s, qi->w, q->start, q->end, &m);
     if (m == 0)
         return true;
-    const spectrum *sp = spectrum_of(s);
+    const dm_pspectrum *sp = dm_pseries_spectrum(s);
     if (sp == NULL)
         return false;
     score_windows(s, idx, sp, qi, sc, first, m, k);
@@ -531,7 +285,7 @@ static void rescore(const search *x, cand *c)
 {
     if (c->exact)
         return;
-    c->s = direct_score(x->series[c->series]->close + c->first, x->qi.qn, x->qi.w);
+    c->s = direct_score(dm_pseries_close(x->series[c->series]) + c->first, x->qi.qn, x->qi.w);
     c->e = 0;
     c->exact = true;
 }
@@ -653,7 +407,7 @@ static walk take(search *x, dm_pattern_hits *out)
         rescore(x, c);
         if (x->q->similar && c->s < x->q->threshold)
             continue;
-        size_t len = x->series[c->series]->n;
+        size_t len = dm_pseries_len(x->series[c->series]);
         if (!push_hit(out, c) ||
             (x->zone > 0 && !blocked[c->series] && !(blocked[c->series] = calloc(len, 1)))) {
             rc = WALK_OOM;
@@ -684,8 +438,8 @@ static dm_code validate(const dm_pattern_query *q, double *qn, size_t *zone, dm_
             return dm_fail(err, DM_E_INVALID_FIELD, f, "%s[%zu] is not a finite number", f, k);
     if (!dm_znorm(q->query, q->w, qn))
         return dm_fail(err, DM_E_INVALID_FIELD, f,
-                       "%s is flat (standard deviation below %g): it correlates with nothing",
-                       f, DM_PATTERN_FLAT);
+                       "%s is flat (standard deviation below %g): it correlates with nothing", f,
+                       DM_PATTERN_FLAT);
     size_t max = q->similar ? DM_PATTERN_SIMILAR_LIMIT_MAX : DM_PATTERN_FIND_LIMIT_MAX;
     if (q->limit < 1 || q->limit > max)
         return dm_fail(err, DM_E_INVALID_FIELD, "limit", "limit %zu is outside 1..%zu", q->limit,
@@ -705,11 +459,11 @@ static dm_code validate(const dm_pattern_query *q, double *qn, size_t *zone, dm_
 static walk run(search *x, size_t reach, dm_pattern_hits *out)
 {
     sink k = {.floor = x->q->similar ? x->q->threshold : -INFINITY, .reach = reach};
-    scratch sc;
-    bool ok = scratch_init(&sc, x->qi.qn, x->qi.w);
+    dm_pscratch sc;
+    bool ok = dm_pscratch_init(&sc, x->qi.qn, x->qi.w);
     for (size_t j = 0; ok && j < x->n; j++)
         ok = screen_series(x->series[j], j, &x->qi, x->q, &sc, &k);
-    scratch_free(&sc);
+    dm_pscratch_free(&sc);
     prune(&k);
     x->c = k.c;
     x->nc = k.nc;

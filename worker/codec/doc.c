@@ -323,15 +323,15 @@ dm_code dm_get_int(const cJSON *obj, const char *name, int64_t *out, int64_t min
     return DM_OK;
 }
 
-static int64_t days_from_civil(int y, int m, int d)
+int64_t dm_days_from_civil(int64_t y, int m, int d)
 {
     /* Howard Hinnant's algorithm: proleptic Gregorian calendar, no timezone tables. */
     y -= m <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int64_t)era * 146097 + doe - 719468;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
 }
 
 static bool digits(const char *s, int n, int *out)
@@ -406,7 +406,7 @@ bool dm_parse_iso_time(const char *s, int64_t *out_ms)
     }
     if (*p != '\0')
         return false;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_min * 60;
+    int64_t secs = dm_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_min * 60;
     *out_ms = secs * 1000 + ms;
     return true;
 }

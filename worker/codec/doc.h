@@ -42,5 +42,8 @@ dm_code dm_get_int(const cJSON *obj, const char *name, int64_t *out, int64_t min
 dm_code dm_get_time(const cJSON *obj, const char *name, int64_t *out, bool required,
                     bool *present, dm_err *err);
 bool dm_parse_iso_time(const char *s, int64_t *out_ms);
+/* Days from 1970-01-01 to year y, month m (1..12), day d (1..31) of the proleptic
+ * Gregorian calendar, for any year; negative before 1970. */
+int64_t dm_days_from_civil(int64_t y, int m, int d);
 
 #endif

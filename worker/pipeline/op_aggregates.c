@@ -22,7 +22,7 @@ static dm_bstatus try_aggregates(dm_backend *b, void *q, dm_err *err)
 {
     agg_q *a = q;
     a->out.n = 0;
-    return b->ops->aggregates(b, &a->aq, &a->out, err);
+    return dm_backend_aggregates(b, &a->aq, &a->out, err);
 }
 
 #define DM_AGG_CACHE_MAGIC "dmagg1" /* cached rows are this build's struct layout */
@@ -50,9 +50,13 @@ static bool agg_cache_get(dm_serve *s, const char *key, dm_agg_vec *out)
     dm_backend *d = serve_borrow(s, DM_BK_DRAGONFLY, &e);
     if (d == NULL)
         return false;
-    dm_bstatus st = d->ops->blob_get(d, key, &blob, &len, &e);
+    dm_bstatus st = dm_backend_blob_get(d, key, &blob, &len, &e);
     serve_note_status(s, DM_BK_DRAGONFLY, st);
-    dm_metrics_backend(DM_BK_DRAGONFLY, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT);
+    bool failed = st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT;
+    dm_metrics_backend(DM_BK_DRAGONFLY, failed);
+    if (failed)
+        DM_WARN("serve", "aggregates cache read failed, computing instead: %s [%s:%d]", e.message,
+                e.file ? e.file : "?", e.line);
     bool hit = st == DM_BS_OK && len >= magic && memcmp(blob, DM_AGG_CACHE_MAGIC, magic) == 0 &&
                (len - magic) % sizeof(dm_agg_row) == 0;
     if (st == DM_BS_OK || st == DM_BS_MISS)
@@ -84,10 +88,11 @@ static void agg_cache_put(dm_serve *s, const char *key, const dm_agg_vec *v)
     memcpy(blob, DM_AGG_CACHE_MAGIC, magic);
     if (v->n)
         memcpy(blob + magic, v->v, v->n * sizeof(dm_agg_row));
-    dm_bstatus st = d->ops->blob_put(d, key, blob, len, s->st->cache.aggregates_ttl_s, &e);
+    dm_bstatus st = dm_backend_blob_put(d, key, blob, len, s->st->cache.aggregates_ttl_s, &e);
     serve_note_status(s, DM_BK_DRAGONFLY, st);
     if (st != DM_BS_OK)
-        DM_WARN("serve", "aggregates not cached: %s", e.message);
+        DM_WARN("serve", "aggregates not cached: %s [%s:%d]", e.message, e.file ? e.file : "?",
+                e.line);
     free(blob);
 }
 

@@ -17,7 +17,7 @@ typedef struct {
 static dm_bstatus try_latest_tick(dm_backend *b, void *q, dm_err *err)
 {
     tick_q *t = q;
-    return b->ops->latest_tick(b, t->symbol, &t->tick, err);
+    return dm_backend_latest_tick(b, t->symbol, &t->tick, err);
 }
 
 
@@ -57,7 +57,7 @@ static dm_bstatus try_latest_candles(dm_backend *b, void *q, dm_err *err)
 {
     latest_q *l = q;
     l->out.n = 0;
-    return b->ops->latest_candles(b, l->symbol, l->tf, l->limit, &l->out, err);
+    return dm_backend_latest_candles(b, l->symbol, l->tf, l->limit, &l->out, err);
 }
 
 dm_code op_latest_candles(dm_serve *s, const cJSON *req, dm_reply *out, dm_err *err)
@@ -100,7 +100,7 @@ static dm_bstatus try_range(dm_backend *b, void *q, dm_err *err)
 {
     range_q *r = q;
     r->out.n = 0;
-    return b->ops->candle_range(b, &r->rq, &r->out, err);
+    return dm_backend_candle_range(b, &r->rq, &r->out, err);
 }
 
 static dm_code history_cursor(const cJSON *req, const char *symbol, dm_tf tf, int64_t *start,
@@ -167,7 +167,7 @@ static dm_bstatus try_events(dm_backend *b, void *q, dm_err *err)
 {
     events_q *e = q;
     e->out.n = 0;
-    return b->ops->events(b, &e->eq, &e->out, err);
+    return dm_backend_events(b, &e->eq, &e->out, err);
 }
 
 static dm_code events_filters(const cJSON *req, char *country, char *currency, int *impact,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../obs/health.h"
 #include "../obs/metrics.h"
 #include "ingest.h"
 
@@ -17,43 +18,6 @@ typedef struct {
     double ms;
     dm_err err;
 } probe;
-
-static void encode_pool(dm_enc *e, dm_pool *pool)
-{
-    dm_pool_stats ps;
-    dm_pool_stats_of(pool, &ps);
-    dm_enc_key(e, "pool");
-    dm_enc_map(e, 9);
-    dm_enc_key(e, "open"); dm_enc_i64(e, ps.open);
-    dm_enc_key(e, "in_use"); dm_enc_i64(e, ps.in_use);
-    dm_enc_key(e, "min"); dm_enc_i64(e, ps.min);
-    dm_enc_key(e, "max"); dm_enc_i64(e, ps.max);
-    dm_enc_key(e, "timeout_s"); dm_enc_i64(e, ps.timeout_s);
-    dm_enc_key(e, "borrowed"); dm_enc_i64(e, (int64_t)ps.borrowed);
-    dm_enc_key(e, "waited"); dm_enc_i64(e, (int64_t)ps.waited);
-    dm_enc_key(e, "timeouts"); dm_enc_i64(e, (int64_t)ps.timeouts);
-    dm_enc_key(e, "replaced"); dm_enc_i64(e, (int64_t)ps.replaced);
-    dm_enc_map_end(e);
-}
-
-static void encode_probe(dm_enc *e, const probe *p, dm_breaker *br, dm_pool *pool)
-{
-    dm_enc_key(e, dm_backend_name(p->id));
-    dm_enc_map(e, (p->up ? 2 : 3) + (br ? 1 : 0) + (pool ? 1 : 0));
-    dm_enc_key(e, "status"); dm_enc_str(e, p->up ? "up" : "down");
-    dm_enc_key(e, "latency_ms"); dm_enc_f64(e, p->ms);
-    if (br) {
-        dm_enc_key(e, "breaker");
-        dm_enc_str(e, dm_breaker_name(dm_breaker_state_of(br)));
-    }
-    if (pool)
-        encode_pool(e, pool);
-    if (!p->up) {
-        dm_enc_key(e, "error");
-        dm_enc_str(e, p->err.message);
-    }
-    dm_enc_map_end(e);
-}
 
 #define DM_HEALTH_ISSUES 32
 
@@ -79,10 +43,10 @@ static size_t health_issues(dm_serve *s, const probe *probes, int n,
     return k;
 }
 
-void op_health(dm_serve *s, dm_reply *out)
+/* Pings every configured backend over the request's own connection; returns how many. */
+static int probe_backends(dm_serve *s, probe *probes)
 {
-    probe probes[DM_BK_COUNT];
-    int n = 0, up = 0;
+    int n = 0;
     for (int i = 0; i < DM_BK_COUNT; i++) {
         if (serve_source_ops(s, (dm_backend_id)i) == NULL)
             continue;
@@ -92,38 +56,57 @@ void op_health(dm_serve *s, dm_reply *out)
         p->id = (dm_backend_id)i;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         dm_backend *b = serve_borrow(s, p->id, &p->err);
-        dm_bstatus st = b ? b->ops->ping(b, &p->err) : DM_BS_TRANSIENT;
+        dm_bstatus st = b ? dm_backend_ping(b, &p->err) : DM_BS_TRANSIENT;
         serve_note_status(s, p->id, st);
         p->up = st == DM_BS_OK;
         p->ms = serve_elapsed_ms(&t0);
-        up += p->up;
+    }
+    return n;
+}
+
+static dm_health_pool pool_figures(dm_pool *pool)
+{
+    dm_pool_stats ps;
+    dm_pool_stats_of(pool, &ps);
+    return (dm_health_pool){.open = ps.open, .in_use = ps.in_use, .min = ps.min, .max = ps.max,
+                            .timeout_s = ps.timeout_s, .borrowed = (int64_t)ps.borrowed,
+                            .waited = (int64_t)ps.waited, .timeouts = (int64_t)ps.timeouts,
+                            .replaced = (int64_t)ps.replaced};
+}
+
+void op_health(dm_serve *s, dm_reply *out)
+{
+    probe probes[DM_BK_COUNT];
+    int n = probe_backends(s, probes);
+    dm_health_backend backends[DM_BK_COUNT];
+    dm_health_pool pools[DM_BK_COUNT];
+    for (int i = 0; i < n; i++) {
+        dm_breaker *br = s->cfg.breakers[probes[i].id];
+        dm_pool *pool = s->cfg.pools[probes[i].id];
+        if (pool)
+            pools[i] = pool_figures(pool);
+        backends[i] = (dm_health_backend){
+            .name = dm_backend_name(probes[i].id), .up = probes[i].up,
+            .latency_ms = probes[i].ms, .error = probes[i].err.message,
+            .breaker = br ? dm_breaker_name(dm_breaker_state_of(br)) : NULL,
+            .pool = pool ? &pools[i] : NULL};
     }
     char issues[DM_HEALTH_ISSUES][DM_HEALTH_ISSUE_MAX];
+    const char *issue_ptr[DM_HEALTH_ISSUES];
     size_t n_issues = health_issues(s, probes, n, issues);
-    int extra = s->cfg.health_extra ? s->cfg.health_extra_members : 0;
+    for (size_t i = 0; i < n_issues; i++)
+        issue_ptr[i] = issues[i];
+    dm_health h = {.worker = s->cfg.worker_name, .version = DM_VERSION,
+                   .strategy_version = s->st->version,
+                   .uptime_s = (dm_now_ms() - s->started_ms) / 1000,
+                   .backends = backends, .n_backends = (size_t)n,
+                   .issues = issue_ptr, .n_issues = n_issues,
+                   .extra = s->cfg.health_extra, .n_extra = s->cfg.health_extra_members,
+                   .extra_ctx = s->cfg.health_ctx};
     dm_enc e;
     dm_buf_reset(&out->body);
     dm_enc_init(&e, out->enc, &out->body);
-    dm_enc_map(&e, 7 + (size_t)extra);
-    dm_enc_key(&e, "status");
-    dm_enc_str(&e, up == 0 && n > 0 ? "unhealthy" : n_issues > 0 ? "degraded" : "healthy");
-    dm_enc_key(&e, "issues");
-    dm_enc_arr(&e, n_issues);
-    for (size_t i = 0; i < n_issues; i++)
-        dm_enc_str(&e, issues[i]);
-    dm_enc_arr_end(&e);
-    dm_enc_key(&e, "worker"); dm_enc_str(&e, s->cfg.worker_name);
-    dm_enc_key(&e, "version"); dm_enc_str(&e, DM_VERSION);
-    dm_enc_key(&e, "strategy_version"); dm_enc_str(&e, s->st->version);
-    dm_enc_key(&e, "uptime_s"); dm_enc_i64(&e, (dm_now_ms() - s->started_ms) / 1000);
-    dm_enc_key(&e, "backends");
-    dm_enc_map(&e, (size_t)n);
-    for (int i = 0; i < n; i++)
-        encode_probe(&e, &probes[i], s->cfg.breakers[probes[i].id], s->cfg.pools[probes[i].id]);
-    dm_enc_map_end(&e);
-    if (extra)
-        s->cfg.health_extra(s->cfg.health_ctx, &e);
-    dm_enc_map_end(&e);
+    dm_health_encode(&e, &h);
     out->status = 200;
 }
 

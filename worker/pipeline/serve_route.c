@@ -238,9 +238,11 @@ void serve_fill_caches(dm_serve *s, const serve_walk_result *w, const dm_tick *t
     for (int i = 0; i < w->n_missed; i++) {
         dm_backend *b = w->missed[i];
         dm_err e = {0};
-        dm_bstatus st = t ? b->ops->write_ticks(b, t, 1, &o, &e) : b->ops->write_candles(b, c, n, &o, &e);
+        dm_bstatus st = t ? dm_backend_write_ticks(b, t, 1, &o, &e)
+                           : dm_backend_write_candles(b, c, n, &o, &e);
         if (st != DM_BS_OK)
-            DM_WARN("serve", "cache fill of %s failed: %s", dm_backend_label(b), e.message);
+            DM_WARN("serve", "cache fill of %s failed: %s [%s:%d]", dm_backend_label(b), e.message,
+                    e.file ? e.file : "?", e.line);
     }
 }
 
@@ -249,8 +251,8 @@ static bool source_knows(dm_serve *s, dm_backend_id id, const char *symbol, dm_t
     dm_err e = {0};
     dm_backend *b = serve_borrow(s, id, &e);
     dm_candle_vec probe = {0};
-    bool known = !b || !b->ops->latest_candles ||
-                 b->ops->latest_candles(b, symbol, tf, 1, &probe, &e) != DM_BS_MISS;
+    bool known = !b || !dm_backend_offers(b, latest_candles) ||
+                 dm_backend_latest_candles(b, symbol, tf, 1, &probe, &e) != DM_BS_MISS;
     dm_candle_vec_free(&probe);
     return known;
 }
