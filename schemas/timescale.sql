@@ -66,6 +66,14 @@ CREATE TABLE IF NOT EXISTS correlation_runs (
     computed_at    timestamptz NOT NULL DEFAULT now()
 );
 
+-- How far a resumable job got (the Weaviate backfill: the open time of the last candle
+-- whose windows are stored, per timeframe and symbol).
+CREATE TABLE IF NOT EXISTS dm_progress (
+    key        text        PRIMARY KEY,
+    value      bigint      NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS dm_schema_version (
     version    integer PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()

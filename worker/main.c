@@ -24,6 +24,7 @@
 #include "backend/weaviate.h"
 #include "bus/bus.h"
 #include "bus/cache_sub.h"
+#include "bus/backfill.h"
 #include "bus/refresh.h"
 #include "bus/consumer.h"
 #include "bus/progress.h"
@@ -469,6 +470,11 @@ static int run(worker *w, const options *o, sigset_t *signals)
     dm_refresh *refresh = rc == 0 ? dm_refresh_start(&rfc, &err) : NULL;
     if (rc == 0 && refresh == NULL)
         DM_WARN("main", "scheduled correlations off: %s", err.message);
+    dm_backfill_config bfc = {.bus = &bus, .holder = o->name, .strategies = w->strategies, .loader = &w->loader,
+                              .timescale = w->pools[DM_BK_TIMESCALE], .weaviate = w->pools[DM_BK_WEAVIATE]};
+    dm_backfill *backfill = rc == 0 && w->pools[DM_BK_WEAVIATE] ? dm_backfill_start(&bfc, &err) : NULL;
+    if (rc == 0 && w->pools[DM_BK_WEAVIATE] && backfill == NULL)
+        DM_WARN("main", "Weaviate backfill off: %s", err.message);
     for (int i = 0; rc == 0 && i < o->responders; i++)
         if ((responders[nr++] = start_responder(w, &bus, o->name)) == NULL)
             rc = 1;
@@ -490,6 +496,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
     }
     dm_http_stop(http);
     dm_refresh_stop(refresh);
+    dm_backfill_stop(backfill);
     dm_strategy_watch_stop(w->watch);
     for (int i = 0; i < nr; i++)
         dm_responder_destroy(responders[i]);

@@ -165,6 +165,9 @@ typedef struct {
      * one), and tells which interval was stored last (MISS: none). */
     dm_bstatus (*put_correlations)(dm_backend *b, const dm_corr_snapshot *s, dm_err *err);
     dm_bstatus (*correlations_run)(dm_backend *b, dm_tf tf, int64_t *run, dm_err *err);
+    /* How far a resumable job got, under a key of its own (MISS: never started). */
+    dm_bstatus (*get_progress)(dm_backend *b, const char *key, int64_t *value, dm_err *err);
+    dm_bstatus (*set_progress)(dm_backend *b, const char *key, int64_t value, dm_err *err);
     dm_bstatus (*ping)(dm_backend *b, dm_err *err);
     void (*destroy)(dm_backend *b);
 } dm_backend_ops;

@@ -102,6 +102,10 @@ typedef struct {
     "window_candles = EXCLUDED.window_candles, computed_at = now()"
 
 #define SQL_CORRELATIONS_RUN "SELECT run FROM correlation_runs WHERE timeframe = $1"
+#define SQL_GET_PROGRESS "SELECT value FROM dm_progress WHERE key = $1"
+#define SQL_SET_PROGRESS \
+"INSERT INTO dm_progress (key, value) VALUES ($1, $2::bigint) ON CONFLICT (key) DO UPDATE " \
+    "SET value = EXCLUDED.value, updated_at = now()"
 
 static const struct {
     const char *name, *sql;
@@ -113,6 +117,7 @@ static const struct {
     {"events", SQL_EVENTS, 8},
     {"aggregates", SQL_AGGREGATES, 5}, {"closes", SQL_CLOSES, 2},
     {"put_correlations", SQL_PUT_CORRELATIONS, 9}, {"correlations_run", SQL_CORRELATIONS_RUN, 1},
+    {"get_progress", SQL_GET_PROGRESS, 1}, {"set_progress", SQL_SET_PROGRESS, 2},
 };
 
 static void copy_cfg(char *dst, size_t cap, const cJSON *cfg, const char *key, const char *dflt)
@@ -647,6 +652,28 @@ static dm_bstatus ts_correlations_run(dm_backend *b, dm_tf tf, int64_t *run, dm_
     return st;
 }
 
+static dm_bstatus ts_get_progress(dm_backend *b, const char *key, int64_t *value, dm_err *err)
+{
+    const char *vals[1] = {key};
+    PGresult *r = NULL;
+    dm_bstatus st = exec_prepared((timescale *)b, "get_progress", 1, vals, &r, err);
+    if (st != DM_BS_OK)
+        return st;
+    st = PQntuples(r) == 1 ? DM_BS_OK : DM_BS_MISS;
+    if (st == DM_BS_OK)
+        *value = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return st;
+}
+
+static dm_bstatus ts_set_progress(dm_backend *b, const char *key, int64_t value, dm_err *err)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)value);
+    const char *vals[2] = {key, v};
+    return exec_prepared((timescale *)b, "set_progress", 2, vals, NULL, err);
+}
+
 static const dm_backend_ops OPS = {
     .write_ticks = ts_write_ticks,
     .write_candles = ts_write_candles,
@@ -659,6 +686,8 @@ static const dm_backend_ops OPS = {
     .closes = ts_closes,
     .put_correlations = ts_put_correlations,
     .correlations_run = ts_correlations_run,
+    .get_progress = ts_get_progress,
+    .set_progress = ts_set_progress,
     .ping = ts_ping,
     .destroy = ts_destroy,
 };
