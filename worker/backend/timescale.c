@@ -11,13 +11,7 @@
 
 extern const char dm_timescale_schema_sql[];
 
-typedef struct {
-    dm_backend base;
-    PGconn *conn;
-    char host[256], port[16], dbname[64], user[64], password[256], app[64];
-    char options[64];
-    dm_buf arrays[9]; /* array literals of the batch being written, one per column */
-} timescale;
+#include "timescale_priv.h"
 
 #define SQL_UPSERT_TICKS \
 "INSERT INTO ticks (symbol, ts, bid, ask, spread, volume, source) " \
@@ -206,7 +200,7 @@ static bool may_be_stale(const timescale *ts)
     return ts->conn != NULL && PQtransactionStatus(ts->conn) == PQTRANS_IDLE;
 }
 
-static dm_bstatus exec_prepared(timescale *ts, const char *stmt, int n, const char *const *vals,
+dm_bstatus ts_exec_prepared(timescale *ts, const char *stmt, int n, const char *const *vals,
                                 PGresult **out, dm_err *err)
 {
     for (int attempt = 0;; attempt++) {
@@ -236,7 +230,7 @@ static dm_bstatus exec_prepared(timescale *ts, const char *stmt, int n, const ch
  * Our strings are validated to letters, digits, '/', '.', '_', '-', ':' (symbols, sources,
  * timeframes); a quote or a backslash would still be escaped, so no value can end its
  * element. */
-static void arr_begin(timescale *ts, int ncols)
+void ts_arr_begin(timescale *ts, int ncols)
 {
     for (int i = 0; i < ncols; i++) {
         dm_buf_reset(&ts->arrays[i]);
@@ -250,7 +244,7 @@ static void arr_sep(dm_buf *b)
         dm_buf_put(b, ",", 1);
 }
 
-static void arr_str(dm_buf *b, const char *s)
+void ts_arr_str(dm_buf *b, const char *s)
 {
     arr_sep(b);
     dm_buf_put(b, "\"", 1);
@@ -265,9 +259,9 @@ static void arr_str(dm_buf *b, const char *s)
     }
     dm_buf_put(b, "\"", 1);
 }
-static void arr_i64(dm_buf *b, int64_t v) { arr_sep(b); dm_buf_printf(b, "%lld", (long long)v); }
+void ts_arr_i64(dm_buf *b, int64_t v) { arr_sep(b); dm_buf_printf(b, "%lld", (long long)v); }
 
-static void arr_f64(dm_buf *b, double v, bool present)
+void ts_arr_f64(dm_buf *b, double v, bool present)
 {
     arr_sep(b);
     if (!present) {
@@ -289,7 +283,7 @@ static dm_bstatus arr_exec(timescale *ts, const char *stmt, int ncols, dm_err *e
             return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
         vals[i] = ts->arrays[i].data;
     }
-    return exec_prepared(ts, stmt, ncols, vals, NULL, err);
+    return ts_exec_prepared(ts, stmt, ncols, vals, NULL, err);
 }
 
 static dm_bstatus ts_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
@@ -297,15 +291,15 @@ static dm_bstatus ts_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
 {
     (void)o;
     timescale *ts = (timescale *)b;
-    arr_begin(ts, 7);
+    ts_arr_begin(ts, 7);
     for (size_t i = 0; i < n; i++) {
-        arr_str(&ts->arrays[0], t[i].symbol);
-        arr_i64(&ts->arrays[1], t[i].ts);
-        arr_f64(&ts->arrays[2], t[i].bid, true);
-        arr_f64(&ts->arrays[3], t[i].ask, true);
-        arr_f64(&ts->arrays[4], t[i].spread, true);
-        arr_f64(&ts->arrays[5], t[i].volume, t[i].has_volume);
-        arr_str(&ts->arrays[6], t[i].source);
+        ts_arr_str(&ts->arrays[0], t[i].symbol);
+        ts_arr_i64(&ts->arrays[1], t[i].ts);
+        ts_arr_f64(&ts->arrays[2], t[i].bid, true);
+        ts_arr_f64(&ts->arrays[3], t[i].ask, true);
+        ts_arr_f64(&ts->arrays[4], t[i].spread, true);
+        ts_arr_f64(&ts->arrays[5], t[i].volume, t[i].has_volume);
+        ts_arr_str(&ts->arrays[6], t[i].source);
     }
     return arr_exec(ts, "upsert_ticks", 7, err);
 }
@@ -315,17 +309,17 @@ static dm_bstatus ts_write_candles(dm_backend *b, const dm_candle *c, size_t n,
 {
     (void)o;
     timescale *ts = (timescale *)b;
-    arr_begin(ts, 9);
+    ts_arr_begin(ts, 9);
     for (size_t i = 0; i < n; i++) {
-        arr_str(&ts->arrays[0], c[i].symbol);
-        arr_str(&ts->arrays[1], dm_tf_name(c[i].tf));
-        arr_i64(&ts->arrays[2], c[i].ts);
-        arr_f64(&ts->arrays[3], c[i].open, true);
-        arr_f64(&ts->arrays[4], c[i].high, true);
-        arr_f64(&ts->arrays[5], c[i].low, true);
-        arr_f64(&ts->arrays[6], c[i].close, true);
-        arr_f64(&ts->arrays[7], c[i].volume, c[i].has_volume);
-        arr_str(&ts->arrays[8], c[i].source);
+        ts_arr_str(&ts->arrays[0], c[i].symbol);
+        ts_arr_str(&ts->arrays[1], dm_tf_name(c[i].tf));
+        ts_arr_i64(&ts->arrays[2], c[i].ts);
+        ts_arr_f64(&ts->arrays[3], c[i].open, true);
+        ts_arr_f64(&ts->arrays[4], c[i].high, true);
+        ts_arr_f64(&ts->arrays[5], c[i].low, true);
+        ts_arr_f64(&ts->arrays[6], c[i].close, true);
+        ts_arr_f64(&ts->arrays[7], c[i].volume, c[i].has_volume);
+        ts_arr_str(&ts->arrays[8], c[i].source);
     }
     return arr_exec(ts, "upsert_candles", 9, err);
 }
@@ -387,7 +381,7 @@ static dm_bstatus ts_write_events(dm_backend *b, const dm_event *e, size_t n, dm
         fmt_opt(a, sizeof a, e[i].has_actual, e[i].actual, &vals[4]);
         fmt_opt(f, sizeof f, e[i].has_forecast, e[i].forecast, &vals[5]);
         fmt_opt(p, sizeof p, e[i].has_previous, e[i].previous, &vals[6]);
-        st = exec_prepared(ts, "upsert_event", 9, vals, NULL, err);
+        st = ts_exec_prepared(ts, "upsert_event", 9, vals, NULL, err);
         dm_buf_free(&cur);
     }
     if (st != DM_BS_OK) {
@@ -398,183 +392,9 @@ static dm_bstatus ts_write_events(dm_backend *b, const dm_event *e, size_t n, dm
     return simple(ts, "COMMIT", err);
 }
 
-static double num(const PGresult *r, int row, int col)
+double ts_num(const PGresult *r, int row, int col)
 {
     return strtod(PQgetvalue(r, row, col), NULL);
-}
-
-static void str(char *dst, size_t cap, const PGresult *r, int row, int col)
-{
-    snprintf(dst, cap, "%s", PQgetvalue(r, row, col));
-}
-
-static dm_bstatus ts_latest_tick(dm_backend *b, const char *symbol, dm_tick *out, dm_err *err)
-{
-    PGresult *r = NULL;
-    const char *vals[1] = {symbol};
-    dm_bstatus st = exec_prepared((timescale *)b, "latest_tick", 1, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return DM_BS_MISS;
-    }
-    memset(out, 0, sizeof *out);
-    str(out->symbol, sizeof out->symbol, r, 0, 0);
-    out->ts = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    out->bid = num(r, 0, 2);
-    out->ask = num(r, 0, 3);
-    out->spread = num(r, 0, 4);
-    out->has_volume = !PQgetisnull(r, 0, 5);
-    out->volume = out->has_volume ? num(r, 0, 5) : 0;
-    str(out->source, sizeof out->source, r, 0, 6);
-    PQclear(r);
-    return DM_BS_OK;
-}
-
-static dm_bstatus read_candles(const PGresult *r, bool reverse, dm_candle_vec *out, dm_err *err)
-{
-    int n = PQntuples(r);
-    for (int k = 0; k < n; k++) {
-        int i = reverse ? n - 1 - k : k;
-        dm_candle *c = dm_candle_vec_push(out);
-        if (c == NULL)
-            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-        memset(c, 0, sizeof *c);
-        str(c->symbol, sizeof c->symbol, r, i, 0);
-        dm_tf_parse(PQgetvalue(r, i, 1), &c->tf);
-        c->ts = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        c->open = num(r, i, 3);
-        c->high = num(r, i, 4);
-        c->low = num(r, i, 5);
-        c->close = num(r, i, 6);
-        c->has_volume = !PQgetisnull(r, i, 7);
-        c->volume = c->has_volume ? num(r, i, 7) : 0;
-        str(c->source, sizeof c->source, r, i, 8);
-    }
-    return DM_BS_OK;
-}
-
-static dm_bstatus ts_latest_candles(dm_backend *b, const char *symbol, dm_tf tf, size_t limit,
-                                    dm_candle_vec *out, dm_err *err)
-{
-    char lim[24];
-    snprintf(lim, sizeof lim, "%zu", limit);
-    const char *vals[3] = {symbol, dm_tf_name(tf), lim};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "latest_candles", 3, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    st = PQntuples(r) == 0 ? DM_BS_MISS : read_candles(r, true, out, err);
-    PQclear(r);
-    return st;
-}
-
-static dm_bstatus ts_candle_range(dm_backend *b, const dm_range_query *q, dm_candle_vec *out,
-                                  dm_err *err)
-{
-    char start[24], end[24], lim[24];
-    snprintf(start, sizeof start, "%lld", (long long)q->start);
-    snprintf(end, sizeof end, "%lld", (long long)q->end);
-    snprintf(lim, sizeof lim, "%zu", q->limit);
-    const char *vals[5] = {q->symbol, dm_tf_name(q->tf), start, end, lim};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "candle_range", 5, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    st = read_candles(r, false, out, err);
-    PQclear(r);
-    return st;
-}
-
-/* Parses a text[] of currency codes as PostgreSQL prints it: {USD,EUR}. */
-static void parse_currencies(const char *s, dm_event *e)
-{
-    e->n_currency = 0;
-    if (*s == '{')
-        s++;
-    while (*s && *s != '}' && e->n_currency < DM_CURRENCIES_MAX) {
-        size_t n = strcspn(s, ",}");
-        if (n == 3) {
-            memcpy(e->currency_impact[e->n_currency], s, 3);
-            e->currency_impact[e->n_currency++][3] = '\0';
-        }
-        s += n;
-        if (*s == ',')
-            s++;
-    }
-}
-
-static dm_bstatus ts_events(dm_backend *b, const dm_event_query *q, dm_event_vec *out,
-                            dm_err *err)
-{
-    char start[24], end[24], after[24], lim[24];
-    snprintf(start, sizeof start, "%lld", (long long)q->start);
-    snprintf(end, sizeof end, "%lld", (long long)q->end);
-    snprintf(after, sizeof after, "%lld", (long long)q->after_ts);
-    snprintf(lim, sizeof lim, "%zu", q->limit);
-    const char *vals[8] = {start, end, q->country, q->currency,
-                           q->impact >= 0 ? dm_impact_name((dm_impact)q->impact) : NULL,
-                           q->after_id, after, lim};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "events", 8, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    for (int i = 0; i < PQntuples(r); i++) {
-        dm_event *e = dm_event_vec_push(out);
-        if (e == NULL) {
-            PQclear(r);
-            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-        }
-        memset(e, 0, sizeof *e);
-        str(e->event_id, sizeof e->event_id, r, i, 0);
-        e->ts = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        str(e->country, sizeof e->country, r, i, 2);
-        str(e->event_name, sizeof e->event_name, r, i, 3);
-        if ((e->has_actual = !PQgetisnull(r, i, 4)))
-            e->actual = num(r, i, 4);
-        if ((e->has_forecast = !PQgetisnull(r, i, 5)))
-            e->forecast = num(r, i, 5);
-        if ((e->has_previous = !PQgetisnull(r, i, 6)))
-            e->previous = num(r, i, 6);
-        dm_impact_parse(PQgetvalue(r, i, 7), &e->impact);
-        parse_currencies(PQgetvalue(r, i, 8), e);
-    }
-    PQclear(r);
-    return DM_BS_OK;
-}
-
-static dm_bstatus ts_aggregates(dm_backend *b, const dm_agg_query *q, dm_agg_vec *out, dm_err *err)
-{
-    static const char *const trunc[] = {"day", "week", "month"};
-    char start[24], end[24];
-    snprintf(start, sizeof start, "%lld", (long long)q->start);
-    snprintf(end, sizeof end, "%lld", (long long)q->end);
-    const char *vals[5] = {q->symbol, dm_tf_name(q->tf), trunc[q->period], start, end};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "aggregates", 5, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    for (int i = 0; i < PQntuples(r); i++) {
-        dm_agg_row *a = dm_agg_vec_push(out);
-        if (a == NULL) {
-            PQclear(r);
-            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-        }
-        a->period_start = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        a->open = num(r, i, 1);
-        a->high = num(r, i, 2);
-        a->low = num(r, i, 3);
-        a->close = num(r, i, 4);
-        a->mean = num(r, i, 5);
-        a->has_stddev = !PQgetisnull(r, i, 6);
-        a->stddev_returns = a->has_stddev ? num(r, i, 6) : 0;
-        a->range = num(r, i, 7);
-        a->volume = num(r, i, 8);
-        a->count = strtoll(PQgetvalue(r, i, 9), NULL, 10);
-    }
-    PQclear(r);
-    return DM_BS_OK;
 }
 
 static dm_bstatus ts_ping(dm_backend *b, dm_err *err)
@@ -594,84 +414,6 @@ static void ts_destroy(dm_backend *b)
     /* The password lived in this struct: do not leave it in freed memory. */
     explicit_bzero(ts->password, sizeof ts->password);
     free(ts);
-}
-
-static dm_bstatus ts_closes(dm_backend *b, dm_tf tf, const char *symbol, dm_close_sink sink,
-                            void *ctx, dm_err *err)
-{
-    const char *vals[2] = {dm_tf_name(tf), symbol};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "closes", 2, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    int n = PQntuples(r);
-    for (int i = 0; i < n && st == DM_BS_OK; i++)
-        if (!sink(ctx, PQgetvalue(r, i, 0), strtoll(PQgetvalue(r, i, 1), NULL, 10), num(r, i, 2)))
-            st = dm_bfail(err, DM_BS_PERMANENT, "", "closes of %s not loaded: over the memory bound or out of memory",
-                          dm_tf_name(tf));
-    PQclear(r);
-    return st;
-}
-
-static dm_bstatus ts_put_correlations(dm_backend *b, const dm_corr_snapshot *sn, dm_err *err)
-{
-    timescale *ts = (timescale *)b;
-    arr_begin(ts, 4);
-    for (size_t i = 0; i < sn->n_pairs; i++) {
-        arr_str(&ts->arrays[0], sn->pairs[i].a);
-        arr_str(&ts->arrays[1], sn->pairs[i].b);
-        arr_f64(&ts->arrays[2], sn->pairs[i].r, true);
-        arr_i64(&ts->arrays[3], sn->pairs[i].n);
-    }
-    char run[24], ws[24], we[24], wc[16];
-    snprintf(run, sizeof run, "%lld", (long long)sn->run);
-    snprintf(ws, sizeof ws, "%lld", (long long)sn->window_start);
-    snprintf(we, sizeof we, "%lld", (long long)sn->window_end);
-    snprintf(wc, sizeof wc, "%d", sn->window_candles);
-    const char *vals[9] = {dm_tf_name(sn->tf), run, ws, we, wc};
-    for (int i = 0; i < 4; i++) {
-        dm_buf_put(&ts->arrays[i], "}", 1);
-        if (ts->arrays[i].oom)
-            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-        vals[5 + i] = ts->arrays[i].data;
-    }
-    return exec_prepared(ts, "put_correlations", 9, vals, NULL, err);
-}
-
-static dm_bstatus ts_correlations_run(dm_backend *b, dm_tf tf, int64_t *run, dm_err *err)
-{
-    const char *vals[1] = {dm_tf_name(tf)};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "correlations_run", 1, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    st = PQntuples(r) == 1 ? DM_BS_OK : DM_BS_MISS;
-    if (st == DM_BS_OK)
-        *run = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return st;
-}
-
-static dm_bstatus ts_get_progress(dm_backend *b, const char *key, int64_t *value, dm_err *err)
-{
-    const char *vals[1] = {key};
-    PGresult *r = NULL;
-    dm_bstatus st = exec_prepared((timescale *)b, "get_progress", 1, vals, &r, err);
-    if (st != DM_BS_OK)
-        return st;
-    st = PQntuples(r) == 1 ? DM_BS_OK : DM_BS_MISS;
-    if (st == DM_BS_OK)
-        *value = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return st;
-}
-
-static dm_bstatus ts_set_progress(dm_backend *b, const char *key, int64_t value, dm_err *err)
-{
-    char v[24];
-    snprintf(v, sizeof v, "%lld", (long long)value);
-    const char *vals[2] = {key, v};
-    return exec_prepared((timescale *)b, "set_progress", 2, vals, NULL, err);
 }
 
 static const dm_backend_ops OPS = {
