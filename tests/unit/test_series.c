@@ -506,7 +506,9 @@ static void notices_beyond_the_memory_bound_drop_the_timeframe(void **state)
     note1(f->s, "EUR/USD", DM_TF_1H, 8, 9, 1);
     note1(f->s, "EUR/USD", DM_TF_1H, 9, 10, 2);
     assert_int_equal(dm_series_closes(f->s), 10); /* at the bound: still held */
-    note1(f->s, "EUR/USD", DM_TF_1H, 10, 11, 3); /* beyond */
+    note1(f->s, "EUR/USD", DM_TF_1H, 3, 3.5, 3); /* a revision adds nothing */
+    assert_int_equal(dm_series_closes(f->s), 10);
+    note1(f->s, "EUR/USD", DM_TF_1H, 10, 11, 4); /* beyond */
     assert_int_equal(dm_series_closes(f->s), 0);
 
     assert_int_equal(len_of(f, DM_TF_1H, "EUR/USD"), 8); /* loads again */

@@ -153,15 +153,30 @@ static dm_pseries *series_of(tf_slot *t, const char *symbol, size_t *index)
     return p;
 }
 
-/* Adds or revises one close; false when over the bound or out of memory. */
+static size_t index_of(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Adds or revises one close; false when over the bound or out of memory. A revision adds
+ * nothing, so it is never over the bound. */
 static bool put_close(dm_series_store *s, tf_slot *t, const char *symbol, int64_t ts, double close)
 {
     size_t i;
     dm_pseries *p = series_of(t, symbol, &i);
     if (p == NULL)
         return false;
-    size_t before = dm_pseries_len(p);
-    if (atomic_load(&s->closes) >= s->max_closes)
+    size_t before = dm_pseries_len(p), at = index_of(dm_pseries_ts(p), before, ts);
+    bool grows = at == before || dm_pseries_ts(p)[at] != ts;
+    if (grows && atomic_load(&s->closes) >= s->max_closes)
         return false;
     if (!dm_pseries_upsert(p, ts, close))
         return false;
@@ -408,19 +423,6 @@ typedef struct {
     char symbol[DM_SYMBOL_MAX + 1];
     int64_t ts[2]; /* first and last open time written */
 } touched;
-
-static size_t index_of(const int64_t *ts, size_t n, int64_t t)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ts[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
 
 /* Copies the closes around one touched series (under the caller's lock); false: gone. */
 static bool copy_around(tf_slot *t, const touched *k, size_t w, int64_t **ts, double **cl, size_t *n,
