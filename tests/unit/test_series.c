@@ -435,6 +435,29 @@ static void a_failed_reread_keeps_the_series_stale(void **state)
     assert_int_equal(f->pg.reads, 3);
 }
 
+static void a_notice_heard_while_a_stale_series_is_read_again_is_kept(void **state)
+{
+    fixture *f = *state;
+    pg_fill(&f->pg, "EUR/USD", DM_TF_1H, 0, 5, 1);
+    (void)acquire_ok(f, DM_TF_1H);
+    dm_series_release(f->s, DM_TF_1H);
+    pg_fill(&f->pg, "EUR/USD", DM_TF_1H, 5, 8, 1);
+    dm_series_stale(f->s, "EUR/USD", DM_TF_1H, 30);
+    /* committed after the re-read's snapshot was taken */
+    f->pg.heard[0] = candle("EUR/USD", DM_TF_1H, 8, 9.0);
+    f->pg.heard[1] = candle("EUR/USD", DM_TF_1H, 1, 7.0);
+    f->pg.heard_seqs[0] = 31, f->pg.heard_seqs[1] = 32;
+    f->pg.n_heard = 2;
+    (void)acquire_ok(f, DM_TF_1H);
+    dm_series_release(f->s, DM_TF_1H);
+    f->pg.n_heard = 0;
+    assert_int_equal(f->pg.reads, 2);
+    assert_int_equal(len_of(f, DM_TF_1H, "EUR/USD"), 9);
+    assert_true(close_at(f, DM_TF_1H, "EUR/USD", 8) == 9.0);
+    assert_true(close_at(f, DM_TF_1H, "EUR/USD", 1) == 7.0);
+    assert_int_equal(dm_series_closes(f->s), 9);
+}
+
 static void forget_drops_everything_and_the_next_acquire_loads_again(void **state)
 {
     fixture *f = *state;
@@ -842,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_stale_series_is_read_again_before_it_is_searched, setup, teardown),
         cmocka_unit_test_setup_teardown(a_stale_symbol_not_yet_held_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failed_reread_keeps_the_series_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_notice_heard_while_a_stale_series_is_read_again_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(forget_drops_everything_and_the_next_acquire_loads_again, setup, teardown),
         cmocka_unit_test_setup_teardown(a_load_over_the_memory_bound_fails_clearly, setup_small, teardown),
         cmocka_unit_test_setup_teardown(the_bound_is_across_every_timeframe, setup_small, teardown),
