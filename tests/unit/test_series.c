@@ -19,7 +19,7 @@
 
 #define HOUR_MS 3600000LL
 #define T0 (1600000000000LL / HOUR_MS * HOUR_MS)
-#define AT(i) (T0 + (int64_t)(i) * HOUR_MS)
+#define AT(i) (T0 + (int64_t)(i)*HOUR_MS)
 
 /* ---- a fake PostgreSQL `closes` ------------------------------------------------------ */
 
@@ -41,7 +41,7 @@ typedef struct {
     atomic_int reads;
     char asked[DM_SYMBOL_MAX + 1]; /* "" for a whole timeframe */
     bool fail;
-    dm_series_store *store;        /* where notices heard during a read go */
+    dm_series_store *store; /* where notices heard during a read go */
     dm_candle heard[8];
     uint64_t heard_seqs[8];
     size_t n_heard;
@@ -50,7 +50,8 @@ typedef struct {
 static void pg_put(fake_pg *pg, const char *symbol, dm_tf tf, int64_t ts, double close)
 {
     for (size_t i = 0; i < pg->n; i++)
-        if (strcmp(pg->rows[i].symbol, symbol) == 0 && pg->rows[i].tf == tf && pg->rows[i].ts == ts) {
+        if (strcmp(pg->rows[i].symbol, symbol) == 0 && pg->rows[i].tf == tf &&
+            pg->rows[i].ts == ts) {
             pg->rows[i].close = close;
             return;
         }
@@ -79,8 +80,8 @@ static int by_symbol_then_ts(const void *a, const void *b)
 /* Loads of two timeframes may read at once. */
 static pthread_mutex_t asked_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static dm_bstatus pg_read(void *ctx, dm_tf tf, const char *symbol, dm_close_sink sink, void *sink_ctx,
-                          dm_err *err)
+static dm_bstatus pg_read(void *ctx, dm_tf tf, const char *symbol, dm_close_sink sink,
+                          void *sink_ctx, dm_err *err)
 {
     fake_pg *pg = ctx;
     atomic_fetch_add(&pg->reads, 1);
@@ -102,8 +103,8 @@ static dm_bstatus pg_read(void *ctx, dm_tf tf, const char *symbol, dm_close_sink
     dm_bstatus st = DM_BS_OK;
     for (size_t i = 0; i < k && st == DM_BS_OK; i++)
         if (!sink(sink_ctx, v[i].symbol, v[i].ts, v[i].close))
-            st = dm_bfail(err, DM_BS_PERMANENT, "", "closes of %s not loaded: over the memory bound",
-                          dm_tf_name(tf));
+            st = dm_bfail(err, DM_BS_PERMANENT, "",
+                          "closes of %s not loaded: over the memory bound", dm_tf_name(tf));
     free(v);
     return st;
 }
@@ -122,7 +123,8 @@ static dm_candle candle(const char *symbol, dm_tf tf, int i, double close)
     return c;
 }
 
-static void note1(dm_series_store *s, const char *symbol, dm_tf tf, int i, double close, uint64_t seq)
+static void note1(dm_series_store *s, const char *symbol, dm_tf tf, int i, double close,
+                  uint64_t seq)
 {
     dm_candle c = candle(symbol, tf, i, close);
     dm_series_note(s, &c, &seq, 1);
@@ -144,8 +146,14 @@ static int setup_bounded(void **state, size_t max_closes)
     return 0;
 }
 
-static int setup(void **state) { return setup_bounded(state, 1000000); }
-static int setup_small(void **state) { return setup_bounded(state, 10); }
+static int setup(void **state)
+{
+    return setup_bounded(state, 1000000);
+}
+static int setup_small(void **state)
+{
+    return setup_bounded(state, 10);
+}
 
 static int teardown(void **state)
 {
@@ -529,7 +537,7 @@ static void notices_beyond_the_memory_bound_drop_the_timeframe(void **state)
     note1(f->s, "EUR/USD", DM_TF_1H, 8, 9, 1);
     note1(f->s, "EUR/USD", DM_TF_1H, 9, 10, 2);
     assert_int_equal(dm_series_closes(f->s), 10); /* at the bound: still held */
-    note1(f->s, "EUR/USD", DM_TF_1H, 3, 3.5, 3); /* a revision adds nothing */
+    note1(f->s, "EUR/USD", DM_TF_1H, 3, 3.5, 3);  /* a revision adds nothing */
     assert_int_equal(dm_series_closes(f->s), 10);
     note1(f->s, "EUR/USD", DM_TF_1H, 10, 11, 4); /* beyond */
     assert_int_equal(dm_series_closes(f->s), 0);
@@ -554,8 +562,8 @@ typedef struct {
     dm_bstatus answer;
 } window_log;
 
-static dm_bstatus log_windows(void *ctx, const char *symbol, dm_tf tf, const int64_t *ts, const double *close,
-                              size_t n, size_t first, size_t last, dm_err *err)
+static dm_bstatus log_windows(void *ctx, const char *symbol, dm_tf tf, const int64_t *ts,
+                              const double *close, size_t n, size_t first, size_t last, dm_err *err)
 {
     window_log *l = ctx;
     assert_true(l->n < 8 && n <= 64);
@@ -571,8 +579,8 @@ static dm_bstatus log_windows(void *ctx, const char *symbol, dm_tf tf, const int
 }
 
 /* The call holds the open times AT(from)..AT(to), the written ones at first..last. */
-static void assert_window(const window_call *c, const char *symbol, dm_tf tf, int from, int to, size_t first,
-                          size_t last)
+static void assert_window(const window_call *c, const char *symbol, dm_tf tf, int from, int to,
+                          size_t first, size_t last)
 {
     assert_string_equal(c->symbol, symbol);
     assert_int_equal(c->tf, tf);
@@ -583,8 +591,8 @@ static void assert_window(const window_call *c, const char *symbol, dm_tf tf, in
     assert_int_equal(c->last, last);
 }
 
-static dm_bstatus write_around(fixture *f, const dm_candle *c, const uint64_t *seqs, size_t n, size_t w,
-                               window_log *l)
+static dm_bstatus write_around(fixture *f, const dm_candle *c, const uint64_t *seqs, size_t n,
+                               size_t w, window_log *l)
 {
     memset(l, 0, sizeof *l);
     dm_err err = {0};
@@ -669,8 +677,9 @@ static void write_around_calls_the_sink_once_per_series_touched(void **state)
     pg_fill(&f->pg, "EUR/USD", DM_TF_1D, 0, 10, 200);
     window_log l;
     dm_candle c[5] = {
-        candle("EUR/USD", DM_TF_1D, 5, 1), candle("GBP/USD", DM_TF_1H, 2, 2), candle("EUR/USD", DM_TF_1H, 10, 3),
-        candle("GBP/USD", DM_TF_1H, 4, 4), candle("EUR/USD", DM_TF_1H, 12, 5),
+        candle("EUR/USD", DM_TF_1D, 5, 1),  candle("GBP/USD", DM_TF_1H, 2, 2),
+        candle("EUR/USD", DM_TF_1H, 10, 3), candle("GBP/USD", DM_TF_1H, 4, 4),
+        candle("EUR/USD", DM_TF_1H, 12, 5),
     };
     uint64_t seqs[5] = {1, 2, 3, 4, 5};
     assert_int_equal(write_around(f, c, seqs, 5, 3, &l), DM_BS_OK);
@@ -734,8 +743,9 @@ static void write_around_reports_a_failed_load_and_a_failed_sink(void **state)
     memset(&l, 0, sizeof l);
     l.answer = DM_BS_TRANSIENT;
     dm_err err = {0};
-    assert_int_equal(dm_series_write_around(f->s, pg_read, &f->pg, &c, NULL, 1, 4, log_windows, &l, &err),
-                     DM_BS_TRANSIENT);
+    assert_int_equal(
+        dm_series_write_around(f->s, pg_read, &f->pg, &c, NULL, 1, 4, log_windows, &l, &err),
+        DM_BS_TRANSIENT);
     assert_string_equal(err.message, "index unreachable");
 }
 
@@ -744,7 +754,7 @@ static void write_around_reports_a_failed_load_and_a_failed_sink(void **state)
 typedef struct {
     fixture *f;
     atomic_bool stop;
-    atomic_int broken;   /* a view seen out of order */
+    atomic_int broken; /* a view seen out of order */
     atomic_long searches;
     atomic_long notices;
 } stress;
@@ -752,7 +762,8 @@ typedef struct {
 static void check_view(stress *st, const dm_series_view *v)
 {
     for (size_t i = 0; i < v->n; i++) {
-        if (i > 0 && strcmp(dm_pseries_symbol(v->series[i - 1]), dm_pseries_symbol(v->series[i])) >= 0)
+        if (i > 0 &&
+            strcmp(dm_pseries_symbol(v->series[i - 1]), dm_pseries_symbol(v->series[i])) >= 0)
             atomic_fetch_add(&st->broken, 1);
         const int64_t *ts = dm_pseries_ts(v->series[i]);
         const double *cl = dm_pseries_close(v->series[i]);
@@ -787,8 +798,9 @@ static void *searcher(void *arg)
     return NULL;
 }
 
-static dm_bstatus ignore_windows(void *ctx, const char *symbol, dm_tf tf, const int64_t *ts, const double *close,
-                                 size_t n, size_t first, size_t last, dm_err *err)
+static dm_bstatus ignore_windows(void *ctx, const char *symbol, dm_tf tf, const int64_t *ts,
+                                 const double *close, size_t n, size_t first, size_t last,
+                                 dm_err *err)
 {
     (void)symbol, (void)tf, (void)err;
     stress *st = ctx;
@@ -807,7 +819,8 @@ static void *writer(void *arg)
         uint64_t seqs[4];
         for (int i = 0; i < 4; i++) {
             dm_tf tf = (k + i) % 2 ? DM_TF_1H : DM_TF_5M;
-            c[i] = candle(symbols[(k + i) % 5], tf, 190 + (int)((k * 7 + i) % 40), (double)(k % 100));
+            c[i] =
+                candle(symbols[(k + i) % 5], tf, 190 + (int)((k * 7 + i) % 40), (double)(k % 100));
             seqs[i] = seq++;
         }
         dm_series_note(st->f->s, c, seqs, 4);
@@ -816,7 +829,8 @@ static void *writer(void *arg)
             dm_series_stale(st->f->s, symbols[k % 5], DM_TF_1H, seq);
         if (k % 1000 == 999) {
             dm_err err = {0};
-            dm_series_write_around(st->f->s, pg_read, &st->f->pg, c, seqs, 4, 8, ignore_windows, st, &err);
+            dm_series_write_around(st->f->s, pg_read, &st->f->pg, c, seqs, 4, 8, ignore_windows, st,
+                                   &err);
         }
         if (k % 5000 == 4999)
             dm_series_forget(st->f->s);
@@ -845,39 +859,54 @@ static void searches_and_notices_from_several_threads_at_once(void **state)
     assert_int_equal(atomic_load(&st.broken), 0);
     assert_true(atomic_load(&st.searches) > 0);
     assert_true(atomic_load(&st.notices) > 0);
-    print_message("%ld searches, %ld notices, %d reads\n", atomic_load(&st.searches), atomic_load(&st.notices),
-                  atomic_load(&f->pg.reads));
+    print_message("%ld searches, %ld notices, %d reads\n", atomic_load(&st.searches),
+                  atomic_load(&st.notices), atomic_load(&f->pg.reads));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(a_first_acquire_loads_the_timeframe_once_sorted_by_symbol, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_first_acquire_loads_the_timeframe_once_sorted_by_symbol,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(an_empty_timeframe_loads_to_an_empty_view, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_failed_load_leaves_nothing_and_the_next_acquire_tries_again, setup,
+        cmocka_unit_test_setup_teardown(
+            a_failed_load_leaves_nothing_and_the_next_acquire_tries_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(notices_before_a_load_are_ignored_but_heard, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(notices_before_a_load_are_ignored_but_heard, setup, teardown),
-        cmocka_unit_test_setup_teardown(notices_after_the_load_append_revise_and_insert, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_notice_heard_during_the_load_is_applied_after_it, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_late_revision_does_not_turn_a_close_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_late_notice_heard_during_the_load_does_not_turn_a_close_back, setup,
+        cmocka_unit_test_setup_teardown(notices_after_the_load_append_revise_and_insert, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(a_stale_series_is_read_again_before_it_is_searched, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_notice_heard_during_the_load_is_applied_after_it, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_late_revision_does_not_turn_a_close_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            a_late_notice_heard_during_the_load_does_not_turn_a_close_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stale_series_is_read_again_before_it_is_searched, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_stale_symbol_not_yet_held_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failed_reread_keeps_the_series_stale, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_notice_heard_while_a_stale_series_is_read_again_is_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(forget_drops_everything_and_the_next_acquire_loads_again, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_load_over_the_memory_bound_fails_clearly, setup_small, teardown),
-        cmocka_unit_test_setup_teardown(the_bound_is_across_every_timeframe, setup_small, teardown),
-        cmocka_unit_test_setup_teardown(notices_beyond_the_memory_bound_drop_the_timeframe, setup_small, teardown),
-        cmocka_unit_test_setup_teardown(write_around_loads_then_hands_the_closes_around_a_written_candle, setup,
+        cmocka_unit_test_setup_teardown(a_notice_heard_while_a_stale_series_is_read_again_is_kept,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(forget_drops_everything_and_the_next_acquire_loads_again,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_load_over_the_memory_bound_fails_clearly, setup_small,
                                         teardown),
-        cmocka_unit_test_setup_teardown(write_around_slices_at_the_start_middle_and_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_bound_is_across_every_timeframe, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(notices_beyond_the_memory_bound_drop_the_timeframe,
+                                        setup_small, teardown),
+        cmocka_unit_test_setup_teardown(
+            write_around_loads_then_hands_the_closes_around_a_written_candle, setup, teardown),
+        cmocka_unit_test_setup_teardown(write_around_slices_at_the_start_middle_and_end, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(write_around_inserts_between_held_closes, setup, teardown),
-        cmocka_unit_test_setup_teardown(write_around_calls_the_sink_once_per_series_touched, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_written_candle_older_than_a_heard_notice_is_not_applied, setup, teardown),
-        cmocka_unit_test_setup_teardown(write_around_reports_a_failed_load_and_a_failed_sink, setup, teardown),
-        cmocka_unit_test_setup_teardown(searches_and_notices_from_several_threads_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(write_around_calls_the_sink_once_per_series_touched, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_written_candle_older_than_a_heard_notice_is_not_applied,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(write_around_reports_a_failed_load_and_a_failed_sink, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(searches_and_notices_from_several_threads_at_once, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
