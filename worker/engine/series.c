@@ -35,7 +35,8 @@ typedef struct {
     size_t n, cap;
     bool *stale;              /* per series: PostgreSQL holds candles no notice carried */
     bool any_stale;
-    pending_row *pending;     /* heard while loading */
+    bool rereading;           /* stale series are being read again */
+    pending_row *pending;     /* heard while loading or rereading */
     size_t n_pending, cap_pending;
 } tf_slot;
 
@@ -153,15 +154,30 @@ static dm_pseries *series_of(tf_slot *t, const char *symbol, size_t *index)
     return p;
 }
 
-/* Adds or revises one close; false when over the bound or out of memory. */
+static size_t index_of(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Adds or revises one close; false when over the bound or out of memory. A revision adds
+ * nothing, so it is never over the bound. */
 static bool put_close(dm_series_store *s, tf_slot *t, const char *symbol, int64_t ts, double close)
 {
     size_t i;
     dm_pseries *p = series_of(t, symbol, &i);
     if (p == NULL)
         return false;
-    size_t before = dm_pseries_len(p);
-    if (atomic_load(&s->closes) >= s->max_closes)
+    size_t before = dm_pseries_len(p), at = index_of(dm_pseries_ts(p), before, ts);
+    bool grows = at == before || dm_pseries_ts(p)[at] != ts;
+    if (grows && atomic_load(&s->closes) >= s->max_closes)
         return false;
     if (!dm_pseries_upsert(p, ts, close))
         return false;
@@ -217,11 +233,15 @@ void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs
         pthread_rwlock_wrlock(&t->lock);
         if (t->state == TF_LOADING) {
             hold_pending(t, &c[i], seqs[i]);
-        } else if (t->state == TF_READY && newest(s, &c[i], seqs[i]) &&
-                   !put_close(s, t, c[i].symbol, c[i].ts, c[i].close)) {
-            DM_WARN("series", "%s closes dropped: over the bound of %zu closes; they load again on next use",
-                    dm_tf_name(c[i].tf), s->max_closes);
-            clear_slot(s, t);
+        } else if (t->state == TF_READY) {
+            /* a series being read again may be swapped for a read that missed this commit */
+            if (t->rereading)
+                hold_pending(t, &c[i], seqs[i]);
+            if (newest(s, &c[i], seqs[i]) && !put_close(s, t, c[i].symbol, c[i].ts, c[i].close)) {
+                DM_WARN("series", "%s closes dropped: over the bound of %zu closes; they load again on next use",
+                        dm_tf_name(c[i].tf), s->max_closes);
+                clear_slot(s, t);
+            }
         }
         pthread_rwlock_unlock(&t->lock);
     }
@@ -326,13 +346,15 @@ static bool one_sink(void *ctx, const char *symbol, int64_t ts, double close)
     return dm_pseries_upsert(((one_ctx *)ctx)->p, ts, close);
 }
 
-/* Reads each stale series again from PostgreSQL and swaps it in. */
+/* Reads each stale series again from PostgreSQL and swaps it in, then applies again what
+ * was heard meanwhile (a revision already applied passes newest() again). */
 static dm_bstatus reload_stale(dm_series_store *s, tf_slot *t, dm_tf tf, dm_series_reader read,
                                void *ctx, dm_err *err)
 {
-    pthread_rwlock_rdlock(&t->lock);
+    pthread_rwlock_wrlock(&t->lock);
     size_t n = t->n;
     char (*names)[DM_SYMBOL_MAX + 1] = malloc((n ? n : 1) * sizeof *names);
+    t->rereading = names != NULL;
     size_t k = 0;
     for (size_t i = 0; names && i < n; i++)
         if (t->stale[i])
@@ -360,6 +382,8 @@ static dm_bstatus reload_stale(dm_series_store *s, tf_slot *t, dm_tf tf, dm_seri
     }
     free(names);
     pthread_rwlock_wrlock(&t->lock);
+    apply_pending(s, t); /* none when the timeframe was dropped meanwhile */
+    t->rereading = false;
     t->any_stale = false;
     for (size_t i = 0; i < t->n; i++)
         t->any_stale = t->any_stale || t->stale[i];
@@ -408,19 +432,6 @@ typedef struct {
     char symbol[DM_SYMBOL_MAX + 1];
     int64_t ts[2]; /* first and last open time written */
 } touched;
-
-static size_t index_of(const int64_t *ts, size_t n, int64_t t)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ts[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
 
 /* Copies the closes around one touched series (under the caller's lock); false: gone. */
 static bool copy_around(tf_slot *t, const touched *k, size_t w, int64_t **ts, double **cl, size_t *n,
