@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../worker/pipeline/serve.h"
+#include "../worker/model/names.h"
 #include "common.h"
 
 #define HOUR_MS 3600000LL

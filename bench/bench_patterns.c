@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../worker/pipeline/serve.h"
+#include "../worker/model/names.h"
 #include "common.h"
 
 #define LIMIT 10

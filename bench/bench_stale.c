@@ -24,7 +24,7 @@
 
 #include "../worker/model/model.h"
 #include "../worker/model/names.h"
-#include "../worker/pipeline/serve.h"
+#include "../worker/model/names.h"
 #include "common.h"
 
 #define HOUR_MS 3600000LL

@@ -2,7 +2,7 @@
 
 #include "../worker/codec/doc.h"
 #include "../worker/codec/enc.h"
-#include "../worker/pipeline/serve.h" /* DM_SUBJ_METRICS */
+#include "../worker/model/names.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -13,17 +13,18 @@
 #include "model.h"
 #include "request.h"
 #include "timeutil.h"
+#include "backend/analysis_ops.h" /* the pattern length bounds */
+#include "model/names.h"
 
-/* Request subjects, as worker/pipeline/serve.h names them (not part of dm_core). */
-#define SUBJ_CANDLES_HISTORY "dm.v1.candles.history"
-#define SUBJ_PATTERNS_FIND "dm.v1.patterns.find"
-#define SUBJ_PATTERNS_SIMILAR "dm.v1.patterns.similar"
-#define SUBJ_CORRELATIONS "dm.v1.correlations"
-#define SUBJ_GRAPH "dm.v1.graph"
+#define SUBJ_CANDLES_HISTORY DM_SUBJ_CANDLES_HISTORY
+#define SUBJ_PATTERNS_FIND DM_SUBJ_PATTERNS_FIND
+#define SUBJ_PATTERNS_SIMILAR DM_SUBJ_PATTERNS_SIMILAR
+#define SUBJ_CORRELATIONS DM_SUBJ_CORRELATIONS
+#define SUBJ_GRAPH DM_SUBJ_GRAPH
 
 /* A pattern is 8 .. 512 closes (subjects/README.md, dm.v1.patterns.find). */
-#define PATTERN_MIN 8
-#define PATTERN_MAX 512
+#define PATTERN_MIN DM_PATTERN_W_MIN
+#define PATTERN_MAX DM_PATTERN_W_MAX
 
 #define UNSET INT64_MIN /* an integer option not given */
 

@@ -4,7 +4,7 @@
 #   tests/contract/check_subjects.sh [SOURCE_ROOT]
 #
 # SOURCE_ROOT (default: this repository) must hold worker/ and subjects/. Checks:
-#   - the request subjects the code serves (#define DM_SUBJ_... in worker/pipeline/serve.h)
+#   - the request subjects the code serves (#define DM_SUBJ_... "dm.v1..." in worker/model/names.h)
 #     and the subjects of the README table marked request-reply are the same set; the
 #     table's "not served yet" subjects are not served; all start with DM_SUBJ_PREFIX;
 #   - the write families (KIND_FILTERS in worker/pipeline/ingest.c, market.tick.> ...) and
@@ -128,19 +128,19 @@ for i in "${!T_SUBJECTS[@]}"; do
     esac
 done
 
-# ---- request subjects: serve.h <-> README ------------------------------------------------
+# ---- request subjects: names.h <-> README ------------------------------------------------
 declare -a C_SERVED=()
 PREFIX=
 while read -r name value; do
     case $value in
         *. | *'>'* | *'*'*) [ "$name" = DM_SUBJ_PREFIX ] && PREFIX=$value ;; # a prefix, not a subject
-        *) C_SERVED+=("$value") ;;
+        dm.v1.*) C_SERVED+=("$value") ;; # the request subjects; publish formats are checked below
     esac
-done < <(sed -n 's/^[[:space:]]*#[[:space:]]*define[[:space:]]\{1,\}\(DM_SUBJ_[A-Z0-9_]*\)[[:space:]]\{1,\}"\([^"]*\)".*/\1 \2/p' "$SERVE_H")
+done < <(sed -n 's/^[[:space:]]*#[[:space:]]*define[[:space:]]\{1,\}\(DM_SUBJ_[A-Z0-9_]*\)[[:space:]]\{1,\}"\([^"]*\)".*/\1 \2/p' "$NAMES_H")
 if [ "${#C_SERVED[@]}" -gt 0 ]; then
-    ok "serve.h defines ${#C_SERVED[@]} request subjects: ${C_SERVED[*]}"
+    ok "names.h defines ${#C_SERVED[@]} request subjects: ${C_SERVED[*]}"
 else
-    bad "serve.h defines no DM_SUBJ_ subject"
+    bad "names.h defines no DM_SUBJ_ request subject"
 fi
 for s in "${C_SERVED[@]}"; do
     if contains "$s" "${R_SERVED[@]}"; then
@@ -148,19 +148,19 @@ for s in "${C_SERVED[@]}"; do
     elif contains "$s" "${R_LATER[@]}"; then
         bad "served subject $s is marked 'not served yet' in the README table"
     else
-        bad "served subject $s (serve.h) is missing from the README table"
+        bad "served subject $s (names.h) is missing from the README table"
     fi
 done
 for s in "${R_SERVED[@]}"; do
     if contains "$s" "${C_SERVED[@]}"; then
         ok "README request subject $s is served by the code"
     else
-        bad "README lists $s as request-reply but serve.h does not define it (mark it 'not served yet' or remove it)"
+        bad "README lists $s as request-reply but names.h does not define it (mark it 'not served yet' or remove it)"
     fi
 done
 for s in "${R_LATER[@]}"; do
     if contains "$s" "${C_SERVED[@]}"; then
-        bad "README says $s is not served yet, but serve.h serves it"
+        bad "README says $s is not served yet, but names.h names it"
     else
         ok "not served yet: $s (answered not_found)"
     fi
@@ -177,7 +177,7 @@ if [ -n "$PREFIX" ]; then
         bad "responder.c does not subscribe to ${PREFIX}>: the README's not_found rule for unserved subjects may be wrong"
     fi
 else
-    bad "serve.h has no DM_SUBJ_PREFIX"
+    bad "names.h has no DM_SUBJ_PREFIX"
 fi
 
 # ---- write subjects: ingest.c <-> README ----------------------------------------------

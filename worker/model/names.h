@@ -16,6 +16,20 @@
 #define DM_SUBJ_DLQ_FMT "dm.dlq.%s" /* the kind: tick candle candles event */
 #define DM_SUBJ_DLQ_ALL "dm.dlq.>"
 
+/* Request subjects: every subject a worker answers (queue group "dm"). */
+#define DM_SUBJ_PREFIX "dm.v1."
+#define DM_SUBJ_TICK_LATEST "dm.v1.tick.latest"
+#define DM_SUBJ_CANDLES_LATEST "dm.v1.candles.latest"
+#define DM_SUBJ_CANDLES_HISTORY "dm.v1.candles.history"
+#define DM_SUBJ_EVENTS "dm.v1.events"
+#define DM_SUBJ_AGGREGATES "dm.v1.aggregates"
+#define DM_SUBJ_PATTERNS_FIND "dm.v1.patterns.find"
+#define DM_SUBJ_PATTERNS_SIMILAR "dm.v1.patterns.similar"
+#define DM_SUBJ_CORRELATIONS "dm.v1.correlations"
+#define DM_SUBJ_GRAPH "dm.v1.graph"
+#define DM_SUBJ_HEALTH "dm.v1.health"
+#define DM_SUBJ_METRICS "dm.v1.metrics"
+
 /* Headers. Nats-Msg-Id is JetStream's (deduplication); Dm-* say why a message was
  * dead-lettered. */
 #define DM_HDR_MSG_ID "Nats-Msg-Id"

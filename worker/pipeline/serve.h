@@ -13,23 +13,12 @@
 #include "../cache/flight.h"
 #include "../cache/l1_backend.h"
 #include "../codec/enc.h"
+#include "../model/names.h"
 #include "../engine/series.h"
 #include "../resilience/breaker.h"
 #include "../strategy/current.h"
 #include "../strategy/watch.h"
 
-#define DM_SUBJ_PREFIX "dm.v1."
-#define DM_SUBJ_TICK_LATEST "dm.v1.tick.latest"
-#define DM_SUBJ_CANDLES_LATEST "dm.v1.candles.latest"
-#define DM_SUBJ_CANDLES_HISTORY "dm.v1.candles.history"
-#define DM_SUBJ_EVENTS "dm.v1.events"
-#define DM_SUBJ_AGGREGATES "dm.v1.aggregates"
-#define DM_SUBJ_PATTERNS_FIND "dm.v1.patterns.find"
-#define DM_SUBJ_PATTERNS_SIMILAR "dm.v1.patterns.similar"
-#define DM_SUBJ_CORRELATIONS "dm.v1.correlations"
-#define DM_SUBJ_GRAPH "dm.v1.graph"
-#define DM_SUBJ_HEALTH "dm.v1.health"
-#define DM_SUBJ_METRICS "dm.v1.metrics"
 
 #define DM_REQUEST_MAX_BYTES (1u << 20)
 #define DM_PAGE_DEFAULT 1000
