@@ -37,6 +37,8 @@ typedef struct {
     bool any_stale;
     bool rereading;           /* stale series are being read again */
     pending_row *pending;     /* heard while loading or rereading */
+    char (*stale_later)[DM_SYMBOL_MAX + 1]; /* marked stale while loading: marked after it */
+    size_t n_stale_later, cap_stale_later;
     size_t n_pending, cap_pending;
 } tf_slot;
 
@@ -80,10 +82,13 @@ static void clear_slot(dm_series_store *s, tf_slot *t)
     free(t->series);
     free(t->stale);
     free(t->pending);
+    free(t->stale_later);
     t->series = NULL;
     t->stale = NULL;
     t->pending = NULL;
+    t->stale_later = NULL;
     t->n = t->cap = t->n_pending = t->cap_pending = 0;
+    t->n_stale_later = t->cap_stale_later = 0;
     t->any_stale = false;
     t->state = TF_EMPTY;
 }
@@ -256,6 +261,17 @@ void dm_series_stale(dm_series_store *s, const char *symbol, dm_tf tf, uint64_t 
     if (t->state == TF_READY && series_of(t, symbol, &i)) {
         t->stale[i] = true;
         t->any_stale = true;
+    } else if (t->state == TF_LOADING) {
+        if (t->n_stale_later == t->cap_stale_later) {
+            size_t cap = t->cap_stale_later ? t->cap_stale_later * 2 : 8;
+            void *v = realloc(t->stale_later, cap * sizeof *t->stale_later);
+            if (v) {
+                t->stale_later = v;
+                t->cap_stale_later = cap;
+            }
+        }
+        if (t->n_stale_later < t->cap_stale_later)
+            snprintf(t->stale_later[t->n_stale_later++], DM_SYMBOL_MAX + 1, "%s", symbol);
     }
     pthread_rwlock_unlock(&t->lock);
 }
@@ -312,6 +328,14 @@ static void apply_pending(dm_series_store *s, tf_slot *t)
     free(t->pending);
     t->pending = NULL;
     t->n_pending = t->cap_pending = 0;
+    for (size_t i = 0, k; i < t->n_stale_later; i++)
+        if (series_of(t, t->stale_later[i], &k)) {
+            t->stale[k] = true;
+            t->any_stale = true;
+        }
+    free(t->stale_later);
+    t->stale_later = NULL;
+    t->n_stale_later = t->cap_stale_later = 0;
 }
 
 static dm_bstatus load_all(dm_series_store *s, tf_slot *t, dm_tf tf, dm_series_reader read,
@@ -356,14 +380,18 @@ static dm_bstatus reload_stale(dm_series_store *s, tf_slot *t, dm_tf tf, dm_seri
     char (*names)[DM_SYMBOL_MAX + 1] = malloc((n ? n : 1) * sizeof *names);
     t->rereading = names != NULL;
     size_t k = 0;
+    /* The flags are taken now: one raised while the read runs stays for the next acquire. */
     for (size_t i = 0; names && i < n; i++)
-        if (t->stale[i])
+        if (t->stale[i]) {
             strcpy(names[k++], dm_pseries_symbol(t->series[i]));
+            t->stale[i] = false;
+        }
     pthread_rwlock_unlock(&t->lock);
     if (names == NULL)
         return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
     dm_bstatus st = DM_BS_OK;
-    for (size_t j = 0; j < k && st == DM_BS_OK; j++) {
+    size_t j = 0;
+    for (; j < k && st == DM_BS_OK; j++) {
         one_ctx o = {dm_pseries_create(names[j])};
         st = o.p ? read(ctx, tf, names[j], one_sink, &o, err) : DM_BS_TRANSIENT;
         pthread_rwlock_wrlock(&t->lock);
@@ -374,14 +402,18 @@ static dm_bstatus reload_stale(dm_series_store *s, tf_slot *t, dm_tf tf, dm_seri
             atomic_fetch_add(&s->closes, dm_pseries_len(o.p));
             dm_pseries_destroy(old);
             t->series[i] = o.p;
-            t->stale[i] = false;
             o.p = NULL;
+        } else if (st != DM_BS_OK && t->state == TF_READY && series_of(t, names[j], &i)) {
+            t->stale[i] = true; /* not read again: still stale */
         }
         pthread_rwlock_unlock(&t->lock);
         dm_pseries_destroy(o.p);
     }
-    free(names);
     pthread_rwlock_wrlock(&t->lock);
+    for (size_t i; j < k && t->state == TF_READY; j++) /* not reached after a failure: still stale */
+        if (series_of(t, names[j], &i))
+            t->stale[i] = true;
+    free(names);
     apply_pending(s, t); /* none when the timeframe was dropped meanwhile */
     t->rereading = false;
     t->any_stale = false;
