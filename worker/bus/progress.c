@@ -67,12 +67,24 @@ static bool in_class(dm_kind k, dm_fresh_class cls)
  * from the updates. Comparing with each other rather than with the stream keeps the
  * sources answering while JetStream itself is behind (a failover, a backlog): a copy is
  * stale only against a newer one. */
+static const dm_op READS[DM_FRESH_CLASSES] = {DM_OP_GET_LATEST_TICK, DM_OP_GET_CANDLES};
+
+/* Whether backend b's commits of kind k are read back: a source of the class's read route
+ * that the kind's write route feeds (an index such as Weaviate is neither). */
+static bool read_source(const dm_strategy *st, dm_kind k, dm_backend_id b)
+{
+    for (int cls = 0; cls < DM_FRESH_CLASSES; cls++)
+        if (in_class(k, (dm_fresh_class)cls) && dm_route_has(&st->routing[READS[cls]], b))
+            return b != DM_BK_L1 && dm_route_has(&st->routing[dm_kind_op(k)], b);
+    return false;
+}
+
 static bool snapshot_floors(dm_progress *p, const dm_strategy *st)
 {
     memset(p->floor, 0, sizeof p->floor);
     for (int k = 0; k < DM_KIND_COUNT; k++) {
         for (int b = 0; b < DM_BK_COUNT; b++) {
-            if (b == DM_BK_L1 || !dm_route_has(&st->routing[dm_kind_op((dm_kind)k)], (dm_backend_id)b))
+            if (!read_source(st, (dm_kind)k, (dm_backend_id)b))
                 continue;
             char name[48];
             dm_consumer_lag lag;
@@ -95,8 +107,6 @@ static bool consumer_caught_up(dm_progress *p, dm_backend_id b, dm_kind k)
         return false;
     return lag.ack_floor >= p->floor[k] || (lag.pending == 0 && lag.ack_pending == 0);
 }
-
-static const dm_op READS[DM_FRESH_CLASSES] = {DM_OP_GET_LATEST_TICK, DM_OP_GET_CANDLES};
 
 bool dm_progress_caught_up(dm_progress *p, const dm_strategy *st)
 {
