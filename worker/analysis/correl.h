@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../util/err.h"
+#include "util/err.h"
 
 #define DM_CORR_DEPTH_MIN 1
 #define DM_CORR_DEPTH_MAX 5

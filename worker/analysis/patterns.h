@@ -22,7 +22,7 @@
 #ifndef DM_PATTERNS_H
 #define DM_PATTERNS_H
 
-#include "../util/err.h"
+#include "util/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../model/model.h"
+#include "model/model.h"
 
 #define DM_PATTERN_W_MIN 8
 #define DM_PATTERN_W_MAX 512

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../analysis/correl.h"
-#include "../util/config.h"
-#include "../util/log.h"
+#include "analysis/correl.h"
+#include "util/config.h"
+#include "util/log.h"
 #include "arangodb.h"
 
 typedef struct {

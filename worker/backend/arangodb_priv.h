@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "../codec/enc.h"
+#include "codec/enc.h"
 #include "arangodb.h"
 
 #define SYMBOLS "dm_symbols"

@@ -7,7 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../util/log.h"
+#include "util/log.h"
 
 static dm_bstatus create(dm_arango *a, const char *api, const char *body, int exists,
                          const char *what, dm_err *err)

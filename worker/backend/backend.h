@@ -29,10 +29,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../model/model.h"
+#include "model/model.h"
 #include "analysis_ops.h"
-#include "../strategy/strategy.h"
-#include "../util/err.h"
+#include "strategy/strategy.h"
+#include "util/err.h"
 
 typedef enum { DM_BS_OK, DM_BS_MISS, DM_BS_TRANSIENT, DM_BS_PERMANENT } dm_bstatus;
 

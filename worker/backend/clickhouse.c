@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/config.h"
-#include "../util/log.h"
+#include "util/config.h"
+#include "util/log.h"
 #include "clickhouse_format.h"
 #include "clickhouse_http.h"
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../codec/enc.h"
+#include "codec/enc.h"
 #include "backend.h"
 #include "clickhouse.h"
 

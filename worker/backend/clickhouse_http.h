@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../codec/enc.h"
+#include "codec/enc.h"
 #include "backend.h"
 #include "clickhouse.h"
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../codec/enc.h"
-#include "../util/config.h"
+#include "codec/enc.h"
+#include "util/config.h"
 
 typedef struct {
     dm_backend base;

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../codec/enc.h"
-#include "../util/config.h"
-#include "../util/log.h"
+#include "codec/enc.h"
+#include "util/config.h"
+#include "util/log.h"
 
 extern const char dm_timescale_schema_sql[];
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/log.h"
+#include "util/log.h"
 #include "timescale_priv.h"
 
 dm_bstatus ts_closes(dm_backend *b, dm_tf tf, const char *symbol, dm_close_sink sink,

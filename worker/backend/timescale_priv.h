@@ -6,7 +6,7 @@
 
 #include <libpq-fe.h>
 
-#include "../codec/enc.h"
+#include "codec/enc.h"
 #include "backend.h"
 
 typedef struct {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/log.h"
+#include "util/log.h"
 
 #define WV_CONNECT_TIMEOUT_MS 5000
 #define WV_DEFAULT_TIMEOUT_MS 10000

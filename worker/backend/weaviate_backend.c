@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/config.h"
-#include "../util/log.h"
+#include "util/config.h"
+#include "util/log.h"
 #include "weaviate.h"
 
 typedef struct {

@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "../codec/enc.h"
+#include "codec/enc.h"
 #include "weaviate.h"
 
 #define WV_CLASS_MAX 63

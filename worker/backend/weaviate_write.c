@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/log.h"
+#include "util/log.h"
 
 /* The properties of the class, in the order they are created and checked. */
 static const struct {

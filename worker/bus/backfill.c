@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/backoff.h"
-#include "../util/log.h"
+#include "util/backoff.h"
+#include "util/log.h"
 #include "lease.h"
 
 #define CHUNK 2000        /* candles per write: a few hundred KB of windows */

@@ -12,9 +12,9 @@
 #ifndef DM_BACKFILL_H
 #define DM_BACKFILL_H
 
-#include "../backend/pool.h"
-#include "../engine/fallback.h"
-#include "../strategy/current.h"
+#include "backend/pool.h"
+#include "engine/fallback.h"
+#include "strategy/current.h"
 #include "bus.h"
 
 typedef struct {

@@ -2,9 +2,9 @@
 
 #include <string.h>
 
-#include "../pipeline/ingest.h"
-#include "../util/config.h"
-#include "../util/log.h"
+#include "pipeline/ingest.h"
+#include "util/config.h"
+#include "util/log.h"
 
 #define NS_PER_S 1000000000LL
 

@@ -6,8 +6,8 @@
 #include <cjson/cJSON.h>
 #include <nats/nats.h>
 
-#include "../model/names.h"
-#include "../util/err.h"
+#include "model/names.h"
+#include "util/err.h"
 
 #define DM_QUEUE_GROUP "dm"
 

@@ -2,8 +2,8 @@
 
 #include <stdlib.h>
 
-#include "../pipeline/coherence.h"
-#include "../util/log.h"
+#include "pipeline/coherence.h"
+#include "util/log.h"
 
 struct dm_cache_sub {
     natsSubscription *sub;

@@ -3,8 +3,8 @@
 #ifndef DM_CACHE_SUB_H
 #define DM_CACHE_SUB_H
 
-#include "../cache/l1_backend.h"
-#include "../engine/series.h"
+#include "cache/l1_backend.h"
+#include "engine/series.h"
 #include "bus.h"
 
 typedef struct dm_cache_sub dm_cache_sub;

@@ -8,11 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../pipeline/coherence.h"
+#include "pipeline/coherence.h"
 #include "lease.h"
 #include "pull.h"
-#include "../util/log.h"
-#include "../obs/metrics.h"
+#include "util/log.h"
+#include "obs/metrics.h"
 
 #define NS_PER_MS 1000000LL
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */

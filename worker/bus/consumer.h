@@ -4,10 +4,10 @@
 #ifndef DM_CONSUMER_H
 #define DM_CONSUMER_H
 
-#include "../backend/backend.h"
-#include "../pipeline/ingest.h"
-#include "../resilience/breaker.h"
-#include "../strategy/current.h"
+#include "backend/backend.h"
+#include "pipeline/ingest.h"
+#include "resilience/breaker.h"
+#include "strategy/current.h"
 #include "bus.h"
 
 typedef struct dm_consumer dm_consumer;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
-#include "../util/log.h"
+#include "model/model.h"
+#include "util/log.h"
 
 struct dm_lease {
     dm_bus *bus;

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
-#include "../pipeline/ingest.h"
-#include "../util/log.h"
+#include "model/model.h"
+#include "pipeline/ingest.h"
+#include "util/log.h"
 
 #define CATCH_UP_EVERY_MS 50
 #define STALL_EVERY_MS 1000

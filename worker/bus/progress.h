@@ -11,9 +11,9 @@
 
 #include <stddef.h>
 
-#include "../cache/fresh.h"
-#include "../pipeline/serve.h"
-#include "../strategy/strategy.h"
+#include "cache/fresh.h"
+#include "pipeline/serve.h"
+#include "strategy/strategy.h"
 #include "bus.h"
 
 #define DM_ISSUE_MAX DM_HEALTH_ISSUE_MAX

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
+#include "model/model.h"
 
 #define NS_PER_MS ((int64_t)1000000)
 #define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../analysis/correl.h"
-#include "../engine/fallback.h"
-#include "../util/backoff.h"
-#include "../util/log.h"
+#include "analysis/correl.h"
+#include "engine/fallback.h"
+#include "util/backoff.h"
+#include "util/log.h"
 #include "lease.h"
 
 #define TICK_MS 1000

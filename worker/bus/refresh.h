@@ -14,10 +14,10 @@
 #ifndef DM_REFRESH_H
 #define DM_REFRESH_H
 
-#include "../backend/pool.h"
-#include "../cache/fresh.h"
-#include "../engine/series.h"
-#include "../strategy/current.h"
+#include "backend/pool.h"
+#include "cache/fresh.h"
+#include "engine/series.h"
+#include "strategy/current.h"
 #include "bus.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../util/log.h"
+#include "util/log.h"
 
 #define DM_SUBJ_REQUESTS "dm.v1.>"
 

@@ -4,7 +4,7 @@
 #ifndef DM_RESPONDER_H
 #define DM_RESPONDER_H
 
-#include "../pipeline/serve.h"
+#include "pipeline/serve.h"
 #include "bus.h"
 
 typedef struct dm_responder dm_responder;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
+#include "model/model.h"
 #include "l1.h"
 
 /* A mark outlives any cache entry of its key; one idle this long is not worth keeping

@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 typedef enum { DM_FRESH_TICKS, DM_FRESH_CANDLES, DM_FRESH_CLASSES } dm_fresh_class;
 

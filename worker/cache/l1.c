@@ -1,6 +1,6 @@
 #include "l1.h"
 
-#include "../util/hash.h"
+#include "util/hash.h"
 
 #include <pthread.h>
 #include <stdalign.h>

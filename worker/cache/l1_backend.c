@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/hash.h"
+#include "util/hash.h"
 
 #define EPOCH_SLOTS 1024
 #define FRESH_MAX_KEYS 100000

@@ -13,7 +13,7 @@
 #ifndef DM_L1_BACKEND_H
 #define DM_L1_BACKEND_H
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 #include "fresh.h"
 #include "l1.h"
 

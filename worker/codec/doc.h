@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../util/err.h"
+#include "util/err.h"
 
 typedef enum { DM_ENC_JSON, DM_ENC_MSGPACK } dm_encoding;
 

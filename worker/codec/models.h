@@ -5,7 +5,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../model/model.h"
+#include "model/model.h"
 #include "enc.h"
 
 dm_code dm_tick_decode(const cJSON *obj, int64_t now_ms, dm_tick *out, dm_err *err);

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../analysis/correl.h"
-#include "../analysis/patterns.h"
+#include "analysis/correl.h"
+#include "analysis/patterns.h"
 
 typedef struct {
     dm_backend base;

@@ -9,9 +9,9 @@
 #ifndef DM_FALLBACK_H
 #define DM_FALLBACK_H
 
-#include "../backend/backend.h"
-#include "../backend/pool.h"
-#include "../cache/fresh.h"
+#include "backend/backend.h"
+#include "backend/pool.h"
+#include "cache/fresh.h"
 #include "series.h"
 
 typedef struct {

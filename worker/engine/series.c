@@ -7,8 +7,8 @@
 
 #include <stdio.h>
 
-#include "../util/hash.h"
-#include "../util/log.h"
+#include "util/hash.h"
+#include "util/log.h"
 
 /* The newest stream sequence applied per (symbol, timeframe, open time), in a table that
  * forgets on collision: a forgotten entry only lets one late revision through until the

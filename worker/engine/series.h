@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../analysis/patterns.h"
-#include "../backend/backend.h"
+#include "analysis/patterns.h"
+#include "backend/backend.h"
 
 typedef struct dm_series_store dm_series_store;
 

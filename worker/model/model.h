@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../util/err.h"
+#include "util/err.h"
 
 #define DM_SYMBOL_MAX 24     /* "EUR/USD"; room for longer instrument names */
 #define DM_TOKEN_MAX 24      /* symbol without the slash, as in subjects */

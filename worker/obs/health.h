@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../codec/enc.h"
+#include "codec/enc.h"
 
 /* A connection pool's figures (backend/pool.h's dm_pool_stats, as plain numbers). */
 typedef struct {

@@ -8,8 +8,8 @@
 
 #include <stdbool.h>
 
-#include "../codec/enc.h"
-#include "../util/err.h"
+#include "codec/enc.h"
+#include "util/err.h"
 
 typedef struct {
     void (*metrics)(void *ctx, dm_buf *out); /* appends Prometheus text */

@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "../codec/enc.h"
-#include "../strategy/strategy.h"
+#include "codec/enc.h"
+#include "strategy/strategy.h"
 
 #define DM_LAT_BUCKETS 40 /* 25 us .. ~10 min, x1.5 per bucket */
 

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../codec/doc.h"
-#include "../codec/models.h"
+#include "codec/doc.h"
+#include "codec/models.h"
 
 #define DM_COHERENCE_MAX_ROWS 100000
 

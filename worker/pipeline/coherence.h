@@ -13,9 +13,9 @@
 
 #include <stdbool.h>
 
-#include "../cache/l1_backend.h"
-#include "../codec/enc.h"
-#include "../engine/series.h"
+#include "cache/l1_backend.h"
+#include "codec/enc.h"
+#include "engine/series.h"
 #include "ingest.h"
 
 #define DM_SUBJ_CACHE_UPDATE "dm.cache.v1.update"

@@ -4,9 +4,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../codec/doc.h"
-#include "../codec/models.h"
-#include "../util/log.h"
+#include "codec/doc.h"
+#include "codec/models.h"
+#include "util/log.h"
 
 struct dm_ingest {
     dm_kind kind;

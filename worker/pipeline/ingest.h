@@ -6,9 +6,9 @@
 
 #include <stddef.h>
 
-#include "../backend/backend.h"
-#include "../util/backoff.h"
-#include "../util/err.h"
+#include "backend/backend.h"
+#include "util/backoff.h"
+#include "util/err.h"
 
 typedef enum { DM_KIND_TICK, DM_KIND_CANDLE, DM_KIND_CANDLES, DM_KIND_EVENT, DM_KIND_COUNT } dm_kind;
 

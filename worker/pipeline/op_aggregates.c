@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../codec/doc.h"
-#include "../obs/metrics.h"
-#include "../util/log.h"
+#include "codec/doc.h"
+#include "obs/metrics.h"
+#include "util/log.h"
 
 /* ---- aggregates ----------------------------------------------------------------------- */
 

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../analysis/correl.h"
-#include "../codec/doc.h"
-#include "../obs/metrics.h"
-#include "../util/log.h"
+#include "analysis/correl.h"
+#include "codec/doc.h"
+#include "obs/metrics.h"
+#include "util/log.h"
 
 #define CORR_THRESHOLD_DEFAULT 0.6
 #define GRAPH_DEPTH_DEFAULT 2

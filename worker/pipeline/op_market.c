@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../codec/doc.h"
-#include "../codec/models.h"
+#include "codec/doc.h"
+#include "codec/models.h"
 
 typedef struct {
     char symbol[DM_SYMBOL_MAX + 1];

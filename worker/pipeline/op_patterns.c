@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../codec/doc.h"
+#include "codec/doc.h"
 
 #define FIND_LIMIT_DEFAULT 10
 #define FIND_LIMIT_MAX 100

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../obs/health.h"
-#include "../obs/metrics.h"
+#include "obs/health.h"
+#include "obs/metrics.h"
 #include "ingest.h"
 
 #define DM_VERSION "0.1.0"

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../codec/doc.h"
-#include "../obs/metrics.h"
+#include "codec/doc.h"
+#include "obs/metrics.h"
 
 dm_serve *dm_serve_create(const dm_serve_config *cfg)
 {

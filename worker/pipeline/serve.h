@@ -8,16 +8,16 @@
 
 #include <stddef.h>
 
-#include "../backend/backend.h"
-#include "../backend/pool.h"
-#include "../cache/flight.h"
-#include "../cache/l1_backend.h"
-#include "../codec/enc.h"
-#include "../model/names.h"
-#include "../engine/series.h"
-#include "../resilience/breaker.h"
-#include "../strategy/current.h"
-#include "../strategy/watch.h"
+#include "backend/backend.h"
+#include "backend/pool.h"
+#include "cache/flight.h"
+#include "cache/l1_backend.h"
+#include "codec/enc.h"
+#include "model/names.h"
+#include "engine/series.h"
+#include "resilience/breaker.h"
+#include "strategy/current.h"
+#include "strategy/watch.h"
 
 
 #define DM_REQUEST_MAX_BYTES (1u << 20)

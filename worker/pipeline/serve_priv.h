@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../cache/fresh.h"
+#include "cache/fresh.h"
 #include "serve.h"
 
 struct dm_serve {

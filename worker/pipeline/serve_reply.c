@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../codec/models.h"
-#include "../util/b64.h"
+#include "codec/models.h"
+#include "util/b64.h"
 
 /* ---- replies ------------------------------------------------------------------------ */
 

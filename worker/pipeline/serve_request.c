@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../codec/doc.h"
-#include "../util/b64.h"
+#include "codec/doc.h"
+#include "util/b64.h"
 
 /* ---- request fields ----------------------------------------------------------------- */
 

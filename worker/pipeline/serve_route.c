@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../obs/metrics.h"
-#include "../util/log.h"
+#include "obs/metrics.h"
+#include "util/log.h"
 
 /* ---- connections -------------------------------------------------------------------- */
 

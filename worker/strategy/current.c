@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "../util/log.h"
+#include "util/log.h"
 
 /* One version. `s` is the first member so that the pointer handed out by acquire converts
  * back to its snapshot (container_of) without a lookup.

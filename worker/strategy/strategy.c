@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/model.h"
-#include "../util/file.h"
+#include "model/model.h"
+#include "util/file.h"
 
 #define DM_STRATEGY_MAX_BYTES (1 << 20)
 

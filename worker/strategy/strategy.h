@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../util/err.h"
+#include "util/err.h"
 
 typedef enum {
     DM_BK_TIMESCALE, DM_BK_CLICKHOUSE, DM_BK_DRAGONFLY, DM_BK_WEAVIATE, DM_BK_ARANGODB,

@@ -14,11 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../util/file.h"
-#include "../util/hash.h"
+#include "util/file.h"
+#include "util/hash.h"
 
-#include "../model/model.h"
-#include "../util/log.h"
+#include "model/model.h"
+#include "util/log.h"
 
 /* Events that can mean "the file now has other bytes": written in place and closed (cp,
  * `>`), renamed over (editors, atomic deploys), created, deleted or renamed away, and

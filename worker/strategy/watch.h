@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "../util/err.h"
+#include "util/err.h"
 #include "current.h"
 
 typedef struct dm_strategy_watch dm_strategy_watch;
