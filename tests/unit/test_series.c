@@ -269,19 +269,22 @@ static void a_failed_load_leaves_nothing_and_the_next_acquire_tries_again(void *
 
 /* ---- notices ------------------------------------------------------------------------- */
 
-static void notices_before_a_load_are_ignored_but_heard(void **state)
+static void commits_heard_before_a_load_join_it_where_postgresql_lacks_them(void **state)
 {
     fixture *f = *state;
     pg_fill(&f->pg, "EUR/USD", DM_TF_1H, 0, 3, 1);
     assert_int_equal(dm_series_heard(f->s, DM_TF_1H), 0);
     note1(f->s, "EUR/USD", DM_TF_1H, 7, 42, 5);
     note1(f->s, "EUR/USD", DM_TF_1H, 8, 43, 3); /* heard is the newest, not the last */
+    note1(f->s, "EUR/USD", DM_TF_1H, 1, 99, 2); /* PostgreSQL holds that candle: its close stands */
     assert_int_equal(dm_series_heard(f->s, DM_TF_1H), 5);
     assert_int_equal(dm_series_heard(f->s, DM_TF_1D), 0);
     assert_int_equal(dm_series_closes(f->s), 0); /* nothing loaded, nothing held */
 
-    assert_int_equal(len_of(f, DM_TF_1H, "EUR/USD"), 3); /* what PostgreSQL holds, no more */
-    assert_true(close_at(f, DM_TF_1H, "EUR/USD", 7) == -1);
+    /* Another backend committed 7 and 8 before PostgreSQL did: the load must not lose them. */
+    assert_int_equal(len_of(f, DM_TF_1H, "EUR/USD"), 5);
+    assert_true(close_at(f, DM_TF_1H, "EUR/USD", 7) == 42);
+    assert_true(close_at(f, DM_TF_1H, "EUR/USD", 1) != 99);
 }
 
 static void notices_after_the_load_append_revise_and_insert(void **state)
@@ -483,9 +486,9 @@ static void forget_drops_everything_and_the_next_acquire_loads_again(void **stat
     assert_int_equal(dm_series_closes(f->s), 0);
     assert_int_equal(dm_series_heard(f->s, DM_TF_1H), 0);
     assert_int_equal(dm_series_heard(f->s, DM_TF_1D), 0);
-    note1(f->s, "EUR/USD", DM_TF_1H, 6, 7.5, 52); /* not loaded again yet: ignored */
+    note1(f->s, "EUR/USD", DM_TF_1H, 6, 7.5, 52); /* heard before the next load: joins it */
 
-    assert_int_equal(len_of(f, DM_TF_1H, "EUR/USD"), 5); /* what PostgreSQL holds */
+    assert_int_equal(len_of(f, DM_TF_1H, "EUR/USD"), 6); /* what PostgreSQL holds, and that commit */
     assert_int_equal(f->pg.reads, 3);
     assert_true(close_at(f, DM_TF_1D, "EUR/USD", 1) == 2); /* PostgreSQL's, notice forgotten */
     assert_int_equal(f->pg.reads, 4);
@@ -871,7 +874,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_empty_timeframe_loads_to_an_empty_view, setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_failed_load_leaves_nothing_and_the_next_acquire_tries_again, setup, teardown),
-        cmocka_unit_test_setup_teardown(notices_before_a_load_are_ignored_but_heard, setup,
+        cmocka_unit_test_setup_teardown(commits_heard_before_a_load_join_it_where_postgresql_lacks_them, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(notices_after_the_load_append_revise_and_insert, setup,
                                         teardown),

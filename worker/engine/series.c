@@ -22,6 +22,17 @@ typedef struct {
 
 typedef enum { TF_EMPTY, TF_LOADING, TF_READY } tf_state;
 
+/* Commits heard while a timeframe is not loaded: PostgreSQL may not hold them yet when it
+ * is read (another backend committed first), so the load adds those it lacks. Recent ones
+ * only: PostgreSQL lags by milliseconds, not by thousands of commits. */
+#define RECENT_MAX 20000
+
+typedef struct {
+    char symbol[DM_SYMBOL_MAX + 1];
+    int64_t ts;
+    double close;
+} recent_row;
+
 typedef struct {
     dm_candle c;
     uint64_t seq;
@@ -38,6 +49,8 @@ typedef struct {
     bool rereading;           /* stale series are being read again */
     pending_row *pending;     /* heard while loading or rereading */
     char (*stale_later)[DM_SYMBOL_MAX + 1]; /* marked stale while loading: marked after it */
+    recent_row *recent;       /* a ring of RECENT_MAX, heard while not loaded */
+    size_t recent_head, n_recent;
     size_t n_stale_later, cap_stale_later;
     size_t n_pending, cap_pending;
 } tf_slot;
@@ -99,6 +112,7 @@ void dm_series_destroy(dm_series_store *s)
         return;
     for (int i = 0; i < DM_TF_COUNT; i++) {
         clear_slot(s, &s->tf[i]);
+        free(s->tf[i].recent);
         pthread_rwlock_destroy(&s->tf[i].lock);
         pthread_mutex_destroy(&s->tf[i].load_mu);
     }
@@ -228,6 +242,38 @@ static void hold_pending(tf_slot *t, const dm_candle *c, uint64_t seq)
     t->pending[t->n_pending++] = (pending_row){*c, seq};
 }
 
+static void hold_recent(tf_slot *t, const dm_candle *c)
+{
+    if (t->recent == NULL && (t->recent = malloc(RECENT_MAX * sizeof *t->recent)) == NULL)
+        return;
+    recent_row *r = &t->recent[(t->recent_head + t->n_recent) % RECENT_MAX];
+    if (t->n_recent == RECENT_MAX)
+        t->recent_head = (t->recent_head + 1) % RECENT_MAX;
+    else
+        t->n_recent++;
+    snprintf(r->symbol, sizeof r->symbol, "%s", c->symbol);
+    r->ts = c->ts;
+    r->close = c->close;
+}
+
+/* After a load: the recent commits PostgreSQL did not hold yet. Only candles it lacks are
+ * added: one it holds is at least as new as the notice (PostgreSQL commits in stream order,
+ * and a later revision's own notice comes after the load). */
+static void apply_recent(dm_series_store *s, tf_slot *t)
+{
+    for (size_t k = 0; k < t->n_recent; k++) {
+        const recent_row *r = &t->recent[(t->recent_head + k) % RECENT_MAX];
+        dm_series_view v = {t->series, t->n};
+        dm_pseries *p = dm_series_find(&v, r->symbol);
+        size_t len = p ? dm_pseries_len(p) : 0, at = p ? index_of(dm_pseries_ts(p), len, r->ts) : 0;
+        if (p == NULL || at == len || dm_pseries_ts(p)[at] != r->ts)
+            put_close(s, t, r->symbol, r->ts, r->close);
+    }
+    free(t->recent);
+    t->recent = NULL;
+    t->recent_head = t->n_recent = 0;
+}
+
 void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -236,7 +282,9 @@ void dm_series_note(dm_series_store *s, const dm_candle *c, const uint64_t *seqs
             ;
         tf_slot *t = &s->tf[c[i].tf];
         pthread_rwlock_wrlock(&t->lock);
-        if (t->state == TF_LOADING) {
+        if (t->state == TF_EMPTY) {
+            hold_recent(t, &c[i]);
+        } else if (t->state == TF_LOADING) {
             hold_pending(t, &c[i], seqs[i]);
         } else if (t->state == TF_READY) {
             /* a series being read again may be swapped for a read that missed this commit */
@@ -349,6 +397,7 @@ static dm_bstatus load_all(dm_series_store *s, tf_slot *t, dm_tf tf, dm_series_r
     dm_bstatus st = read(ctx, tf, NULL, load_sink, &l, err);
     pthread_rwlock_wrlock(&t->lock);
     if (st == DM_BS_OK) {
+        apply_recent(s, t);
         apply_pending(s, t);
         t->state = TF_READY;
         DM_INFO("series", "%s: %zu series loaded, %zu closes held in all", dm_tf_name(tf), t->n,
