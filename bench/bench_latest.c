@@ -177,11 +177,11 @@ static void one_request(natsConnection *nc, series *s, bool record)
 
 /* The real reply's body size in one encoding (one untimed request). Right after the load
  * a worker may still judge its sources' copies behind (its progress check runs apart
- * from dmctl lag) and answer 503 for a moment: asked again for up to 10 s. */
+ * from dmctl lag) and answer 503 for a while: asked again for up to 60 s. */
 static int measure_reply(natsConnection *nc, series *s)
 {
     s->n_served = 0;
-    int64_t give_up = bench_now_ns() + 10 * 1000000000LL;
+    int64_t give_up = bench_now_ns() + 60 * 1000000000LL;
     for (;;) {
         s->errors = 0;
         one_request(nc, s, false);
