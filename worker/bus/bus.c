@@ -101,7 +101,7 @@ static natsStatus base_options(natsOptions **out, const cJSON *cfg, const char *
     const char *ca = dm_cfg_str(cfg, "ca_file", "");
     if (s == NATS_OK && ca[0]) s = natsOptions_SetSecure(opts, true);
     if (s == NATS_OK && ca[0]) s = natsOptions_LoadCATrustedCertificates(opts, ca);
-    /* Workers outlive NATS restarts: reconnect forever, buffer what is published meanwhile. */
+    /* Workers outlive NATS restarts: reconnect forever. */
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
@@ -117,6 +117,7 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_
     bus->link_ctx = link_ctx;
     natsOptions *opts = NULL;
     natsStatus s = base_options(&opts, cfg, name);
+    /* Buffer what is published while reconnecting (acks, cache updates, dead letters). */
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, bus);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, bus);
