@@ -296,7 +296,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     natsConnection *nc = bench_nats_connect("bench-correlations");
-    natsConnection *echo_nc = bench_nats_connect("bench-correlations-echo");
+    natsConnection *echo_nc = bench_nats_connect_ex("bench-correlations-echo", true);
     kind kd[K_COUNT];
     memset(kd, 0, sizeof kd);
     if (nc == NULL || echo_nc == NULL || !prepare(nc, echo_nc, kd))

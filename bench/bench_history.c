@@ -1067,7 +1067,7 @@ static bool echo_start(hist *h, size_t cap)
         return false;
     memset(h->echo_buf, 'x', cap);
     h->echo_cap = cap;
-    h->echo_nc = bench_nats_connect("bench-history-echo");
+    h->echo_nc = bench_nats_connect_ex("bench-history-echo", true);
     if (h->echo_nc == NULL)
         return false;
     natsStatus s = natsConnection_Subscribe(&h->echo_sub, h->echo_nc, SUBJ_ECHO, on_echo, h);

@@ -1,13 +1,13 @@
 /* bench_ingest: tick ingest throughput of the Data Manager against raw JetStream.
  *
- *   bench_ingest [--ticks N] [--rounds R] [--timeout S]
+ *   bench_ingest [--ticks N] [--rounds R] [--timeout S] [--workers K]
  *
  * Each round measures, on the same N tick payloads (same bytes, same kind of
  * Nats-Msg-Id and Content-Type headers):
  *
  *  raw  A throwaway file-storage stream BENCH_RAW on benchraw.> with one durable pull
- *       consumer, drained by two threads (like two workers), each on its own
- *       connection, fetching batches of 1000 the way worker/bus/consumer.c does and
+ *       consumer, drained by K threads (like K workers; --workers, default 2, the
+ *       number of workers the stack runs), each on its own connection, fetching batches of 1000 the way worker/bus/consumer.c does and
  *       acking every message on its own. Time: first publish -> the N-th ack.
  *  dm   The same payloads to market.tick.<TOKEN> (a fresh symbol per round), then
  *       polling until PostgreSQL holds N rows for the symbol and Redis'
@@ -19,6 +19,11 @@
  * rate, when each tick consumer of MARKET went idle, the PostgreSQL row rate, the CPU
  * seconds each part of the stack used (from /proc, found through the stack's pid files)
  * and, once at the end, how fast PostgreSQL alone takes the worker's upsert.
+ *
+ * Cost: CPU microseconds per tick, end to end (workers, nats-server, PostgreSQL, Redis
+ * and this process, which publishes in both and holds the raw consumers), of the best
+ * round of each. Targets: rate >= 0.65 x raw, CPU per tick <= 1.6 x raw. bench/run.sh
+ * runs this with 1, 2 and 3 workers for the scaling table.
  *
  * Output: ROW/NOTE lines on stdout for bench/run.sh, progress on stderr. */
 #include <getopt.h>
@@ -267,7 +272,7 @@ static void *raw_run(void *arg)
 
 typedef struct {
     double rate, pub_rate, secs;
-    long per_consumer[2];
+    long per_consumer[MAX_CONSUMERS];
     double cpu[BENCH_CPU_COUNT]; /* CPU seconds used during the measurement */
 } rawresult;
 
@@ -325,12 +330,12 @@ static bool raw_consumer_create(jsCtx *js)
     return s == NATS_OK;
 }
 
-/* Two consumer threads sharing the raw durable, as two workers share theirs. */
+/* K consumer threads sharing the raw durable, as K workers share theirs. */
 typedef struct {
     atomic_long acked;
     atomic_llong t_done;
     atomic_bool stop;
-    rawc cons[2];
+    rawc cons[MAX_CONSUMERS];
     int started;
 } rawrun;
 
@@ -344,7 +349,9 @@ static bool raw_consumer_start(rawrun *rr, int k, const tickset *t, int64_t dead
     c->t_done = &rr->t_done;
     c->stop = &rr->stop;
     c->deadline_ns = deadline;
-    if ((c->nc = bench_nats_connect(k ? "bench-raw-2" : "bench-raw-1")) == NULL)
+    char name[32];
+    snprintf(name, sizeof name, "bench-raw-%d", k + 1);
+    if ((c->nc = bench_nats_connect(name)) == NULL)
         return false;
     if ((s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK)
         return bench_nats_fail("JetStream", s), false;
@@ -370,7 +377,7 @@ static void raw_consumers_join(rawrun *rr)
 
 static void raw_consumers_close(rawrun *rr)
 {
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < MAX_CONSUMERS; k++) {
         rawc *c = &rr->cons[k];
         if (c->nc)
             natsConnection_Flush(c->nc);
@@ -381,7 +388,7 @@ static void raw_consumers_close(rawrun *rr)
 }
 
 /* Whether every tick was acked in time; fills out's rates when so. */
-static bool raw_result(rawrun *rr, const tickset *t, int timeout_s, const pubresult *pr,
+static bool raw_result(rawrun *rr, int k, const tickset *t, int timeout_s, const pubresult *pr,
                        rawresult *out)
 {
     int64_t done = atomic_load(&rr->t_done);
@@ -394,17 +401,17 @@ static bool raw_result(rawrun *rr, const tickset *t, int timeout_s, const pubres
     out->secs = (double)(done - pr->t0) / 1e9;
     out->rate = t->n / out->secs;
     out->pub_rate = t->n / ((double)(pr->t_acked - pr->t0) / 1e9);
-    out->per_consumer[0] = c[0].mine;
-    out->per_consumer[1] = c[1].mine;
-    fprintf(stderr,
-            "  raw: %d ticks in %.3f s = %.0f/s (PubAcks done after %.3f s; consumer 1 "
-            "acked %ld in %ld fetches, consumer 2 %ld in %ld)\n",
-            t->n, out->secs, out->rate, (double)(pr->t_acked - pr->t0) / 1e9, c[0].mine,
-            c[0].fetches, c[1].mine, c[1].fetches);
+    fprintf(stderr, "  raw: %d ticks in %.3f s = %.0f/s (PubAcks done after %.3f s; acked",
+            t->n, out->secs, out->rate, (double)(pr->t_acked - pr->t0) / 1e9);
+    for (int j = 0; j < k; j++) {
+        out->per_consumer[j] = c[j].mine;
+        fprintf(stderr, "%s %ld in %ld fetches", j ? "," : "", c[j].mine, c[j].fetches);
+    }
+    fprintf(stderr, ")\n");
     return true;
 }
 
-static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresult *out)
+static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, int k, rawresult *out)
 {
     memset(out, 0, sizeof *out);
     jsCtx *js = NULL;
@@ -422,8 +429,8 @@ static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresu
     atomic_init(&rr.t_done, 0);
     atomic_init(&rr.stop, false);
     int64_t deadline = bench_now_ns() + (int64_t)timeout_s * 1000 * NS_PER_MS;
-    for (int k = 0; k < 2 && ok; k++)
-        ok = raw_consumer_start(&rr, k, t, deadline);
+    for (int j = 0; j < k && ok; j++)
+        ok = raw_consumer_start(&rr, j, t, deadline);
     pubresult pr;
     double cpu0[BENCH_CPU_COUNT];
     bench_cpu_snapshot(cpu0);
@@ -433,7 +440,7 @@ static bool run_raw(natsConnection *nc, const tickset *t, int timeout_s, rawresu
         atomic_store(&rr.stop, true);
     raw_consumers_join(&rr);
     cpu_delta(cpu0, out->cpu);
-    ok = ok && raw_result(&rr, t, timeout_s, &pr, out);
+    ok = ok && raw_result(&rr, k, t, timeout_s, &pr, out);
     raw_consumers_close(&rr);
     jsErrCode jerr = 0;
     s = js_DeleteStream(js, RAW_STREAM, NULL, &jerr);
@@ -770,23 +777,25 @@ static bool fresh_symbol(PGconn *pg, char first, char *out, size_t cap)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_ingest [--ticks N] [--rounds R] [--timeout S]\n"
+    fprintf(stderr, "usage: bench_ingest [--ticks N] [--rounds R] [--timeout S] [--workers K]\n"
                     "  --ticks N    ticks per measurement (default 100000)\n"
                     "  --rounds R   raw/Data Manager rounds, best of each reported (default 3)\n"
-                    "  --timeout S  give up on one measurement after S seconds (default 120)\n");
+                    "  --timeout S  give up on one measurement after S seconds (default 120)\n"
+                    "  --workers K  workers the stack runs = raw consumer threads (default 2)\n");
 }
 
 typedef struct {
-    int n, rounds, timeout_s;
+    int n, rounds, timeout_s, workers;
 } ingest_args;
 
 /* 0 to run, else the exit code (usage printed). */
 static int parse_args(int argc, char **argv, ingest_args *a)
 {
-    *a = (ingest_args){.n = 100000, .rounds = 3, .timeout_s = 120};
+    *a = (ingest_args){.n = 100000, .rounds = 3, .timeout_s = 120, .workers = 2};
     static const struct option opts[] = {{"ticks", required_argument, 0, 'n'},
                                          {"rounds", required_argument, 0, 'r'},
                                          {"timeout", required_argument, 0, 't'},
+                                         {"workers", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -795,11 +804,12 @@ static int parse_args(int argc, char **argv, ingest_args *a)
         case 'n': a->n = atoi(optarg); break;
         case 'r': a->rounds = atoi(optarg); break;
         case 't': a->timeout_s = atoi(optarg); break;
+        case 'k': a->workers = atoi(optarg); break;
         default: usage(); return c == 'h' ? 0 : 64;
         }
     }
     if (a->n < 1 || a->n > 5000000 || a->rounds < 1 || a->rounds > MAX_ROUNDS ||
-        a->timeout_s < 1 || a->timeout_s > 3600) {
+        a->timeout_s < 1 || a->timeout_s > 3600 || a->workers < 1 || a->workers > MAX_CONSUMERS) {
         usage();
         return 64;
     }
@@ -827,7 +837,7 @@ static bool run_rounds(natsConnection *nc, PGconn *pg, const ingest_args *a, ing
         }
         fprintf(stderr, "round %d/%d: %d ticks, symbol %s (%d-byte payloads)\n", r + 1, a->rounds,
                 a->n, symbol, t.len[0]);
-        bool ok = run_raw(nc, &t, a->timeout_s, &res->raw[r]) &&
+        bool ok = run_raw(nc, &t, a->timeout_s, a->workers, &res->raw[r]) &&
                   run_dm(nc, &t, a->timeout_s, &res->dm[r]);
         tickset_free(&t);
         if (!ok)
@@ -840,18 +850,35 @@ static bool run_rounds(natsConnection *nc, PGconn *pg, const ingest_args *a, ing
     return true;
 }
 
+/* CPU microseconds per tick, end to end: every part of the stack and this process. */
+static double cpu_per_tick_us(const double cpu[BENCH_CPU_COUNT], int n)
+{
+    double sum = 0;
+    for (int i = 0; i < BENCH_CPU_COUNT; i++)
+        sum += cpu[i];
+    return sum * 1e6 / n;
+}
+
 static void report_rows(const ingest_args *a, const ingest_results *res)
 {
     char v[48], b[64], name[64], x[32], y[32];
     const dmresult *dm = &res->bestdm;
     double ratio = dm->rate / res->bestraw.rate;
-    snprintf(name, sizeof name, "ingest ticks/s (%s ticks)", bench_thousands(a->n, x, sizeof x));
+    int k = a->workers;
+    snprintf(name, sizeof name, "ingest ticks/s, %d worker%s", k, k > 1 ? "s" : "");
     snprintf(v, sizeof v, "%s/s", bench_thousands(dm->rate, x, sizeof x));
-    snprintf(b, sizeof b, "%s/s raw JS", bench_thousands(res->bestraw.rate, y, sizeof y));
-    bench_row(name, v, b, ratio, ">= 0.40", ratio >= 0.40);
-    snprintf(v, sizeof v, "%s/s", bench_thousands(dm->rate, x, sizeof x));
-    bench_row("ingest ticks/s absolute", v, "-", dm->rate / 50000.0, ">= 50,000/s",
-              dm->rate >= 50000);
+    snprintf(b, sizeof b, "%s/s raw JS x%d", bench_thousands(res->bestraw.rate, y, sizeof y), k);
+    bench_row(name, v, b, ratio, ">= 0.65", ratio >= 0.65);
+    double dm_us = cpu_per_tick_us(dm->cpu, a->n), raw_us = cpu_per_tick_us(res->bestraw.cpu, a->n);
+    snprintf(name, sizeof name, "ingest CPU us/tick, %d worker%s", k, k > 1 ? "s" : "");
+    snprintf(v, sizeof v, "%.1f us", dm_us);
+    snprintf(b, sizeof b, "%.1f us raw JS", raw_us);
+    bench_row(name, v, b, dm_us / raw_us, "<= 1.60", dm_us <= 1.6 * raw_us);
+    if (k == 2) {
+        snprintf(v, sizeof v, "%s/s", bench_thousands(dm->rate, x, sizeof x));
+        bench_row("ingest ticks/s absolute", v, "-", dm->rate / 50000.0, ">= 50,000/s",
+                  dm->rate >= 50000);
+    }
 }
 
 /* Where the time went in the best rounds: publish, caches, PostgreSQL, each consumer. */
@@ -865,10 +892,10 @@ static void report_timings(const ingest_args *a, const ingest_results *res)
     for (int r = 0; r < a->rounds; r++)
         k += (size_t)snprintf(all + k, sizeof all - k, "%s%.0f/%.0f", r ? ", " : "",
                               res->dm[r].rate, res->raw[r].rate);
-    bench_note("ingest: rounds (dm/raw ticks/s): %s; best of each reported", all);
-    bench_note("ingest: best dm round: PubAcks in %.3f s (%s/s publish-only), Redis latest "
+    bench_note("ingest %d: rounds (dm/raw ticks/s): %s; best of each reported", a->workers, all);
+    bench_note("ingest %d: best dm round: PubAcks in %.3f s (%s/s publish-only), Redis latest "
                "at %.3f s, PostgreSQL %d rows at %.3f s (10%%-90%% of rows at %s rows/s)",
-               dm->pub_secs, bench_thousands(n / dm->pub_secs, x, sizeof x), dm->redis_secs, n,
+               a->workers, dm->pub_secs, bench_thousands(n / dm->pub_secs, x, sizeof x), dm->redis_secs, n,
                dm->pg_secs,
                dm->pg_mid_rate > 0 ? bench_thousands(dm->pg_mid_rate, y, sizeof y) : "n/a");
     k = 0;
@@ -878,14 +905,18 @@ static void report_timings(const ingest_args *a, const ingest_results *res)
                                   k ? ", " : "", dm->cons_name[j], dm->cons_idle_secs[j],
                                   bench_thousands(n / dm->cons_idle_secs[j], x, sizeof x));
     if (k)
-        bench_note("ingest: tick consumers of MARKET (2 workers each): %s", cs);
-    bench_note("ingest: raw baseline best round: PubAcks in %.3f s (%s/s publish-only), "
-               "consumers acked %ld + %ld",
-               n / raw->pub_rate, bench_thousands(raw->pub_rate, x, sizeof x),
-               raw->per_consumer[0], raw->per_consumer[1]);
+        bench_note("ingest %d: tick consumers of MARKET (%d workers each): %s", a->workers,
+                   a->workers, cs);
+    char per[128] = "";
+    k = 0;
+    for (int j = 0; j < a->workers && k < sizeof per; j++)
+        k += (size_t)snprintf(per + k, sizeof per - k, "%s%ld", j ? " + " : "", raw->per_consumer[j]);
+    bench_note("ingest %d: raw baseline best round: PubAcks in %.3f s (%s/s publish-only), "
+               "consumers acked %s",
+               a->workers, n / raw->pub_rate, bench_thousands(raw->pub_rate, x, sizeof x), per);
 }
 
-static void report_cpu(const ingest_results *res)
+static void report_cpu(const ingest_args *a, const ingest_results *res)
 {
     for (int w = 0; w < 2; w++) {
         const double *cpu = w ? res->bestraw.cpu : res->bestdm.cpu;
@@ -897,10 +928,10 @@ static void report_cpu(const ingest_results *res)
             l += (size_t)snprintf(list + l, sizeof list - l, "%s%s %.2f", i ? ", " : "",
                                   bench_cpu_names[i], cpu[i]);
         }
-        bench_note("ingest: CPU seconds in the best %s round (%.2f s wall x %ld cores = %.2f "
-                   "available): %s; total %.2f",
-                   w ? "raw" : "dm", wall, sysconf(_SC_NPROCESSORS_ONLN),
-                   wall * (double)sysconf(_SC_NPROCESSORS_ONLN), list, sum);
+        bench_note("ingest %d: CPU seconds in the best %s round (%.2f s wall x %ld cores = %.2f "
+                   "available): %s; total %.2f = %.1f us per tick",
+                   a->workers, w ? "raw" : "dm", wall, sysconf(_SC_NPROCESSORS_ONLN),
+                   wall * (double)sysconf(_SC_NPROCESSORS_ONLN), list, sum, sum * 1e6 / a->n);
     }
 }
 
@@ -931,8 +962,9 @@ int main(int argc, char **argv)
     if (rc == 0) {
         report_rows(&a, &res);
         report_timings(&a, &res);
-        report_cpu(&res);
-        report_pg_alone(pg, a.n);
+        report_cpu(&a, &res);
+        if (a.workers == 2) /* once per bench/run.sh, which runs 1, 2 and 3 workers */
+            report_pg_alone(pg, a.n);
     }
     PQfinish(pg);
     natsConnection_Destroy(nc);

@@ -675,7 +675,7 @@ int main(int argc, char **argv)
     cand_buf cb = {.cap = st.closes};
     cb.v = malloc((cb.cap ? cb.cap : 1) * sizeof *cb.v);
     natsConnection *nc = bench_nats_connect("bench-patterns");
-    natsConnection *echo_nc = bench_nats_connect("bench-patterns-echo");
+    natsConnection *echo_nc = bench_nats_connect_ex("bench-patterns-echo", true);
     query_set sets[N_SETS];
     memset(sets, 0, sizeof sets);
     if (cb.v == NULL || nc == NULL || echo_nc == NULL || !prepare_sets(&st, nc, echo_nc, sets, &o))

@@ -43,7 +43,8 @@ void bench_cpu_snapshot(double out[BENCH_CPU_COUNT]);
 
 /* A NATS echo responder on its own connection: answers every request on `subject` at once
  * with `len` bytes of body and the headers the worker sets (Content-Type
- * application/json, Status 200), the floor a real reply of that size cannot beat. NULL +
+ * application/json, Status 200). On a connection made with send_asap it is the floor a
+ * real reply of that size cannot beat; the verdicts compare with that one. NULL +
  * message on error. The bytes are a copy; bench_echo_stop unsubscribes and frees. */
 typedef struct bench_echo bench_echo;
 bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len);

@@ -11,6 +11,7 @@
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
 #   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
+#                  (ingest runs with 1, 2 and 3 workers: the scaling table)
 #   --requests N   timed candles.latest requests per series (default 20000)
 #   --warmup N     untimed requests per series first (default 1000)
 #   --seconds S    timed phase of the mix (default 20)
@@ -35,7 +36,8 @@
 # DM_BENCH_PG_PORT, DM_BENCH_REDIS_PORT, DM_BENCH_CH_HTTP_PORT, DM_BENCH_CH_TCP_PORT.
 #
 # Every figure is a ratio against a raw baseline measured in the same run on the same
-# machine (raw JetStream publish + consume; a bare NATS echo of the same reply size), so
+# machine (raw JetStream publish + consume; a bare NATS echo of the same reply size that
+# sends at once, the floor), so
 # the report reads the same on a laptop and on a server. Exit status: 0 when the
 # benchmarks ran (targets missed or not), 1 when one failed to run. The report goes to
 # stdout, progress and build output to stderr.
@@ -123,12 +125,18 @@ ROWS=$WORK/rows
 : >"$ROWS"
 status=0
 
+# The scaling table: the same ingest with 1, 2 and 3 workers (raw JetStream with as many
+# consumer threads), then back to the 2 workers the other benchmarks expect.
 if [[ -z $ONLY || $ONLY == ingest ]]; then
-    say "bench_ingest --ticks $TICKS --rounds $ROUNDS"
-    "$BUILD/bench/bench_ingest" --ticks "$TICKS" --rounds "$ROUNDS" >>"$ROWS" || {
-        echo "bench: bench_ingest failed" >&2
-        status=1
-    }
+    for k in 1 2 3; do
+        "$ROOT/deploy/stack.sh" workers "$k" >&2
+        say "bench_ingest --ticks $TICKS --rounds $ROUNDS --workers $k"
+        "$BUILD/bench/bench_ingest" --ticks "$TICKS" --rounds "$ROUNDS" --workers "$k" >>"$ROWS" || {
+            echo "bench: bench_ingest with $k workers failed" >&2
+            status=1
+        }
+    done
+    "$ROOT/deploy/stack.sh" workers 2 >&2
 fi
 
 if [[ -z $ONLY || $ONLY == mix ]]; then

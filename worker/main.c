@@ -348,6 +348,10 @@ static bool ready(void *ctx, dm_buf *why)
         dm_buf_puts(why, "not connected to NATS\n");
         return false;
     }
+    if (natsConnection_Status(dm_bus_reply_conn(w->bus)) != NATS_CONN_STATUS_CONNECTED) {
+        dm_buf_puts(why, "responders not connected to NATS\n");
+        return false;
+    }
     return true;
 }
 
@@ -440,6 +444,10 @@ static int run(worker *w, const options *o, sigset_t *signals)
         dm_bus_close(&bus);
         return 1;
     }
+    /* Replies on their own connection, written as soon as they are encoded; without it
+     * they share the consumers' connection and wait for its flusher. */
+    if (dm_bus_connect_replies(&bus, w->nats_cfg, o->name, &err))
+        DM_WARN("main", "%s: responders share the consumers' connection", err.message);
     w->bus = &bus;
     if ((w->progress = dm_progress_create(&bus, dm_l1_cache_fresh(w->l1))) == NULL) {
         DM_ERROR("main", "out of memory");

@@ -1,5 +1,6 @@
 #include "bus.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "pipeline/ingest.h"
@@ -36,6 +37,27 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
         bus->on_link(DM_LINK_LOST, bus->link_ctx);
 }
 
+/* The responders' connection: nothing on it feeds the cache, so its events are news for
+ * the log only (a dropped request is the requester's timeout, not a stale L1). */
+static void on_replies_disconnected(natsConnection *nc, void *closure)
+{
+    (void)closure;
+    if (!natsConnection_IsClosed(nc))
+        DM_WARN("bus", "responders' connection to NATS lost: reconnecting");
+}
+
+static void on_replies_reconnected(natsConnection *nc, void *closure)
+{
+    (void)nc, (void)closure;
+    DM_INFO("bus", "responders' connection to NATS back");
+}
+
+static void on_replies_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void)nc, (void)sub, (void)closure;
+    DM_WARN("bus", "NATS (responders): %s", natsStatus_GetText(err));
+}
+
 static dm_code nats_fail(dm_err *err, const char *what, natsStatus s)
 {
     const char *last = nats_GetLastError(NULL);
@@ -66,12 +88,10 @@ static natsStatus set_servers(natsOptions *opts, const char *url)
     return n > 0 ? natsOptions_SetServers(opts, list, n) : NATS_INVALID_ARG;
 }
 
-dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_fn on_link,
-                       void *link_ctx, dm_err *err)
+/* Options every connection of the worker shares: cfg's URL and CA, a name, reconnection
+ * forever. The caller sets the callbacks, creates the connection and destroys *out. */
+static natsStatus base_options(natsOptions **out, const cJSON *cfg, const char *name)
 {
-    memset(bus, 0, sizeof *bus);
-    bus->on_link = on_link;
-    bus->link_ctx = link_ctx;
     const char *url = dm_cfg_str(cfg, "url", "nats://127.0.0.1:4222");
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
@@ -81,11 +101,24 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_
     const char *ca = dm_cfg_str(cfg, "ca_file", "");
     if (s == NATS_OK && ca[0]) s = natsOptions_SetSecure(opts, true);
     if (s == NATS_OK && ca[0]) s = natsOptions_LoadCATrustedCertificates(opts, ca);
-    /* Workers outlive NATS restarts: reconnect forever, buffer what is published meanwhile. */
+    /* Workers outlive NATS restarts: reconnect forever. */
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
-    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+    *out = opts;
+    return s;
+}
+
+dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_fn on_link,
+                       void *link_ctx, dm_err *err)
+{
+    memset(bus, 0, sizeof *bus);
+    bus->on_link = on_link;
+    bus->link_ctx = link_ctx;
+    natsOptions *opts = NULL;
+    natsStatus s = base_options(&opts, cfg, name);
+    /* Buffer what is published while reconnecting (acks, cache updates, dead letters). */
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, bus);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, bus);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, bus);
@@ -101,6 +134,29 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_
         return nats_fail(err, "JetStream context", s);
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
     bus->replicas = dm_cfg_int(stream, "replicas", 1);
+    return DM_OK;
+}
+
+dm_code dm_bus_connect_replies(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err)
+{
+    char rname[128];
+    snprintf(rname, sizeof rname, "%s-replies", name);
+    natsOptions *opts = NULL;
+    natsStatus s = base_options(&opts, cfg, rname);
+    /* SendAsap: the reply is written by the responder's own thread as it is published.
+     * The alternative, natsConnection_Flush after each reply, costs a PING/PONG round
+     * trip per request and holds the responder for it. */
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_replies_disconnected, bus);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_replies_reconnected, bus);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_replies_error, bus);
+    if (s == NATS_OK) s = natsConnection_Connect(&bus->replies, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        natsConnection_Destroy(bus->replies);
+        bus->replies = NULL;
+        return nats_fail(err, "NATS connect (responders)", s);
+    }
     return DM_OK;
 }
 
@@ -218,6 +274,10 @@ dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
 
 void dm_bus_close(dm_bus *bus)
 {
+    if (bus->replies) { /* the responders are gone: nothing is buffered on it */
+        natsConnection_Close(bus->replies);
+        natsConnection_Destroy(bus->replies);
+    }
     if (bus->nc) {
         natsConnection_FlushTimeout(bus->nc, 2000); /* acks are buffered: send them */
         natsConnection_Close(bus->nc);

@@ -19,6 +19,12 @@ typedef void (*dm_link_fn)(dm_link_event ev, void *ctx);
 
 typedef struct {
     natsConnection *nc;
+    /* The responders' own connection (dm_bus_connect_replies), or NULL: the responders
+     * then share nc. It writes every publish at once instead of leaving it to nats.c's
+     * flusher, which waits for more data to coalesce (about a millisecond on an idle
+     * link): right for replies, one at a time per request, and wrong for the consumers'
+     * acks, which nc keeps batching. */
+    natsConnection *replies;
     jsCtx *js;
     int replicas;
     kvStore *leases; /* DM_LEASES (bus/lease.h); NULL when the server offers no KV */
@@ -30,6 +36,15 @@ typedef struct {
  * on_link (may be NULL) hears disconnects, reconnects and dropped messages. */
 dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_fn on_link,
                        void *link_ctx, dm_err *err);
+/* Opens bus->replies with the settings of dm_bus_connect (the same URL, CA and
+ * reconnection), named "<name>-replies". Its disconnects are logged only: the cache
+ * updates that on_link is about arrive on nc. */
+dm_code dm_bus_connect_replies(dm_bus *bus, const cJSON *cfg, const char *name, dm_err *err);
+/* The connection the responders subscribe and reply on: replies when open, else nc. */
+static inline natsConnection *dm_bus_reply_conn(const dm_bus *bus)
+{
+    return bus->replies ? bus->replies : bus->nc;
+}
 /* Creates or updates MARKET and DLQ so every worker agrees on their settings, and binds
  * the consumers' lease bucket. */
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err);

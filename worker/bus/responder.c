@@ -56,8 +56,9 @@ dm_responder *dm_responder_start(dm_bus *bus, dm_serve *serve, dm_err *err)
     r->bus = bus;
     r->serve = serve;
     dm_buf_init(&r->reply.body);
-    natsStatus s = natsConnection_QueueSubscribe(&r->sub, bus->nc, DM_SUBJ_REQUESTS, DM_QUEUE_GROUP,
-                                                 on_request, r);
+    /* Replies go out on the connection the request came in on (on_request's nc). */
+    natsStatus s = natsConnection_QueueSubscribe(&r->sub, dm_bus_reply_conn(bus), DM_SUBJ_REQUESTS,
+                                                 DM_QUEUE_GROUP, on_request, r);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(r->sub, 100000, 256 * 1024 * 1024);
     if (s != NATS_OK) {
