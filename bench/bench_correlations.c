@@ -44,6 +44,14 @@
 enum { K_CORR, K_GRAPH, K_COUNT };
 enum { M_ECHO, M_DEMAND, M_REPEAT, M_COUNT };
 static const char *const KIND_NAMES[K_COUNT] = {"correlations", "graph"};
+/* The same answer: every byte up to "served_by" (a repeat may come from the cache). */
+static bool same_answer(const char *a, int alen, const char *b, int blen)
+{
+    const char *ka = memmem(a, (size_t)alen, "\"served_by\"", 11), *kb = memmem(b, (size_t)blen, "\"served_by\"", 11);
+    int na = ka ? (int)(ka - a) : alen, nb = kb ? (int)(kb - b) : blen;
+    return na == nb && memcmp(a, b, (size_t)na) == 0;
+}
+
 static const char *const MODE_NAMES[M_COUNT] = {"echo", "on demand", "repeated"};
 
 typedef struct {
@@ -144,8 +152,7 @@ static void one_request(natsConnection *nc, kind *kd, int k, int mode, bool reco
     else if (mode != M_ECHO)
         ok = check(kd, k, s, r, end_ms);
     if (ok && mode == M_REPEAT && kd->first &&
-        (natsMsg_GetDataLength(r) != kd->first_len ||
-         memcmp(natsMsg_GetData(r), kd->first, (size_t)kd->first_len))) {
+        !same_answer(natsMsg_GetData(r), natsMsg_GetDataLength(r), kd->first, kd->first_len)) {
         fail(s, "a repeated answer differs from the first: %.200s", natsMsg_GetData(r));
         ok = false;
     }
@@ -307,9 +314,9 @@ int main(int argc, char **argv)
     bench_note("correlations: window 720 hours (the default), GBP/USD, all 1h series the workers "
                "hold (%d with candles in the graph's last window); on demand: a window_end no "
                "request asked before (distinct hours of 2021-03..2026-03), repeated: 2025-06-30 "
-               "again and again; the fallback answers both (no answer cache sits in the "
-               "correlations or graph route), so repeated measures a recomputation with warm "
-               "caches, not a cache hit",
+               "again and again; a repeated correlations answer comes from Dragonfly's cache (the "
+               "first one computed it), a repeated graph is computed again with warm caches "
+               "(graphs are not cached)",
                kd[K_GRAPH].symbols);
     rc = 0;
     for (int k = 0; k < K_COUNT; k++)
