@@ -61,10 +61,12 @@ q dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2020
 printf '\n$ dmctl query dm.v1.candles.history <ten years, every page> --all   (msgpack)\n'
 service query dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2010-01-01","end_date":"2022-01-01","page_size":10000}' --all --msgpack --table
 q dm.v1.events '{"start_date":"2026-04-01","end_date":"2026-05-02","country":"US","impact":"high"}'
-printf '\n$ dmctl query dm.v1.patterns.find <the 32 closes of EUR/USD from 2020-03-09 10:00>\n'
-service query dm.v1.patterns.find "$(cat subjects/examples/dm.v1.patterns.find.request.json)" --table
-q dm.v1.correlations '{"symbol":"GBP/USD","threshold":0.3,"end_date":"2025-06-30"}'
-q dm.v1.graph '{"start_symbol":"GBP/USD","depth":2,"threshold":0.3,"end_date":"2025-06-30"}'
+printf '\n$ DM_NATS_URL=$DM_NATS_SERVICE_URL dmctl patterns --symbol EUR/USD --at "2020-03-09 10:00" --window 32 --limit 5\n'
+service patterns --symbol EUR/USD --at "2020-03-09 10:00" --window 32 --limit 5
+printf '\n$ DM_NATS_URL=$DM_NATS_SERVICE_URL dmctl correlations --symbol GBP/USD --threshold 0.3 --end 2025-06-30\n'
+service correlations --symbol GBP/USD --threshold 0.3 --end 2025-06-30
+printf '\n$ DM_NATS_URL=$DM_NATS_SERVICE_URL dmctl graph --symbol GBP/USD --threshold 0.3 --end 2025-06-30\n'
+service graph --symbol GBP/USD --threshold 0.3 --end 2025-06-30
 q dm.v1.health '{}'
 
 cat <<TXT
