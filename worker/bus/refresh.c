@@ -19,6 +19,7 @@ struct dm_refresh {
     dm_fallback_config loader; /* how the store loads closes */
     dm_lease *leases[DM_TF_COUNT];
     int64_t done[DM_TF_COUNT]; /* the last interval known stored, per timeframe */
+    int64_t warned_ms[DM_TF_COUNT]; /* a failure is logged once a minute, not every tick */
     pthread_t thread;
     atomic_bool stop;
 };
@@ -147,8 +148,11 @@ static void refresh_held(dm_refresh *r, const dm_strategy *st, dm_tf tf, int64_t
     if (bs == DM_BS_OK)
         bs = with_pool(r->cfg.timescale, put, &s.sn, &err);
     if (bs != DM_BS_OK) {
-        DM_WARN("refresh", "correlations %s not refreshed (tried again shortly): %s [%s:%d]", dm_tf_name(tf),
-                err.message, err.file ? err.file : "?", err.line);
+        if (dm_now_ms() - r->warned_ms[tf] >= 60000) {
+            r->warned_ms[tf] = dm_now_ms();
+            DM_WARN("refresh", "correlations %s not refreshed (tried again every second): %s [%s:%d]",
+                    dm_tf_name(tf), err.message, err.file ? err.file : "?", err.line);
+        }
         snapshot_free(&s);
         return;
     }
