@@ -139,8 +139,11 @@ static void refresh_held(dm_refresh *r, const dm_strategy *st, dm_tf tf, int64_t
         return;
     }
     if (bs != DM_BS_OK && bs != DM_BS_MISS) {
-        DM_WARN("refresh", "correlations %s: stored run unknown: %s [%s:%d]", dm_tf_name(tf), err.message,
-                err.file ? err.file : "?", err.line);
+        if (dm_now_ms() - r->warned_ms[tf] >= 60000) {
+            r->warned_ms[tf] = dm_now_ms();
+            DM_WARN("refresh", "correlations %s: stored run unknown (asked again every second): %s [%s:%d]",
+                    dm_tf_name(tf), err.message, err.file ? err.file : "?", err.line);
+        }
         return;
     }
     snapshot s;
