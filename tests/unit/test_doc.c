@@ -689,6 +689,22 @@ static void time_error_explains_the_accepted_forms(void **state)
     cJSON_Delete(o);
 }
 
+static void seconds_for_milliseconds_and_impossible_months_are_named(void **state)
+{
+    (void)state;
+    cJSON *o = obj("{\"start\":1578528000,\"end\":\"2024-13-01\",\"zero\":0}");
+    int64_t v;
+    dm_err e = {0};
+    assert_int_equal(dm_get_time(o, "start", &v, true, NULL, &e), DM_E_INVALID_FIELD);
+    assert_err(e, DM_E_INVALID_FIELD, "start", "looks like Unix seconds", "1578528000000", "");
+    dm_err_clear(&e);
+    assert_int_equal(dm_get_time(o, "end", &v, true, NULL, &e), DM_E_INVALID_FIELD);
+    assert_err(e, DM_E_INVALID_FIELD, "end", "2024-13-01", "calendar day", "month 01-12");
+    assert_int_equal(dm_get_time(o, "zero", &v, true, NULL, &e), DM_OK); /* the epoch stays a time */
+    assert_int_equal(v, 0);
+    cJSON_Delete(o);
+}
+
 static void reads_a_msgpack_reply_of_any_type_with_the_payload_limits(void **state)
 {
     (void)state;
@@ -761,6 +777,7 @@ int main(void)
         cmocka_unit_test(accepts_fractional_seconds),
         cmocka_unit_test(rejects_impossible_zoneless_and_garbage_dates),
         cmocka_unit_test(time_error_explains_the_accepted_forms),
+        cmocka_unit_test(seconds_for_milliseconds_and_impossible_months_are_named),
         cmocka_unit_test(reads_a_msgpack_reply_of_any_type_with_the_payload_limits),
         cmocka_unit_test(counts_days_of_the_proleptic_gregorian_calendar),
     };

@@ -186,11 +186,31 @@ static void l1_miss_still_waits_for_the_leader(void **state)
     assert_int_equal(f->db.asked, 1);
 }
 
+/* Wrong subjects, strictness: a typo is answered with the subject meant, an unknown member
+ * of a request is refused by name. */
+static void a_mistyped_subject_or_unknown_member_is_named(void **state)
+{
+    fixture *f = *state;
+    dm_reply r = {0};
+    dm_buf_init(&r.body);
+    dm_serve_handle(f->serve, "dm.v1.candle.latest", "{}", 2, DM_CT_JSON, &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body.data, "did you mean dm.v1.candles.latest?"));
+    dm_serve_handle(f->serve, "dm.v1.nothing.like.it", "{}", 2, DM_CT_JSON, &r);
+    assert_null(strstr(r.body.data, "did you mean"));
+    const char req[] = "{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"limit\":5,\"limt\":3}";
+    dm_serve_handle(f->serve, DM_SUBJ_CANDLES_LATEST, req, sizeof req - 1, DM_CT_JSON, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "\"field\":\"limt\""));
+    dm_buf_free(&r.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(l1_hit_does_not_wait_for_a_flight_on_its_key, setup, teardown),
         cmocka_unit_test_setup_teardown(l1_miss_still_waits_for_the_leader, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_mistyped_subject_or_unknown_member_is_named, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

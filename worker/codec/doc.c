@@ -418,10 +418,24 @@ dm_code dm_get_time(const cJSON *obj, const char *name, int64_t *out, bool requi
     const cJSON *v = field(obj, name, required, present, &c, err);
     if (v == NULL)
         return c;
-    if (cJSON_IsNumber(v))
-        return dm_get_int(obj, name, out, 0, 253402300799999LL, required, present, err);
+    if (cJSON_IsNumber(v)) {
+        c = dm_get_int(obj, name, out, 0, 253402300799999LL, required, present, err);
+        /* 1e9 .. 1e11 ms is January 1970 to March 1973, when no market data exists; as
+         * seconds it is 2001 to 5138: a client that sent seconds gets told so, not data: []. */
+        if (c == DM_OK && *out >= 1000000000LL && *out < 100000000000LL)
+            return dm_fail(err, DM_E_INVALID_FIELD, name,
+                           "%s %lld looks like Unix seconds: times are Unix milliseconds (%lld000)", name,
+                           (long long)*out, (long long)*out);
+        return c;
+    }
     if (cJSON_IsString(v) && strlen(v->valuestring) <= 40 && dm_parse_iso_time(v->valuestring, out))
         return DM_OK;
+    if (cJSON_IsString(v) && strlen(v->valuestring) >= 10 && v->valuestring[4] == '-' && v->valuestring[7] == '-')
+        return dm_fail(err, DM_E_INVALID_FIELD, name,
+                       "%s '%.40s' is not a date this service reads: %s must be Unix milliseconds, "
+                       "YYYY-MM-DD (a real calendar day: month 01-12, a day the month has) or an "
+                       "ISO-8601 instant with a zone (2020-01-09T00:00:00Z)",
+                       name, v->valuestring, name);
     return dm_fail(err, DM_E_INVALID_FIELD, name,
                    "%s must be Unix milliseconds, YYYY-MM-DD or an ISO-8601 instant with a zone "
                    "(2020-01-09T00:00:00Z)",

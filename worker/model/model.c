@@ -82,8 +82,8 @@ dm_code dm_symbol_normalize(const char *in, char out[DM_SYMBOL_MAX + 1],
     return DM_OK;
 bad:
     return dm_fail(err, DM_E_INVALID_FIELD, field,
-                   "%s '%.40s' is not a symbol like EUR/USD (upper-case letters or digits, "
-                   "one slash, at most %d characters)",
+                   "%s '%.40s' is not a symbol like EUR/USD (upper-case letters or digits, one "
+                   "slash, at most %d characters; six without a slash, EURUSD, read as EUR/USD)",
                    field, in, DM_SYMBOL_MAX);
 }
 

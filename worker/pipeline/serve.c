@@ -1,5 +1,6 @@
 #include "serve_priv.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,45 @@ static const struct {
 static void handle(dm_serve *s, const char *subject, const char *data, size_t len,
                    const char *content_type, dm_reply *out);
 
+/* Edit distance, capped: a typo is a few edits away, anything else is not a typo. */
+static size_t edits(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 63 || lb >= 63)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* The served subject a mistyped one most likely meant (at most 3 edits away), or NULL. */
+static const char *nearest_subject(const char *subject)
+{
+    const char *best = NULL;
+    size_t best_d = 4;
+    for (size_t i = 0; i <= sizeof ROUTES / sizeof *ROUTES + 1; i++) {
+        const char *cand = i < sizeof ROUTES / sizeof *ROUTES ? ROUTES[i].subject
+                           : i == sizeof ROUTES / sizeof *ROUTES ? DM_SUBJ_HEALTH : DM_SUBJ_METRICS;
+        size_t d = edits(subject, cand);
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    return best;
+}
+
 void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t len,
                      const char *content_type, dm_reply *out)
 {
@@ -117,7 +157,8 @@ static void handle(dm_serve *s, const char *subject, const char *data, size_t le
         dm_metrics_op(ROUTES[i].op, serve_elapsed_ms(&t0), c != DM_OK && c != DM_E_NOT_FOUND);
         return;
     }
-    dm_fail(&err, DM_E_NOT_FOUND, "subject",
-            "%.80s is not a subject of this service (see subjects/README.md)", subject);
+    const char *meant = nearest_subject(subject);
+    dm_fail(&err, DM_E_NOT_FOUND, "subject", "%.80s is not a subject of this service%s%s%s (see subjects/README.md)",
+            subject, meant ? "; did you mean " : "", meant ? meant : "", meant ? "?" : "");
     reply_error(out, &err);
 }
