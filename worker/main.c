@@ -46,6 +46,7 @@
 typedef struct {
     const char *config_dir, *strategy_path, *name, *env_file;
     const char *http; /* --http LISTEN: the Prometheus/health port; NULL: none */
+    const char *check; /* --check-strategy FILE: validate it and exit */
     int responders;
 } options;
 
@@ -89,7 +90,9 @@ static void usage(void)
             "usage: dm-worker --config-dir DIR --strategy FILE [--name NAME] [--env-file FILE]\n"
             "                 [--responders N] [--log-level debug|info|warn|error]\n"
             "                 [--http [HOST:]PORT]   GET /metrics /healthz /readyz\n"
-            "                                        (HOST defaults to 127.0.0.1)\n");
+            "                                        (HOST defaults to 127.0.0.1)\n"
+            "       dm-worker --check-strategy FILE  validates a strategy file as a running\n"
+            "                                        worker would, then exits (0: valid)\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -99,12 +102,13 @@ static int parse_args(int argc, char **argv, options *o)
         {"name", required_argument, 0, 'n'},       {"env-file", required_argument, 0, 'e'},
         {"responders", required_argument, 0, 'r'}, {"log-level", required_argument, 0, 'l'},
         {"http", required_argument, 0, 'H'},       {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"check-strategy", required_argument, 0, 'C'}, {0, 0, 0, 0}};
     *o = (options){.config_dir = "deploy/config", .strategy_path = "strategy/strategy.json",
                    .name = "dm-worker", .env_file = ".env", .responders = 4};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:s:n:e:r:l:H:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:s:n:e:r:l:H:hC:", longopts, NULL)) != -1) {
         switch (ch) {
+        case 'C': o->check = optarg; break;
         case 'c': o->config_dir = optarg; break;
         case 's': o->strategy_path = optarg; break;
         case 'n': o->name = optarg; break;
@@ -126,6 +130,20 @@ static int parse_args(int argc, char **argv, options *o)
         default: usage(); return -1;
         }
     }
+    return 0;
+}
+
+/* --check-strategy: the same parse and validation a reload applies, before a deploy. */
+static int check_strategy(const char *path)
+{
+    dm_strategy st;
+    dm_err err = {0};
+    if (dm_strategy_load(path, &st, &err) != DM_OK) {
+        fprintf(stderr, "%s: invalid: %s%s%s%s\n", path, err.message, err.field[0] ? " (field " : "",
+                err.field, err.field[0] ? ")" : "");
+        return 1;
+    }
+    printf("%s: valid, version %s\n", path, st.version);
     return 0;
 }
 
@@ -535,6 +553,8 @@ int main(int argc, char **argv)
     options o;
     if (parse_args(argc, argv, &o) != 0)
         return 2;
+    if (o.check)
+        return check_strategy(o.check);
     dm_log_set_name(o.name);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
