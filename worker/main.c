@@ -25,6 +25,7 @@
 #include "bus/bus.h"
 #include "bus/cache_sub.h"
 #include "bus/backfill.h"
+#include "bus/micro.h"
 #include "bus/refresh.h"
 #include "bus/consumer.h"
 #include "bus/progress.h"
@@ -499,6 +500,9 @@ static int run(worker *w, const options *o, sigset_t *signals)
     dm_backfill_config bfc = {.bus = &bus, .holder = o->name, .strategies = w->strategies, .loader = &w->loader,
                               .timescale = w->pools[DM_BK_TIMESCALE], .weaviate = w->pools[DM_BK_WEAVIATE]};
     dm_backfill *backfill = rc == 0 && w->pools[DM_BK_WEAVIATE] ? dm_backfill_start(&bfc, &err) : NULL;
+    dm_micro *micro = rc == 0 ? dm_micro_start(&bus, &err) : NULL;
+    if (rc == 0 && micro == NULL)
+        DM_WARN("main", "service discovery ($SRV) off: %s", err.message);
     if (rc == 0 && w->pools[DM_BK_WEAVIATE] && backfill == NULL)
         DM_WARN("main", "Weaviate backfill off: %s", err.message);
     for (int i = 0; rc == 0 && i < o->responders; i++)
@@ -521,6 +525,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
         DM_INFO("main", "%s: draining", strsignal(sig));
     }
     dm_http_stop(http);
+    dm_micro_stop(micro);
     dm_refresh_stop(refresh);
     dm_backfill_stop(backfill);
     dm_strategy_watch_stop(w->watch);

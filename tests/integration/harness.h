@@ -66,5 +66,8 @@ const char *env_or(const char *name, const char *dflt);
 /* The analysis operations' tests (itest_analysis.c). */
 extern const itest ANALYSIS_TESTS[];
 extern const size_t N_ANALYSIS_TESTS;
+/* Service discovery (itest_discovery.c). */
+extern const itest DISCOVERY_TESTS[];
+extern const size_t N_DISCOVERY_TESTS;
 
 #endif

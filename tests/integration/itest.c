@@ -1720,8 +1720,10 @@ int main(int argc, char **argv)
     }
     int passed = 0, failed = 0;
     size_t n_main = sizeof TESTS / sizeof *TESTS;
-    for (size_t k = 0; k < n_main + N_ANALYSIS_TESTS; k++) {
-        const itest *t = k < n_main ? &TESTS[k] : &ANALYSIS_TESTS[k - n_main];
+    for (size_t k = 0; k < n_main + N_ANALYSIS_TESTS + N_DISCOVERY_TESTS; k++) {
+        const itest *t = k < n_main                      ? &TESTS[k]
+                         : k < n_main + N_ANALYSIS_TESTS ? &ANALYSIS_TESTS[k - n_main]
+                                                         : &DISCOVERY_TESTS[k - n_main - N_ANALYSIS_TESTS];
         if (only && strstr(t->name, only) == NULL)
             continue;
         struct timespec t0, t1;

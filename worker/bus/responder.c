@@ -37,6 +37,11 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
                               r->reply.enc == DM_ENC_MSGPACK ? DM_CT_MSGPACK : DM_CT_JSON);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(out, "Status", status);
+    /* The micro protocol's error headers, beside the contract's own error body. */
+    if (s == NATS_OK && r->reply.status >= 400)
+        s = natsMsgHeader_Set(out, "Nats-Service-Error", r->reply.error);
+    if (s == NATS_OK && r->reply.status >= 400)
+        s = natsMsgHeader_Set(out, "Nats-Service-Error-Code", status);
     if (s == NATS_OK)
         s = natsConnection_PublishMsg(nc, out);
     if (s != NATS_OK)

@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,9 +9,13 @@
 #define DM_KINDS 4
 
 typedef struct {
-    atomic_ullong count, errors;
+    atomic_ullong count, errors, client_errors, total_ns;
     atomic_ullong buckets[DM_LAT_BUCKETS];
 } op_stats;
+
+/* The last server error of each operation (service discovery's last_error). */
+static pthread_mutex_t g_last_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_last_error[DM_OP_COUNT][DM_LAST_ERROR_MAX];
 
 static struct {
     op_stats ops[DM_OP_COUNT];
@@ -23,16 +28,35 @@ static struct {
 
 static double bucket_upper_ms(int i) { return 0.025 * pow(1.5, i); }
 
-void dm_metrics_op(dm_op op, double ms, bool error)
+void dm_metrics_op(dm_op op, double ms, int status, const char *message)
 {
     op_stats *s = &g_m.ops[op];
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
-    if (error)
+    atomic_fetch_add_explicit(&s->total_ns, (unsigned long long)(ms * 1e6), memory_order_relaxed);
+    if (status >= 500) {
         atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+        pthread_mutex_lock(&g_last_mu);
+        snprintf(g_last_error[op], sizeof g_last_error[op], "%d %s", status, message ? message : "");
+        pthread_mutex_unlock(&g_last_mu);
+    } else if (status >= 400) {
+        atomic_fetch_add_explicit(&s->client_errors, 1, memory_order_relaxed);
+    }
     int i = 0;
     while (i < DM_LAT_BUCKETS - 1 && ms > bucket_upper_ms(i))
         i++;
     atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
+}
+
+void dm_metrics_op_snapshot(dm_op op, dm_op_snapshot *out)
+{
+    op_stats *s = &g_m.ops[op];
+    out->count = atomic_load_explicit(&s->count, memory_order_relaxed);
+    out->errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
+    out->client_errors = atomic_load_explicit(&s->client_errors, memory_order_relaxed);
+    out->total_ns = atomic_load_explicit(&s->total_ns, memory_order_relaxed);
+    pthread_mutex_lock(&g_last_mu);
+    snprintf(out->last_error, sizeof out->last_error, "%s", g_last_error[op]);
+    pthread_mutex_unlock(&g_last_mu);
 }
 
 void dm_metrics_served(dm_backend_id id)
@@ -87,9 +111,10 @@ static void encode_ops(dm_enc *e)
         if (c == 0)
             continue;
         dm_enc_key(e, dm_op_name((dm_op)i));
-        dm_enc_map(e, 5);
+        dm_enc_map(e, 6);
         dm_enc_key(e, "count"); dm_enc_i64(e, (int64_t)c);
         dm_enc_key(e, "errors"); dm_enc_i64(e, (int64_t)ld(&s->errors));
+        dm_enc_key(e, "client_errors"); dm_enc_i64(e, (int64_t)ld(&s->client_errors));
         dm_enc_key(e, "p50_ms"); dm_enc_f64(e, quantile(s, c, 0.50));
         dm_enc_key(e, "p95_ms"); dm_enc_f64(e, quantile(s, c, 0.95));
         dm_enc_key(e, "p99_ms"); dm_enc_f64(e, quantile(s, c, 0.99));
@@ -192,11 +217,17 @@ static void prom_ops(dm_buf *out)
             dm_buf_printf(out, "dm_requests_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
                           ld(&g_m.ops[i].count));
     prom_head(out, "dm_request_errors_total", "counter",
-              "Requests answered with an error other than not_found.");
+              "Requests answered with a server error (unavailable, internal: Status 5xx).");
     for (int i = 0; i < DM_OP_COUNT; i++)
         if (ld(&g_m.ops[i].count))
             dm_buf_printf(out, "dm_request_errors_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
                           ld(&g_m.ops[i].errors));
+    prom_head(out, "dm_request_client_errors_total", "counter",
+              "Requests refused as the client's mistake (invalid input, not_found: Status 4xx).");
+    for (int i = 0; i < DM_OP_COUNT; i++)
+        if (ld(&g_m.ops[i].count))
+            dm_buf_printf(out, "dm_request_client_errors_total{op=\"%s\"} %llu\n", dm_op_name((dm_op)i),
+                          ld(&g_m.ops[i].client_errors));
     prom_head(out, "dm_request_duration_seconds", "histogram",
               "Time from request to reply inside the worker.");
     for (int i = 0; i < DM_OP_COUNT; i++) {

@@ -11,7 +11,17 @@
 
 #define DM_LAT_BUCKETS 40 /* 25 us .. ~10 min, x1.5 per bucket */
 
-void dm_metrics_op(dm_op op, double ms, bool error);
+#define DM_LAST_ERROR_MAX 160
+
+/* One answered request: its time and Status (5xx: a server error, remembered as the last;
+ * 4xx: the client's mistake, counted apart). */
+void dm_metrics_op(dm_op op, double ms, int status, const char *message);
+
+typedef struct {
+    unsigned long long count, errors, client_errors, total_ns;
+    char last_error[DM_LAST_ERROR_MAX];
+} dm_op_snapshot;
+void dm_metrics_op_snapshot(dm_op op, dm_op_snapshot *out);
 void dm_metrics_served(dm_backend_id id);            /* which source answered */
 void dm_metrics_cache(dm_backend_id level, bool hit); /* l1 / dragonfly hit or miss */
 void dm_metrics_backend(dm_backend_id id, bool failed);

@@ -109,6 +109,7 @@ void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t 
                      const char *content_type, dm_reply *out)
 {
     s->st = dm_strategy_acquire(s->cfg.strategies);
+    out->error[0] = '\0';
     handle(s, subject, data, len, content_type, out);
     serve_give_back_all(s);
     dm_strategy_release(s->cfg.strategies, s->st);
@@ -154,7 +155,7 @@ static void handle(dm_serve *s, const char *subject, const char *data, size_t le
             c = dm_fail(&err, DM_E_INTERNAL, "", "out of memory while encoding the reply");
         if (c != DM_OK)
             reply_error(out, &err);
-        dm_metrics_op(ROUTES[i].op, serve_elapsed_ms(&t0), c != DM_OK && c != DM_E_NOT_FOUND);
+        dm_metrics_op(ROUTES[i].op, serve_elapsed_ms(&t0), c == DM_OK ? 200 : dm_code_status(c), err.message);
         return;
     }
     const char *meant = nearest_subject(subject);

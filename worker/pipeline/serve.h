@@ -30,6 +30,7 @@ typedef struct {
     dm_buf body;
     dm_encoding enc;
     int status; /* 200, or the error code's status */
+    char error[200]; /* an error reply's message (service discovery's error header); "" */
 } dm_reply;
 
 typedef struct dm_serve dm_serve;

@@ -26,6 +26,11 @@ void reply_error(dm_reply *out, const dm_err *err)
     dm_enc_map_end(&e);
     dm_enc_map_end(&e);
     out->status = dm_code_status(err->code);
+    /* A header value: control characters (a request's own text may hold any) become spaces. */
+    snprintf(out->error, sizeof out->error, "%.199s", err->message);
+    for (char *p = out->error; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
 }
 
 void reply_begin_data(dm_enc *e, dm_reply *out, size_t members)
