@@ -178,11 +178,12 @@ void dm_micro_stop(dm_micro *m)
 {
     if (m == NULL)
         return;
+    /* Drained, so no callback still holds m when it is freed. */
     for (int i = 0; i < N_SUBS; i++)
-        if (m->subs[i]) {
-            natsSubscription_Unsubscribe(m->subs[i]);
-            natsSubscription_Destroy(m->subs[i]);
-        }
+        if (m->subs[i] && natsSubscription_Drain(m->subs[i]) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(m->subs[i], 2000);
+    for (int i = 0; i < N_SUBS; i++)
+        natsSubscription_Destroy(m->subs[i]);
     free(m);
 }
 
