@@ -1,38 +1,15 @@
 /* publish-raw: arbitrary bytes to any subject through JetStream, so tests
  * can feed the worker malformed input. Synchronous: one message, one ack. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "codec/enc.h"
 #include "commands.h"
-
-/* PAYLOAD is literal text, "@path" for a file's bytes or "-" for stdin. */
-static bool read_payload(const char *arg, dm_buf *out)
-{
-    if (strcmp(arg, "-") != 0 && arg[0] != '@') {
-        dm_buf_puts(out, arg);
-        return !out->oom;
-    }
-    FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg + 1, "rb");
-    if (!f) {
-        fprintf(stderr, "dmctl publish-raw: cannot open %s: %s\n", arg + 1, strerror(errno));
-        return false;
-    }
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        dm_buf_put(out, chunk, n);
-    bool ok = !ferror(f) && !out->oom;
-    if (!ok)
-        fprintf(stderr, "dmctl publish-raw: cannot read %s\n", arg);
-    if (f != stdin)
-        fclose(f);
-    return ok;
-}
+#include "input.h"
 
 static natsStatus build_msg(natsMsg **m, const char *subject, const dm_buf *payload,
                             const char *msg_id, const char *content_type)
@@ -59,7 +36,19 @@ static int report_publish_error(natsStatus s, jsErrCode jerr)
     return EXIT_FAIL;
 }
 
-static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m)
+/* A person reads the label; a script capturing stdout (seq=$(dmctl publish-raw ...)) has
+ * always been given the bare sequence, and still is. */
+static void print_ack(const jsPubAck *pa, const char *subject, bool quiet)
+{
+    if (quiet)
+        return;
+    if (isatty(STDOUT_FILENO))
+        printf("published seq %" PRIu64 " on %s (stream %s)\n", pa->Sequence, subject, pa->Stream);
+    else
+        printf("%" PRIu64 "\n", pa->Sequence);
+}
+
+static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m, bool quiet)
 {
     jsCtx *js = NULL;
     jsOptions jo;
@@ -79,7 +68,7 @@ static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m)
     if (s != NATS_OK)
         rc = report_publish_error(s, jerr);
     else {
-        printf("%" PRIu64 "\n", pa->Sequence);
+        print_ack(pa, natsMsg_GetSubject(m), quiet);
         if (pa->Duplicate)
             fprintf(stderr, "duplicate: stream %s already had this Nats-Msg-Id (seq %" PRIu64 ")\n",
                     pa->Stream, pa->Sequence);
@@ -92,13 +81,15 @@ static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m)
 int cmd_publish_raw(global_opts *g, int argc, char **argv)
 {
     const char *msg_id = NULL, *content_type = DM_CT_JSON;
+    bool quiet = false;
     const arg_spec specs[] = {
         {"msg-id", ARG_STR, &msg_id},
         {"content-type", ARG_STR, &content_type},
+        {"quiet", ARG_FLAG, &quiet},
     };
     char *pos[2];
     int npos;
-    int r = args_parse(argc, argv, specs, 2, g, pos, 2, &npos);
+    int r = args_parse(argc, argv, specs, 3, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
         command_usage(argv[0], stdout);
         return EXIT_OK;
@@ -107,7 +98,7 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
         return EXIT_USAGE;
     if (npos != 2) {
         fprintf(stderr, "dmctl publish-raw: usage: publish-raw SUBJECT PAYLOAD "
-                        "[--msg-id ID] [--content-type T]\n");
+                        "[--msg-id ID] [--content-type T] [--quiet]\n");
         return EXIT_USAGE;
     }
     dm_buf payload;
@@ -115,12 +106,12 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
     natsConnection *nc = NULL;
     natsMsg *m = NULL;
     int rc = EXIT_FAIL;
-    if (read_payload(pos[1], &payload)) {
+    if (input_read(argv[0], pos[1], &payload)) {
         natsStatus s = build_msg(&m, pos[0], &payload, msg_id, content_type);
         if (s != NATS_OK)
             dm_nats_error("cannot build message", s);
         else if (dm_connect(g, &nc) == NATS_OK)
-            rc = publish_raw(nc, g, m);
+            rc = publish_raw(nc, g, m, quiet);
     }
     natsMsg_Destroy(m);
     dm_disconnect(nc);

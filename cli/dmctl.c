@@ -10,6 +10,9 @@
 #include "args.h"
 #include "commands.h"
 
+/* The release dmctl belongs to; the worker reports its own in dm.v1.health's "version". */
+#define DMCTL_VERSION "0.1.0"
+
 typedef int (*command_fn)(global_opts *g, int argc, char **argv);
 
 static command_fn find_command(const char *name)
@@ -51,6 +54,10 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("dmctl %s (nats.c %s)\n", DMCTL_VERSION, nats_GetVersion());
+            return EXIT_OK;
+        }
         int r = args_global(argc, argv, &i, &g);
         if (r == ARGS_ERROR)
             return EXIT_USAGE;
@@ -65,7 +72,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (strcmp(argv[i], "help") == 0 || strcmp(argv[i], "-h") == 0) {
-        usage(stdout);
+        if (i + 1 < argc)
+            command_usage(argv[i + 1], stdout); /* dmctl help CMD */
+        else
+            usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[i], "version") == 0 || strcmp(argv[i], "-V") == 0) {
+        printf("dmctl %s (nats.c %s)\n", DMCTL_VERSION, nats_GetVersion());
         return EXIT_OK;
     }
     command_fn fn = find_command(argv[i]);

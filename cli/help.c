@@ -25,24 +25,35 @@ static const command_help commands[] = {
      "publish-ticks --symbol SYM --file M1.csv [--per-minute K] [--limit N]\n"
      "                [--shift-hours H] [--msgpack] [--skip-bad] [--quiet]",
      "DERIVED ticks (not real quotes): K per one-minute candle (default 9),\n"
-     "walking open -> high/low -> close with a 0.1-2 pip spread, deterministic,\n"
-     "source m1-derived -> market.tick.SYM.",
+     "walking open -> high/low -> close, deterministic, source m1-derived ->\n"
+     "market.tick.SYM. The spread is relative to the price: 0.1 to 2 basis\n"
+     "points of it (0.001% to 0.02%; at least one point of the symbol), tight\n"
+     "spreads more often, so EUR/USD at 1.10 gets about 0.00001 to 0.00022\n"
+     "and gold at 2641 about 0.03 to 0.53.",
      true},
     {"publish-events",
      "publish-events --file CSV [--shift-hours H] [--msgpack] [--skip-bad] [--quiet]",
      "economic calendar rows date,time,currency,impact,event[,actual,forecast,\n"
      "previous] -> market.event.COUNTRY.",
      true},
-    {"publish-raw", "publish-raw SUBJECT PAYLOAD [--msg-id ID] [--content-type T]",
+    {"publish-raw", "publish-raw SUBJECT PAYLOAD [--msg-id ID] [--content-type T] [--quiet]",
      "publish PAYLOAD bytes as they are (\"@FILE\" reads a file, \"-\" stdin) and\n"
-     "print the PubAck sequence. Content-Type defaults to application/json;\n"
-     "--content-type '' sends none. No Nats-Msg-Id unless --msg-id.",
+     "print the PubAck: \"published seq N on SUBJECT (stream MARKET)\" on a\n"
+     "terminal, the bare sequence number N when stdout is a pipe or file (for\n"
+     "scripts: seq=$(dmctl publish-raw ...)); --quiet prints nothing.\n"
+     "Content-Type defaults to application/json; --content-type '' sends none.\n"
+     "No Nats-Msg-Id unless --msg-id.",
      false},
-    {"query", "query SUBJECT [JSON] [--msgpack] [--json|--table] [--all]",
-     "request/reply with body JSON (default {}); --msgpack sends and decodes\n"
-     "msgpack. --table (default on a terminal) or --json output; a\n"
-     "served_by=.. rows=.. time=.. ms line follows (stderr with --json).\n"
-     "--all follows next_cursor (sent back as \"cursor\") until it is null.",
+    {"query", "query SUBJECT [JSON|@FILE|-] [--msgpack] [--json|--table] [--all]",
+     "request/reply with body JSON (default {}); \"@FILE\" reads the body from\n"
+     "a file, \"-\" from stdin (for bodies too long for an argument); --msgpack\n"
+     "sends and decodes msgpack. --table (default on a terminal) or --json\n"
+     "output; a served_by=.. rows=.. time=.. ms line follows (stderr with\n"
+     "--json). Tables show every row, times as YYYY-MM-DD HH:MM:SS in UTC.\n"
+     "--all follows next_cursor (sent back as \"cursor\") until it is null:\n"
+     "with --json it prints every row of every page as JSON lines (one row\n"
+     "object per line, no envelope; served_by, rows and pages on stderr), else\n"
+     "one table of every row; progress on stderr when it is a terminal.",
      false},
     {"patterns",
      "patterns --symbol SYM --at TIME --window W [--timeframe TF] [--limit N]\n"
@@ -76,8 +87,11 @@ static const command_help commands[] = {
      "prints the worker's reply.",
      false},
     {"lag", "lag [--stream MARKET] [--wait SECONDS]",
-     "num_pending / num_ack_pending of every consumer; --wait polls every\n"
-     "200 ms until all are 0 (exit 0) or SECONDS pass (exit 1).",
+     "every consumer's backlog: pending (not yet delivered), ack_pending\n"
+     "(delivered, not yet acknowledged) and redelivered messages; then the\n"
+     "stream sequences it reached: last_delivered and ack_floor (every message\n"
+     "up to it acknowledged). --wait polls every 200 ms until pending and\n"
+     "ack_pending are 0 everywhere (exit 0) or SECONDS pass (exit 1).",
      false},
     {"dlq",
      "dlq list [--kind K] [--seq N] [--limit N] [--json]\n"
@@ -102,7 +116,7 @@ static const char publish_text[] =
     "  --shift-hours H  add H hours to CSV times (broker clock, taken as UTC by default)\n"
     "  --msgpack        msgpack payloads (Content-Type application/msgpack)\n"
     "  --skip-bad       skip and count bad rows instead of failing (file:line shown)\n"
-    "  --quiet          no progress or stderr summary (stdout summary stays)\n"
+    "  --quiet          no progress on stderr (the one summary line stays on stdout)\n"
     "\n"
     "CSV layouts, detected from the first line:\n"
     "  Date,Open,High,Low,Close,Volume        Date = YYYY.MM.DD HH:MM or YYYY.MM.DD\n"
@@ -140,10 +154,11 @@ static bool takes_times(const command_help *c)
 void usage(FILE *out)
 {
     fputs("usage: dmctl [--server URL] [--timeout MS] COMMAND [ARGS]\n"
+          "       dmctl --version | COMMAND --help\n"
           "\n"
           "Client of the Data Manager: publishes market data to JetStream (stream MARKET,\n"
           "created by dm-worker) and queries the worker over NATS request/reply.\n"
-          "dmctl COMMAND --help shows one command.\n"
+          "dmctl COMMAND --help shows one command; dmctl --version its version.\n"
           "\n",
           out);
     fputs(global_text, out);

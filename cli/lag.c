@@ -45,6 +45,8 @@ static bool all_caught_up(const jsConsumerInfoList *l)
     return l->Count > 0;
 }
 
+/* The backlog (messages still to deliver or to acknowledge) comes first; the stream
+ * sequences after it say how far each consumer got and are no count of anything. */
 static void print_table(const char *stream, const jsConsumerInfoList *l)
 {
     if (!l || l->Count == 0) {
@@ -55,13 +57,15 @@ static void print_table(const char *stream, const jsConsumerInfoList *l)
     for (int i = 0; i < l->Count; i++)
         if ((int)strlen(l->List[i]->Name) > w)
             w = (int)strlen(l->List[i]->Name);
-    printf("%-*s  %12s  %15s  %12s  %12s  %11s\n", w, "consumer", "num_pending",
-           "num_ack_pending", "delivered", "ack_floor", "redelivered");
+    printf("%-*s  %-37s  %s\n", w, "", "backlog (messages)", "stream sequence");
+    printf("%-*s  %10s  %12s  %11s  %14s  %14s\n", w, "consumer", "pending", "ack_pending",
+           "redelivered", "last_delivered", "ack_floor");
     for (int i = 0; i < l->Count; i++) {
         const jsConsumerInfo *c = l->List[i];
-        printf("%-*s  %12" PRIu64 "  %15" PRId64 "  %12" PRIu64 "  %12" PRIu64 "  %11" PRId64 "\n",
-               w, c->Name, c->NumPending, c->NumAckPending, c->Delivered.Stream,
-               c->AckFloor.Stream, c->NumRedelivered);
+        printf("%-*s  %10" PRIu64 "  %12" PRId64 "  %11" PRId64 "  %14" PRIu64 "  %14" PRIu64
+               "\n",
+               w, c->Name, c->NumPending, c->NumAckPending, c->NumRedelivered, c->Delivered.Stream,
+               c->AckFloor.Stream);
     }
 }
 

@@ -342,12 +342,9 @@ static void print_summary(publisher *p, size_t skipped, double secs)
         snprintf(line + n, sizeof line - (size_t)n, ", %zu messages retried", p->retried_msgs);
     if (p->progress)
         fputs("\r\033[K", stderr);
+    /* once, on stdout: a log keeping both streams (2>&1) would show a copy twice */
     printf("%s\n", line);
     fflush(stdout);
-    /* stderr copy for logs that only keep stderr; skip when both are the
-     * same terminal to avoid printing it twice */
-    if (!p->cfg.quiet && !(isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)))
-        fprintf(stderr, "%s\n", line);
 }
 
 void pub_abort(publisher *p)

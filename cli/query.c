@@ -1,5 +1,6 @@
 /* query: core NATS request/reply against the worker's dm.v1.* services,
- * with JSON or msgpack bodies, table or JSON display and --all paging. */
+ * with JSON or msgpack bodies (typed, from a file or stdin), table or JSON display and
+ * --all paging (every row: JSON lines or one table). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "args.h"
 #include "codec/enc.h"
 #include "commands.h"
+#include "input.h"
 #include "request.h"
 #include "table.h"
 #include "timeutil.h"
@@ -103,72 +105,46 @@ static int query_once(natsConnection *nc, const global_opts *g, const query_args
 
 /* ---- --all: follow next_cursor --------------------------------------------------- */
 
+/* --json writes each page's rows as JSON lines while paging, so an export of any size
+ * needs memory for one page only; the table needs every row first to size its columns. */
 typedef struct pager {
-    cJSON *head[TABLE_HEAD];
-    cJSON *tail[TABLE_TAIL]; /* ring of the latest rows after the head */
-    size_t rows, pages;
+    cJSON *rows; /* table mode: every row, in order */
+    size_t nrows, pages;
+    bool progress; /* stderr is a terminal */
+    double t0;
     char who[128];
 } pager;
 
-static void pager_add(pager *p, const cJSON *row)
+static void pager_page(pager *p, const query_args *a, cJSON *data)
 {
-    cJSON *dup = cJSON_Duplicate(row, 1);
-    if (p->rows < TABLE_HEAD) {
-        p->head[p->rows] = dup;
-    } else {
-        size_t slot = (p->rows - TABLE_HEAD) % TABLE_TAIL;
-        cJSON_Delete(p->tail[slot]);
-        p->tail[slot] = dup;
+    p->pages++;
+    for (cJSON *row = cJSON_IsArray(data) ? data->child : NULL; row; row = row->next) {
+        p->nrows++;
+        if (a->json)
+            print_json_line(row);
     }
-    p->rows++;
-}
-
-static void pager_free(pager *p)
-{
-    for (int i = 0; i < TABLE_HEAD; i++)
-        cJSON_Delete(p->head[i]);
-    for (int i = 0; i < TABLE_TAIL; i++)
-        cJSON_Delete(p->tail[i]);
-}
-
-/* head rows, then tail rows oldest first */
-static size_t pager_rows(const pager *p, const cJSON **out)
-{
-    size_t n = 0, nh = p->rows < TABLE_HEAD ? p->rows : TABLE_HEAD;
-    for (size_t i = 0; i < nh; i++)
-        out[n++] = p->head[i];
-    size_t nt = p->rows > TABLE_HEAD ? p->rows - TABLE_HEAD : 0;
-    if (nt > TABLE_TAIL)
-        nt = TABLE_TAIL;
-    size_t start = p->rows > TABLE_HEAD + TABLE_TAIL ? (p->rows - TABLE_HEAD) % TABLE_TAIL : 0;
-    for (size_t i = 0; i < nt; i++)
-        out[n++] = p->tail[(start + i) % TABLE_TAIL];
-    return n;
+    if (!a->json && cJSON_IsArray(data)) {
+        /* move the page's rows over instead of copying them */
+        cJSON *row;
+        while ((row = cJSON_DetachItemFromArray(data, 0)) != NULL)
+            cJSON_AddItemToArray(p->rows, row);
+    }
+    if (p->progress) {
+        double s = (tu_now_ms() - p->t0) / 1000;
+        fprintf(stderr, "\r\033[K%zu rows, %zu pages, %.1f s (%.0f rows/s)", p->nrows, p->pages,
+                s, s > 0 ? (double)p->nrows / s : 0.0);
+        fflush(stderr);
+    }
 }
 
 static void pager_print(const pager *p, const query_args *a, double ms)
 {
-    const cJSON *rows[TABLE_HEAD + TABLE_TAIL];
-    size_t n = pager_rows(p, rows);
-    if (a->json) {
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddNumberToObject(o, "rows", (double)p->rows);
-            cJSON_AddNumberToObject(o, "pages", (double)p->pages);
-            cJSON_AddNumberToObject(o, "time_ms", (double)(long long)(ms * 100) / 100);
-            cJSON_AddStringToObject(o, "served_by", p->who);
-            if (n > 0) {
-                cJSON_AddItemToObject(o, "first", cJSON_Duplicate(rows[0], 1));
-                cJSON_AddItemToObject(o, "last", cJSON_Duplicate(rows[n - 1], 1));
-            }
-            print_json_line(o);
-            cJSON_Delete(o);
-        }
-    } else {
-        table_print_rows(stdout, rows, n, TABLE_HEAD, p->rows - n);
-    }
+    if (p->progress)
+        fputs("\r\033[K", stderr);
+    if (!a->json)
+        table_print_array(stdout, p->rows);
     fflush(stdout);
-    print_stats(a->json ? stderr : stdout, p->who, p->rows, ms, (long)p->pages);
+    print_stats(a->json ? stderr : stdout, p->who, p->nrows, ms, (long)p->pages);
 }
 
 /* Stores a copy of `cursor` as tree["cursor"]; false if it did not advance. */
@@ -189,10 +165,14 @@ static bool set_cursor(cJSON *tree, const cJSON *cursor)
 
 static int query_all(natsConnection *nc, const global_opts *g, const query_args *a, cJSON *tree)
 {
-    pager p;
-    memset(&p, 0, sizeof p);
+    pager p = {.rows = a->json ? NULL : cJSON_CreateArray(),
+               .progress = isatty(STDERR_FILENO),
+               .t0 = tu_now_ms()};
+    if (!a->json && !p.rows) {
+        fprintf(stderr, "dmctl: out of memory\n");
+        return EXIT_FAIL;
+    }
     int rc = EXIT_OK;
-    double t0 = tu_now_ms();
     for (;;) {
         reply r;
         if (do_request(nc, g, a, tree, &r) != EXIT_OK) {
@@ -205,10 +185,7 @@ static int query_all(natsConnection *nc, const global_opts *g, const query_args 
             break;
         }
         served_by(&r, p.who, sizeof p.who);
-        p.pages++;
-        const cJSON *d = json_member(r.json, "data");
-        for (const cJSON *row = cJSON_IsArray(d) ? d->child : NULL; row; row = row->next)
-            pager_add(&p, row);
+        pager_page(&p, a, cJSON_GetObjectItemCaseSensitive(r.json, "data"));
         const cJSON *next = next_cursor(r.json);
         bool more = next && p.pages < MAX_PAGES;
         if (more && !set_cursor(tree, next)) {
@@ -220,8 +197,10 @@ static int query_all(natsConnection *nc, const global_opts *g, const query_args 
             break;
     }
     if (rc == EXIT_OK)
-        pager_print(&p, a, tu_now_ms() - t0);
-    pager_free(&p);
+        pager_print(&p, a, tu_now_ms() - p.t0);
+    else if (p.progress)
+        fputc('\n', stderr);
+    cJSON_Delete(p.rows);
     return rc;
 }
 
@@ -246,8 +225,8 @@ int cmd_query(global_opts *g, int argc, char **argv)
     if (r != ARGS_OK)
         return EXIT_USAGE;
     if (npos < 1) {
-        fprintf(stderr, "dmctl query: usage: query SUBJECT [JSON] [--msgpack] [--json|--table] "
-                        "[--all]\n");
+        fprintf(stderr, "dmctl query: usage: query SUBJECT [JSON|@FILE|-] [--msgpack] "
+                        "[--json|--table] [--all]\n");
         return EXIT_USAGE;
     }
     if (a.json && a.table) {
@@ -255,8 +234,21 @@ int cmd_query(global_opts *g, int argc, char **argv)
         return EXIT_USAGE;
     }
     a.subject = pos[0];
-    if (npos > 1)
-        a.body = pos[1];
+    dm_buf body;
+    dm_buf_init(&body);
+    if (npos > 1) {
+        if (!input_read(argv[0], pos[1], &body)) {
+            dm_buf_free(&body);
+            return EXIT_FAIL;
+        }
+        dm_buf_put(&body, "", 1); /* the request text is a C string */
+        if (body.oom) {
+            fprintf(stderr, "dmctl query: out of memory\n");
+            dm_buf_free(&body);
+            return EXIT_FAIL;
+        }
+        a.body = (const char *)body.data;
+    }
     if (!a.json && !a.table)
         a.json = !isatty(STDOUT_FILENO);
 
@@ -264,9 +256,10 @@ int cmd_query(global_opts *g, int argc, char **argv)
     if (a.msgpack || a.all) {
         tree = cJSON_Parse(a.body);
         if (!tree || (a.all && !cJSON_IsObject(tree))) {
-            fprintf(stderr, "dmctl query: request must be a valid JSON %s: %s\n",
-                    a.all ? "object" : "value", a.body);
+            fprintf(stderr, "dmctl query: request must be a valid JSON %s: %.200s%s\n",
+                    a.all ? "object" : "value", a.body, strlen(a.body) > 200 ? "..." : "");
             cJSON_Delete(tree);
+            dm_buf_free(&body);
             return EXIT_USAGE;
         }
     }
@@ -276,5 +269,6 @@ int cmd_query(global_opts *g, int argc, char **argv)
         rc = a.all ? query_all(nc, g, &a, tree) : query_once(nc, g, &a, tree);
     dm_disconnect(nc);
     cJSON_Delete(tree);
+    dm_buf_free(&body);
     return rc;
 }

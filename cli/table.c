@@ -12,7 +12,9 @@
 #define CELL 64
 #define MAX_COLS 16
 
-typedef enum { F_TIME, F_TIME_MS, F_AUTO } col_fmt;
+/* F_STAT: a computed statistic, whose float noise (1.3924982352941178) would only widen
+ * the table: six significant digits. */
+typedef enum { F_TIME, F_TIME_MS, F_AUTO, F_STAT } col_fmt;
 
 typedef struct col {
     const char *title;
@@ -20,20 +22,35 @@ typedef struct col {
     col_fmt fmt;
 } col;
 
+/* Every time column is UTC: the worker stores and answers Unix milliseconds. */
 static const col candle_cols[] = {
-    {"time", "timestamp", F_TIME}, {"open", "open", F_AUTO},   {"high", "high", F_AUTO},
+    {"time (UTC)", "timestamp", F_TIME}, {"open", "open", F_AUTO},   {"high", "high", F_AUTO},
     {"low", "low", F_AUTO},        {"close", "close", F_AUTO}, {"volume", "volume", F_AUTO},
     {"source", "source", F_AUTO},
 };
 static const col tick_cols[] = {
-    {"time", "timestamp", F_TIME_MS}, {"bid", "bid", F_AUTO},       {"ask", "ask", F_AUTO},
+    {"time (UTC)", "timestamp", F_TIME_MS}, {"bid", "bid", F_AUTO},       {"ask", "ask", F_AUTO},
     {"spread", "spread", F_AUTO},     {"source", "source", F_AUTO},
 };
 static const col event_cols[] = {
-    {"time", "timestamp", F_TIME},     {"country", "country", F_AUTO},
+    {"time (UTC)", "timestamp", F_TIME}, {"country", "country", F_AUTO},
     {"impact", "impact", F_AUTO},      {"event_name", "event_name", F_AUTO},
     {"actual", "actual", F_AUTO},      {"forecast", "forecast", F_AUTO},
     {"previous", "previous", F_AUTO},
+};
+
+/* dm.v1.aggregates rows: one period each, every statistic the worker computes. */
+static const col aggregate_cols[] = {
+    {"period_start (UTC)", "period_start", F_TIME},
+    {"open", "open", F_AUTO},
+    {"high", "high", F_AUTO},
+    {"low", "low", F_AUTO},
+    {"close", "close", F_AUTO},
+    {"mean", "mean", F_STAT},
+    {"stddev_returns", "stddev_returns", F_STAT},
+    {"range", "range", F_STAT},
+    {"volume", "volume", F_AUTO},
+    {"count", "count", F_AUTO},
 };
 
 static bool has(const cJSON *row, const char *key)
@@ -46,7 +63,10 @@ static size_t choose_columns(const cJSON *first, col *cols)
 {
     const col *src = NULL;
     size_t n = 0;
-    if (cJSON_IsObject(first) && has(first, "open") && has(first, "close")) {
+    if (cJSON_IsObject(first) && has(first, "period_start")) {
+        src = aggregate_cols;
+        n = sizeof aggregate_cols / sizeof aggregate_cols[0];
+    } else if (cJSON_IsObject(first) && has(first, "open") && has(first, "close")) {
         src = candle_cols;
         n = sizeof candle_cols / sizeof candle_cols[0];
     } else if (cJSON_IsObject(first) && has(first, "bid") && has(first, "ask")) {
@@ -99,6 +119,10 @@ static void cell(const cJSON *row, const col *c, char *out)
         tu_fmt_utc(out, (int64_t)v->valuedouble, c->fmt == F_TIME_MS);
         return;
     }
+    if (c->fmt == F_STAT && cJSON_IsNumber(v)) {
+        snprintf(out, CELL, "%.6g", v->valuedouble);
+        return;
+    }
     table_cell_text(v, out, CELL);
 }
 
@@ -125,8 +149,7 @@ static void print_line(FILE *out, char (*cells)[CELL], const int *w, const bool 
     fputc('\n', out);
 }
 
-void table_print_rows(FILE *out, const cJSON *const *rows, size_t n, size_t gap_at,
-                      size_t gap_rows)
+void table_print_rows(FILE *out, const cJSON *const *rows, size_t n)
 {
     if (n == 0) {
         fprintf(out, "(no rows)\n");
@@ -144,7 +167,8 @@ void table_print_rows(FILE *out, const cJSON *const *rows, size_t n, size_t gap_
     for (size_t c = 0; c < ncols; c++) {
         snprintf(cells[c], CELL, "%s", cols[c].title);
         w[c] = (int)strlen(cells[c]);
-        right[c] = cols[c].fmt == F_AUTO && numeric_column(rows, n, &cols[c]);
+        right[c] = (cols[c].fmt == F_AUTO || cols[c].fmt == F_STAT) &&
+                   numeric_column(rows, n, &cols[c]);
     }
     for (size_t r = 0; r < n; r++)
         for (size_t c = 0; c < ncols; c++) {
@@ -154,28 +178,23 @@ void table_print_rows(FILE *out, const cJSON *const *rows, size_t n, size_t gap_
                 w[c] = (int)strlen(t);
         }
     print_line(out, cells, w, right, ncols);
-    for (size_t r = 0; r < n; r++) {
-        if (gap_rows > 0 && r == gap_at)
-            fprintf(out, "... %zu rows ...\n", gap_rows);
+    for (size_t r = 0; r < n; r++)
         print_line(out, cells + (r + 1) * ncols, w, right, ncols);
-    }
     free(cells);
 }
 
 void table_print_array(FILE *out, const cJSON *arr)
 {
     size_t n = (size_t)cJSON_GetArraySize(arr);
-    size_t show = n > TABLE_HEAD + TABLE_TAIL ? TABLE_HEAD + TABLE_TAIL : n;
-    const cJSON **rows = calloc(show ? show : 1, sizeof *rows);
+    const cJSON **rows = calloc(n ? n : 1, sizeof *rows);
     if (!rows) {
         fprintf(stderr, "dmctl: out of memory\n");
         return;
     }
-    size_t i = 0, k = 0;
-    for (const cJSON *c = arr->child; c; c = c->next, i++)
-        if (show == n || i < TABLE_HEAD || i >= n - TABLE_TAIL)
-            rows[k++] = c;
-    table_print_rows(out, rows, k, TABLE_HEAD, n - show);
+    size_t k = 0;
+    for (const cJSON *c = arr->child; c && k < n; c = c->next)
+        rows[k++] = c;
+    table_print_rows(out, rows, k);
     free(rows);
 }
 
@@ -185,6 +204,23 @@ static bool listed(const char *key, const char *const *list)
         if (strcmp(key, *list) == 0)
             return true;
     return false;
+}
+
+/* Members that hold a time as Unix milliseconds in the worker's replies. */
+static bool time_member(const cJSON *c)
+{
+    static const char *const names[] = {"timestamp", "period_start", "start_timestamp",
+                                        "window_start", "window_end", NULL};
+    return cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble < 1e15 &&
+           listed(c->string, names);
+}
+
+/* Like the rows: seconds, and milliseconds only when the time has them (ticks do). */
+static void fmt_time_member(const cJSON *c, char *out)
+{
+    int64_t ms = (int64_t)c->valuedouble;
+    tu_fmt_utc(out, ms, ms % 1000 != 0);
+    strcat(out, " UTC");
 }
 
 static void print_flat(FILE *out, const cJSON *obj, const char *prefix, const char *const *skip)
@@ -199,7 +235,10 @@ static void print_flat(FILE *out, const cJSON *obj, const char *prefix, const ch
             continue;
         }
         char val[1024];
-        table_cell_text(c, val, sizeof val);
+        if (time_member(c))
+            fmt_time_member(c, val);
+        else
+            table_cell_text(c, val, sizeof val);
         fprintf(out, "%s: %s\n", key, val);
     }
 }

@@ -8,18 +8,16 @@
 
 #include <cJSON.h>
 
-#define TABLE_HEAD 10 /* with more than HEAD+TAIL rows the middle is elided */
-#define TABLE_TAIL 10
+/* Prints every row of rows[0..n): candle, tick, event and aggregate rows in fixed columns
+ * with times as "YYYY-MM-DD HH:MM:SS" under a "(UTC)" title, other rows in the first
+ * row's keys. */
+void table_print_rows(FILE *out, const cJSON *const *rows, size_t n);
 
-/* Prints rows[0..n); if gap_rows > 0 a "... gap_rows rows ..." line goes
- * before rows[gap_at]. Columns are chosen from the first row's keys. */
-void table_print_rows(FILE *out, const cJSON *const *rows, size_t n, size_t gap_at,
-                      size_t gap_rows);
-
-/* A JSON array of rows, eliding the middle when it is long. */
+/* Every row of a JSON array, as table_print_rows. */
 void table_print_array(FILE *out, const cJSON *arr);
 
-/* "key: value" lines, nested objects flattened as "a.b: value"; top-level
+/* "key: value" lines, nested objects flattened as "a.b: value", times (timestamp,
+ * period_start...) as "YYYY-MM-DD HH:MM:SS[.mmm] UTC"; top-level
  * members named in the NULL-terminated `skip` list (may be NULL) are left out. */
 void table_print_object(FILE *out, const cJSON *obj, const char *const *skip);
 

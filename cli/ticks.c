@@ -99,15 +99,18 @@ static double price_by_distance(const double v[4], double frac)
     return v[3];
 }
 
-/* 0.1 to 2 pips, skewed towards tight spreads like a liquid market. */
-static int64_t spread_points(const symbol *sym, uint64_t *rng)
+/* A spread relative to the price, 0.1 to 2 basis points of it, skewed towards tight
+ * spreads like a liquid market: a fixed pip would give gold at 2,641 the spread of
+ * EUR/USD at 1.10. Never below one point, so ask > bid. */
+#define SPREAD_MIN_BP 0.1
+#define SPREAD_MAX_BP 2.0
+
+static int64_t spread_points(const symbol *sym, double price, uint64_t *rng)
 {
-    int64_t pip_pts = price_to_points(sym, sym->pip); /* 10 with 5 or 3 decimals */
-    int64_t min_pts = pip_pts / 10 > 0 ? pip_pts / 10 : 1;
-    int64_t max_pts = pip_pts * 2;
     double u = unit(rng) * unit(rng);
-    int64_t pts = min_pts + (int64_t)(u * (double)(max_pts - min_pts + 1));
-    return pts > max_pts ? max_pts : pts;
+    double bp = SPREAD_MIN_BP + u * (SPREAD_MAX_BP - SPREAD_MIN_BP);
+    int64_t pts = price_to_points(sym, price * bp * 1e-4);
+    return pts > 0 ? pts : 1;
 }
 
 bool ticks_from_m1(const symbol *sym, const candle *c, int k, tick *out)
@@ -127,7 +130,7 @@ bool ticks_from_m1(const symbol *sym, const candle *c, int k, tick *out)
         double price = k >= 4 ? price_on_path(v, idx, i)
                               : price_by_distance(v, k == 1 ? 1.0 : (double)i / (k - 1));
         int64_t bid_pts = price_to_points(sym, price);
-        int64_t spr_pts = spread_points(sym, &rng);
+        int64_t spr_pts = spread_points(sym, price, &rng);
         if (bid_pts <= 0)
             return false;
         out[i].ts = c->ts + start + jitter;
