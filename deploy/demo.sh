@@ -58,8 +58,11 @@ q() {
 q dm.v1.tick.latest '{"symbol":"EUR/USD"}'
 q dm.v1.candles.latest '{"symbol":"EUR/USD","timeframe":"1h","limit":5}'
 q dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2020-03-09","end_date":"2020-03-10"}'
-printf '\n$ dmctl query dm.v1.candles.history <ten years, every page> --all   (msgpack)\n'
-service query dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2010-01-01","end_date":"2022-01-01","page_size":10000}' --all --msgpack --table
+printf '\n$ dmctl query dm.v1.candles.history <ten years, every page> --all --json > .stack/eurusd-1h.ndjson   (msgpack on the wire)\n'
+service query dm.v1.candles.history '{"symbol":"EUR/USD","timeframe":"1h","start_date":"2010-01-01","end_date":"2022-01-01","page_size":10000}' --all --msgpack --json >"${DM_STACK_DIR:-.stack}/eurusd-1h.ndjson"
+echo "$(wc -l <"${DM_STACK_DIR:-.stack}/eurusd-1h.ndjson") rows, one JSON object per line; the first and the last:"
+head -1 "${DM_STACK_DIR:-.stack}/eurusd-1h.ndjson"
+tail -1 "${DM_STACK_DIR:-.stack}/eurusd-1h.ndjson"
 q dm.v1.events '{"start_date":"2026-04-01","end_date":"2026-05-02","country":"US","impact":"high"}'
 printf '\n$ DM_NATS_URL=$DM_NATS_SERVICE_URL dmctl patterns --symbol EUR/USD --at "2020-03-09 10:00" --window 32 --limit 5\n'
 service patterns --symbol EUR/USD --at "2020-03-09 10:00" --window 32 --limit 5
