@@ -336,7 +336,13 @@ static void on_link(dm_link_event ev, void *ctx)
     worker *w = ctx;
     dm_fresh *f = dm_l1_cache_fresh(w->l1);
     if (ev == DM_LINK_DOWN) {
+        /* Deaf to commits and unable to commit, while requests may still arrive on the
+         * replies connection: no source counts as current until the reconnect's catch-up
+         * says so, so reads answer 503 rather than a value older than an acked one. */
         dm_fresh_suspend(f);
+        for (int b = 0; b < DM_BK_COUNT; b++)
+            for (int cls = 0; cls < DM_FRESH_CLASSES; cls++)
+                dm_fresh_set_caught_up(f, (dm_backend_id)b, (dm_fresh_class)cls, false);
         return;
     }
     DM_INFO("fresh", "%s: L1 and the series store start over",
