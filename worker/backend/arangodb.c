@@ -387,19 +387,6 @@ dm_bstatus dm_arango_available(dm_arango *a, dm_err *err)
 
 /* ---- life cycle ---------------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_cleanup_at_exit(void)
-{
-    curl_global_cleanup();
-}
-
-static void curl_init_once(void)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
-        atexit(curl_cleanup_at_exit);
-}
-
 /* Base url without credentials or trailing '/', and "host[:port]" for messages. */
 static bool parse_url(dm_arango *a, const char *url)
 {
@@ -428,7 +415,7 @@ static bool printable_field(const char *s)
 
 dm_arango *dm_arango_open(const dm_arango_config *cfg, dm_err *err)
 {
-    pthread_once(&curl_once, curl_init_once);
+    dm_backend_curl_init();
     dm_arango *a = calloc(1, sizeof *a);
     if (a == NULL) {
         dm_fail(err, DM_E_INTERNAL, "", "out of memory");

@@ -1,5 +1,7 @@
 #include "backend.h"
 
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,4 +114,66 @@ bool dm_period_parse(const char *s, dm_period *out)
         }
     }
     return false;
+}
+
+/* ---- libcurl, shared by the HTTP adapters (ClickHouse, Weaviate, ArangoDB) ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_cleanup_at_exit(void)
+{
+    curl_global_cleanup();
+}
+
+static void curl_init_once(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+        atexit(curl_cleanup_at_exit);
+}
+
+void dm_backend_curl_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+}
+
+dm_pattern_match *dm_pattern_vec_push(dm_pattern_vec *vec)
+{
+    dm_pattern_match *p = grow(vec->v, &vec->cap, vec->n, sizeof *vec->v);
+    if (p == NULL)
+        return NULL;
+    vec->v = p;
+    return memset(&vec->v[vec->n++], 0, sizeof *p);
+}
+
+void dm_pattern_vec_free(dm_pattern_vec *vec)
+{
+    free(vec->v);
+    vec->v = NULL;
+    vec->n = vec->cap = 0;
+}
+
+dm_corr_entry *dm_corr_vec_push(dm_corr_vec *vec)
+{
+    dm_corr_entry *p = grow(vec->v, &vec->cap, vec->n, sizeof *vec->v);
+    if (p == NULL)
+        return NULL;
+    vec->v = p;
+    return memset(&vec->v[vec->n++], 0, sizeof *p);
+}
+
+void dm_corr_vec_free(dm_corr_vec *vec)
+{
+    free(vec->v);
+    vec->v = NULL;
+    vec->n = vec->cap = 0;
+}
+
+void dm_graph_answer_free(dm_graph_answer *g)
+{
+    free(g->nodes);
+    free(g->edges);
+    free(g->mst);
+    free(g->cluster_symbols);
+    free(g->cluster_len);
+    memset(g, 0, sizeof *g);
 }

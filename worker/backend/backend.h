@@ -268,6 +268,9 @@ static inline dm_bstatus dm_backend_ping(dm_backend *b, dm_err *err)
     return b->ops->ping ? b->ops->ping(b, err) : dm_backend_not_offered(b, "ping", err);
 }
 
+/* curl_global_init, once per process, for the HTTP adapters (thread-safe). */
+void dm_backend_curl_init(void);
+
 static inline void dm_backend_destroy(dm_backend *b)
 {
     if (b)

@@ -136,21 +136,9 @@ void ch_first_line(const dm_buf *b, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_cleanup_at_exit(void)
-{
-    curl_global_cleanup();
-}
-
-static void curl_init_once(void)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
-        atexit(curl_cleanup_at_exit);
-}
-
 bool ch_http_open(clickhouse *ch, curl_write_callback on_body)
 {
-    pthread_once(&curl_once, curl_init_once);
+    dm_backend_curl_init();
     dm_buf_init(&ch->reply);
     dm_buf_init(&ch->target);
     CURL *c = ch->curl = curl_easy_init();

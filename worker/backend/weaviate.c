@@ -159,18 +159,6 @@ void dm_weaviate_close(dm_weaviate *w)
     free(w);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_cleanup_at_exit(void)
-{
-    curl_global_cleanup();
-}
-
-static void curl_init_once(void)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
-        atexit(curl_cleanup_at_exit);
-}
-
 /* Base url without credentials, query or trailing '/', and "host[:port]" for messages. */
 static bool parse_url(dm_weaviate *w, const char *url)
 {
@@ -251,7 +239,7 @@ static bool set_headers(dm_weaviate *w, const char *api_key)
 
 dm_weaviate *dm_weaviate_open(const dm_weaviate_config *cfg, dm_err *err)
 {
-    pthread_once(&curl_once, curl_init_once);
+    dm_backend_curl_init();
     dm_weaviate *w = calloc(1, sizeof *w);
     if (w == NULL) {
         wv_oom(err);
