@@ -79,7 +79,7 @@ cleanup() {
     trap - EXIT INT TERM
     [[ -n $LOAD_PID ]] && kill "$LOAD_PID" 2>/dev/null
     "$STACK" stop >/dev/null 2>&1 || true
-    if ((rc != 0)) && [[ -d $WORK ]]; then
+    if { ((rc != 0)) || [[ -n ${DM_FAULT_KEEP:-} ]]; } && [[ -d $WORK ]]; then
         # Keep what explains a failure: the load's output and the logs of workers and NATS.
         local keep=/tmp/dm-fault-logs.$$ f
         mkdir -p "$keep"
@@ -203,16 +203,29 @@ load_finish() {
 # ------------------------------------------------------------------ cases ---
 # The killed worker's unacked batches come back after the consumers' AckWait (10 s): a
 # value it held is written then, so a read may lag by that much.
+# The victim is the worker writing candles to PostgreSQL (the last to log taking that
+# lease): its death hands the candle leases over, the hardest part to get right.
+lease_holder() {
+    local w best='' at='' t
+    for w in w1 w2; do
+        t=$(grep -h 'lease: timescale-candle: this worker writes it now' \
+            "$DM_STACK_DIR/workers/$w.log" 2>/dev/null | tail -n 1 | cut -d' ' -f1)
+        [[ -n $t && ( -z $at || $t > $at ) ]] && best=$w at=$t
+    done
+    printf '%s' "${best:-w1}"
+}
+
 case_worker_kill() {
     load_start worker-kill FK 12 3000 "$DM_NATS_URL" 15000
     sleep 3
-    local pid
-    pid=$(worker_pid w1) || die "worker-kill: w1 is not running"
+    local pid victim
+    victim=$(lease_holder)
+    pid=$(worker_pid "$victim") || die "worker-kill: $victim is not running"
     fault_begins
     kill -KILL "$pid"
-    note "w1 (pid $pid) killed"
+    note "$victim (pid $pid), the candle writer, killed"
     sleep 2
-    "$STACK" start-worker w1 >&2
+    "$STACK" start-worker "$victim" >&2
     fault_ends
 }
 

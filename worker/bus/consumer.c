@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "pipeline/coherence.h"
+#include "hand.h"
 #include "lease.h"
 #include "pull.h"
 #include "util/log.h"
@@ -16,12 +17,14 @@
 
 #define NS_PER_MS 1000000LL
 #define DM_ACK_WAIT_S 10 /* a batch commits in milliseconds; a dead worker's batch returns in 10 s */
-/* Candles: a dead lease holder's batch must be due again before its lease expires, so the
- * next holder meets it first (bus/lease.h): deliveries come at most about a second after a
- * renewal (the idle wait, ClickHouse's linger), and 1 + 2 < the lease's 4 s. */
+/* Candles: a dead lease holder's messages come back to the next holder this long after
+ * their delivery, which is before its lease expires (bus/lease.h). */
 #define DM_ORDERED_ACK_WAIT_MS 2000
 #define DM_IDLE_WAIT_MS 500
 #define DM_BULK_BATCH 8 /* bulk messages carry up to 10,000 candles each */
+/* A takeover waits this long at most for a predecessor's messages to come back (they do
+ * after their AckWait, unless a stalled worker keeps renewing them). */
+#define DM_GATHER_MAX_MS 10000
 
 struct dm_consumer {
     dm_bus *bus;
@@ -41,7 +44,17 @@ struct dm_consumer {
     int failures; /* consecutive failed batches, for backoff */
     dm_ingest_msg *msgs;
     natsMsg **batch; /* the NATS message of each msgs[i] */
+    int *batch_at;   /* batch[k] is got[batch_at[k]] of process() */
     size_t msgs_cap;
+    /* Ordered kinds (bus/hand.h): what this worker holds, in stream order; whether a
+     * delivery may be elsewhere (a predecessor's, or lost with a connection) so nothing
+     * is written before it is back in hand; the consumer sequence of the last delivery;
+     * the newest stream sequence settled since this worker took the lease. */
+    dm_hand hand;
+    bool *keep; /* per message handed to process(): held for another attempt */
+    bool must_gather;
+    bool exact; /* everything outstanding was in hand when writing began: settled_seq holds */
+    uint64_t last_cseq, settled_seq;
 };
 
 static int batch_size(const dm_consumer *c)
@@ -55,14 +68,6 @@ static int batch_size(const dm_consumer *c)
 static bool ordered(const dm_consumer *c)
 {
     return c->kind == DM_KIND_CANDLE || c->kind == DM_KIND_CANDLES;
-}
-
-/* A write the backend could not take goes back at once for an ordered consumer: its lease
- * makes it the only fetcher, its next fetch takes redeliveries first, and the pause after a
- * failed batch is the backoff. Others wait out the delay while newer messages proceed. */
-static int64_t retry_delay_ms(dm_consumer *c, int64_t ms)
-{
-    return ordered(c) ? 0 : ms;
 }
 
 static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
@@ -182,7 +187,19 @@ static int64_t retry_budget_ms(const dm_consumer *c)
     return (ordered(c) ? DM_ORDERED_ACK_WAIT_MS : DM_ACK_WAIT_S * 1000) / 2;
 }
 
-static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned counts[3])
+/* A message to try again. An ordered consumer keeps it in hand (keep non-NULL): handed
+ * back, it would come again behind newer messages already delivered to this worker.
+ * Others hand it back with a delay while newer messages proceed. */
+static void again(dm_consumer *c, natsMsg *m, int64_t delay_ms, unsigned counts[3], bool *keep)
+{
+    if (keep)
+        *keep = true;
+    else
+        dm_pull_nak(c->pull, m, delay_ms);
+    counts[2]++;
+}
+
+static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned counts[3], bool *keep)
 {
     bool ok = true;
     for (size_t r = 0; r < im->n_rejects && ok; r++) {
@@ -190,8 +207,7 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
         ok = rj->payload && dead_letter(c, m, rj->payload, strlen(rj->payload), &rj->err, rj->index, false);
     }
     if (!ok) {
-        dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
-        counts[2]++;
+        again(c, m, 1000, counts, keep);
         return;
     }
     switch (im->verdict) {
@@ -206,13 +222,11 @@ static void settle(dm_consumer *c, natsMsg *m, dm_ingest_msg *im, unsigned count
             DM_INFO("ingest", "%s: dead-lettered %s: %s [%s:%d]", c->durable, im->subject,
                     im->err.message, im->err.file ? im->err.file : "?", im->err.line);
         } else {
-            dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
-            counts[2]++;
+            again(c, m, 1000, counts, keep);
         }
         break;
     case DM_V_RETRY:
-        dm_pull_nak(c->pull, m, retry_delay_ms(c, backoff_ms(c)));
-        counts[2]++;
+        again(c, m, backoff_ms(c), counts, keep);
         break;
     }
 }
@@ -264,13 +278,17 @@ static bool reserve_msgs(dm_consumer *c, size_t n)
     if (b == NULL)
         return false;
     c->batch = b;
+    int *at = realloc(c->batch_at, n * sizeof *at);
+    if (at == NULL)
+        return false;
+    c->batch_at = at;
     c->msgs_cap = n;
     return true;
 }
 
 /* A message this consumer has seen more often than the strategy allows leaves the stream
  * for the DLQ (one entry per backend: another backend may have stored it fine). */
-static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts[3])
+static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts[3], bool *keep)
 {
     dm_pull_meta meta;
     if (!dm_pull_meta_of(m, &meta))
@@ -287,23 +305,29 @@ static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts
         counts[1]++;
         DM_WARN("ingest", "%s: dead-lettered %s: %s", c->durable, natsMsg_GetSubject(m), e.message);
     } else {
-        dm_pull_nak(c->pull, m, retry_delay_ms(c, 1000));
-        counts[2]++;
+        again(c, m, 1000, counts, keep);
     }
     return true;
 }
 
-static void process(dm_consumer *c, natsMsg **got, int total)
+/* Writes got[0..total). keep (ordered kinds) receives the messages held for another
+ * attempt; the others are settled (acked, dead-lettered, or handed back). */
+static void process(dm_consumer *c, natsMsg **got, int total, bool *keep)
 {
-    if (!reserve_msgs(c, (size_t)total))
-        return; /* unacked: redelivered after AckWait */
+    if (!reserve_msgs(c, (size_t)total)) {
+        for (int i = 0; keep && i < total; i++)
+            keep[i] = true;
+        c->failures++;
+        return; /* unacked: redelivered after AckWait, or kept in hand */
+    }
     unsigned counts[3] = {0, 0, 0}; /* acked, dead, retried */
     size_t n = 0;
     for (int i = 0; i < total; i++) {
         natsMsg *m = got[i];
-        if (expire_if_over_delivered(c, m, counts))
+        if (expire_if_over_delivered(c, m, counts, keep ? &keep[i] : NULL))
             continue;
         dm_ingest_msg *im = &c->msgs[n];
+        c->batch_at[n] = i;
         c->batch[n++] = m;
         memset(im, 0, sizeof *im);
         im->subject = natsMsg_GetSubject(m);
@@ -323,7 +347,7 @@ static void process(dm_consumer *c, natsMsg **got, int total)
             .depth = c->st->cache.candle_cache_depth};
         dm_ingest_batch(c->ingest, c->msgs, n, &opts);
         for (size_t k = 0; k < n; k++)
-            settle(c, c->batch[k], &c->msgs[k], counts);
+            settle(c, c->batch[k], &c->msgs[k], counts, keep ? &keep[c->batch_at[k]] : NULL);
     }
     dm_metrics_ingest((int)c->kind, c->backend->id, counts[0], counts[1], counts[2]);
     report_backend(c, n);
@@ -348,18 +372,155 @@ static void sleep_interruptible(dm_consumer *c, int64_t ms)
     dm_sleep_ms(ms, &c->stop);
 }
 
-/* A lease just taken over from a worker that died may leave messages it had been
- * delivered and never settled. They must be written before anything newer, and they are
- * fetched first only once their AckWait has run out: when any are outstanding, wait that
- * long before the first fetch. (A worker that stopped cleanly handed its messages back.) */
-static void wait_for_predecessor(dm_consumer *c)
+/* ---- ordered kinds: one writer, in stream order ----------------------------------- */
+
+/* Everything in hand goes back to the stream at once, then whatever the open pull request
+ * still brings: the next writer (this worker again, or another) collects it all before
+ * writing (gather). */
+static void hand_back(dm_consumer *c)
 {
-    dm_consumer_lag lag;
-    if (dm_bus_consumer_lag(c->bus, c->durable, &lag) && lag.ack_pending == 0)
+    for (size_t i = 0; i < c->hand.n; i++)
+        dm_pull_nak(c->pull, c->hand.msg[i], 0);
+    dm_hand_clear(&c->hand);
+    dm_pull_give_back(c->pull);
+    c->must_gather = true;
+    c->exact = false;
+    c->last_cseq = c->settled_seq = 0;
+}
+
+/* Fetched messages into the hand. A gap in the consumer's delivery counter means a
+ * delivery this worker never saw (lost with a connection): nothing is written until it is
+ * back. A message at or below what was settled since the takeover is a second delivery
+ * of it (its first was in hand before): acked again, not written again. */
+static void take_delivered(dm_consumer *c, int got)
+{
+    for (int i = 0; i < got; i++) {
+        natsMsg *m = c->fetched[i];
+        dm_pull_meta meta = {0};
+        dm_pull_meta_of(m, &meta);
+        if (c->last_cseq && meta.consumer_seq != c->last_cseq + 1 && !c->must_gather) {
+            DM_INFO("lease", "%s: deliveries %llu..%llu never reached this worker: collecting them first",
+                    c->durable, (unsigned long long)c->last_cseq + 1, (unsigned long long)meta.consumer_seq - 1);
+            c->must_gather = true;
+        }
+        if (meta.consumer_seq)
+            c->last_cseq = meta.consumer_seq;
+        if (meta.stream_seq && meta.stream_seq <= c->settled_seq &&
+            !dm_hand_has(&c->hand, meta.stream_seq)) {
+            dm_pull_ack(c->pull, m);
+            natsMsg_Destroy(m);
+        } else if (!dm_hand_add(&c->hand, m, meta.stream_seq)) {
+            natsMsg_Destroy(m); /* unacked: it comes back after its AckWait */
+            c->must_gather = true;
+        }
+    }
+}
+
+/* What is held must stay this worker's while it waits: its AckWait starts again. */
+static void renew_hand(dm_consumer *c)
+{
+    for (size_t i = 0; i < c->hand.n; i++)
+        dm_pull_progress(c->pull, c->hand.msg[i]);
+}
+
+/* Before anything is written after a takeover or a lost delivery, every message this
+ * consumer has outstanding must be in hand: a dead predecessor's come back when their
+ * AckWait runs out, and newer ones wait in hand, sorted, until then. False when the lease
+ * went meanwhile (everything handed back) or the worker stops. */
+static bool gather(dm_consumer *c)
+{
+    int64_t start = dm_mono_ms(), renewed = start;
+    for (;;) {
+        dm_consumer_lag lag;
+        if (dm_bus_consumer_lag(c->bus, c->durable, &lag) && lag.ack_pending <= c->hand.n)
+            break;
+        int64_t now = dm_mono_ms();
+        if (now - start > DM_GATHER_MAX_MS) {
+            DM_WARN("lease", "%s: %llu message(s) outstanding, %zu in hand after %d ms: writing what is in hand, "
+                             "and every later delivery as it comes",
+                    c->durable, (unsigned long long)lag.ack_pending, c->hand.n, DM_GATHER_MAX_MS);
+            c->must_gather = false;
+            c->settled_seq = 0;
+            c->exact = false;
+            return true;
+        }
+        if (atomic_load(&c->stop))
+            return false;
+        if (!dm_lease_hold(c->lease, NULL)) {
+            hand_back(c);
+            return false;
+        }
+        if (now - renewed >= DM_ORDERED_ACK_WAIT_MS / 2) {
+            renew_hand(c);
+            renewed = now;
+        }
+        take_delivered(c, dm_pull_fetch(c->pull, c->fetched, DM_FETCH_MAX, 100, 0, &c->stop));
+    }
+    int64_t took = dm_mono_ms() - start;
+    if (took >= 100)
+        DM_INFO("lease", "%s: outstanding messages collected in %lld ms: %zu in hand, in stream order",
+                c->durable, (long long)took, c->hand.n);
+    c->must_gather = false;
+    c->exact = true;
+    return true;
+}
+
+/* One step of an ordered consumer: the oldest messages in hand are written first; a batch
+ * that failed stays in front of the hand for the next attempt. */
+static void step_ordered(dm_consumer *c)
+{
+    if (c->hand.n == 0 || c->must_gather)
+        take_delivered(c, fetch(c));
+    if (c->must_gather && !gather(c))
         return;
-    DM_INFO("lease", "%s: messages of the previous writer outstanding: first fetch in %d ms",
-            c->durable, DM_ORDERED_ACK_WAIT_MS + 500);
-    sleep_interruptible(c, DM_ORDERED_ACK_WAIT_MS + 500);
+    size_t k = c->hand.n < (size_t)batch_size(c) ? c->hand.n : (size_t)batch_size(c);
+    if (k == 0)
+        return;
+    memset(c->keep, 0, k * sizeof *c->keep);
+    process(c, c->hand.msg, (int)k, c->keep);
+    for (size_t i = 0; c->exact && i < k; i++)
+        if (!c->keep[i] && c->hand.seq[i] > c->settled_seq)
+            c->settled_seq = c->hand.seq[i];
+    dm_hand_settle(&c->hand, k, c->keep);
+}
+
+/* The pause after a failed batch. A held batch keeps its lease and its messages. */
+static void pause_holding(dm_consumer *c, int64_t ms)
+{
+    for (int64_t left = ms; left > 0 && !atomic_load(&c->stop); left -= DM_LEASE_RENEW_MS) {
+        if (c->hand.n > 0) {
+            if (!dm_lease_hold(c->lease, NULL)) {
+                hand_back(c);
+                return;
+            }
+            renew_hand(c);
+        }
+        sleep_interruptible(c, left < DM_LEASE_RENEW_MS ? left : DM_LEASE_RENEW_MS);
+    }
+}
+
+/* A worker that may not write now hands back what it holds, once. */
+static void let_go(dm_consumer *c)
+{
+    if (c->lease && (c->hand.n > 0 || !c->must_gather))
+        hand_back(c);
+}
+
+static void idle(dm_consumer *c, int64_t ms)
+{
+    let_go(c);
+    dm_strategy_release(c->strategies, c->st);
+    c->st = NULL;
+    sleep_interruptible(c, ms);
+}
+
+static void step_unordered(dm_consumer *c)
+{
+    int got = fetch(c);
+    if (got > 0)
+        process(c, c->fetched, got, NULL); /* a started batch always finishes, even when stopping */
+    for (int i = 0; i < got; i++)
+        natsMsg_Destroy(c->fetched[i]);
 }
 
 static void *run(void *arg)
@@ -369,23 +530,20 @@ static void *run(void *arg)
         c->st = dm_strategy_acquire(c->strategies);
         /* Backend open: leave the messages in the stream, no fetch, until a probe passes. */
         if (c->breaker && !dm_breaker_allow(c->breaker, dm_now_ms(), c->st->perf.circuit_breaker_timeout_s)) {
+            let_go(c);
             dm_lease_release(c->lease); /* another worker may reach the backend */
-            dm_strategy_release(c->strategies, c->st);
-            c->st = NULL;
-            sleep_interruptible(c, 200);
+            idle(c, 200);
             continue;
         }
         bool taken = false;
         if (c->lease && !dm_lease_hold(c->lease, &taken)) {
             if (c->breaker) /* a probe handed to a thread that will not write goes back */
                 dm_breaker_abandon(c->breaker);
-            dm_strategy_release(c->strategies, c->st);
-            c->st = NULL;
-            sleep_interruptible(c, DM_LEASE_RENEW_MS);
+            idle(c, DM_LEASE_RENEW_MS);
             continue;
         }
-        if (taken)
-            wait_for_predecessor(c);
+        if (taken) /* a predecessor may have left messages outstanding */
+            c->must_gather = true;
         /* The probe is a ping, not a batch: a failed probe then costs no delivery, so a long
          * outage never pushes messages towards max_deliveries. */
         if (c->breaker && dm_breaker_state_of(c->breaker) == DM_BREAKER_HALF_OPEN) {
@@ -399,17 +557,18 @@ static void *run(void *arg)
             }
             DM_INFO("ingest", "%s: %s answers again: fetching", c->durable, dm_backend_label(c->backend));
         }
-        int got = fetch(c);
-        if (got > 0)
-            process(c, c->fetched, got); /* a started batch always finishes, even when stopping */
-        for (int i = 0; i < got; i++)
-            natsMsg_Destroy(c->fetched[i]);
+        if (c->lease && dm_lease_exclusive(c->lease))
+            step_ordered(c);
+        else
+            step_unordered(c);
         int64_t pause = c->failures > 0 ? backoff_ms(c) : 0;
         dm_strategy_release(c->strategies, c->st);
         c->st = NULL;
         if (pause > 0)
-            sleep_interruptible(c, pause);
+            pause_holding(c, pause);
     }
+    if (c->lease && c->hand.n > 0)
+        hand_back(c); /* stopping with a batch that could not be written */
     nats_ReleaseThreadMemory();
     return NULL;
 }
@@ -443,7 +602,9 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     }
     c->st = dm_strategy_acquire(strategies); /* until the thread takes over */
     c->fetched = calloc(DM_FETCH_MAX, sizeof *c->fetched);
-    bool bound = c->ingest != NULL && c->fetched != NULL && bind_consumer(c, err) == NATS_OK;
+    c->keep = calloc(DM_FETCH_MAX, sizeof *c->keep);
+    c->must_gather = true;
+    bool bound = c->ingest != NULL && c->fetched != NULL && c->keep != NULL && bind_consumer(c, err) == NATS_OK;
     int batch = batch_size(c);
     dm_strategy_release(strategies, c->st);
     c->st = NULL;
@@ -455,6 +616,7 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
         dm_ingest_destroy(c->ingest);
         dm_backend_destroy(backend);
         free(c->fetched);
+        free(c->keep);
         free(c);
         return NULL;
     }
@@ -483,6 +645,9 @@ void dm_consumer_destroy(dm_consumer *c)
     dm_buf_free(&c->update);
     free(c->msgs);
     free(c->batch);
+    free(c->batch_at);
     free(c->fetched);
+    free(c->keep);
+    dm_hand_free(&c->hand);
     free(c);
 }

@@ -85,6 +85,11 @@ bool dm_lease_hold(dm_lease *l, bool *taken)
     return l->held;
 }
 
+bool dm_lease_exclusive(const dm_lease *l)
+{
+    return l->bus->leases != NULL;
+}
+
 void dm_lease_release(dm_lease *l)
 {
     if (l == NULL || !l->held || l->bus->leases == NULL)

@@ -9,11 +9,12 @@
  *
  * The lease is an entry <durable> = <holder> in the KV bucket DM_LEASES; entries expire
  * DM_LEASE_TTL_MS after their last write. The holder renews it before each fetch (at most
- * every DM_LEASE_RENEW_MS). A worker that dies loses it when it expires; by then the
- * consumer's AckWait (2 s from delivery, and deliveries come at most about a second after
- * a renewal) has put the dead worker's messages back first in line for the next holder,
- * which also waits out an AckWait before its first fetch when any are outstanding. A write that outlasts the lease may overlap with the next
- * holder's first batch; the holder finds the lease gone at its next fetch and stops. A
+ * every DM_LEASE_RENEW_MS) and while it waits. A worker that dies loses it when it
+ * expires. The next holder writes nothing before every message the consumer has
+ * outstanding is in its hand, sorted by stream sequence (bus/hand.h, consumer.c's gather):
+ * the dead worker's come back after their AckWait. A write that outlasts the lease may
+ * overlap with the next holder's first batch; the holder finds the lease gone at its next
+ * fetch and stops, handing back what it holds. A
  * stopping worker releases it (an empty value), so another takes over at once. One
  * dm_lease belongs to one consumer thread. */
 #ifndef DM_LEASE_H
@@ -35,6 +36,8 @@ dm_lease *dm_lease_create(dm_bus *bus, const char *durable, const char *holder);
 bool dm_lease_hold(dm_lease *l, bool *taken);
 /* Gives it up (when held), so another worker may take it at once. */
 void dm_lease_release(dm_lease *l);
+/* False on a server without the lease bucket: every worker writes, in no common order. */
+bool dm_lease_exclusive(const dm_lease *l);
 void dm_lease_destroy(dm_lease *l);
 
 #endif

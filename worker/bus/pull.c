@@ -8,19 +8,50 @@
 
 #define NS_PER_MS ((int64_t)1000000)
 #define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */
+/* nats-server 2.9 loses a redelivery it picked for a pull request that turns out to have
+ * expired when no other request is waiting (it puts the message back as pending, not to
+ * be redelivered before another AckWait), so newer messages overtake it. A request here
+ * therefore lives 5 s and the next one is queued behind it after 1 s: one that has not
+ * expired is always waiting while the worker fetches. */
+#define DM_PULL_EXPIRES_MS 5000
+#define DM_PULL_OVERLAP_AFTER_MS 1000
 #define DM_PULL_MAX_BYTES (32 * 1024 * 1024)
 
 struct dm_pull {
     natsConnection *nc;
-    natsSubscription *sub;
+    natsSubscription *sub; /* NULL after a failed resubscribe: fetches return nothing */
     natsInbox *inbox;
     char next_subject[192];
-    /* The pull request open at the server, as far as we know: until when, and how many
-     * messages it may still bring. One at a time, so a worker never asks for more than
-     * a batch ahead of what it is writing. */
-    int64_t open_until_ms;
+    /* The newest pull request open at the server, as far as we know: when it was sent and
+     * how many messages it may still bring. A new one goes out only once everything
+     * delivered was taken, so a worker asks for little more than a batch ahead. */
+    int64_t sent_ms;
     int left;
 };
+
+static natsStatus subscribe(dm_pull *p)
+{
+    natsStatus st = natsInbox_Create(&p->inbox);
+    if (st == NATS_OK)
+        st = natsConnection_SubscribeSync(&p->sub, p->nc, p->inbox);
+    /* A batch of bulk messages is large: no client-side limit may drop part of it. */
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits(p->sub, -1, -1);
+    p->sent_ms = 0;
+    p->left = 0;
+    return st;
+}
+
+static void unsubscribe(dm_pull *p)
+{
+    if (p->sub) {
+        natsSubscription_Unsubscribe(p->sub);
+        natsSubscription_Destroy(p->sub);
+        p->sub = NULL;
+    }
+    natsInbox_Destroy(p->inbox);
+    p->inbox = NULL;
+}
 
 dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer,
                         natsStatus *st)
@@ -33,12 +64,7 @@ dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *cons
     p->nc = nc;
     snprintf(p->next_subject, sizeof p->next_subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream,
              consumer);
-    *st = natsInbox_Create(&p->inbox);
-    if (*st == NATS_OK)
-        *st = natsConnection_SubscribeSync(&p->sub, nc, p->inbox);
-    /* A batch of bulk messages is large: no client-side limit may drop part of it. */
-    if (*st == NATS_OK)
-        *st = natsSubscription_SetPendingLimits(p->sub, -1, -1);
+    *st = subscribe(p);
     if (*st != NATS_OK) {
         dm_pull_destroy(p);
         return NULL;
@@ -46,28 +72,23 @@ dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *cons
     return p;
 }
 
-static void give_back(dm_pull *p);
 
 void dm_pull_destroy(dm_pull *p)
 {
     if (p == NULL)
         return;
-    if (p->sub) {
-        give_back(p);
-        natsSubscription_Unsubscribe(p->sub);
-        natsSubscription_Destroy(p->sub);
-    }
-    natsInbox_Destroy(p->inbox);
+    dm_pull_give_back(p);
+    unsubscribe(p);
     free(p);
 }
 
-static void request(dm_pull *p, int batch, int64_t expires_ms)
+static void request(dm_pull *p, int batch)
 {
     char body[128];
     snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"max_bytes\":%d}", batch,
-             (long long)(expires_ms * NS_PER_MS), DM_PULL_MAX_BYTES);
+             (long long)(DM_PULL_EXPIRES_MS * NS_PER_MS), DM_PULL_MAX_BYTES);
     if (natsConnection_PublishRequestString(p->nc, p->next_subject, p->inbox, body) == NATS_OK) {
-        p->open_until_ms = dm_mono_ms() + expires_ms;
+        p->sent_ms = dm_mono_ms();
         p->left = batch;
     }
 }
@@ -81,14 +102,14 @@ static bool is_status(dm_pull *p, natsMsg *m)
         !status)
         return false;
     if (strcmp(status, "100") != 0)
-        p->open_until_ms = 0;
+        p->sent_ms = 0;
     return true;
 }
 
 static int queued(dm_pull *p)
 {
     int n = 0;
-    return natsSubscription_GetPending(p->sub, &n, NULL) == NATS_OK ? n : 0;
+    return p->sub && natsSubscription_GetPending(p->sub, &n, NULL) == NATS_OK ? n : 0;
 }
 
 /* Takes one message waiting up to wait_ms (0: only if one is queued). */
@@ -112,15 +133,17 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
 {
     int64_t start = dm_mono_ms(), first_by = start + wait_ms, linger_by = start + linger_ms;
     int n = 0;
+    if (p->sub == NULL && subscribe(p) != NATS_OK) {
+        unsubscribe(p);
+        return 0;
+    }
     while (n < max && !atomic_load(stop)) {
         int64_t now = dm_mono_ms();
         int64_t until = n == 0 ? first_by : linger_by;
         if (now >= until && queued(p) == 0)
             break;
-        if (queued(p) == 0 && (p->left <= 0 || now >= p->open_until_ms)) {
-            int64_t expires = until - now;
-            request(p, max - n, expires < 10 ? 10 : expires);
-        }
+        if (queued(p) == 0 && (p->left <= 0 || now - p->sent_ms >= DM_PULL_OVERLAP_AFTER_MS))
+            request(p, max - n);
         int64_t step = until - now;
         natsMsg *m = take(p, step > DM_PULL_STEP_MS ? DM_PULL_STEP_MS : step);
         if (m)
@@ -145,6 +168,7 @@ bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)
         return false;
     out->delivered = strtoull(tok[at], NULL, 10);
     out->stream_seq = strtoull(tok[at + 1], NULL, 10);
+    out->consumer_seq = strtoull(tok[at + 2], NULL, 10);
     return out->delivered > 0 && out->stream_seq > 0;
 }
 
@@ -164,6 +188,11 @@ void dm_pull_term(dm_pull *p, natsMsg *m)
     reply(p, m, "+TERM");
 }
 
+void dm_pull_progress(dm_pull *p, natsMsg *m)
+{
+    reply(p, m, "+WPI");
+}
+
 void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms)
 {
     char body[64] = "-NAK";
@@ -172,23 +201,17 @@ void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms)
     reply(p, m, body);
 }
 
-/* At shutdown the open request may still bring messages nobody here will write: hand
- * them back at once (a nak without delay), until the request has expired, so another
- * worker takes them now rather than after the AckWait. Bounded by the request's expiry. */
-static void give_back(dm_pull *p)
+/* Whatever was delivered and not taken goes back at once (a nak without delay); the inbox
+ * goes too, so the requests still open at the server end there and bring nothing more:
+ * what was on its way returns after its AckWait. The next fetch subscribes again. */
+void dm_pull_give_back(dm_pull *p)
 {
-    for (;;) {
-        int64_t wait = p->open_until_ms - dm_mono_ms();
-        if (queued(p) == 0 && wait <= 0)
-            return;
-        natsMsg *m = NULL;
-        if (natsSubscription_NextMsg(&m, p->sub,
-                                     wait > DM_PULL_STEP_MS ? DM_PULL_STEP_MS
-                                     : wait > 0             ? wait
-                                                            : 1) != NATS_OK)
-            continue;
+    natsMsg *m = NULL;
+    while (queued(p) > 0 && natsSubscription_NextMsg(&m, p->sub, 1) == NATS_OK) {
         if (!is_status(p, m))
             dm_pull_nak(p, m, 0);
         natsMsg_Destroy(m);
+        m = NULL;
     }
+    unsubscribe(p);
 }

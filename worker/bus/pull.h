@@ -18,7 +18,7 @@ typedef struct dm_pull dm_pull;
 
 dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *consumer,
                         natsStatus *st);
-/* Unsubscribes; messages not taken yet return to the stream after the consumer's AckWait. */
+/* Hands back what was delivered and not taken, and unsubscribes. */
 void dm_pull_destroy(dm_pull *p);
 
 /* Collects up to `max` messages into out (the caller destroys them): waits up to wait_ms
@@ -31,11 +31,17 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
 /* Parsed from the reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...). */
 typedef struct {
     uint64_t delivered, stream_seq;
+    uint64_t consumer_seq; /* the consumer's delivery counter: +1 per delivery to anyone */
 } dm_pull_meta;
 bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out);
 
 void dm_pull_ack(dm_pull *p, natsMsg *m);
 void dm_pull_nak(dm_pull *p, natsMsg *m, int64_t delay_ms);
 void dm_pull_term(dm_pull *p, natsMsg *m);
+/* "Still working on it": the message's AckWait starts again. */
+void dm_pull_progress(dm_pull *p, natsMsg *m);
+/* Hands back at once (nak without delay) every message delivered and not taken, and ends
+ * the open pull requests (the inbox goes; the next fetch makes another). */
+void dm_pull_give_back(dm_pull *p);
 
 #endif

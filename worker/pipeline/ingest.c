@@ -339,15 +339,21 @@ static void judge(dm_ingest_msg *m, dm_bstatus st, const dm_err *e)
     m->refused_by_backend = st == DM_BS_PERMANENT;
 }
 
-/* The database refused the batch: find the offending messages one at a time. */
+/* The database refused the batch: find the offending messages one at a time. After a
+ * transient failure the rest waits too: nothing newer is written before it. */
 static void write_one_by_one(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, const dm_cache_opts *o)
 {
+    dm_bstatus st = DM_BS_OK;
+    dm_err e = {0};
     for (size_t i = 0; i < n; i++) {
         dm_ingest_msg *m = &msgs[i];
         if (m->verdict != DM_V_ACK || m->row_count == 0)
             continue;
-        dm_err e = {0};
-        judge(m, write_rows(ing, m->row_start, m->row_count, o, &e), &e);
+        if (st != DM_BS_TRANSIENT) {
+            dm_err_clear(&e);
+            st = write_rows(ing, m->row_start, m->row_count, o, &e);
+        }
+        judge(m, st, &e);
     }
 }
 
