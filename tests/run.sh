@@ -53,6 +53,9 @@ bash "$ROOT/tests/contract/check_subjects.sh" "$ROOT" | grep -v '^ok '
 say "layers: no include cycle between the worker's folders"
 bash "$ROOT/tests/contract/check_layers.sh" "$ROOT"
 
+say "deployment files: systemd units, Grafana dashboard, compose stack (checked, not deployed)"
+bash "$ROOT/tests/contract/check_deploy.sh" "$ROOT" "$BUILD/dm-worker"
+
 say "unit tests"
 (cd "$BUILD" && ctest --output-on-failure -R '^unit_')
 
@@ -66,6 +69,13 @@ eval "$("$ROOT/deploy/stack.sh" env)"
 say "server tests"
 status=0
 "$BUILD/tests/integration/dm_itest" $FILTER | tee "$DM_STACK_DIR/itest.log" || status=$?
+
+say "dashboard against a running worker's /metrics"
+for k in 1 2; do
+    metrics_url=http://127.0.0.1:$((DM_HTTP_PORT + k))/metrics
+    curl -sf -o /dev/null --max-time 5 "$metrics_url" && break
+done
+bash "$ROOT/tests/contract/check_dashboard.sh" "$ROOT" "$metrics_url" || status=1
 
 say "worker shutdown"
 "$ROOT/deploy/stack.sh" stop-workers
