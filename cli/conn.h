@@ -19,6 +19,7 @@ enum {
     EXIT_OK = 0,
     EXIT_FAIL = 1,      /* any failure */
     EXIT_ERR_REPLY = 2, /* query answered with {"error":...} */
+    EXIT_DEAD_LETTERED = 3, /* published, but a worker dead-lettered some of it */
     EXIT_USAGE = 64,    /* bad command line (sysexits EX_USAGE) */
 };
 

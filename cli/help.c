@@ -44,16 +44,19 @@ static const command_help commands[] = {
      "Content-Type defaults to application/json; --content-type '' sends none.\n"
      "No Nats-Msg-Id unless --msg-id.",
      false},
-    {"query", "query SUBJECT [JSON|@FILE|-] [--msgpack] [--json|--table] [--all]",
+    {"query", "query SUBJECT [JSON|@FILE|-] [--msgpack] [--json|--csv|--table] [--all]",
      "request/reply with body JSON (default {}); \"@FILE\" reads the body from\n"
      "a file, \"-\" from stdin (for bodies too long for an argument); --msgpack\n"
-     "sends and decodes msgpack. --table (default on a terminal) or --json\n"
-     "output; a served_by=.. rows=.. time=.. ms line follows (stderr with\n"
-     "--json). Tables show every row, times as YYYY-MM-DD HH:MM:SS in UTC.\n"
+     "sends and decodes msgpack. --table (default on a terminal), --json or\n"
+     "--csv output; a served_by=.. rows=.. time=.. ms line follows (stderr with\n"
+     "--json and --csv). Tables show every row, times as YYYY-MM-DD HH:MM:SS in\n"
+     "UTC. --csv writes the rows as CSV: a header of the first row's fields,\n"
+     "times as Unix milliseconds, as the worker sends them.\n"
      "--all follows next_cursor (sent back as \"cursor\") until it is null:\n"
      "with --json it prints every row of every page as JSON lines (one row\n"
-     "object per line, no envelope; served_by, rows and pages on stderr), else\n"
-     "one table of every row; progress on stderr when it is a terminal.",
+     "object per line, no envelope; served_by, rows and pages on stderr), with\n"
+     "--csv one CSV of every row, else one table of every row; progress on\n"
+     "stderr when it is a terminal.",
      false},
     {"patterns",
      "patterns --symbol SYM --at TIME --window W [--timeframe TF] [--limit N]\n"
@@ -132,7 +135,9 @@ static const char times_text[] =
     "with its zone (2020-03-09T12:00+02:00) or Unix milliseconds.\n";
 
 static const char exit_text[] =
-    "exit status: 0 ok, 1 failure, 2 error reply to a query, 64 bad usage\n";
+    "exit status: 0 ok, 1 failure, 2 error reply to a query, 3 published but\n"
+    "dead-lettered by a worker (publish commands wait up to --timeout for the\n"
+    "workers to settle what they sent, then look in the DLQ), 64 bad usage\n";
 
 /* Writes `text` with `indent` blanks before every line. */
 static void put_indented(FILE *out, const char *text, int indent)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "dead_check.h"
 #include "codec/enc.h"
 #include "timeutil.h"
 
@@ -33,6 +34,10 @@ struct publisher {
     msg_list failed;  /* messages that got an error instead of a PubAck (owned) */
     bool no_stream;   /* the server had no responder for a subject */
     char last_err[256];
+    uint64_t first_seq, last_seq; /* of the PubAcks */
+
+    bool dlq_known; /* the DLQ's last sequence before publishing could be read */
+    uint64_t dlq_from;
 };
 
 static bool list_push(msg_list *l, natsMsg *m)
@@ -79,6 +84,10 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 
     pthread_mutex_lock(&p->mu);
     if (pa) {
+        if (p->first_seq == 0 || pa->Sequence < p->first_seq)
+            p->first_seq = pa->Sequence;
+        if (pa->Sequence > p->last_seq)
+            p->last_seq = pa->Sequence;
         p->acked_msgs++;
         p->acked_records += recs;
         if (pa->Duplicate) /* already stored: a re-run or a retry */
@@ -131,6 +140,7 @@ publisher *pub_create(natsConnection *nc, const pub_config *cfg)
      * message for every publish, even acked ones, and can leak them at
      * shutdown. Lost acks are found by stall/no-progress checks instead. */
     p->ack_wait_ms = cfg->ack_wait_ms;
+    p->dlq_known = dead_check_mark(p->js, &p->dlq_from);
     p->progress = !cfg->quiet && isatty(STDERR_FILENO);
     p->t0 = tu_now_ms();
     p->last_progress = p->t0;
@@ -347,6 +357,26 @@ static void print_summary(publisher *p, size_t skipped, double secs)
     fflush(stdout);
 }
 
+/* Stored is not written: a worker may still refuse what it was given (a database refusing a
+ * value, or a rule dmctl does not know). Said on stderr, exit status 3. */
+static int check_dead_letters(publisher *p)
+{
+    size_t acked, dups;
+    snapshot(p, &acked, &dups);
+    if (!p->dlq_known || acked == 0)
+        return EXIT_OK;
+    char why[256];
+    long n = dead_check_count(p->js, p->dlq_from, p->first_seq, p->last_seq, p->ack_wait_ms, why,
+                              sizeof why);
+    if (n < 0 && !p->cfg.quiet)
+        fprintf(stderr, "dmctl: dead letters not checked: %s\n", why);
+    if (n <= 0)
+        return EXIT_OK;
+    fprintf(stderr, "dmctl: %ld of these messages were dead-lettered by the workers (first: %s): "
+                    "dmctl dlq list shows them\n", n, why);
+    return EXIT_DEAD_LETTERED;
+}
+
 void pub_abort(publisher *p)
 {
     p->fatal = true;
@@ -373,5 +403,7 @@ int pub_finish(publisher *p, size_t skipped_rows)
                 fmsgs, frecs, p->cfg.unit, PUB_MAX_RETRIES, p->last_err);
         return EXIT_FAIL;
     }
-    return p->fatal ? EXIT_FAIL : EXIT_OK;
+    if (p->fatal)
+        return EXIT_FAIL;
+    return check_dead_letters(p);
 }

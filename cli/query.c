@@ -1,6 +1,6 @@
 /* query: core NATS request/reply against the worker's dm.v1.* services,
  * with JSON or msgpack bodies (typed, from a file or stdin), table or JSON display and
- * --all paging (every row: JSON lines or one table). */
+ * --all paging (every row: JSON lines, CSV or one table). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "args.h"
 #include "codec/enc.h"
 #include "commands.h"
+#include "csv_out.h"
 #include "input.h"
 #include "request.h"
 #include "table.h"
@@ -21,8 +22,27 @@
 typedef struct query_args {
     const char *subject;
     const char *body; /* request text as typed (default "{}") */
-    bool msgpack, json, table, all;
+    bool msgpack, json, table, all, csv;
 } query_args;
+
+/* Rows go out as they come (JSON lines or CSV): the stats line goes to stderr. */
+static bool streams(const query_args *a)
+{
+    return a->json || a->csv;
+}
+
+/* An answer's rows as CSV: its data array, or the answer itself. */
+static void print_csv(const cJSON *j)
+{
+    csv_out o = {0};
+    const cJSON *d = json_member(j, "data");
+    if (cJSON_IsArray(d))
+        for (const cJSON *row = d->child; row; row = row->next)
+            csv_out_row(&o, stdout, row);
+    else
+        csv_out_row(&o, stdout, d && !cJSON_IsNull(d) ? d : j);
+    csv_out_free(&o);
+}
 
 static int do_request(natsConnection *nc, const global_opts *g, const query_args *a,
                       const cJSON *tree, reply *r)
@@ -94,11 +114,13 @@ static int query_once(natsConnection *nc, const global_opts *g, const query_args
         rc = EXIT_ERR_REPLY;
     } else if (a->json) {
         print_json_line(r.json);
+    } else if (a->csv) {
+        print_csv(r.json);
     } else {
         print_reply_table(r.json);
     }
     fflush(stdout);
-    print_stats(a->json || rc != EXIT_OK ? stderr : stdout, who, row_count(r.json), r.ms, -1);
+    print_stats(streams(a) || rc != EXIT_OK ? stderr : stdout, who, row_count(r.json), r.ms, -1);
     reply_free(&r);
     return rc;
 }
@@ -109,6 +131,7 @@ static int query_once(natsConnection *nc, const global_opts *g, const query_args
  * needs memory for one page only; the table needs every row first to size its columns. */
 typedef struct pager {
     cJSON *rows; /* table mode: every row, in order */
+    csv_out csv;
     size_t nrows, pages;
     bool progress; /* stderr is a terminal */
     double t0;
@@ -122,8 +145,10 @@ static void pager_page(pager *p, const query_args *a, cJSON *data)
         p->nrows++;
         if (a->json)
             print_json_line(row);
+        else if (a->csv)
+            csv_out_row(&p->csv, stdout, row);
     }
-    if (!a->json && cJSON_IsArray(data)) {
+    if (!streams(a) && cJSON_IsArray(data)) {
         /* move the page's rows over instead of copying them */
         cJSON *row;
         while ((row = cJSON_DetachItemFromArray(data, 0)) != NULL)
@@ -141,10 +166,10 @@ static void pager_print(const pager *p, const query_args *a, double ms)
 {
     if (p->progress)
         fputs("\r\033[K", stderr);
-    if (!a->json)
+    if (!streams(a))
         table_print_array(stdout, p->rows);
     fflush(stdout);
-    print_stats(a->json ? stderr : stdout, p->who, p->nrows, ms, (long)p->pages);
+    print_stats(streams(a) ? stderr : stdout, p->who, p->nrows, ms, (long)p->pages);
 }
 
 /* Stores a copy of `cursor` as tree["cursor"]; false if it did not advance. */
@@ -165,10 +190,10 @@ static bool set_cursor(cJSON *tree, const cJSON *cursor)
 
 static int query_all(natsConnection *nc, const global_opts *g, const query_args *a, cJSON *tree)
 {
-    pager p = {.rows = a->json ? NULL : cJSON_CreateArray(),
+    pager p = {.rows = streams(a) ? NULL : cJSON_CreateArray(),
                .progress = isatty(STDERR_FILENO),
                .t0 = tu_now_ms()};
-    if (!a->json && !p.rows) {
+    if (!streams(a) && !p.rows) {
         fprintf(stderr, "dmctl: out of memory\n");
         return EXIT_FAIL;
     }
@@ -201,6 +226,7 @@ static int query_all(natsConnection *nc, const global_opts *g, const query_args 
     else if (p.progress)
         fputc('\n', stderr);
     cJSON_Delete(p.rows);
+    csv_out_free(&p.csv);
     return rc;
 }
 
@@ -214,10 +240,11 @@ int cmd_query(global_opts *g, int argc, char **argv)
         {"json", ARG_FLAG, &a.json},
         {"table", ARG_FLAG, &a.table},
         {"all", ARG_FLAG, &a.all},
+        {"csv", ARG_FLAG, &a.csv},
     };
     char *pos[2];
     int npos;
-    int r = args_parse(argc, argv, specs, 4, g, pos, 2, &npos);
+    int r = args_parse(argc, argv, specs, 5, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
         command_usage(argv[0], stdout);
         return EXIT_OK;
@@ -226,11 +253,11 @@ int cmd_query(global_opts *g, int argc, char **argv)
         return EXIT_USAGE;
     if (npos < 1) {
         fprintf(stderr, "dmctl query: usage: query SUBJECT [JSON|@FILE|-] [--msgpack] "
-                        "[--json|--table] [--all]\n");
+                        "[--json|--csv|--table] [--all]\n");
         return EXIT_USAGE;
     }
-    if (a.json && a.table) {
-        fprintf(stderr, "dmctl query: --json and --table are exclusive\n");
+    if (a.json + a.table + a.csv > 1) {
+        fprintf(stderr, "dmctl query: --json, --csv and --table are exclusive\n");
         return EXIT_USAGE;
     }
     a.subject = pos[0];
@@ -249,7 +276,7 @@ int cmd_query(global_opts *g, int argc, char **argv)
         }
         a.body = (const char *)body.data;
     }
-    if (!a.json && !a.table)
+    if (!a.json && !a.table && !a.csv)
         a.json = !isatty(STDOUT_FILENO);
 
     cJSON *tree = NULL;
