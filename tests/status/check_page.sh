@@ -122,7 +122,7 @@ done <"$WORK/urls"
 if [[ -n ${DM_STATUS_SCREENSHOT:-} ]]; then
     read -r name url <"$WORK/urls"
     timeout 90 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/profile" \
-        --hide-scrollbars --window-size=1280,1040 --virtual-time-budget=6000 \
+        --hide-scrollbars --window-size=1280,1200 --virtual-time-budget=6000 \
         --screenshot="$DM_STATUS_SCREENSHOT" "$url" >>"$WORK/chromium.log" 2>&1 || true
     check "a screenshot of $name's page is in $DM_STATUS_SCREENSHOT" test -s "$DM_STATUS_SCREENSHOT"
 fi
