@@ -31,9 +31,10 @@
 #
 # Environment: DM_BUILD_DIR (default <repo>/build). Ports 34222 (NATS), 38222 (NATS
 # monitor), 35432 (PostgreSQL), 36379 (Redis), 38123 (ClickHouse HTTP), 39000 (ClickHouse
-# native), all on 127.0.0.1, so a bench stack never meets the dev stack (18123, ...) or
-# the tests' (28123, ...); override with DM_BENCH_NATS_PORT, DM_BENCH_NATS_MON_PORT,
-# DM_BENCH_PG_PORT, DM_BENCH_REDIS_PORT, DM_BENCH_CH_HTTP_PORT, DM_BENCH_CH_TCP_PORT.
+# native), 37460 + K (worker wK's status page and /metrics), all on 127.0.0.1, so a bench
+# stack never meets the dev stack (18123, ...) or the tests' (28123, ...); override with
+# DM_BENCH_NATS_PORT, DM_BENCH_NATS_MON_PORT, DM_BENCH_PG_PORT, DM_BENCH_REDIS_PORT,
+# DM_BENCH_CH_HTTP_PORT, DM_BENCH_CH_TCP_PORT, DM_BENCH_HTTP_PORT.
 #
 # Every figure is a ratio against a raw baseline measured in the same run on the same
 # machine (raw JetStream publish + consume; a bare NATS echo of the same reply size that
@@ -84,6 +85,7 @@ export DM_STACK_DIR=$WORK/stack
 export DM_NATS_PORT=${DM_BENCH_NATS_PORT:-34222} DM_NATS_MON_PORT=${DM_BENCH_NATS_MON_PORT:-38222}
 export DM_PG_PORT=${DM_BENCH_PG_PORT:-35432} DM_REDIS_PORT=${DM_BENCH_REDIS_PORT:-36379}
 export DM_CH_HTTP_PORT=${DM_BENCH_CH_HTTP_PORT:-38123} DM_CH_TCP_PORT=${DM_BENCH_CH_TCP_PORT:-39000}
+export DM_HTTP_PORT=${DM_BENCH_HTTP_PORT:-37460}
 export DM_CH_URL=http://127.0.0.1:$DM_CH_HTTP_PORT
 
 

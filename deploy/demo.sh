@@ -8,7 +8,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 export DM_BUILD_DIR=${DM_BUILD_DIR:-$ROOT/build}
-export DM_HTTP_PORT=${DM_HTTP_PORT:-19460} # worker wK: Prometheus /metrics on 19460 + K
+# Worker wK serves its status page and /metrics on 127.0.0.1:19460+K (stack.sh's default
+# DM_HTTP_PORT), and keeps that port when restarted with 'stack.sh start-worker wK'.
 DMCTL=$DM_BUILD_DIR/cli/dmctl
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -72,6 +73,15 @@ printf '\n$ DM_NATS_URL=$DM_NATS_SERVICE_URL dmctl graph --symbol GBP/USD --thre
 service graph --symbol GBP/USD --threshold 0.3 --end 2025-06-30
 q dm.v1.health '{}'
 
+# The URL stack.sh gives worker w1, as its status prints it (empty with DM_HTTP_PORT=off).
+W1=$(deploy/stack.sh status | sed -nE 's|^ +w1 .*(http://127\.0\.0\.1:[0-9]+/).*|\1|p')
+if [[ -n $W1 ]]; then
+    HTTP_HINTS="  $W1   # worker w1's status page in a browser (each worker's: deploy/stack.sh status)
+  curl -s ${W1}metrics | grep dm_requests_total   # Prometheus, worker w1"
+else
+    HTTP_HINTS="  (the workers serve no HTTP: DM_HTTP_PORT=off)"
+fi
+
 cat <<TXT
 
 The stack and both workers are still running:
@@ -80,8 +90,8 @@ The stack and both workers are still running:
   DM_NATS_URL=\$DM_NATS_SERVICE_URL $DMCTL query dm.v1.candles.latest '{"symbol":"EUR/USD","timeframe":"1h","limit":3}'
   $DMCTL query dm.v1.metrics                      # as the operator (DM_NATS_URL, dmctl's default)
   $DMCTL dlq list                                 # dead letters (the demo publishes none)
-  curl -s 127.0.0.1:$((DM_HTTP_PORT + 1))/metrics | grep dm_requests_total   # Prometheus, worker w1
-  deploy/stack.sh status                          # what runs where; logs in .stack/
+$HTTP_HINTS
+  deploy/stack.sh status                          # what runs where, each worker's page; logs in .stack/
   PGPASSWORD=\$DM_PG_PASSWORD psql -h 127.0.0.1 -p \$DM_PG_PORT -U dm dm
   REDISCLI_AUTH=\$DM_REDIS_PASSWORD redis-cli -p \$DM_REDIS_PORT zrange 'candle:latest:{EURUSD}:1h' -3 -1
   curl -s -H "X-ClickHouse-User: \$DM_CH_USER" -H "X-ClickHouse-Key: \$DM_CH_PASSWORD" \$DM_CH_URL --data 'SELECT count() FROM dm.candles'

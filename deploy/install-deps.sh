@@ -2,6 +2,9 @@
 # Install the Debian 12 packages needed to build, test and run dm-worker and
 # its local stack (deploy/stack.sh).
 #
+#   deploy/install-deps.sh           what the build, the stack and the demo need
+#   deploy/install-deps.sh --tests   also what only the tests need (tests/run.sh)
+#
 # Idempotent: every package is checked with dpkg-query first; when all are
 # present the script makes no apt call at all and returns quickly.
 #
@@ -20,6 +23,14 @@ PACKAGES=(
     libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libfftw3-dev
     clang libclang-rt-14-dev openssl
 )
+# The status page check loads each worker's page in headless Chromium; a big package
+# nothing else needs, so the demo does not install it.
+TEST_PACKAGES=(chromium)
+case ${1:-} in
+--tests) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+'') ;;
+*) printf 'usage: %s [--tests]\n' "$0" >&2; exit 2 ;;
+esac
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 

@@ -4,11 +4,12 @@
 # Usage: deploy/stack.sh COMMAND [ARG]
 #   start                  start nats, postgres, redis, clickhouse (idempotent)
 #   stop                   stop workers, nats, redis, clickhouse, postgres (idempotent)
-#   status                 one line per service, then the workers
+#   status                 one line per service, then the workers with their status page URLs
 #   env                    print export lines: eval "$(deploy/stack.sh env)"
 #   workers N              (re)start N dm-worker processes w1..wN
 #   stop-workers           stop all workers of this stack
-#   start-worker wK        start (or restart after a crash) one worker, keep the others
+#   start-worker wK        start (or restart after a crash) one worker, keep the others;
+#                          it keeps the HTTP port it had
 #   start-service SERVICE  SERVICE: nats | postgres | redis | clickhouse
 #   stop-service SERVICE
 #   restart SERVICE
@@ -31,8 +32,10 @@
 #   DM_CH_TCP_PORT    19000               ClickHouse native (clickhouse-client)
 #   DM_BUILD_DIR      <repo>/build        where the dm-worker binary is
 #   DM_WORKER_ARGS    extra arguments for every worker (split on whitespace)
-#   DM_HTTP_PORT      (unset)             worker wK serves /metrics, /healthz, /readyz
-#                                         on 127.0.0.1:DM_HTTP_PORT+K
+#   DM_HTTP_PORT      19460               worker wK serves its status page (/), /status.json,
+#                                         /metrics, /healthz, /readyz on 127.0.0.1:DM_HTTP_PORT+K;
+#                                         'off' (or 0): no HTTP. The port is recorded in
+#                                         workers/wK.http, so start-worker wK reuses it.
 #   DM_STRATEGY       <repo>/strategy/strategy.json   the strategy file workers watch
 #   DM_WORKER_READY_TIMEOUT  10           seconds to wait for "ready" per worker
 #   DM_CONFIG_DIR     <repo>/deploy/config   the database configs workers read
@@ -74,7 +77,7 @@ DM_REDIS_PORT=${DM_REDIS_PORT:-16379}
 DM_CH_HTTP_PORT=${DM_CH_HTTP_PORT:-18123}
 DM_CH_TCP_PORT=${DM_CH_TCP_PORT:-19000}
 DM_WORKER_ARGS=${DM_WORKER_ARGS:-}
-DM_HTTP_PORT=${DM_HTTP_PORT:-}
+DM_HTTP_PORT=${DM_HTTP_PORT:-19460}
 DM_STRATEGY=$(realpath -m -- "${DM_STRATEGY:-$REPO_ROOT/strategy/strategy.json}")
 DM_WORKER_READY_TIMEOUT=${DM_WORKER_READY_TIMEOUT:-10}
 DM_CONFIG_DIR=$(realpath -m -- "${DM_CONFIG_DIR:-$REPO_ROOT/deploy/config}")
@@ -918,6 +921,7 @@ workers_stop() {
 }
 
 worker_env() {
+    [[ $DM_HTTP_PORT =~ ^([0-9]+|off)$ ]] || die "DM_HTTP_PORT='$DM_HTTP_PORT': want a port number, or off"
     read -r -a WORKER_EXTRA <<<"$DM_WORKER_ARGS" || true
     # Workers get their own NATS user, never the operator's.
     export DM_NATS_WORKER_URL DM_NATS_MON_URL DM_PG_HOST DM_PG_PORT DM_PG_PASSWORD \
@@ -927,15 +931,36 @@ worker_env() {
     if tls_on; then export DM_NATS_CA=$TLS_DIR/ca.pem; else unset DM_NATS_CA; fi
 }
 
+# The HTTP port of worker NAME, or "off": with REUSE=1 the one recorded when it last
+# started (a restarted worker keeps its port, so a URL printed before still works, whatever
+# DM_HTTP_PORT says now), else DM_HTTP_PORT + K.
+worker_http_port() {
+    local name=$1 reuse=$2 record=$WORKERS_DIR/$1.http
+    local recorded=''
+    [[ -r $record ]] && recorded=$(head -n 1 -- "$record")
+    if ((reuse)) && [[ $recorded =~ ^([0-9]+|off)$ ]]; then
+        echo "$recorded"
+    elif [[ $DM_HTTP_PORT == off || $DM_HTTP_PORT == 0 ]]; then
+        echo off
+    else
+        echo $((DM_HTTP_PORT + ${name#w}))
+    fi
+}
+
 # Start worker NAME in the background; its log is appended to, so the log of a
-# worker killed earlier stays readable. Prints the pid.
+# worker killed earlier stays readable. REUSE: see worker_http_port. Prints the pid.
 worker_spawn() {
-    local name=$1 http=()
+    local name=$1 reuse=${2:-0} http=() port
     mkdir -p -- "$WORKERS_DIR"
+    port=$(worker_http_port "$name" "$reuse")
+    if [[ $port != off ]]; then
+        require_port_free "$port" "workers: $name http"
+        http=(--http "127.0.0.1:$port")
+    fi
+    printf '%s\n' "$port" >"$WORKERS_DIR/$name.http"
     # setsid: detach from our terminal/process group. Since this shell
     # has no job control the child is not a group leader, so setsid
     # execs in place and $! is the worker's own pid.
-    [[ -n $DM_HTTP_PORT ]] && http=(--http "127.0.0.1:$((DM_HTTP_PORT + ${name#w}))")
     setsid "$WORKER_BIN" \
         --config-dir "$DM_CONFIG_DIR" \
         --strategy "$DM_STRATEGY" \
@@ -1003,7 +1028,7 @@ worker_start_one() {
     mkdir -p -- "$WORKERS_DIR"
     local skip pid
     skip=$(wc -l <"$WORKERS_DIR/$name.log" 2>/dev/null || echo 0)
-    pid=$(worker_spawn "$name")
+    pid=$(worker_spawn "$name" 1)
     worker_wait_ready "$name" "$pid" "$skip" || die "workers: $name did not start"
     log "workers: $name ready (pid $pid)"
 }
@@ -1031,9 +1056,12 @@ cmd_status() {
         echo "workers    none running"
     else
         echo "workers    $(wc -l <<<"$lines") running"
-        local name pid
+        local name pid port url
         while read -r name pid; do
-            printf '  %-7s %srunning%s  pid %s  log %s\n' "$name" "$C_OK" "$C_OFF" "$pid" "$WORKERS_DIR/$name.log"
+            port=$(head -n 1 -- "$WORKERS_DIR/$name.http" 2>/dev/null || echo off)
+            [[ $port =~ ^[0-9]+$ ]] && url="http://127.0.0.1:$port/" || url="http off"
+            printf '  %-7s %srunning%s  pid %-7s %s  log %s\n' "$name" "$C_OK" "$C_OFF" "$pid" "$url" \
+                "$WORKERS_DIR/$name.log"
         done <<<"$lines"
     fi
 }

@@ -2,8 +2,9 @@
 # The test command: installs what is missing, builds with AddressSanitizer and
 # UndefinedBehaviorSanitizer, starts a private stack (NATS, PostgreSQL, Redis, ClickHouse)
 # in a temporary folder on its own ports, runs the unit tests and the server tests against
-# two workers, then the security checks and the fault suite (stacks of their own) and the
-# fuzz targets for a short while; fails on any test failure or sanitizer report.
+# two workers and loads their status pages in headless Chromium, then the security checks
+# and the fault suite (stacks of their own) and the fuzz targets for a short while; fails
+# on any test failure or sanitizer report.
 #
 #   tests/run.sh            everything
 #   tests/run.sh NAME       only server tests whose name contains NAME
@@ -16,7 +17,7 @@ FILTER=${1:-}
 say() { printf '\n== %s\n' "$*"; }
 
 say "dependencies"
-"$ROOT/deploy/install-deps.sh"
+"$ROOT/deploy/install-deps.sh" --tests
 
 say "build (ASan + UBSan) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DDM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -76,6 +77,12 @@ for k in 1 2; do
     curl -sf -o /dev/null --max-time 5 "$metrics_url" && break
 done
 bash "$ROOT/tests/contract/check_dashboard.sh" "$ROOT" "$metrics_url" || status=1
+
+if [[ -z $FILTER ]]; then
+    say "status page (each worker's, from the URL deploy/stack.sh status prints, in headless Chromium)"
+    "$ROOT/tests/status/check_page.sh" >"$DM_STACK_DIR/status-page.log" 2>&1 || status=1
+    grep -E '^(FAIL|status page:)' "$DM_STACK_DIR/status-page.log" || tail -20 "$DM_STACK_DIR/status-page.log"
+fi
 
 say "worker shutdown"
 "$ROOT/deploy/stack.sh" stop-workers

@@ -33,8 +33,10 @@
 #include "cache/flight.h"
 #include "cache/l1_backend.h"
 #include "engine/fallback.h"
+#include "obs/history.h"
 #include "obs/http.h"
 #include "report.h"
+#include "status.h"
 #include "strategy/current.h"
 #include "strategy/watch.h"
 #include "util/config.h"
@@ -82,6 +84,8 @@ struct worker {
     dm_bus *bus; /* for health figures; set once connected */
     dm_progress *progress; /* consumer catch-up and stalls; owner: main thread */
     atomic_bool serving; /* responders started: /readyz */
+    dm_history *history; /* sampled by the main thread's loop, read by the HTTP threads */
+    dm_status *status;   /* /status.json; made before the HTTP server starts, freed after */
     dm_report report;    /* points at the fields above, for report.c */
 };
 
@@ -90,7 +94,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: dm-worker --config-dir DIR --strategy FILE [--name NAME] [--env-file FILE]\n"
             "                 [--responders N] [--log-level debug|info|warn|error]\n"
-            "                 [--http [HOST:]PORT]   GET /metrics /healthz /readyz\n"
+            "                 [--http [HOST:]PORT]   GET / (status page) /status.json /metrics\n"
+            "                                        /healthz /readyz\n"
             "                                        (HOST defaults to 127.0.0.1)\n"
             "       dm-worker --check-strategy FILE  validates a strategy file as a running\n"
             "                                        worker would, then exits (0: valid)\n");
@@ -380,7 +385,9 @@ static bool ready(void *ctx, dm_buf *why)
     return true;
 }
 
-static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
+/* A dm_serve set up as every responder's: the status page's is one too, so its health and
+ * metrics are the replies a NATS client gets. */
+static dm_serve *make_serve(worker *w, const char *name)
 {
     dm_serve_config sc = {.worker_name = name, .strategies = w->strategies, .flight = w->flight,
                           .l1 = w->l1, .series = w->series, .watch = w->watch,
@@ -395,11 +402,17 @@ static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
         sc.backends[DM_BK_L1] = dm_l1_backend_create(w->l1);
     sc.backends[DM_BK_FALLBACK] = dm_fallback_create(&w->loader);
     dm_serve *s = dm_serve_create(&sc);
-    if (s == NULL) {
+    if (s == NULL)
         for (int id = 0; id < DM_BK_COUNT; id++)
             dm_backend_destroy(sc.backends[id]);
+    return s;
+}
+
+static dm_responder *start_responder(worker *w, dm_bus *bus, const char *name)
+{
+    dm_serve *s = make_serve(w, name);
+    if (s == NULL)
         return NULL;
-    }
     dm_err err = {0};
     dm_responder *r = dm_responder_start(bus, s, &err);
     if (r == NULL)
@@ -419,6 +432,7 @@ static void free_worker(worker *w)
     }
     dm_l1_cache_destroy(w->l1);
     dm_series_destroy(w->series);
+    dm_history_destroy(w->history);
     dm_flight_destroy(w->flight);
 }
 
@@ -456,7 +470,23 @@ static int wait_for_stop(worker *w, dm_bus *bus, sigset_t *signals)
         const dm_strategy *st = dm_strategy_acquire(w->strategies);
         dm_progress_check(w->progress, st);
         dm_strategy_release(w->strategies, st);
+        dm_history_tick(w->history, dm_now_ms());
     }
+}
+
+static void status_json(void *ctx, dm_buf *out) { dm_status_json(((worker *)ctx)->status, out); }
+
+/* --http: Prometheus, the probes and the status page, whose document has a dm_serve of
+ * its own. NULL with err set when the port cannot be served. */
+static dm_http *start_http(worker *w, const options *o, dm_err *err)
+{
+    dm_serve *serve = make_serve(w, o->name);
+    if (serve == NULL || (w->status = dm_status_create(serve, w->history)) == NULL) {
+        dm_fail(err, DM_E_INTERNAL, "", "out of memory");
+        return NULL;
+    }
+    dm_http_handlers hh = {.metrics = prometheus, .ready = ready, .status = status_json, .ctx = w};
+    return dm_http_start(o->http, &hh, err);
 }
 
 static int run(worker *w, const options *o, sigset_t *signals)
@@ -516,8 +546,7 @@ static int run(worker *w, const options *o, sigset_t *signals)
             rc = 1;
     dm_http *http = NULL;
     if (rc == 0 && o->http) {
-        dm_http_handlers hh = {.metrics = prometheus, .ready = ready, .ctx = w};
-        if ((http = dm_http_start(o->http, &hh, &err)) == NULL) {
+        if ((http = start_http(w, o, &err)) == NULL) {
             DM_ERROR("main", "%s", err.message);
             rc = 1;
         }
@@ -531,6 +560,8 @@ static int run(worker *w, const options *o, sigset_t *signals)
         DM_INFO("main", "%s: draining", strsignal(sig));
     }
     dm_http_stop(http);
+    dm_status_destroy(w->status);
+    w->status = NULL;
     dm_micro_stop(micro);
     dm_refresh_stop(refresh);
     dm_backfill_stop(backfill);
@@ -590,11 +621,13 @@ int main(int argc, char **argv)
     w.l1 = dm_l1_cache_create((size_t)w.initial.cache.l1_max_entries, DM_L1_MAX_BYTES);
     w.series = dm_series_create((size_t)w.initial.patterns.max_closes);
     w.flight = dm_flight_create();
+    w.history = dm_history_create();
     bool breakers_ok = true;
     for (int id = 0; id < DM_BK_COUNT; id++)
         if (w.cfg[id] && (w.breakers[id] = dm_breaker_create()) == NULL)
             breakers_ok = false;
-    if (w.strategies == NULL || w.l1 == NULL || w.series == NULL || w.flight == NULL || !breakers_ok ||
+    if (w.strategies == NULL || w.l1 == NULL || w.series == NULL || w.flight == NULL ||
+        w.history == NULL || !breakers_ok ||
         !create_pools(&w)) {
         DM_ERROR("main", "out of memory");
         free_worker(&w);

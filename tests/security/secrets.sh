@@ -28,7 +28,7 @@ STACK=$ROOT/deploy/stack.sh
 NATSREQ=(perl "$HERE/natsreq.pl")
 
 export DM_NATS_PORT=54222 DM_NATS_MON_PORT=58222 DM_PG_PORT=55432 DM_REDIS_PORT=56379
-export DM_CH_HTTP_PORT=58123 DM_CH_TCP_PORT=59000
+export DM_CH_HTTP_PORT=58123 DM_CH_TCP_PORT=59000 DM_HTTP_PORT=57460
 CH_URL=http://127.0.0.1:$DM_CH_HTTP_PORT
 
 say() { printf '\n== %s\n' "$*"; }
@@ -450,6 +450,19 @@ health() { # health NAME: JSON through dmctl and msgpack through natsreq, both k
     local json=$R_FILE
     raw "health-$1-msgpack" dm.v1.health "$WORK/empty.msgpack" application/msgpack
     R_FILE=$json
+    http_documents "$1"
+}
+# The same figures over each running worker's HTTP port: the status page's document
+# (health and metrics together) and Prometheus text.
+http_documents() { # http_documents NAME
+    local f name port
+    for f in "$DM_STACK_DIR"/workers/w*.http; do
+        name=$(basename "$f" .http)
+        port=$(head -n 1 -- "$f")
+        [[ $port =~ ^[0-9]+$ ]] || continue
+        curl -s --max-time 10 "http://127.0.0.1:$port/status.json" >"$EV/http-status-$1-$name.txt" || true
+        curl -s --max-time 10 "http://127.0.0.1:$port/metrics" >"$EV/http-metrics-$1-$name.txt" || true
+    done
 }
 metrics() {
     query "metrics-$1" dm.v1.metrics '{}'
@@ -567,10 +580,14 @@ logs=("$EV"/w*.log)
 replies=("$EV"/reply-*.txt)
 health_files=("$EV"/reply-health-*.txt)
 metrics_files=("$EV"/reply-metrics-*.txt)
+http_files=("$EV"/http-*.txt)
 scan "no secret in $(cat "${logs[@]}" | wc -l) worker log lines (${#logs[@]} workers)" "${logs[@]}"
 scan "no secret in $n_replies replies" "${replies[@]}" "$EV/dmctl-stderr.txt"
 scan "no secret in ${#health_files[@]} dm.v1.health replies (JSON and msgpack, backends up and down)" "${health_files[@]}"
 scan "no secret in ${#metrics_files[@]} dm.v1.metrics replies (JSON and msgpack)" "${metrics_files[@]}"
+check "the workers' status.json was read with a backend down" \
+    grep -lqE '"status":"down"' "$EV"/http-status-*.txt
+scan "no secret in ${#http_files[@]} status.json and /metrics documents over HTTP" "${http_files[@]}"
 scan "no secret in the dead letters ($(grep -c '^--- DLQ' "$EV/dlq-final.txt" || true) messages)" "$EV/dlq-final.txt"
 scan "no secret on a worker's command line" "$EV/cmdlines.txt"
 shopt -u nullglob

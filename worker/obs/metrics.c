@@ -26,7 +26,7 @@ static struct {
         retried[DM_KINDS][DM_BK_COUNT];
 } g_m;
 
-static double bucket_upper_ms(int i) { return 0.025 * pow(1.5, i); }
+double dm_metrics_bucket_upper_ms(int i) { return 0.025 * pow(1.5, i); }
 
 void dm_metrics_op(dm_op op, double ms, int status, const char *message)
 {
@@ -42,7 +42,7 @@ void dm_metrics_op(dm_op op, double ms, int status, const char *message)
         atomic_fetch_add_explicit(&s->client_errors, 1, memory_order_relaxed);
     }
     int i = 0;
-    while (i < DM_LAT_BUCKETS - 1 && ms > bucket_upper_ms(i))
+    while (i < DM_LAT_BUCKETS - 1 && ms > dm_metrics_bucket_upper_ms(i))
         i++;
     atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
 }
@@ -87,16 +87,30 @@ void dm_metrics_ingest(int kind, dm_backend_id id, unsigned acked, unsigned dead
 
 static unsigned long long ld(atomic_ullong *a) { return atomic_load_explicit(a, memory_order_relaxed); }
 
-/* Upper bound of the bucket holding quantile q: an estimate within one bucket (x1.5). */
-static double quantile(op_stats *s, unsigned long long total, double q)
+void dm_metrics_op_histogram(dm_op op, unsigned long long buckets[DM_LAT_BUCKETS])
+{
+    for (int i = 0; i < DM_LAT_BUCKETS; i++)
+        buckets[i] = ld(&g_m.ops[op].buckets[i]);
+}
+
+double dm_metrics_quantile_ms(const unsigned long long buckets[DM_LAT_BUCKETS],
+                              unsigned long long total, double q)
 {
     unsigned long long want = (unsigned long long)ceil(q * (double)total), seen = 0;
     for (int i = 0; i < DM_LAT_BUCKETS; i++) {
-        seen += ld(&s->buckets[i]);
+        seen += buckets[i];
         if (seen >= want && want > 0)
-            return bucket_upper_ms(i);
+            return dm_metrics_bucket_upper_ms(i);
     }
     return 0;
+}
+
+static double quantile(op_stats *s, unsigned long long total, double q)
+{
+    unsigned long long b[DM_LAT_BUCKETS];
+    for (int i = 0; i < DM_LAT_BUCKETS; i++)
+        b[i] = ld(&s->buckets[i]);
+    return dm_metrics_quantile_ms(b, total, q);
 }
 
 static void encode_ops(dm_enc *e)
@@ -239,7 +253,7 @@ static void prom_ops(dm_buf *out)
         for (int b = 0; b < DM_LAT_BUCKETS - 1; b++) {
             cum += ld(&s->buckets[b]);
             dm_buf_printf(out, "dm_request_duration_seconds_bucket{op=\"%s\",le=\"%.6g\"} %llu\n", op,
-                          bucket_upper_ms(b) / 1000, cum);
+                          dm_metrics_bucket_upper_ms(b) / 1000, cum);
         }
         /* No sum is kept: the histogram's buckets are what the quantiles come from. */
         dm_buf_printf(out, "dm_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n", op, total);

@@ -22,6 +22,17 @@ typedef struct {
     char last_error[DM_LAST_ERROR_MAX];
 } dm_op_snapshot;
 void dm_metrics_op_snapshot(dm_op op, dm_op_snapshot *out);
+/* The operation's latency histogram since start: request counts per bucket, bucket i
+ * holding times up to dm_metrics_bucket_upper_ms(i) (the last: everything above). Each
+ * bucket is read alone, so a request counted meanwhile may show in one reading and not in
+ * another: figures, not a consistent snapshot. */
+void dm_metrics_op_histogram(dm_op op, unsigned long long buckets[DM_LAT_BUCKETS]);
+double dm_metrics_bucket_upper_ms(int i);
+/* The upper bound of the bucket holding quantile q of `total` requests: an estimate within
+ * one bucket (x1.5); 0 when total is 0. Works on any histogram of these buckets, such as
+ * the difference of two readings (the requests between them). */
+double dm_metrics_quantile_ms(const unsigned long long buckets[DM_LAT_BUCKETS],
+                              unsigned long long total, double q);
 void dm_metrics_served(dm_backend_id id);            /* which source answered */
 void dm_metrics_cache(dm_backend_id level, bool hit); /* l1 / dragonfly hit or miss */
 void dm_metrics_backend(dm_backend_id id, bool failed);
