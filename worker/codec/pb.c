@@ -210,14 +210,19 @@ static bool set_number(const ProtobufCFieldDescriptor *f, void *slot, const cJSO
     case PROTOBUF_C_TYPE_FIXED32:
         return whole(j, 0, UINT32_MAX, &v) ? (*(uint32_t *)slot = (uint32_t)v, true)
                                            : wrong(f, "an unsigned 32-bit integer", err);
+    /* 64 bits: a tree's numbers are doubles, and the largest 64-bit integers read as 2^64
+     * or 2^63, one past the type's end; they stand for its largest value. */
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: /* 2^64 itself is a double, but not a uint64 */
-        return whole(j, 0, 18446744073709549568.0, &v) ? (*(uint64_t *)slot = (uint64_t)v, true)
-                                                       : wrong(f, "an unsigned integer", err);
-    default: /* the 64-bit signed types; 2^63 is the first double outside */
-        return whole(j, -9223372036854775808.0, 9223372036854774784.0, &v)
-                   ? (*(int64_t *)slot = (int64_t)v, true)
-                   : wrong(f, "an integer", err);
+    case PROTOBUF_C_TYPE_FIXED64:
+        if (!whole(j, 0, 18446744073709551616.0, &v))
+            return wrong(f, "an unsigned integer", err);
+        *(uint64_t *)slot = v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v;
+        return true;
+    default:
+        if (!whole(j, -9223372036854775808.0, 9223372036854775808.0, &v))
+            return wrong(f, "an integer", err);
+        *(int64_t *)slot = v >= 9223372036854775808.0 ? INT64_MAX : (int64_t)v;
+        return true;
     }
 }
 
