@@ -38,12 +38,13 @@ void print_json_line(const cJSON *j)
 static cJSON *dates_as_ms(const cJSON *tree)
 {
     cJSON *copy = cJSON_Duplicate(tree, true);
-    for (cJSON *c = copy ? copy->child : NULL; c; c = c->next) {
+    for (cJSON *c = copy ? copy->child : NULL, *next; c; c = next) {
         int64_t ms;
+        next = c->next; /* c is freed when replaced */
         size_t n = c->string ? strlen(c->string) : 0;
         if (n > 5 && strcmp(c->string + n - 5, "_date") == 0 && cJSON_IsString(c) &&
             strlen(c->valuestring) <= 40 && dm_parse_iso_time(c->valuestring, &ms))
-            cJSON_ReplaceItemViaPointer(copy, c, cJSON_CreateNumber((double)ms));
+            cJSON_ReplaceItemInObjectCaseSensitive(copy, c->string, cJSON_CreateNumber((double)ms));
     }
     return copy;
 }
@@ -51,10 +52,6 @@ static cJSON *dates_as_ms(const cJSON *tree)
 static bool encode_protobuf(const request *q, dm_buf *out)
 {
     const ProtobufCMessageDescriptor *type = dm_pb_request_type(q->subject);
-    if (type == NULL) {
-        fprintf(stderr, "dmctl: %s has no protobuf request (schemas/market_data.proto)\n", q->subject);
-        return false;
-    }
     cJSON *doc = dates_as_ms(q->tree);
     dm_err err = {0};
     dm_code c = doc ? dm_pb_encode(type, doc, out, &err) : DM_E_INTERNAL;
@@ -67,9 +64,9 @@ static bool encode_protobuf(const request *q, dm_buf *out)
 
 /* The typed text is sent untouched in JSON mode (even if invalid: tests use
  * that to probe the worker); a parsed tree is needed for msgpack, protobuf and paging. */
-static bool encode_request(const request *q, dm_buf *out)
+static bool encode_request(const request *q, dm_encoding enc, dm_buf *out)
 {
-    if (q->protobuf)
+    if (enc == DM_ENC_PROTOBUF)
         return encode_protobuf(q, out);
     if (q->msgpack) {
         dm_enc e;
@@ -155,17 +152,20 @@ static natsMsg *build_request(const request *q)
     dm_buf body;
     dm_buf_init(&body);
     natsMsg *req = NULL;
-    if (!encode_request(q, &body)) {
+    /* Health, metrics (and subjects this version does not serve) have no protobuf request:
+     * their body goes as JSON, and Accept still asks for protobuf. */
+    bool pb = q->protobuf && dm_pb_request_type(q->subject) != NULL;
+    dm_encoding enc = pb ? DM_ENC_PROTOBUF : q->msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON;
+    if (!encode_request(q, enc, &body)) {
         fprintf(stderr, "dmctl: cannot encode request\n");
         dm_buf_free(&body);
         return NULL;
     }
-    dm_encoding enc = q->protobuf ? DM_ENC_PROTOBUF : q->msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON;
     natsStatus s = natsMsg_Create(&req, q->subject, NULL, body.data, (int)body.len);
     if (s == NATS_OK)
         s = natsMsgHeader_Set(req, DM_HDR_CONTENT_TYPE, dm_content_type(enc));
-    if (s == NATS_OK) /* the reply in the same encoding (a worker would answer so anyway) */
-        s = natsMsgHeader_Set(req, DM_HDR_ACCEPT, dm_content_type(enc));
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(req, DM_HDR_ACCEPT, dm_content_type(q->protobuf ? DM_ENC_PROTOBUF : enc));
     if (s != NATS_OK) {
         dm_nats_error("cannot build request", s);
         natsMsg_Destroy(req);

@@ -302,9 +302,11 @@ static void mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 static bool set_member(ProtobufCMessage *m, const cJSON *c, uint64_t *seen, int depth, dm_err *err)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, c->string);
+    const ProtobufCFieldDescriptor *f =
+        c->string ? protobuf_c_message_descriptor_get_field_by_name(d, c->string) : NULL;
     if (f == NULL) {
-        dm_fail(err, DM_E_INVALID_FIELD, c->string, "%.60s is not a field of %s", c->string, d->name);
+        const char *name = c->string ? c->string : "(a member without a name)";
+        dm_fail(err, DM_E_INVALID_FIELD, name, "%.60s is not a field of %s", name, d->name);
         return false;
     }
     uint64_t bit = (uint64_t)1 << (f - d->fields);
