@@ -135,7 +135,7 @@ static dm_code parse_request(const char *subject, const char *data, size_t len, 
     return c;
 }
 
-/* One data request, answered into out (reply_enc: JSON or msgpack); its status. */
+/* One data request, answered into out in out->enc (JSON or msgpack); its status. */
 static int answer(dm_serve *s, size_t route, const char *data, size_t len, dm_encoding req_enc,
                   dm_reply *out, dm_err *err)
 {
