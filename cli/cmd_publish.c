@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "csv.h"
 #include "codec/enc.h"
+#include "codec/pb.h"
 #include "payload.h"
 #include "publish.h"
 #include "ticks.h"
@@ -35,31 +36,54 @@ static int help_or_error(int r, const char *cmd)
     return EXIT_USAGE;
 }
 
-/* One payload at a time, written into one reused buffer. */
+/* One payload at a time, written into one reused buffer. Protobuf is written as msgpack
+ * first, then converted to the subject's message (the worker's own codec). */
 typedef struct writer {
     dm_encoding fmt;
-    dm_buf out;
+    dm_buf out, pb;
     dm_enc e;
 } writer;
 
-static void writer_init(writer *w, bool msgpack)
+static void writer_init(writer *w, bool msgpack, bool protobuf)
 {
-    w->fmt = msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON;
+    w->fmt = protobuf ? DM_ENC_PROTOBUF : msgpack ? DM_ENC_MSGPACK : DM_ENC_JSON;
     dm_buf_init(&w->out);
+    dm_buf_init(&w->pb);
+}
+
+static void writer_free(writer *w)
+{
+    dm_buf_free(&w->out);
+    dm_buf_free(&w->pb);
 }
 
 static dm_enc *writer_start(writer *w)
 {
     dm_buf_reset(&w->out);
-    dm_enc_init(&w->e, w->fmt, &w->out);
+    dm_enc_init(&w->e, w->fmt == DM_ENC_PROTOBUF ? DM_ENC_MSGPACK : w->fmt, &w->out);
     return &w->e;
 }
 
-/* NULL when the payload could not be written (out of memory). */
-static const char *writer_data(const writer *w, size_t *len)
+static const char *as_protobuf(writer *w, const char *subject, size_t *len)
+{
+    cJSON *doc = NULL;
+    dm_err err = {0};
+    dm_buf_reset(&w->pb);
+    dm_code c = dm_doc_parse_msgpack_value(w->out.data, w->out.len, &doc, &err);
+    if (c == DM_OK)
+        c = dm_pb_encode(dm_pb_payload_type(subject), doc, &w->pb, &err);
+    cJSON_Delete(doc);
+    *len = w->pb.len;
+    return c == DM_OK && !w->pb.oom ? w->pb.data : NULL;
+}
+
+/* The payload for `subject`; NULL when it could not be written (out of memory). */
+static const char *writer_data(writer *w, const char *subject, size_t *len)
 {
     *len = w->out.len;
-    return w->out.oom || !w->out.data ? NULL : w->out.data;
+    if (w->out.oom || !w->out.data)
+        return NULL;
+    return w->fmt == DM_ENC_PROTOBUF ? as_protobuf(w, subject, len) : w->out.data;
 }
 
 static bool shift_to_ms(const char *cmd, double hours, int64_t *ms)
@@ -78,7 +102,7 @@ typedef struct candle_args {
     const char *symbol, *timeframe, *file, *source;
     int64_t bulk, limit;
     double shift_hours;
-    bool msgpack, skip_bad, quiet;
+    bool msgpack, protobuf, skip_bad, quiet;
 } candle_args;
 
 /* Encodes rows[0..n) as one bulk message (bulk > 0) or one single candle. */
@@ -129,14 +153,14 @@ static int publish_candle_rows(natsConnection *nc, const global_opts *g, const c
     if (!p)
         return EXIT_FAIL;
     writer w;
-    writer_init(&w, a->msgpack);
+    writer_init(&w, a->msgpack, a->protobuf);
     char subject[128], id[192];
     size_t step = a->bulk > 0 ? (size_t)a->bulk : 1;
     int rc = EXIT_OK;
     for (size_t i = 0; i < count; i += step) {
         size_t n = count - i < step ? count - i : step, len;
         encode_candles(&w, a, sym, &cs->rows[i], n, subject, id);
-        const char *data = writer_data(&w, &len);
+        const char *data = writer_data(&w, subject, &len);
         if (!data)
             fprintf(stderr, "dmctl: cannot encode payload (out of memory or internal error)\n");
         if (!data || !fits(nc, len, id, n)) {
@@ -148,7 +172,7 @@ static int publish_candle_rows(natsConnection *nc, const global_opts *g, const c
             break; /* pub_finish reports why */
     }
     int frc = pub_finish(p, cs->bad);
-    dm_buf_free(&w.out);
+    writer_free(&w);
     pub_destroy(p);
     return rc != EXIT_OK ? rc : frc;
 }
@@ -190,6 +214,7 @@ int cmd_publish_candles(global_opts *g, int argc, char **argv)
         {"file", ARG_STR, &a.file},            {"source", ARG_STR, &a.source},
         {"bulk", ARG_INT, &a.bulk},            {"limit", ARG_INT, &a.limit},
         {"shift-hours", ARG_DBL, &a.shift_hours}, {"msgpack", ARG_FLAG, &a.msgpack},
+        {"protobuf", ARG_FLAG, &a.protobuf},
         {"skip-bad", ARG_FLAG, &a.skip_bad},   {"quiet", ARG_FLAG, &a.quiet},
     };
     int npos;
@@ -213,7 +238,7 @@ typedef struct tick_args {
     const char *symbol, *file;
     int64_t per_minute, limit;
     double shift_hours;
-    bool msgpack, skip_bad, quiet;
+    bool msgpack, protobuf, skip_bad, quiet;
 } tick_args;
 
 /* The ticks are DERIVED from one-minute candles (ticks.h), not real quotes;
@@ -229,7 +254,7 @@ static bool send_ticks(publisher *p, writer *w, const symbol *sym, const tick *t
         payload_tick(writer_start(w), sym, TICK_SOURCE, &t[i]);
         snprintf(id, sizeof id, "tick:%s:%" PRId64 ":" TICK_SOURCE, sym->token, t[i].ts);
         size_t len;
-        const char *data = writer_data(w, &len);
+        const char *data = writer_data(w, subject, &len);
         if (!data) {
             fprintf(stderr, "dmctl: cannot encode payload (out of memory or internal error)\n");
             pub_abort(p);
@@ -260,7 +285,7 @@ static int publish_tick_rows(natsConnection *nc, const global_opts *g, const tic
         return EXIT_FAIL;
     }
     writer w;
-    writer_init(&w, a->msgpack);
+    writer_init(&w, a->msgpack, a->protobuf);
     size_t left = total;
     int rc = EXIT_OK;
     for (size_t i = 0; i < cs->n && left > 0; i++) {
@@ -277,7 +302,7 @@ static int publish_tick_rows(natsConnection *nc, const global_opts *g, const tic
         left -= n;
     }
     int frc = pub_finish(p, cs->bad);
-    dm_buf_free(&w.out);
+    writer_free(&w);
     pub_destroy(p);
     free(ticks);
     return rc != EXIT_OK ? rc : frc;
@@ -290,6 +315,7 @@ int cmd_publish_ticks(global_opts *g, int argc, char **argv)
         {"symbol", ARG_STR, &a.symbol},         {"file", ARG_STR, &a.file},
         {"per-minute", ARG_INT, &a.per_minute}, {"limit", ARG_INT, &a.limit},
         {"shift-hours", ARG_DBL, &a.shift_hours}, {"msgpack", ARG_FLAG, &a.msgpack},
+        {"protobuf", ARG_FLAG, &a.protobuf},
         {"skip-bad", ARG_FLAG, &a.skip_bad},    {"quiet", ARG_FLAG, &a.quiet},
     };
     int npos;
@@ -325,8 +351,8 @@ int cmd_publish_ticks(global_opts *g, int argc, char **argv)
 
 /* ---- publish-events ------------------------------------------------------ */
 
-static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msgpack, bool quiet,
-                              const event_set *es)
+static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msgpack, bool protobuf,
+                              bool quiet, const event_set *es)
 {
     pub_config pc = {
         .unit = "events",
@@ -339,7 +365,7 @@ static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msg
     if (!p)
         return EXIT_FAIL;
     writer w;
-    writer_init(&w, msgpack);
+    writer_init(&w, msgpack, protobuf);
     char subject[64];
     int rc = EXIT_OK;
     for (size_t i = 0; i < es->n; i++) {
@@ -348,7 +374,7 @@ static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msg
         payload_event(writer_start(&w), ev);
         snprintf(subject, sizeof subject, DM_SUBJ_EVENT_FMT, ev->country);
         size_t len;
-        const char *data = writer_data(&w, &len);
+        const char *data = writer_data(&w, subject, &len);
         if (!data || asprintf(&id, "event:%s", ev->event_id) < 0) {
             fprintf(stderr, "dmctl: cannot encode payload (out of memory or internal error)\n");
             rc = EXIT_FAIL;
@@ -361,7 +387,7 @@ static int publish_event_rows(natsConnection *nc, const global_opts *g, bool msg
             break;
     }
     int frc = pub_finish(p, es->bad);
-    dm_buf_free(&w.out);
+    writer_free(&w);
     pub_destroy(p);
     return rc != EXIT_OK ? rc : frc;
 }
@@ -370,10 +396,11 @@ int cmd_publish_events(global_opts *g, int argc, char **argv)
 {
     const char *file = NULL;
     double shift_hours = 0;
-    bool msgpack = false, skip_bad = false, quiet = false;
+    bool msgpack = false, protobuf = false, skip_bad = false, quiet = false;
     const arg_spec specs[] = {
         {"file", ARG_STR, &file},          {"shift-hours", ARG_DBL, &shift_hours},
-        {"msgpack", ARG_FLAG, &msgpack},   {"skip-bad", ARG_FLAG, &skip_bad},
+        {"msgpack", ARG_FLAG, &msgpack},   {"protobuf", ARG_FLAG, &protobuf},
+        {"skip-bad", ARG_FLAG, &skip_bad},
         {"quiet", ARG_FLAG, &quiet},
     };
     int npos;
@@ -391,7 +418,7 @@ int cmd_publish_events(global_opts *g, int argc, char **argv)
     natsConnection *nc = NULL;
     int rc = EXIT_FAIL;
     if (dm_connect(g, &nc) == NATS_OK)
-        rc = publish_event_rows(nc, g, msgpack, quiet, &es);
+        rc = publish_event_rows(nc, g, msgpack, protobuf, quiet, &es);
     dm_disconnect(nc);
     event_set_free(&es);
     return rc;

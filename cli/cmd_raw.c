@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "codec/enc.h"
+#include "codec/pb.h"
 #include "commands.h"
 #include "input.h"
 
@@ -78,18 +79,37 @@ static int publish_raw(natsConnection *nc, const global_opts *g, natsMsg *m, boo
     return rc;
 }
 
+/* The JSON payload as the subject's protobuf message, in place. */
+static bool json_to_protobuf(const char *subject, dm_buf *payload)
+{
+    const ProtobufCMessageDescriptor *type = dm_pb_payload_type(subject);
+    cJSON *doc = type ? cJSON_ParseWithLength(payload->data, payload->len) : NULL;
+    dm_buf pb;
+    dm_err err = {0};
+    dm_buf_init(&pb);
+    dm_code c = doc ? dm_pb_encode(type, doc, &pb, &err) : DM_E_INVALID_JSON;
+    if (c != DM_OK)
+        fprintf(stderr, "dmctl publish-raw: --protobuf: %s\n",
+                !type ? "the subject is not a market.* subject" : !doc ? "PAYLOAD is not JSON" : err.message);
+    cJSON_Delete(doc);
+    dm_buf_free(payload);
+    *payload = pb;
+    return c == DM_OK && !pb.oom;
+}
+
 int cmd_publish_raw(global_opts *g, int argc, char **argv)
 {
     const char *msg_id = NULL, *content_type = DM_CT_JSON;
-    bool quiet = false;
+    bool quiet = false, protobuf = false;
     const arg_spec specs[] = {
         {"msg-id", ARG_STR, &msg_id},
         {"content-type", ARG_STR, &content_type},
+        {"protobuf", ARG_FLAG, &protobuf},
         {"quiet", ARG_FLAG, &quiet},
     };
     char *pos[2];
     int npos;
-    int r = args_parse(argc, argv, specs, 3, g, pos, 2, &npos);
+    int r = args_parse(argc, argv, specs, 4, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
         command_usage(argv[0], stdout);
         return EXIT_OK;
@@ -98,7 +118,7 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
         return EXIT_USAGE;
     if (npos != 2) {
         fprintf(stderr, "dmctl publish-raw: usage: publish-raw SUBJECT PAYLOAD "
-                        "[--msg-id ID] [--content-type T] [--quiet]\n");
+                        "[--msg-id ID] [--content-type T] [--protobuf] [--quiet]\n");
         return EXIT_USAGE;
     }
     dm_buf payload;
@@ -106,7 +126,9 @@ int cmd_publish_raw(global_opts *g, int argc, char **argv)
     natsConnection *nc = NULL;
     natsMsg *m = NULL;
     int rc = EXIT_FAIL;
-    if (input_read(argv[0], pos[1], &payload)) {
+    if (protobuf)
+        content_type = DM_CT_PROTOBUF;
+    if (input_read(argv[0], pos[1], &payload) && (!protobuf || json_to_protobuf(pos[0], &payload))) {
         natsStatus s = build_msg(&m, pos[0], &payload, msg_id, content_type);
         if (s != NATS_OK)
             dm_nats_error("cannot build message", s);

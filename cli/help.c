@@ -16,14 +16,14 @@ typedef struct command_help {
 static const command_help commands[] = {
     {"publish-candles",
      "publish-candles --symbol SYM --timeframe TF --file CSV [--source S] [--bulk N]\n"
-     "                  [--shift-hours H] [--limit N] [--msgpack] [--skip-bad] [--quiet]",
+     "                  [--shift-hours H] [--limit N] [--msgpack|--protobuf] [--skip-bad] [--quiet]",
      "CSV candles -> market.candles.SYM.TF, N candles per message (default and\n"
      "max 10000); --bulk 0 sends one market.candle.SYM.TF message per candle.\n"
      "--source defaults to broker-csv.",
      true},
     {"publish-ticks",
      "publish-ticks --symbol SYM --file M1.csv [--per-minute K] [--limit N]\n"
-     "                [--shift-hours H] [--msgpack] [--skip-bad] [--quiet]",
+     "                [--shift-hours H] [--msgpack|--protobuf] [--skip-bad] [--quiet]",
      "DERIVED ticks (not real quotes): K per one-minute candle (default 9),\n"
      "walking open -> high/low -> close, deterministic, source m1-derived ->\n"
      "market.tick.SYM. The spread is relative to the price: 0.1 to 2 basis\n"
@@ -32,26 +32,32 @@ static const command_help commands[] = {
      "and gold at 2641 about 0.03 to 0.53.",
      true},
     {"publish-events",
-     "publish-events --file CSV [--shift-hours H] [--msgpack] [--skip-bad] [--quiet]",
+     "publish-events --file CSV [--shift-hours H] [--msgpack|--protobuf] [--skip-bad]\n"
+     "                 [--quiet]",
      "economic calendar rows date,time,currency,impact,event[,actual,forecast,\n"
      "previous] -> market.event.COUNTRY.",
      true},
-    {"publish-raw", "publish-raw SUBJECT PAYLOAD [--msg-id ID] [--content-type T] [--quiet]",
+    {"publish-raw", "publish-raw SUBJECT PAYLOAD [--msg-id ID] [--content-type T] [--protobuf] [--quiet]",
      "publish PAYLOAD bytes as they are (\"@FILE\" reads a file, \"-\" stdin) and\n"
      "print the PubAck: \"published seq N on SUBJECT (stream MARKET)\" on a\n"
      "terminal, the bare sequence number N when stdout is a pipe or file (for\n"
      "scripts: seq=$(dmctl publish-raw ...)); --quiet prints nothing.\n"
      "Content-Type defaults to application/json; --content-type '' sends none.\n"
+     "--protobuf: PAYLOAD is JSON, sent as the subject's protobuf message\n"
+     "(schemas/market_data.proto) with Content-Type application/protobuf.\n"
      "No Nats-Msg-Id unless --msg-id.",
      false},
-    {"query", "query SUBJECT [JSON|@FILE|-] [--msgpack] [--json|--csv|--table] [--all]",
+    {"query", "query SUBJECT [JSON|@FILE|-] [--msgpack|--protobuf] [--json|--csv|--table] [--all]",
      "request/reply with body JSON (default {}); \"@FILE\" reads the body from\n"
      "a file, \"-\" from stdin (for bodies too long for an argument); --msgpack\n"
-     "sends and decodes msgpack. --table (default on a terminal), --json or\n"
-     "--csv output; a served_by=.. rows=.. time=.. ms line follows (stderr with\n"
-     "--json and --csv). Tables show every row, times as YYYY-MM-DD HH:MM:SS in\n"
-     "UTC. --csv writes the rows as CSV: a header of the first row's fields,\n"
-     "times as Unix milliseconds, as the worker sends them.\n"
+     "sends and decodes msgpack; --protobuf sends the subject's request message\n"
+     "(dates as Unix ms; YYYY-MM-DD and ISO instants typed are converted) with\n"
+     "Accept: application/protobuf and decodes its reply message.\n"
+     "--table (default on a terminal), --json or --csv output; a served_by=..\n"
+     "rows=.. time=.. ms line follows (stderr with --json and --csv). Tables show\n"
+     "every row, times as YYYY-MM-DD HH:MM:SS in UTC. --csv writes the rows as\n"
+     "CSV: a header of the first row's fields, times as Unix milliseconds, as the\n"
+     "worker sends them.\n"
      "--all follows next_cursor (sent back as \"cursor\") until it is null:\n"
      "with --json it prints every row of every page as JSON lines (one row\n"
      "object per line, no envelope; served_by, rows and pages on stderr), with\n"
@@ -118,6 +124,7 @@ static const char publish_text[] =
     "  --limit N        publish at most N candles/ticks\n"
     "  --shift-hours H  add H hours to CSV times (broker clock, taken as UTC by default)\n"
     "  --msgpack        msgpack payloads (Content-Type application/msgpack)\n"
+    "  --protobuf       protobuf payloads (application/protobuf, schemas/market_data.proto)\n"
     "  --skip-bad       skip and count bad rows instead of failing (file:line shown)\n"
     "  --quiet          no progress on stderr (the one summary line stays on stdout)\n"
     "\n"

@@ -1,6 +1,6 @@
 /* query: core NATS request/reply against the worker's dm.v1.* services,
- * with JSON or msgpack bodies (typed, from a file or stdin), table or JSON display and
- * --all paging (every row: JSON lines, CSV or one table). */
+ * with JSON, msgpack or protobuf bodies (typed, from a file or stdin), table, JSON or CSV
+ * display and --all paging (every row: JSON lines, CSV or one table). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,7 @@
 typedef struct query_args {
     const char *subject;
     const char *body; /* request text as typed (default "{}") */
-    bool msgpack, json, table, all, csv;
+    bool msgpack, protobuf, json, table, all, csv;
 } query_args;
 
 /* Rows go out as they come (JSON lines or CSV): the stats line goes to stderr. */
@@ -47,7 +47,8 @@ static void print_csv(const cJSON *j)
 static int do_request(natsConnection *nc, const global_opts *g, const query_args *a,
                       const cJSON *tree, reply *r)
 {
-    const request q = {.subject = a->subject, .text = a->body, .tree = tree, .msgpack = a->msgpack};
+    const request q = {.subject = a->subject, .text = a->body, .tree = tree, .msgpack = a->msgpack,
+                       .protobuf = a->protobuf};
     return request_send(nc, g, &q, r);
 }
 
@@ -237,6 +238,7 @@ int cmd_query(global_opts *g, int argc, char **argv)
     query_args a = {.body = "{}"};
     const arg_spec specs[] = {
         {"msgpack", ARG_FLAG, &a.msgpack},
+        {"protobuf", ARG_FLAG, &a.protobuf},
         {"json", ARG_FLAG, &a.json},
         {"table", ARG_FLAG, &a.table},
         {"all", ARG_FLAG, &a.all},
@@ -244,7 +246,7 @@ int cmd_query(global_opts *g, int argc, char **argv)
     };
     char *pos[2];
     int npos;
-    int r = args_parse(argc, argv, specs, 5, g, pos, 2, &npos);
+    int r = args_parse(argc, argv, specs, sizeof specs / sizeof *specs, g, pos, 2, &npos);
     if (r == ARGS_HELP) {
         command_usage(argv[0], stdout);
         return EXIT_OK;
@@ -252,12 +254,13 @@ int cmd_query(global_opts *g, int argc, char **argv)
     if (r != ARGS_OK)
         return EXIT_USAGE;
     if (npos < 1) {
-        fprintf(stderr, "dmctl query: usage: query SUBJECT [JSON|@FILE|-] [--msgpack] "
+        fprintf(stderr, "dmctl query: usage: query SUBJECT [JSON|@FILE|-] [--msgpack|--protobuf] "
                         "[--json|--csv|--table] [--all]\n");
         return EXIT_USAGE;
     }
-    if (a.json + a.table + a.csv > 1) {
-        fprintf(stderr, "dmctl query: --json, --csv and --table are exclusive\n");
+    if (a.json + a.table + a.csv > 1 || (a.msgpack && a.protobuf)) {
+        fprintf(stderr, "dmctl query: --%s are exclusive\n",
+                a.msgpack && a.protobuf ? "msgpack and --protobuf" : "json, --csv and --table");
         return EXIT_USAGE;
     }
     a.subject = pos[0];
@@ -280,11 +283,11 @@ int cmd_query(global_opts *g, int argc, char **argv)
         a.json = !isatty(STDOUT_FILENO);
 
     cJSON *tree = NULL;
-    if (a.msgpack || a.all) {
+    if (a.msgpack || a.protobuf || a.all) {
         tree = cJSON_Parse(a.body);
-        if (!tree || (a.all && !cJSON_IsObject(tree))) {
+        if (!tree || ((a.all || a.protobuf) && !cJSON_IsObject(tree))) {
             fprintf(stderr, "dmctl query: request must be a valid JSON %s: %.200s%s\n",
-                    a.all ? "object" : "value", a.body, strlen(a.body) > 200 ? "..." : "");
+                    a.all || a.protobuf ? "object" : "value", a.body, strlen(a.body) > 200 ? "..." : "");
             cJSON_Delete(tree);
             dm_buf_free(&body);
             return EXIT_USAGE;

@@ -1,5 +1,5 @@
-/* One request/reply exchange with the worker's dm.v1.* services: the body sent as JSON or
- * msgpack, the reply decoded whatever its encoding, and error replies reported the same
+/* One request/reply exchange with the worker's dm.v1.* services: the body sent as JSON,
+ * msgpack or protobuf, the reply decoded whatever its encoding, and error replies reported the same
  * way by every command. */
 #ifndef DMCTL_REQUEST_H
 #define DMCTL_REQUEST_H
@@ -15,8 +15,10 @@
 typedef struct request {
     const char *subject;
     const char *text;  /* sent as it is in JSON mode when tree is NULL (may be invalid) */
-    const cJSON *tree; /* the body as a tree: needed for msgpack */
+    const cJSON *tree; /* the body as a tree: needed for msgpack and protobuf */
     bool msgpack;
+    bool protobuf; /* the subject's request message (schemas/market_data.proto); dates given
+                      as text are sent as the Unix ms they name */
 } request;
 
 typedef struct reply {

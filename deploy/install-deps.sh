@@ -20,6 +20,7 @@ PACKAGES=(
     nats-server redis-server clickhouse-server clickhouse-client
     postgresql-15 postgresql-client-15 libpq-dev
     libnats-dev libhiredis-dev libmsgpack-dev libcjson-dev
+    libprotobuf-c-dev protobuf-c-compiler
     libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libfftw3-dev
     clang libclang-rt-14-dev openssl
 )

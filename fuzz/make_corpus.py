@@ -212,6 +212,91 @@ def coherence():
     write("coherence", "neither.msgpack", mp({"backend": "timescale", "events": EVENTS[:1], "seqs": [1]}))
 
 
+def proto_schema():
+    """{message: {field: (number, type, repeated)}} from schemas/market_data.proto."""
+    import re
+    schema, current = {}, None
+    with open(os.path.join(ROOT, "schemas", "market_data.proto")) as f:
+        for line in f:
+            m = re.match(r"message (\w+)", line)
+            if m:
+                current = schema.setdefault(m.group(1), {})
+            m = re.match(r"\s+(optional|repeated) (\w+) (\w+) = (\d+)", line)
+            if m:
+                current[m.group(3)] = (int(m.group(4)), m.group(2), m.group(1) == "repeated")
+    return schema
+
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = b""
+    while True:
+        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return out
+
+
+def pb(schema, message, doc):
+    """A document as protobuf bytes of message (proto2: packed only where declared, and
+    the declared ones are the double vectors)."""
+    out = b""
+    for name, value in doc.items():
+        if value is None:
+            continue
+        number, kind, repeated = schema[message][name]
+        values = value if repeated else [value]
+        if repeated and kind == "double":
+            run = b"".join(struct.pack("<d", v) for v in values)
+            out += varint(number << 3 | 2) + varint(len(run)) + run
+            continue
+        for v in values:
+            if kind == "double":
+                out += varint(number << 3 | 1) + struct.pack("<d", v)
+            elif kind in ("int64", "bool"):
+                out += varint(number << 3) + varint(int(v))
+            elif kind == "string":
+                out += varint(number << 3 | 2) + varint(len(v.encode())) + v.encode()
+            else:
+                inner = pb(schema, kind, {"symbols": v} if kind == "Cluster" else v)
+                out += varint(number << 3 | 2) + varint(len(inner)) + inner
+    return out
+
+
+def protobuf():
+    # selector: message index (fuzz/fuzz_protobuf.c's TYPES order) | 0x80 strict
+    schema = proto_schema()
+    payloads = [("Tick", "market.tick.EURUSD.payload.json", TICKS[:3]),
+                ("Candle", "market.candle.EURUSD.1h.payload.json", H1[3:6]),
+                ("CandleBatch", "market.candles.EURUSD.1h.payload.json", [{"candles": H1[:12]}]),
+                ("EconomicEvent", "market.event.US.payload.json", EVENTS[:3])]
+    for i, (msg, name, more) in enumerate(payloads):
+        for k, doc in enumerate([example(name)] + more):
+            write("protobuf", "%s-%d.pb" % (msg, k), bytes([i]) + pb(schema, msg, doc))
+    subjects = [("tick.latest", "TickLatestRequest", "TickReply"),
+                ("candles.latest", "CandlesLatestRequest", "CandlesReply"),
+                ("candles.history", "CandlesHistoryRequest", "CandlesReply"),
+                ("events", "EventsRequest", "EventsReply"),
+                ("aggregates", "AggregatesRequest", "AggregatesReply"),
+                ("patterns.find", "PatternsFindRequest", "PatternsReply"),
+                ("patterns.similar", "PatternsSimilarRequest", "PatternsReply"),
+                ("correlations", "CorrelationsRequest", "CorrelationsReply"),
+                ("graph", "GraphRequest", "GraphReply")]
+    for i, (subject, request, reply) in enumerate(subjects):
+        req = example("dm.v1.%s.request.json" % subject)
+        for k in ("start_date", "end_date"):  # protobuf dates are Unix ms
+            if isinstance(req.get(k), str):
+                req[k] = utc_ms(req[k], "%Y-%m-%d")
+        write("protobuf", "%s.pb" % request, bytes([4 + 2 * i | 0x80]) + pb(schema, request, req))
+        rep = example("dm.v1.%s.reply.json" % subject)
+        if len(pb(schema, reply, rep)) < 4000:
+            write("protobuf", "%s-%s.pb" % (reply, subject), bytes([5 + 2 * i]) + pb(schema, reply, rep))
+    error = {"code": "invalid_field", "message": "limit 1001 is out of range [1, 1000]", "field": "limit"}
+    write("protobuf", "ErrorReply.pb", bytes([22]) + pb(schema, "ErrorReply", error))
+    write("protobuf", "unknown-field-15.pb", bytes([4 | 0x80]) + pb(schema, "TickLatestRequest",
+                                                                    {"symbol": "EUR/USD"}) + b"\x78\x01")
+
+
 def regressions():
     """Inputs that once broke a target (see tests/unit/test_regressions.c), replayed first
     on every run: under clang's UBSan they catch what the gcc unit build cannot."""
@@ -226,11 +311,12 @@ def regressions():
 
 
 if __name__ == "__main__":
-    for target in ("ingest", "strategy", "serve", "coherence"):
+    for target in ("ingest", "strategy", "serve", "coherence", "protobuf"):
         shutil.rmtree(os.path.join(OUT, target), ignore_errors=True)
         os.makedirs(os.path.join(OUT, target))
     ingest()
     strategy()
     serve()
     coherence()
+    protobuf()
     regressions()

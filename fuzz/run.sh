@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-60}
 BUILD=${DM_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-TARGETS=(ingest strategy serve coherence)
+TARGETS=(ingest strategy serve coherence protobuf)
 
 if ! [[ $SECS =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: fuzz/run.sh [SECONDS_PER_TARGET]" >&2

@@ -69,5 +69,8 @@ extern const size_t N_ANALYSIS_TESTS;
 /* Service discovery (itest_discovery.c). */
 extern const itest DISCOVERY_TESTS[];
 extern const size_t N_DISCOVERY_TESTS;
+/* The protobuf encoding (itest_protobuf.c). */
+extern const itest PROTOBUF_TESTS[];
+extern const size_t N_PROTOBUF_TESTS;
 
 #endif

@@ -1719,11 +1719,12 @@ int main(int argc, char **argv)
         return 1;
     }
     int passed = 0, failed = 0;
-    size_t n_main = sizeof TESTS / sizeof *TESTS;
-    for (size_t k = 0; k < n_main + N_ANALYSIS_TESTS + N_DISCOVERY_TESTS; k++) {
+    size_t n_main = sizeof TESTS / sizeof *TESTS, n_disc = n_main + N_ANALYSIS_TESTS + N_DISCOVERY_TESTS;
+    for (size_t k = 0; k < n_disc + N_PROTOBUF_TESTS; k++) {
         const itest *t = k < n_main                      ? &TESTS[k]
                          : k < n_main + N_ANALYSIS_TESTS ? &ANALYSIS_TESTS[k - n_main]
-                                                         : &DISCOVERY_TESTS[k - n_main - N_ANALYSIS_TESTS];
+                         : k < n_disc                    ? &DISCOVERY_TESTS[k - n_main - N_ANALYSIS_TESTS]
+                                                         : &PROTOBUF_TESTS[k - n_disc];
         if (only && strstr(t->name, only) == NULL)
             continue;
         struct timespec t0, t1;

@@ -627,6 +627,7 @@ static void error_codes_map_to_contract_names_and_statuses(void **state)
         {DM_OK, "ok", 200},
         {DM_E_INVALID_JSON, "invalid_json", 400},
         {DM_E_INVALID_MSGPACK, "invalid_msgpack", 400},
+        {DM_E_INVALID_PROTOBUF, "invalid_protobuf", 400},
         {DM_E_MISSING_FIELD, "missing_field", 400},
         {DM_E_INVALID_FIELD, "invalid_field", 400},
         {DM_E_TOO_LARGE, "too_large", 413},

@@ -23,18 +23,19 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         natsMsg_Destroy(msg); /* nobody is waiting for an answer */
         return;
     }
-    const char *ct = NULL;
-    if (natsMsgHeader_Get(msg, "Content-Type", &ct) != NATS_OK)
+    const char *ct = NULL, *accept = NULL;
+    if (natsMsgHeader_Get(msg, DM_HDR_CONTENT_TYPE, &ct) != NATS_OK)
         ct = NULL;
-    dm_serve_handle(r->serve, natsMsg_GetSubject(msg), natsMsg_GetData(msg),
-                    (size_t)natsMsg_GetDataLength(msg), ct, &r->reply);
+    if (natsMsgHeader_Get(msg, DM_HDR_ACCEPT, &accept) != NATS_OK)
+        accept = NULL;
+    dm_serve_handle_accept(r->serve, natsMsg_GetSubject(msg), natsMsg_GetData(msg),
+                           (size_t)natsMsg_GetDataLength(msg), ct, accept, &r->reply);
     natsMsg *out = NULL;
     char status[8];
     snprintf(status, sizeof status, "%d", r->reply.status);
     natsStatus s = natsMsg_Create(&out, reply_to, NULL, r->reply.body.data, (int)r->reply.body.len);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(out, "Content-Type",
-                              r->reply.enc == DM_ENC_MSGPACK ? DM_CT_MSGPACK : DM_CT_JSON);
+        s = natsMsgHeader_Set(out, "Content-Type", dm_content_type(r->reply.enc));
     if (s == NATS_OK)
         s = natsMsgHeader_Set(out, "Status", status);
     /* The micro protocol's error headers, beside the contract's own error body. */

@@ -10,6 +10,8 @@
 dm_encoding dm_doc_detect(const char *content_type, const char *data, size_t len)
 {
     if (content_type) {
+        if (strstr(content_type, "protobuf"))
+            return DM_ENC_PROTOBUF;
         if (strstr(content_type, "msgpack"))
             return DM_ENC_MSGPACK;
         if (strstr(content_type, "json"))
@@ -22,6 +24,22 @@ dm_encoding dm_doc_detect(const char *content_type, const char *data, size_t len
             return DM_ENC_MSGPACK;
     }
     return DM_ENC_JSON;
+}
+
+dm_encoding dm_doc_accept(const char *accept, dm_encoding dflt)
+{
+    static const struct { const char *name; dm_encoding enc; } KNOWN[] = {
+        {"json", DM_ENC_JSON}, {"msgpack", DM_ENC_MSGPACK}, {"protobuf", DM_ENC_PROTOBUF}};
+    const char *first = NULL;
+    dm_encoding enc = dflt;
+    for (size_t i = 0; accept && i < sizeof KNOWN / sizeof *KNOWN; i++) {
+        const char *at = strstr(accept, KNOWN[i].name);
+        if (at && (first == NULL || at < first)) {
+            first = at;
+            enc = KNOWN[i].enc;
+        }
+    }
+    return enc;
 }
 
 static cJSON *mp_to_json(const msgpack_object *o, int depth, dm_err *err);

@@ -1,5 +1,6 @@
 /* Payload documents: JSON or msgpack bytes -> one cJSON tree, so validation is written
- * once. msgpack is converted with hard limits on depth and sizes (hostile input). */
+ * once. msgpack is converted with hard limits on depth and sizes (hostile input).
+ * Protobuf reaches the same tree through codec/pb.h, which needs the message type. */
 #ifndef DM_DOC_H
 #define DM_DOC_H
 
@@ -10,19 +11,24 @@
 
 #include "util/err.h"
 
-typedef enum { DM_ENC_JSON, DM_ENC_MSGPACK } dm_encoding;
+typedef enum { DM_ENC_JSON, DM_ENC_MSGPACK, DM_ENC_PROTOBUF } dm_encoding;
 
 #define DM_CT_JSON "application/json"
 #define DM_CT_MSGPACK "application/msgpack"
+#define DM_CT_PROTOBUF "application/protobuf"
 #define DM_DOC_MAX_DEPTH 16
 
 static inline const char *dm_content_type(dm_encoding enc)
 {
-    return enc == DM_ENC_MSGPACK ? DM_CT_MSGPACK : DM_CT_JSON;
+    return enc == DM_ENC_MSGPACK ? DM_CT_MSGPACK : enc == DM_ENC_PROTOBUF ? DM_CT_PROTOBUF : DM_CT_JSON;
 }
 
-/* content_type may be NULL (detect from the first byte). */
+/* content_type may be NULL (detect from the first byte). Protobuf is never guessed: its
+ * first byte can be anything, so it needs the header. */
 dm_encoding dm_doc_detect(const char *content_type, const char *data, size_t len);
+/* The encoding an Accept header asks for (a value naming json, msgpack or protobuf, the
+ * first one named when it lists several), or `dflt` when it names none of them. */
+dm_encoding dm_doc_accept(const char *accept, dm_encoding dflt);
 /* Parses into *out (caller deletes with cJSON_Delete). The root must be an object. */
 dm_code dm_doc_parse(const char *data, size_t len, dm_encoding enc, size_t max_len, cJSON **out,
                      dm_err *err);

@@ -1,6 +1,8 @@
 /* Streaming reply writer: JSON or msgpack into one growing buffer. Large replies (10,000
  * candles) are written straight out; building a cJSON tree first is ten times slower.
- * Maps and arrays take their element count up front because msgpack needs it. */
+ * Maps and arrays take their element count up front because msgpack needs it.
+ * Protobuf is not streamed (a message's length precedes it): write msgpack and convert
+ * with codec/pb.h. DM_ENC_PROTOBUF given here writes JSON. */
 #ifndef DM_ENC_H
 #define DM_ENC_H
 

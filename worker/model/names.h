@@ -34,6 +34,7 @@
  * dead-lettered. */
 #define DM_HDR_MSG_ID "Nats-Msg-Id"
 #define DM_HDR_CONTENT_TYPE "Content-Type"
+#define DM_HDR_ACCEPT "Accept" /* a request's: the reply encoding it wants */
 #define DM_HDR_REASON "Dm-Reason"
 #define DM_HDR_CODE "Dm-Code"
 #define DM_HDR_FIELD "Dm-Field"

@@ -6,6 +6,7 @@
 
 #include "codec/doc.h"
 #include "codec/models.h"
+#include "codec/pb.h"
 #include "util/log.h"
 
 struct dm_ingest {
@@ -251,7 +252,9 @@ static dm_code decode_one(dm_ingest *ing, dm_ingest_msg *m, int64_t now, dm_err 
         return err->code;
     cJSON *root = NULL;
     dm_encoding enc = dm_doc_detect(m->content_type, m->data, m->len);
-    if (dm_doc_parse(m->data, m->len, enc, DM_INGEST_MAX_BYTES, &root, err))
+    /* Payloads ignore unknown protobuf fields, as they ignore unknown JSON members. */
+    if (dm_pb_parse_body(m->data, m->len, enc, DM_INGEST_MAX_BYTES, dm_pb_payload_type(m->subject), false,
+                         &root, err))
         return err->code;
     dm_code c = DM_OK;
     if (ing->kind == DM_KIND_CANDLES) {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "codec/doc.h"
+#include "codec/pb.h"
 #include "obs/metrics.h"
 
 dm_serve *dm_serve_create(const dm_serve_config *cfg)
@@ -64,7 +65,7 @@ static const struct {
 };
 
 static void handle(dm_serve *s, const char *subject, const char *data, size_t len,
-                   const char *content_type, dm_reply *out);
+                   const char *content_type, const char *accept, dm_reply *out);
 
 /* Edit distance, capped: a typo is a few edits away, anything else is not a typo. */
 static size_t edits(const char *a, const char *b)
@@ -108,58 +109,84 @@ static const char *nearest_subject(const char *subject)
 void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t len,
                      const char *content_type, dm_reply *out)
 {
+    dm_serve_handle_accept(s, subject, data, len, content_type, NULL, out);
+}
+
+void dm_serve_handle_accept(dm_serve *s, const char *subject, const char *data, size_t len,
+                            const char *content_type, const char *accept, dm_reply *out)
+{
     s->st = dm_strategy_acquire(s->cfg.strategies);
     out->error[0] = '\0';
-    handle(s, subject, data, len, content_type, out);
+    handle(s, subject, data, len, content_type, accept, out);
     serve_give_back_all(s);
     dm_strategy_release(s->cfg.strategies, s->st);
     s->st = NULL;
 }
 
-static dm_code parse_request(const char *data, size_t len, dm_encoding enc, cJSON **req, dm_err *err)
+static dm_code parse_request(const char *subject, const char *data, size_t len, dm_encoding enc,
+                             cJSON **req, dm_err *err)
 {
     if (len == 0)
         return (*req = cJSON_CreateObject()) ? DM_OK : dm_fail(err, DM_E_INTERNAL, "", "out of memory");
-    dm_code c = dm_doc_parse(data, len, enc, DM_REQUEST_MAX_BYTES, req, err);
+    dm_code c = dm_pb_parse_body(data, len, enc, DM_REQUEST_MAX_BYTES, dm_pb_request_type(subject), true,
+                                 req, err);
     if (c == DM_OK && !cJSON_IsObject(*req))
         c = dm_fail(err, DM_E_INVALID_FIELD, "", "a request is a map of fields");
     return c;
 }
 
+/* One data request, answered into out in out->enc (JSON or msgpack); its status. */
+static int answer(dm_serve *s, size_t route, const char *data, size_t len, dm_encoding req_enc,
+                  dm_reply *out, dm_err *err)
+{
+    cJSON *req = NULL;
+    dm_code c = parse_request(ROUTES[route].subject, data, len, req_enc, &req, err);
+    if (c == DM_OK)
+        c = req_only(req, ROUTES[route].fields, err);
+    if (c == DM_OK)
+        c = ROUTES[route].fn(s, req, out, err);
+    cJSON_Delete(req);
+    if (c == DM_OK && out->body.oom)
+        c = dm_fail(err, DM_E_INTERNAL, "", "out of memory while encoding the reply");
+    if (c != DM_OK)
+        reply_error(out, err);
+    return c == DM_OK ? 200 : dm_code_status(c);
+}
+
 static void handle(dm_serve *s, const char *subject, const char *data, size_t len,
-                   const char *content_type, dm_reply *out)
+                   const char *content_type, const char *accept, dm_reply *out)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    out->enc = dm_doc_detect(content_type, data, len);
+    dm_encoding req_enc = dm_doc_detect(content_type, data, len);
+    dm_encoding want = dm_doc_accept(accept, req_enc);
+    bool pb = want == DM_ENC_PROTOBUF;
+    /* The operations write JSON or msgpack as they go; protobuf is their msgpack converted. */
+    out->enc = pb ? DM_ENC_MSGPACK : want;
     dm_err err = {0};
-    if (strcmp(subject, DM_SUBJ_HEALTH) == 0) {
-        op_health(s, out);
-        return;
-    }
-    if (strcmp(subject, DM_SUBJ_METRICS) == 0) {
-        op_metrics(s, out);
+    bool health = strcmp(subject, DM_SUBJ_HEALTH) == 0;
+    if (health || strcmp(subject, DM_SUBJ_METRICS) == 0) {
+        if (pb)
+            out->enc = DM_ENC_JSON; /* no protobuf form: the contract lets them stay JSON */
+        if (health)
+            op_health(s, out);
+        else
+            op_metrics(s, out);
         return;
     }
     for (size_t i = 0; i < sizeof ROUTES / sizeof *ROUTES; i++) {
         if (strcmp(subject, ROUTES[i].subject) != 0)
             continue;
-        cJSON *req = NULL;
-        dm_code c = parse_request(data, len, out->enc, &req, &err);
-        if (c == DM_OK)
-            c = req_only(req, ROUTES[i].fields, &err);
-        if (c == DM_OK)
-            c = ROUTES[i].fn(s, req, out, &err);
-        cJSON_Delete(req);
-        if (c == DM_OK && out->body.oom)
-            c = dm_fail(&err, DM_E_INTERNAL, "", "out of memory while encoding the reply");
-        if (c != DM_OK)
-            reply_error(out, &err);
-        dm_metrics_op(ROUTES[i].op, serve_elapsed_ms(&t0), c == DM_OK ? 200 : dm_code_status(c), err.message);
+        int status = answer(s, i, data, len, req_enc, out, &err);
+        if (pb && reply_as_protobuf(out, subject, &err) != DM_OK)
+            status = 500;
+        dm_metrics_op(ROUTES[i].op, serve_elapsed_ms(&t0), status, err.message);
         return;
     }
     const char *meant = nearest_subject(subject);
     dm_fail(&err, DM_E_NOT_FOUND, "subject", "%.80s is not a subject of this service%s%s%s (see subjects/README.md)",
             subject, meant ? "; did you mean " : "", meant ? meant : "", meant ? "?" : "");
     reply_error(out, &err);
+    if (pb)
+        reply_as_protobuf(out, subject, &err);
 }

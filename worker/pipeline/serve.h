@@ -28,7 +28,7 @@
 
 typedef struct {
     dm_buf body;
-    dm_encoding enc;
+    dm_encoding enc; /* the body's: DM_ENC_PROTOBUF only once reply_as_protobuf converted it */
     int status; /* 200, or the error code's status */
     char error[200]; /* an error reply's message (service discovery's error header); "" */
 } dm_reply;
@@ -60,7 +60,13 @@ typedef struct {
 
 dm_serve *dm_serve_create(const dm_serve_config *cfg);
 void dm_serve_destroy(dm_serve *s);
+/* content_type may be NULL (detected); the reply is in the request's encoding. */
 void dm_serve_handle(dm_serve *s, const char *subject, const char *data, size_t len,
                      const char *content_type, dm_reply *out);
+/* The same with the request's Accept header (may be NULL): a reply in the encoding it
+ * names (JSON, msgpack or protobuf), else in the request's. Health and metrics have no
+ * protobuf form: asked for one, they answer JSON. */
+void dm_serve_handle_accept(dm_serve *s, const char *subject, const char *data, size_t len,
+                            const char *content_type, const char *accept, dm_reply *out);
 
 #endif

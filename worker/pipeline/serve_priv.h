@@ -97,6 +97,10 @@ void reply_begin_data(dm_enc *e, dm_reply *out, size_t members);
 void reply_end_data(dm_enc *e, dm_backend_id served_by);
 void reply_cursor(dm_enc *e, const char *raw);
 void reply_candles(dm_enc *e, const dm_candle *c, size_t n);
+/* The msgpack reply in out, data or error, as its market_data.proto message (the reply type
+ * of `subject`, or ErrorReply when out->status is 4xx/5xx). A reply the schema cannot hold
+ * becomes an internal error reply; returns its code (DM_OK when converted). */
+dm_code reply_as_protobuf(dm_reply *out, const char *subject, dm_err *err);
 double serve_elapsed_ms(const struct timespec *t0);
 
 /* ---- operations (op_*.c) ---- */

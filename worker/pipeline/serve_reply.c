@@ -7,7 +7,9 @@
 #include <time.h>
 
 #include "codec/models.h"
+#include "codec/pb.h"
 #include "util/b64.h"
+#include "util/log.h"
 
 /* ---- replies ------------------------------------------------------------------------ */
 
@@ -69,6 +71,42 @@ void reply_candles(dm_enc *e, const dm_candle *c, size_t n)
     dm_enc_arr_end(e);
 }
 
+/* The msgpack body as `type`; an error body is its "error" member. */
+static dm_code convert(dm_reply *out, const ProtobufCMessageDescriptor *type, dm_buf *pb, dm_err *err)
+{
+    cJSON *doc = NULL;
+    dm_code c = dm_doc_parse_msgpack_value(out->body.data, out->body.len, &doc, err);
+    if (c == DM_OK)
+        c = dm_pb_encode(type, out->status >= 400 ? cJSON_GetObjectItemCaseSensitive(doc, "error") : doc, pb, err);
+    cJSON_Delete(doc);
+    return c;
+}
+
+dm_code reply_as_protobuf(dm_reply *out, const char *subject, dm_err *err)
+{
+    dm_buf pb;
+    dm_buf_init(&pb);
+    const ProtobufCMessageDescriptor *type = out->status >= 400 ? dm_pb_error_type() : dm_pb_reply_type(subject);
+    dm_code c = type ? convert(out, type, &pb, err)
+                     : dm_fail(err, DM_E_INTERNAL, "", "%.80s has no protobuf reply", subject);
+    if (c != DM_OK) {
+        /* A reply member the schema lacks is this build's mistake, never the client's. */
+        char why[200];
+        snprintf(why, sizeof why, "%.199s", err->message);
+        DM_WARN("serve", "%s: reply not converted to protobuf: %s", subject, why);
+        dm_fail(err, DM_E_INTERNAL, "", "the reply does not fit schemas/market_data.proto: %s", why);
+        dm_buf_reset(&pb);
+        out->enc = DM_ENC_MSGPACK;
+        reply_error(out, err);
+        if (convert(out, dm_pb_error_type(), &pb, err) != DM_OK)
+            pb.oom = true; /* only memory can fail an ErrorReply */
+    }
+    dm_buf body = out->body; /* the converted body replaces it; no copy of a large page */
+    out->body = pb;
+    dm_buf_free(&body);
+    out->enc = DM_ENC_PROTOBUF;
+    return c;
+}
 
 double serve_elapsed_ms(const struct timespec *t0)
 {

@@ -10,6 +10,7 @@ const char *dm_code_name(dm_code code)
     case DM_OK: return "ok";
     case DM_E_INVALID_JSON: return "invalid_json";
     case DM_E_INVALID_MSGPACK: return "invalid_msgpack";
+    case DM_E_INVALID_PROTOBUF: return "invalid_protobuf";
     case DM_E_MISSING_FIELD: return "missing_field";
     case DM_E_INVALID_FIELD: return "invalid_field";
     case DM_E_TOO_LARGE: return "too_large";
@@ -26,6 +27,7 @@ int dm_code_status(dm_code code)
     case DM_OK: return 200;
     case DM_E_INVALID_JSON:
     case DM_E_INVALID_MSGPACK:
+    case DM_E_INVALID_PROTOBUF:
     case DM_E_MISSING_FIELD:
     case DM_E_INVALID_FIELD: return 400;
     case DM_E_TOO_LARGE: return 413;

@@ -1,0 +1,2 @@
+
+US-trade-balance-202604071430ÀÔæÂÖ3US"Trade BalanceBhighJUSD

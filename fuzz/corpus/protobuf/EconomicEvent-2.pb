@@ -1,0 +1,2 @@
+
+US-cpi-202604101430Àü²¾×3US"CPIBhighJUSD

@@ -1,0 +1,2 @@
+
+invalid_field$limit 1001 is out of range [1, 1000]limit
