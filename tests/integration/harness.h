@@ -63,6 +63,18 @@ int redis_exists(const char *key);
 long long ch_count(const char *sql);
 const char *env_or(const char *name, const char *dflt);
 
+/* itest.c's: a shell command's exit status; the dmctl command line of the tests; the
+ * strategy file read, edited like an editor does, and waited for on both workers. */
+int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *dmctl(void);
+char *read_file(const char *path);
+bool write_by_rename(const char *path, const char *text);
+char *replace(const char *text, const char *from, const char *to);
+bool wait_version(const char *want, int timeout_s);
+bool restore_strategy(char *orig);
+/* EUR/USD's hours 2010-2021 published once and written everywhere; 0 if that failed. */
+int ensure_h1_loaded(void);
+
 /* The analysis operations' tests (itest_analysis.c). */
 extern const itest ANALYSIS_TESTS[];
 extern const size_t N_ANALYSIS_TESTS;

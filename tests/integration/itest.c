@@ -31,8 +31,7 @@ static const char *str(const cJSON *o, const char *k)
 
 static const cJSON *data(const reply *r) { return cJSON_GetObjectItemCaseSensitive(r->body, "data"); }
 
-static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_cmd(const char *fmt, ...)
+int run_cmd(const char *fmt, ...)
 {
     char cmd[2048];
     va_list ap;
@@ -47,7 +46,7 @@ static int run_cmd(const char *fmt, ...)
  * machine with sanitizer builds), and no leak check, because a loaded full run has shown
  * one 163-byte message leaked inside libnats 3.4.1's async publish that no standalone run
  * reproduces; the workers under test keep their leak check. */
-static const char *dmctl(void)
+const char *dmctl(void)
 {
     static char cmd[600];
     snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=detect_leaks=0 %s --timeout 30000",
@@ -200,7 +199,7 @@ static int load_h1(row **out)
     return n;
 }
 
-static int ensure_h1_loaded(void)
+int ensure_h1_loaded(void)
 {
     static int loaded;
     if (!loaded && run_cmd("%s publish-candles --symbol EUR/USD --timeframe 1h --file %s --quiet >/dev/null",
@@ -328,7 +327,7 @@ static void history_edges_empty_range_unknown_symbol_and_foreign_cursor(void)
 /* ---- aggregates ----------------------------------------------------------------------- */
 
 static char *edit_strategy(const char *from, const char *to, const char *version);
-static bool restore_strategy(char *orig);
+bool restore_strategy(char *orig);
 
 typedef struct {
     long long start;
@@ -966,7 +965,7 @@ static void concurrent_misses_make_one_database_query_per_worker(void)
           after - before);
 }
 
-static char *read_file(const char *path)
+char *read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -979,7 +978,7 @@ static char *read_file(const char *path)
 }
 
 /* Writes like an editor: a temp file renamed over the original. */
-static bool write_by_rename(const char *path, const char *text)
+bool write_by_rename(const char *path, const char *text)
 {
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp-edit", path);
@@ -991,7 +990,7 @@ static bool write_by_rename(const char *path, const char *text)
     return rename(tmp, path) == 0;
 }
 
-static char *replace(const char *text, const char *from, const char *to)
+char *replace(const char *text, const char *from, const char *to)
 {
     const char *at = strstr(text, from);
     if (at == NULL)
@@ -1024,7 +1023,7 @@ static void *keep_asking(void *arg)
     return NULL;
 }
 
-static bool wait_version(const char *want, int timeout_s)
+bool wait_version(const char *want, int timeout_s)
 {
     double t0 = now_ms();
     char v1[64], v2[64];
@@ -1211,7 +1210,7 @@ static char *edit_strategy(const char *from, const char *to, const char *version
     return orig;
 }
 
-static bool restore_strategy(char *orig)
+bool restore_strategy(char *orig)
 {
     const char *path = getenv("DM_STRATEGY");
     bool ok = orig && write_by_rename(path, orig) && wait_version("2", 5);

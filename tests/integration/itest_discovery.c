@@ -1,8 +1,10 @@
-/* Server tests of service discovery: the NATS micro protocol's $SRV requests, as
- * `nats micro ls` and `nats micro stats dm` send them, and the error headers on replies. */
+/* Server tests of what platform teams use around the data: service discovery (the NATS
+ * micro protocol's $SRV requests, as `nats micro ls` and `nats micro stats dm` send them,
+ * and the error headers on replies) and dmctl's exports and publish verdicts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -99,8 +101,131 @@ static void error_replies_carry_the_service_error_headers(void)
     CHECK(ok, "error reply headers: %s", got);
 }
 
+/* A temporary file's whole text (at most 4 MB), or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(4 << 20);
+    size_t n = buf ? fread(buf, 1, (4 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+static double member(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; p && *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* The index of `name` among the CSV header's comma-separated names, or -1. */
+static int column(const char *header, const char *name)
+{
+    int i = 0;
+    for (const char *p = header; p && *p && *p != '\n'; i++) {
+        size_t len = strcspn(p, ",\n");
+        if (len == strlen(name) && strncmp(p, name, len) == 0)
+            return i;
+        p += len + (p[len] == ',');
+    }
+    return -1;
+}
+
+static const char *field(const char *line, int k)
+{
+    for (; k > 0 && line; k--) {
+        line = strpbrk(line, ",\n");
+        line = line && *line == ',' ? line + 1 : NULL;
+    }
+    return line;
+}
+
+static void dmctl_exports_a_paged_range_as_csv_and_json_lines(void)
+{
+    CHECK(ensure_h1_loaded(), "EUR/USD's hours could not be loaded");
+    const char *q = "'{\"symbol\":\"EUR/USD\",\"timeframe\":\"1h\",\"start_date\":\"2015-01-01\","
+                    "\"end_date\":\"2015-03-01\",\"page_size\":300}'";
+    char json_path[] = "/tmp/dm-itest-export-XXXXXX", csv_path[] = "/tmp/dm-itest-export-XXXXXX";
+    int fj = mkstemp(json_path), fc = mkstemp(csv_path);
+    CHECK(fj >= 0 && fc >= 0, "no temporary files");
+    close(fj), close(fc);
+    int rj = run_cmd("%s query dm.v1.candles.history %s --all --json >%s 2>/dev/null", dmctl(), q, json_path);
+    int rc = run_cmd("%s query dm.v1.candles.history %s --all --csv >%s 2>/dev/null", dmctl(), q, csv_path);
+    char *lines = slurp(json_path), *csv = slurp(csv_path);
+    unlink(json_path), unlink(csv_path);
+    int rows = count_lines(lines), csv_lines = count_lines(csv);
+    cJSON *first = lines ? cJSON_Parse(strtok(lines, "\n")) : NULL;
+    int ts = column(csv, "timestamp"), close_at = column(csv, "close");
+    const char *row1 = csv ? strchr(csv, '\n') : NULL;
+    bool same_first = first && row1 && ts >= 0 && close_at >= 0 &&
+                      strtod(field(row1 + 1, ts), NULL) == member(first, "timestamp") &&
+                      strtod(field(row1 + 1, close_at), NULL) == member(first, "close");
+    cJSON_Delete(first);
+    free(lines), free(csv);
+    CHECK(rj == 0 && rc == 0, "dmctl exit status %d (--json), %d (--csv)", rj, rc);
+    /* Two months of hours over several pages of 300. */
+    CHECK(rows > 900, "only %d JSON lines for January and February 2015", rows);
+    CHECK(csv_lines == rows + 1, "CSV has %d lines for %d rows (want a header and one line each)", csv_lines,
+          rows);
+    CHECK(same_first, "the CSV's first row is not the JSON lines' first row (columns timestamp %d, close %d)", ts,
+          close_at);
+}
+
+/* A publish dmctl itself finds valid may still be dead-lettered by a worker (here PostgreSQL
+ * is down and max_deliveries is 2): dmctl says so and exits 3. */
+static void dmctl_publish_says_when_a_worker_dead_lettered_it(void)
+{
+    const char *path = getenv("DM_STRATEGY");
+    char *orig = path ? read_file(path) : NULL;
+    char *a = orig ? replace(orig, "\"circuit_breaker_threshold\": 5", "\"circuit_breaker_threshold\": 1000") : NULL;
+    char *b = a ? replace(a, "\"max_deliveries\": 30", "\"max_deliveries\": 2") : NULL;
+    char *c = b ? replace(b, "\"retry_max_attempts\": 3", "\"retry_max_attempts\": 1") : NULL;
+    char *d = c ? replace(c, "\"version\": 2,", "\"version\": \"dlq-cli\",") : NULL;
+    bool edited = d && write_by_rename(path, d) && wait_version("dlq-cli", 5);
+    free(a), free(b), free(c), free(d);
+    char m1[] = "/tmp/dm-itest-m1-XXXXXX", err[] = "/tmp/dm-itest-err-XXXXXX";
+    int fm = mkstemp(m1), fe = mkstemp(err);
+    if (fm >= 0) {
+        const char *text = "Date,Open,High,Low,Close,Volume\n2026.01.05 10:00,1.1,1.2,1.0,1.15,10\n";
+        bool w = write(fm, text, strlen(text)) == (ssize_t)strlen(text);
+        (void)w;
+        close(fm);
+    }
+    if (fe >= 0)
+        close(fe);
+    bool stopped = edited && run_cmd("%s/deploy/stack.sh stop-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    int rc = stopped ? run_cmd("%s publish-ticks --symbol DLC/USD --file %s --per-minute 1 --quiet >/dev/null 2>%s",
+                               dmctl(), m1, err)
+                     : -1;
+    bool started = run_cmd("%s/deploy/stack.sh start-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
+    bool restored = restore_strategy(orig);
+    char *said = slurp(err);
+    unlink(m1), unlink(err);
+    bool told = said && strstr(said, "dead-lettered") && strstr(said, "max_deliveries");
+    char shown[300];
+    snprintf(shown, sizeof shown, "%.280s", said ? said : "(nothing)");
+    free(said);
+    CHECK(edited && stopped && started && restored, "strategy edit or PostgreSQL stop/start failed");
+    CHECK(rc == 3, "dmctl publish-ticks exited %d (want 3: dead-lettered); it said: %s", rc, shown);
+    CHECK(told, "dmctl did not say what was dead-lettered and why: %s", shown);
+    CHECK(wait_idle(60), "the consumers did not catch up after PostgreSQL came back");
+}
+
 const itest DISCOVERY_TESTS[] = {
     {"every_worker_answers_service_discovery", every_worker_answers_service_discovery},
     {"error_replies_carry_the_service_error_headers", error_replies_carry_the_service_error_headers},
+    {"dmctl_exports_a_paged_range_as_csv_and_json_lines", dmctl_exports_a_paged_range_as_csv_and_json_lines},
+    {"dmctl_publish_says_when_a_worker_dead_lettered_it", dmctl_publish_says_when_a_worker_dead_lettered_it},
 };
 const size_t N_DISCOVERY_TESTS = sizeof DISCOVERY_TESTS / sizeof *DISCOVERY_TESTS;
