@@ -182,8 +182,10 @@ static double rate(unsigned long long hits, unsigned long long total)
     return total ? (double)hits / (double)total : 0;
 }
 
-/* Hit rates per level, and overall: a request is a cache hit when any level answered it.
- * With L1 first in the route, every cached request looks there first. */
+/* Hit rates per level, and overall: of the requests that looked in a cache, the share a
+ * cache level answered. Dragonfly is also asked without L1 first (correlations,
+ * aggregates), so neither level's lookups alone count those requests: each sum below is
+ * no more than their number, and the larger is used (the rate never passes 1). */
 static void encode_cache(dm_enc *e)
 {
     unsigned long long h1 = ld(&g_m.hits[DM_BK_L1]), m1 = ld(&g_m.misses[DM_BK_L1]);
@@ -202,7 +204,8 @@ static void encode_cache(dm_enc *e)
     dm_enc_key(e, "hit_rate"); dm_enc_f64(e, rate(h2, h2 + m2));
     dm_enc_map_end(e);
     dm_enc_key(e, "total_hit_rate");
-    dm_enc_f64(e, h1 + m1 > 0 ? rate(h1 + h2, h1 + m1) : rate(h2, h2 + m2));
+    unsigned long long asked = h1 + m1 > h1 + h2 + m2 ? h1 + m1 : h1 + h2 + m2;
+    dm_enc_f64(e, rate(h1 + h2, asked));
     dm_enc_map_end(e);
 }
 
