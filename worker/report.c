@@ -61,16 +61,18 @@ void dm_report_health(const dm_report *r, dm_enc *e)
 static void prom_pools(const dm_report *r, dm_buf *out)
 {
     static const struct {
-        const char *name;
+        const char *name, *help;
         size_t offset;
-    } counters[] = {{"dm_pool_waits_total", offsetof(dm_pool_stats, waited)},
-                    {"dm_pool_timeouts_total", offsetof(dm_pool_stats, timeouts)},
-                    {"dm_pool_replaced_total", offsetof(dm_pool_stats, replaced)}};
+    } counters[] = {
+        {"dm_pool_waits_total", "Requests that waited for a free connection.", offsetof(dm_pool_stats, waited)},
+        {"dm_pool_timeouts_total", "Requests that found no free connection in time.", offsetof(dm_pool_stats, timeouts)},
+        {"dm_pool_replaced_total", "Connections closed as broken and opened again.", offsetof(dm_pool_stats, replaced)}};
     dm_pool_stats ps[DM_BK_COUNT];
     for (int id = 0; id < DM_BK_COUNT; id++)
         if (r->pools[id])
             dm_pool_stats_of(r->pools[id], &ps[id]);
-    dm_buf_puts(out, "# TYPE dm_pool_connections gauge\n");
+    dm_buf_puts(out, "# HELP dm_pool_connections Read connections per backend: open, in use, and the most allowed.\n"
+                     "# TYPE dm_pool_connections gauge\n");
     for (int id = 0; id < DM_BK_COUNT; id++) {
         if (r->pools[id] == NULL)
             continue;
@@ -80,7 +82,8 @@ static void prom_pools(const dm_report *r, dm_buf *out)
         dm_buf_printf(out, "dm_pool_connections{backend=\"%s\",state=\"max\"} %d\n", b, ps[id].max);
     }
     for (size_t c = 0; c < sizeof counters / sizeof *counters; c++) {
-        dm_buf_printf(out, "# TYPE %s counter\n", counters[c].name);
+        dm_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
+                      counters[c].name);
         for (int id = 0; id < DM_BK_COUNT; id++) {
             uint64_t v;
             if (r->pools[id] == NULL)
@@ -99,10 +102,13 @@ void dm_report_prometheus(const dm_report *r, dm_buf *out)
 {
     dm_metrics_prometheus(out, dm_kind_names(), DM_KIND_COUNT);
     const dm_strategy *st = dm_strategy_acquire(*r->strategies);
-    dm_buf_printf(out, "# TYPE dm_strategy_info gauge\ndm_strategy_info{version=\"%s\"} 1\n", st->version);
+    dm_buf_printf(out, "# HELP dm_strategy_info The strategy version this worker runs.\n"
+                       "# TYPE dm_strategy_info gauge\ndm_strategy_info{version=\"%s\"} 1\n", st->version);
     dm_strategy_release(*r->strategies, st);
     dm_buf_printf(out,
+                  "# HELP dm_strategy_reloads_total Strategy files applied after the first.\n"
                   "# TYPE dm_strategy_reloads_total counter\ndm_strategy_reloads_total %llu\n"
+                  "# HELP dm_strategy_reload_failures_total Strategy files refused (invalid or half-written).\n"
                   "# TYPE dm_strategy_reload_failures_total counter\n"
                   "dm_strategy_reload_failures_total %llu\n",
                   *r->watch ? (unsigned long long)dm_strategy_reloads(*r->watch) : 0ULL,
@@ -134,6 +140,7 @@ void dm_report_prometheus(const dm_report *r, dm_buf *out)
                           (unsigned long long)lag[i].ack_pending);
     int64_t dead = dm_bus_dead_letters(*r->bus);
     if (dead >= 0)
-        dm_buf_printf(out, "# TYPE dm_dead_letters gauge\ndm_dead_letters %lld\n", (long long)dead);
+        dm_buf_printf(out, "# HELP dm_dead_letters Messages held in the DLQ stream.\n"
+                           "# TYPE dm_dead_letters gauge\ndm_dead_letters %lld\n", (long long)dead);
 }
 

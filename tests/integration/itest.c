@@ -1639,6 +1639,17 @@ static void http_port_serves_prometheus_metrics_and_probes(void)
               strstr(body, "# TYPE dm_request_duration_seconds histogram") &&
               strstr(body, "dm_strategy_info{version=\"2\"} 1"),
           "/metrics lacks a family: %.2000s", body);
+    /* Every family says what it counts. */
+    int types = 0, helps = 0;
+    for (const char *p = body; (p = strstr(p, "\n# TYPE ")) != NULL; p++) {
+        types++;
+        const char *name = p + 8;
+        size_t len = strcspn(name, " ");
+        char help[160];
+        snprintf(help, sizeof help, "# HELP %.*s ", (int)len, name);
+        helps += strstr(body, help) != NULL;
+    }
+    CHECK(types > 10 && helps == types, "%d of %d metric families have a # HELP line", helps, types);
 }
 
 static void health_reports_each_backend(void)

@@ -10,9 +10,11 @@
 #define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */
 /* nats-server 2.9 loses a redelivery it picked for a pull request that turns out to have
  * expired when no other request is waiting (it puts the message back as pending, not to
- * be redelivered before another AckWait), so newer messages overtake it. A request here
- * therefore lives 5 s and the next one is queued behind it after 1 s: one that has not
- * expired is always waiting while the worker fetches. */
+ * be redelivered before another AckWait), so newer messages overtake it; a dead worker's
+ * requests stay queued, invalid, until they expire. A request here therefore lives 5 s
+ * and the next one is queued behind it after 1 s (a request for one message when the
+ * worker is still busy with what came): one that has not expired is always waiting while
+ * the worker fetches. */
 #define DM_PULL_EXPIRES_MS 5000
 #define DM_PULL_OVERLAP_AFTER_MS 1000
 #define DM_PULL_MAX_BYTES (32 * 1024 * 1024)
@@ -142,8 +144,11 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
         int64_t until = n == 0 ? first_by : linger_by;
         if (now >= until && queued(p) == 0)
             break;
-        if (queued(p) == 0 && (p->left <= 0 || now - p->sent_ms >= DM_PULL_OVERLAP_AFTER_MS))
+        bool aging = now - p->sent_ms >= DM_PULL_OVERLAP_AFTER_MS;
+        if (queued(p) == 0 && (p->left <= 0 || aging))
             request(p, max - n);
+        else if (aging) /* busy with what came: a small request keeps one waiting */
+            request(p, 1);
         int64_t step = until - now;
         natsMsg *m = take(p, step > DM_PULL_STEP_MS ? DM_PULL_STEP_MS : step);
         if (m)
