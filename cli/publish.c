@@ -176,8 +176,9 @@ static void show_progress(publisher *p, bool force)
     char rate[32];
     double secs = (now - p->t0) / 1000;
     dm_fmt_grouped(rate, sizeof rate, secs > 0 ? (uint64_t)(acked / secs) : 0);
-    fprintf(stderr, "\r\033[Kpublished %zu/%zu %s: %zu acked (%zu duplicate) %.1f s (%s/s)",
-            p->sent_records, p->cfg.total_records, p->cfg.unit, acked, dups, secs, rate);
+    double pct = p->cfg.total_records ? 100.0 * (double)p->sent_records / (double)p->cfg.total_records : 0;
+    fprintf(stderr, "\r\033[Kpublished %zu/%zu %s (%.0f%%): %zu acked (%zu duplicate) %.1f s (%s/s)",
+            p->sent_records, p->cfg.total_records, p->cfg.unit, pct, acked, dups, secs, rate);
     fflush(stderr);
 }
 
