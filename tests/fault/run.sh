@@ -9,7 +9,8 @@
 #
 # Cases (in this order; the cluster case comes last because it replaces the single NATS
 # server with a three-node cluster):
-#   worker-kill       kill -9 worker w1 mid-ingest, start it again
+#   worker-kill       kill -9 the worker writing candles to PostgreSQL (the holder of that
+#                     consumer's lease) mid-ingest, start it again
 #   postgres-stop     PostgreSQL stopped for 20 s
 #   redis-stop        Redis stopped for 20 s (it comes back empty: no persistence here)
 #   clickhouse-stop   ClickHouse stopped for 60 s
@@ -23,6 +24,9 @@
 #                    separated), e.g. "postgres,leader"
 #   DM_BUILD_DIR     an existing build with dm-worker and tests/fault/fault_load (the test
 #                    command passes its sanitizer build); unset: builds <repo>/build-fault
+#   DM_FAULT_KEEP    set: keep the case outputs and the worker and NATS logs in
+#                    /tmp/dm-fault-logs.<pid> even when every case passes (always kept
+#                    on a failure)
 #
 # Ports, all on 127.0.0.1: NATS 44222 (monitor 48222), PostgreSQL 45432, Redis 46379,
 # ClickHouse 48123 (native 49000); the cluster 44231-44233 (routes 46231-46233, monitor
@@ -201,10 +205,11 @@ load_finish() {
 }
 
 # ------------------------------------------------------------------ cases ---
-# The killed worker's unacked batches come back after the consumers' AckWait (10 s): a
-# value it held is written then, so a read may lag by that much.
-# The victim is the worker writing candles to PostgreSQL (the last to log taking that
-# lease): its death hands the candle leases over, the hardest part to get right.
+# The killed worker's unacked batches come back after the consumers' AckWait (ticks 10 s,
+# candles 2 s after its leases expired in 4 s): a value it held is written then, so a read
+# may lag by that much. The victim is the worker writing candles to PostgreSQL (the last
+# to log taking that lease): its death hands the candle leases over, the hardest part to
+# get right (the next writer must write the dead one's candles before newer ones).
 lease_holder() {
     local w best='' at='' t
     for w in w1 w2; do
