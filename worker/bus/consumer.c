@@ -398,7 +398,7 @@ static void take_delivered(dm_consumer *c, int got)
         natsMsg *m = c->fetched[i];
         dm_pull_meta meta = {0};
         dm_pull_meta_of(m, &meta);
-        if (c->last_cseq && meta.consumer_seq != c->last_cseq + 1 && !c->must_gather) {
+        if (c->last_cseq && meta.consumer_seq && meta.consumer_seq != c->last_cseq + 1 && !c->must_gather) {
             DM_INFO("lease", "%s: deliveries %llu..%llu never reached this worker: collecting them first",
                     c->durable, (unsigned long long)c->last_cseq + 1, (unsigned long long)meta.consumer_seq - 1);
             c->must_gather = true;
@@ -431,7 +431,7 @@ static bool gather(dm_consumer *c)
 {
     int64_t start = dm_mono_ms(), renewed = start;
     for (;;) {
-        dm_consumer_lag lag;
+        dm_consumer_lag lag = {0};
         if (dm_bus_consumer_lag(c->bus, c->durable, &lag) && lag.ack_pending <= c->hand.n)
             break;
         int64_t now = dm_mono_ms();

@@ -74,7 +74,6 @@ dm_pull *dm_pull_create(natsConnection *nc, const char *stream, const char *cons
     return p;
 }
 
-
 void dm_pull_destroy(dm_pull *p)
 {
     if (p == NULL)
