@@ -72,6 +72,7 @@ bool write_by_rename(const char *path, const char *text);
 char *replace(const char *text, const char *from, const char *to);
 bool wait_version(const char *want, int timeout_s);
 bool restore_strategy(char *orig);
+bool strategy_for_dead_letters(const char *version, char **orig);
 /* EUR/USD's hours 2010-2021 published once and written everywhere; 0 if that failed. */
 int ensure_h1_loaded(void);
 

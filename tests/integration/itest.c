@@ -1545,17 +1545,29 @@ static uint64_t dlq_entry(uint64_t stream_seq, const char *backend, cJSON **entr
     return found;
 }
 
-static void over_delivered_write_goes_to_the_dlq_and_replays(void)
+/* Keeps the breaker shut, retries nothing in place and allows 2 deliveries, so every
+ * failed batch is a delivery and the third goes to the DLQ; the strategy as it was goes to
+ * *orig (for restore_strategy). */
+bool strategy_for_dead_letters(const char *version, char **orig)
 {
-    /* Keep the breaker shut and retry nothing in place, so every failed batch is a delivery. */
     const char *path = getenv("DM_STRATEGY");
-    char *orig = path ? read_file(path) : NULL;
-    char *a = orig ? replace(orig, "\"circuit_breaker_threshold\": 5", "\"circuit_breaker_threshold\": 1000") : NULL;
+    *orig = path ? read_file(path) : NULL;
+    char tag[80];
+    snprintf(tag, sizeof tag, "\"version\": \"%s\",", version);
+    char *a = *orig ? replace(*orig, "\"circuit_breaker_threshold\": 5", "\"circuit_breaker_threshold\": 1000") : NULL;
     char *b = a ? replace(a, "\"max_deliveries\": 30", "\"max_deliveries\": 2") : NULL;
     char *c = b ? replace(b, "\"retry_max_attempts\": 3", "\"retry_max_attempts\": 1") : NULL;
-    char *d = c ? replace(c, "\"version\": 2,", "\"version\": \"dlq-test\",") : NULL;
-    bool edited = d && write_by_rename(path, d) && wait_version("dlq-test", 5);
+    char *d = c ? replace(c, "\"version\": 2,", tag) : NULL;
+    bool edited = d && write_by_rename(path, d) && wait_version(version, 5);
     free(a), free(b), free(c), free(d);
+    return edited;
+}
+
+static void over_delivered_write_goes_to_the_dlq_and_replays(void)
+{
+    const char *path = getenv("DM_STRATEGY");
+    char *orig = NULL;
+    bool edited = strategy_for_dead_letters("dlq-test", &orig);
     bool stopped = edited && run_cmd("%s/deploy/stack.sh stop-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
     uint64_t seq = stopped ? publish_json("market.tick.DLQUSD",
                                           "{\"symbol\":\"DLQ/USD\",\"timestamp\":1767225600000,\"bid\":1.1,"

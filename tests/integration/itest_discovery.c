@@ -186,14 +186,8 @@ static void dmctl_exports_a_paged_range_as_csv_and_json_lines(void)
  * is down and max_deliveries is 2): dmctl says so and exits 3. */
 static void dmctl_publish_says_when_a_worker_dead_lettered_it(void)
 {
-    const char *path = getenv("DM_STRATEGY");
-    char *orig = path ? read_file(path) : NULL;
-    char *a = orig ? replace(orig, "\"circuit_breaker_threshold\": 5", "\"circuit_breaker_threshold\": 1000") : NULL;
-    char *b = a ? replace(a, "\"max_deliveries\": 30", "\"max_deliveries\": 2") : NULL;
-    char *c = b ? replace(b, "\"retry_max_attempts\": 3", "\"retry_max_attempts\": 1") : NULL;
-    char *d = c ? replace(c, "\"version\": 2,", "\"version\": \"dlq-cli\",") : NULL;
-    bool edited = d && write_by_rename(path, d) && wait_version("dlq-cli", 5);
-    free(a), free(b), free(c), free(d);
+    char *orig = NULL;
+    bool edited = strategy_for_dead_letters("dlq-cli", &orig);
     char m1[] = "/tmp/dm-itest-m1-XXXXXX", err[] = "/tmp/dm-itest-err-XXXXXX";
     int fm = mkstemp(m1), fe = mkstemp(err);
     if (fm >= 0) {
