@@ -5,12 +5,63 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "model/names.h"
 #include "timeutil.h"
 
 #define POLL_MS 100
 
-bool dead_check_mark(jsCtx *js, uint64_t *dlq_last)
+struct dead_check_mark {
+    natsInbox *inbox;
+    natsSubscription *sub;
+};
+
+dead_check_mark *dead_check_mark_ask(natsConnection *nc)
+{
+    dead_check_mark *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    if (natsInbox_Create(&m->inbox) != NATS_OK ||
+        natsConnection_SubscribeSync(&m->sub, nc, m->inbox) != NATS_OK ||
+        natsConnection_PublishRequestString(nc, "$JS.API.STREAM.INFO." DM_STREAM_DLQ, m->inbox, "") !=
+            NATS_OK) {
+        dead_check_mark_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+bool dead_check_mark_take(dead_check_mark *m, uint64_t *dlq_last)
+{
+    natsMsg *msg = NULL;
+    bool ok = false;
+    /* The publish took at least a round trip: an answer that was coming is here. */
+    if (m && natsSubscription_NextMsg(&msg, m->sub, 50) == NATS_OK) {
+        cJSON *info = cJSON_ParseWithLength(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+        const cJSON *last = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(info, "state"), "last_seq");
+        if (cJSON_IsNumber(last) && last->valuedouble >= 0) {
+            *dlq_last = (uint64_t)last->valuedouble;
+            ok = true;
+        }
+        cJSON_Delete(info);
+        natsMsg_Destroy(msg);
+    }
+    dead_check_mark_free(m);
+    return ok;
+}
+
+void dead_check_mark_free(dead_check_mark *m)
+{
+    if (m == NULL)
+        return;
+    natsSubscription_Destroy(m->sub);
+    natsInbox_Destroy(m->inbox);
+    free(m);
+}
+
+bool dead_check_last(jsCtx *js, uint64_t *dlq_last)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -41,7 +92,7 @@ static long count_since(jsCtx *js, uint64_t from, uint64_t first, uint64_t last,
                         size_t cap)
 {
     uint64_t dlq_last = 0;
-    if (!dead_check_mark(js, &dlq_last))
+    if (!dead_check_last(js, &dlq_last))
         return -1;
     long n = 0;
     for (uint64_t seq = from + 1; seq <= dlq_last; seq++) {

@@ -12,8 +12,16 @@
 
 #include <nats/nats.h>
 
+/* Where the DLQ stands before a publish, asked without waiting: a role that may not read
+ * stream state gets no answer, and the publish must not wait for one. dead_check_mark_take
+ * reads the answer if it came (false otherwise: the check is skipped); both free the mark. */
+typedef struct dead_check_mark dead_check_mark;
+dead_check_mark *dead_check_mark_ask(natsConnection *nc);
+bool dead_check_mark_take(dead_check_mark *m, uint64_t *dlq_last);
+void dead_check_mark_free(dead_check_mark *m);
+
 /* The DLQ's last sequence now; false when it cannot be read. */
-bool dead_check_mark(jsCtx *js, uint64_t *dlq_last);
+bool dead_check_last(jsCtx *js, uint64_t *dlq_last);
 
 /* Waits up to wait_ms for the consumers to settle market sequences [first, last], then
  * counts the dead letters among them made after dlq_from; the first one's reason goes to

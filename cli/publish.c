@@ -36,8 +36,7 @@ struct publisher {
     char last_err[256];
     uint64_t first_seq, last_seq; /* of the PubAcks */
 
-    bool dlq_known; /* the DLQ's last sequence before publishing could be read */
-    uint64_t dlq_from;
+    dead_check_mark *dlq_mark; /* where the DLQ stood before publishing, asked at start */
 };
 
 static bool list_push(msg_list *l, natsMsg *m)
@@ -140,7 +139,7 @@ publisher *pub_create(natsConnection *nc, const pub_config *cfg)
      * message for every publish, even acked ones, and can leak them at
      * shutdown. Lost acks are found by stall/no-progress checks instead. */
     p->ack_wait_ms = cfg->ack_wait_ms;
-    p->dlq_known = dead_check_mark(p->js, &p->dlq_from);
+    p->dlq_mark = dead_check_mark_ask(nc);
     p->progress = !cfg->quiet && isatty(STDERR_FILENO);
     p->t0 = tu_now_ms();
     p->last_progress = p->t0;
@@ -152,6 +151,7 @@ void pub_destroy(publisher *p)
     if (!p)
         return;
     jsCtx_Destroy(p->js);
+    dead_check_mark_free(p->dlq_mark);
     list_free(&p->failed);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -364,10 +364,13 @@ static int check_dead_letters(publisher *p)
 {
     size_t acked, dups;
     snapshot(p, &acked, &dups);
-    if (!p->dlq_known || acked == 0)
+    uint64_t dlq_from = 0;
+    bool known = dead_check_mark_take(p->dlq_mark, &dlq_from);
+    p->dlq_mark = NULL;
+    if (!known || acked == 0)
         return EXIT_OK;
     char why[256];
-    long n = dead_check_count(p->js, p->dlq_from, p->first_seq, p->last_seq, p->ack_wait_ms, why,
+    long n = dead_check_count(p->js, dlq_from, p->first_seq, p->last_seq, p->ack_wait_ms, why,
                               sizeof why);
     if (n < 0 && !p->cfg.quiet)
         fprintf(stderr, "dmctl: dead letters not checked: %s\n", why);
