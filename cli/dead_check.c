@@ -61,7 +61,7 @@ void dead_check_mark_free(dead_check_mark *m)
     free(m);
 }
 
-bool dead_check_last(jsCtx *js, uint64_t *dlq_last)
+static bool dead_check_last(jsCtx *js, uint64_t *dlq_last)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;

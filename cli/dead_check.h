@@ -20,9 +20,6 @@ dead_check_mark *dead_check_mark_ask(natsConnection *nc);
 bool dead_check_mark_take(dead_check_mark *m, uint64_t *dlq_last);
 void dead_check_mark_free(dead_check_mark *m);
 
-/* The DLQ's last sequence now; false when it cannot be read. */
-bool dead_check_last(jsCtx *js, uint64_t *dlq_last);
-
 /* Waits up to wait_ms for the consumers to settle market sequences [first, last], then
  * counts the dead letters among them made after dlq_from; the first one's reason goes to
  * `first_reason`. -1 when it cannot tell, with why in `first_reason`. */

@@ -66,6 +66,7 @@ const char *env_or(const char *name, const char *dflt);
 /* itest.c's: a shell command's exit status; the dmctl command line of the tests; the
  * strategy file read, edited like an editor does, and waited for on both workers. */
 int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double num(const cJSON *o, const char *k); /* NAN unless a number */
 const char *dmctl(void);
 char *read_file(const char *path);
 bool write_by_rename(const char *path, const char *text);

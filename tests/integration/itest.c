@@ -17,7 +17,7 @@
 #define M1_FILE DM_SOURCE_DIR "/data/EURUSD_M1_2020-01-09_2020-01-20.csv"
 #define T0 1578528000000LL /* 2020-01-09 00:00 UTC */
 
-static double num(const cJSON *o, const char *k)
+double num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;

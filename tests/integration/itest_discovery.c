@@ -101,26 +101,6 @@ static void error_replies_carry_the_service_error_headers(void)
     CHECK(ok, "error reply headers: %s", got);
 }
 
-/* A temporary file's whole text (at most 4 MB), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = malloc(4 << 20);
-    size_t n = buf ? fread(buf, 1, (4 << 20) - 1, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
-static double member(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
-
 static int count_lines(const char *text)
 {
     int n = 0;
@@ -162,15 +142,15 @@ static void dmctl_exports_a_paged_range_as_csv_and_json_lines(void)
     close(fj), close(fc);
     int rj = run_cmd("%s query dm.v1.candles.history %s --all --json >%s 2>/dev/null", dmctl(), q, json_path);
     int rc = run_cmd("%s query dm.v1.candles.history %s --all --csv >%s 2>/dev/null", dmctl(), q, csv_path);
-    char *lines = slurp(json_path), *csv = slurp(csv_path);
+    char *lines = read_file(json_path), *csv = read_file(csv_path);
     unlink(json_path), unlink(csv_path);
     int rows = count_lines(lines), csv_lines = count_lines(csv);
     cJSON *first = lines ? cJSON_Parse(strtok(lines, "\n")) : NULL;
     int ts = column(csv, "timestamp"), close_at = column(csv, "close");
     const char *row1 = csv ? strchr(csv, '\n') : NULL;
     bool same_first = first && row1 && ts >= 0 && close_at >= 0 &&
-                      strtod(field(row1 + 1, ts), NULL) == member(first, "timestamp") &&
-                      strtod(field(row1 + 1, close_at), NULL) == member(first, "close");
+                      strtod(field(row1 + 1, ts), NULL) == num(first, "timestamp") &&
+                      strtod(field(row1 + 1, close_at), NULL) == num(first, "close");
     cJSON_Delete(first);
     free(lines), free(csv);
     CHECK(rj == 0 && rc == 0, "dmctl exit status %d (--json), %d (--csv)", rj, rc);
@@ -204,7 +184,7 @@ static void dmctl_publish_says_when_a_worker_dead_lettered_it(void)
                      : -1;
     bool started = run_cmd("%s/deploy/stack.sh start-service postgres >/dev/null 2>&1", DM_SOURCE_DIR) == 0;
     bool restored = restore_strategy(orig);
-    char *said = slurp(err);
+    char *said = read_file(err);
     unlink(m1), unlink(err);
     bool told = said && strstr(said, "dead-lettered") && strstr(said, "max_deliveries");
     char shown[300];
