@@ -1,5 +1,6 @@
 /* Server tests: each publishes through JetStream or asks over request/reply, against the
  * real NATS, PostgreSQL and Redis of the stack tests/run.sh started, with two workers. */
+#include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -109,6 +110,42 @@ static void latest_tick_stays_newest_when_an_older_one_arrives_late(void)
     reply_free(&r);
     CHECK(ts == 1578528060000.0, "latest tick went back in time: %.0f", ts);
     CHECK(null_volume, "a tick published without volume must read back volume null");
+}
+
+/* A tick stored again under another message id (a collector resending a corrected price)
+ * and one that appears twice in a batch: the worker's plain insert meets the stored key,
+ * its upsert writes the newer values; one row per key. */
+static void a_tick_stored_again_takes_the_newer_values(void)
+{
+    const char *first = "{\"symbol\":\"TRS/USD\",\"timestamp\":1578528000000,\"bid\":1.1,"
+                        "\"ask\":1.2,\"spread\":0.1,\"source\":\"oanda\"}";
+    const char *again = "{\"symbol\":\"TRS/USD\",\"timestamp\":1578528000000,\"bid\":1.3,"
+                        "\"ask\":1.4,\"spread\":0.1,\"source\":\"oanda\"}";
+    CHECK(publish_json("market.tick.TRSUSD", first, "trs-1") > 0, "publish");
+    CHECK(wait_idle(20), "drain");
+    CHECK(publish_json("market.tick.TRSUSD", again, "trs-2") > 0, "publish again");
+    /* the same key twice (same values: two workers may commit them in either order)
+     * among new ones, one batch most likely */
+    static const char *const batch[3][2] = {{"1578528001000", "1.5"}, {"1578528002000", "1.6"},
+                                            {"1578528001000", "1.5"}};
+    char buf[256], id[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(buf, sizeof buf, "{\"symbol\":\"TRS/USD\",\"timestamp\":%s,\"bid\":%s,"
+                 "\"ask\":1.9,\"spread\":0.1,\"source\":\"oanda\"}", batch[i][0], batch[i][1]);
+        snprintf(id, sizeof id, "trs-b%d", i);
+        CHECK(publish_json("market.tick.TRSUSD", buf, id) > 0, "publish batch");
+    }
+    CHECK(wait_idle(20), "drain");
+    PGresult *r = pg_query("SELECT ts, bid, ask FROM ticks WHERE symbol = $1 ORDER BY ts", "TRS/USD");
+    CHECK(r != NULL, "query");
+    bool ok = PQntuples(r) == 3 && strcmp(PQgetvalue(r, 0, 0), "1578528000000") == 0 &&
+              atof(PQgetvalue(r, 0, 1)) == 1.3 && atof(PQgetvalue(r, 0, 2)) == 1.4 &&
+              strcmp(PQgetvalue(r, 1, 0), "1578528001000") == 0 && atof(PQgetvalue(r, 1, 1)) == 1.5 &&
+              strcmp(PQgetvalue(r, 2, 0), "1578528002000") == 0 && atof(PQgetvalue(r, 2, 1)) == 1.6;
+    int rows = PQntuples(r);
+    PQclear(r);
+    CHECK(ok, "expected 3 rows, the resent one with the newer values; got %d rows (or older values)",
+          rows);
 }
 
 static void candles_round_trip_oldest_first_with_limit(void)
@@ -1694,6 +1731,7 @@ static void health_reports_each_backend(void)
 static const itest TESTS[] = {
     {"tick_round_trips_every_field", tick_round_trips_every_field},
     {"latest_tick_stays_newest_when_an_older_one_arrives_late", latest_tick_stays_newest_when_an_older_one_arrives_late},
+    {"a_tick_stored_again_takes_the_newer_values", a_tick_stored_again_takes_the_newer_values},
     {"candles_round_trip_oldest_first_with_limit", candles_round_trip_oldest_first_with_limit},
     {"latest_candles_fall_back_to_timescale_and_refill_the_cache", latest_candles_fall_back_to_timescale_and_refill_the_cache},
     {"history_pages_reassemble_to_the_published_set", history_pages_reassemble_to_the_published_set},

@@ -15,6 +15,7 @@ typedef struct {
     char host[256], port[16], dbname[64], user[64], password[256], app[64];
     char options[64];
     dm_buf arrays[9]; /* array literals of the batch being written, one per column */
+    char sqlstate[6]; /* of the last failed statement, "" when it had none */
 } timescale;
 
 /* Runs a statement prepared at connect (STATEMENTS in timescale.c), once more on a fresh
