@@ -22,7 +22,7 @@ extern const char dm_timescale_schema_sql[];
     "ON CONFLICT (symbol, ts, source) DO UPDATE SET bid = EXCLUDED.bid, ask = EXCLUDED.ask, " \
     "spread = EXCLUDED.spread, volume = EXCLUDED.volume"
 
-/* The common batch holds only new ticks: a plain insert costs PostgreSQL about a third
+/* The common batch holds only new ticks: a plain insert costs PostgreSQL about a quarter
  * less than the upsert (no speculative insertion). A batch with a key already stored (a
  * redelivery, a resent tick) or twice in itself fails whole with unique_violation and is
  * written again by SQL_UPSERT_TICKS. */

@@ -189,12 +189,15 @@ static int burst(dm_pull *p, natsMsg **out, int want, atomic_bool *stop)
     int n = 0;
     if (want <= 0 || !send_request(p, want, true))
         return 0;
-    int64_t give_up = dm_mono_ms() + DM_PULL_EXPIRES_MS;
+    /* The server answers a no-wait request at once; silence means the request was lost
+     * (a reconnect): what still comes is the next call's. */
     bool ended = false;
-    while (n < want && !ended && !atomic_load(stop) && dm_mono_ms() < give_up) {
+    while (n < want && !ended && !atomic_load(stop)) {
         natsMsg *m = take_burst(p, DM_PULL_STEP_MS, &ended);
         if (m)
             out[n++] = m;
+        else if (!ended)
+            break;
     }
     return n;
 }
