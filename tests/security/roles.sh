@@ -37,14 +37,8 @@ WORK=$(mktemp -d /tmp/dm-roles.XXXXXX)
 export DM_STRATEGY=$WORK/strategy.json
 cp "$ROOT/strategy/strategy.json" "$DM_STRATEGY"
 
-passed=0 failed=0
-pass() { printf 'PASS %s\n' "$1"; passed=$((passed + 1)); }
-fail() { printf 'FAIL %s%s\n' "$1" "${2:+: $2}"; failed=$((failed + 1)); }
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=../lib/tally.sh
+source "$ROOT/tests/lib/tally.sh"
 cleanup() {
     local rc=$?
     "$STACK" clean >/dev/null 2>&1 || true

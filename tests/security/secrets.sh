@@ -73,19 +73,8 @@ perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>); my $p = $j->{perform
     print JSON::PP->new->pretty->canonical->encode($j)' \
     <"$ROOT/strategy/strategy.json" >"$DM_STRATEGY"
 
-passed=0 failed=0
-pass() { printf 'PASS %s\n' "$1"; passed=$((passed + 1)); }
-fail() { # fail NAME [DETAIL...]
-    local name=$1
-    shift
-    printf 'FAIL %s%s\n' "$name" "${*:+: $*}"
-    failed=$((failed + 1))
-}
-check() { # check NAME CONDITION-COMMAND... : PASS when the command succeeds
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=../lib/tally.sh
+source "$ROOT/tests/lib/tally.sh"
 
 cleanup() {
     local rc=$?

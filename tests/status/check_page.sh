@@ -20,14 +20,8 @@ REQUESTS=${DM_STATUS_REQUESTS:-40}
 WORK=$(mktemp -d /tmp/dm-status-page.XXXXXX)
 trap 'rm -rf -- "$WORK"' EXIT
 
-passed=0 failed=0
-pass() { printf 'PASS %s\n' "$1"; passed=$((passed + 1)); }
-fail() { printf 'FAIL %s%s\n' "$1" "${2:+: $2}"; failed=$((failed + 1)); }
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=../lib/tally.sh
+source "$ROOT/tests/lib/tally.sh"
 
 command -v chromium >/dev/null || { echo "status page: chromium not found (deploy/install-deps.sh --tests)" >&2; exit 1; }
 eval "$("$STACK" env)"

@@ -104,16 +104,24 @@ static void request(dm_pull *p, int batch)
 }
 
 /* A status message (no payload, a Status header) ends the open request: 404 nothing
- * pending, 408 expired, 409 leadership or consumer changes. 100 is a heartbeat. */
-static bool is_status(dm_pull *p, natsMsg *m)
+ * pending, 408 expired, 409 leadership or consumer changes. 100 is a heartbeat.
+ * Returns the status, NULL for a message. */
+static const char *status_of(natsMsg *m)
 {
     const char *status = NULL;
-    if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK ||
-        !status)
-        return false;
-    if (strcmp(status, "100") != 0)
+    if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
+        return NULL;
+    return status;
+}
+
+static bool ends_request(const char *status) { return strcmp(status, "100") != 0; }
+
+static bool is_status(dm_pull *p, natsMsg *m)
+{
+    const char *status = status_of(m);
+    if (status && ends_request(status))
         p->sent_ms = 0;
-    return true;
+    return status != NULL;
 }
 
 static int queued(dm_pull *p)
@@ -171,15 +179,12 @@ static natsMsg *take_burst(dm_pull *p, int64_t wait_ms, bool *ended)
     natsMsg *m = NULL;
     if (natsSubscription_NextMsg(&m, p->sub, wait_ms > 0 ? wait_ms : 1) != NATS_OK)
         return NULL;
-    const char *status = NULL;
-    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK &&
-        status) {
-        if (strcmp(status, "100") != 0)
-            *ended = true;
-        natsMsg_Destroy(m);
-        return NULL;
-    }
-    return m;
+    const char *status = status_of(m);
+    if (status == NULL)
+        return m;
+    *ended = ends_request(status);
+    natsMsg_Destroy(m);
+    return NULL;
 }
 
 /* What the stream holds for us, up to want, in one answer: the server writes a backlog in
@@ -213,6 +218,15 @@ static int take_queued(dm_pull *p, natsMsg **out, int max)
     return n;
 }
 
+/* Sleeps out what is left of the linger, then adds what came and what is pending. */
+static int top_up(dm_pull *p, natsMsg **out, int n, int max, int64_t linger_until,
+                  atomic_bool *stop)
+{
+    dm_sleep_ms(linger_until - dm_mono_ms(), stop);
+    n += take_queued(p, out + n, max - n);
+    return n + burst(p, out + n, max - n, stop);
+}
+
 int dm_pull_fetch_burst(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
                         atomic_bool *stop)
 {
@@ -227,16 +241,13 @@ int dm_pull_fetch_burst(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int
         n += burst(p, out + n, max - n, stop);
     /* Fewer than a batch: the rest of the linger may bring more (a steady stream is
      * written a few milliseconds at a time, not a few messages at a time). */
-    if (n > 0 && n < max && dm_mono_ms() < start + linger_ms) {
-        dm_sleep_ms(start + linger_ms - dm_mono_ms(), stop);
-        n += take_queued(p, out + n, max - n);
-        n += burst(p, out + n, max - n, stop);
-    }
+    if (n > 0 && n < max && dm_mono_ms() < start + linger_ms)
+        n = top_up(p, out, n, max, start + linger_ms, stop);
     p->quiet = n == 0;
     if (n > 0)
         return n;
     /* Nothing there: wait for one message on a request that lives DM_PULL_EXPIRES_MS, one
-     * more queued each DM_PULL_OVERLAP_AFTER_MS (see the top), then take the rest. */
+     * more queued each DM_PULL_OVERLAP_AFTER_MS (see the top). */
     while (n == 0 && !atomic_load(stop)) {
         int64_t now = dm_mono_ms();
         if (now - start >= wait_ms)
@@ -250,13 +261,9 @@ int dm_pull_fetch_burst(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int
     }
     if (n == 0)
         return 0;
-    p->quiet = false;
     /* A message that ends a quiet spell is written at once unless the linger still runs. */
-    int64_t now = dm_mono_ms();
-    if (now < start + linger_ms)
-        dm_sleep_ms(start + linger_ms - now, stop);
-    n += take_queued(p, out + n, max - n);
-    return n + burst(p, out + n, max - n, stop);
+    p->quiet = false;
+    return top_up(p, out, n, max, start + linger_ms, stop);
 }
 
 bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)
