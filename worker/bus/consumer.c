@@ -114,9 +114,7 @@ static int fetch(dm_consumer *c)
     int linger = !small                                ? 0
                  : c->backend->id == DM_BK_CLICKHOUSE ? c->st->perf.clickhouse_batch_linger_ms
                                                       : c->st->perf.batch_linger_ms;
-    if (ordered(c))
-        return dm_pull_fetch(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
-    return dm_pull_fetch_burst(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
+    return dm_pull_fetch(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
 }
 
 static void set_header(natsMsg *m, const char *k, const char *v)

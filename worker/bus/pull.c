@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "model/model.h"
-#include "util/backoff.h"
 
 #define NS_PER_MS ((int64_t)1000000)
 #define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */
@@ -30,7 +29,6 @@ struct dm_pull {
      * delivered was taken, so a worker asks for little more than a batch ahead. */
     int64_t sent_ms;
     int left;
-    bool quiet; /* the last burst fetch found nothing: its waiting requests are open */
 };
 
 static natsStatus subscribe(dm_pull *p)
@@ -43,7 +41,6 @@ static natsStatus subscribe(dm_pull *p)
         st = natsSubscription_SetPendingLimits(p->sub, -1, -1);
     p->sent_ms = 0;
     p->left = 0;
-    p->quiet = false; /* no request of ours is open on the new inbox */
     return st;
 }
 
@@ -86,42 +83,28 @@ void dm_pull_destroy(dm_pull *p)
     free(p);
 }
 
-static bool send_request(dm_pull *p, int batch, bool no_wait)
-{
-    char body[160];
-    snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"max_bytes\":%d%s}", batch,
-             (long long)(DM_PULL_EXPIRES_MS * NS_PER_MS), DM_PULL_MAX_BYTES,
-             no_wait ? ",\"no_wait\":true" : "");
-    return natsConnection_PublishRequestString(p->nc, p->next_subject, p->inbox, body) == NATS_OK;
-}
-
 static void request(dm_pull *p, int batch)
 {
-    if (send_request(p, batch, false)) {
+    char body[128];
+    snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"max_bytes\":%d}", batch,
+             (long long)(DM_PULL_EXPIRES_MS * NS_PER_MS), DM_PULL_MAX_BYTES);
+    if (natsConnection_PublishRequestString(p->nc, p->next_subject, p->inbox, body) == NATS_OK) {
         p->sent_ms = dm_mono_ms();
         p->left = batch;
     }
 }
 
 /* A status message (no payload, a Status header) ends the open request: 404 nothing
- * pending, 408 expired, 409 leadership or consumer changes. 100 is a heartbeat.
- * Returns the status, NULL for a message. */
-static const char *status_of(natsMsg *m)
-{
-    const char *status = NULL;
-    if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
-        return NULL;
-    return status;
-}
-
-static bool ends_request(const char *status) { return strcmp(status, "100") != 0; }
-
+ * pending, 408 expired, 409 leadership or consumer changes. 100 is a heartbeat. */
 static bool is_status(dm_pull *p, natsMsg *m)
 {
-    const char *status = status_of(m);
-    if (status && ends_request(status))
+    const char *status = NULL;
+    if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK ||
+        !status)
+        return false;
+    if (strcmp(status, "100") != 0)
         p->sent_ms = 0;
-    return status != NULL;
+    return true;
 }
 
 static int queued(dm_pull *p)
@@ -171,99 +154,6 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
             out[n++] = m;
     }
     return n;
-}
-
-/* Takes one message or the status that ends the open no-wait request (*ended). */
-static natsMsg *take_burst(dm_pull *p, int64_t wait_ms, bool *ended)
-{
-    natsMsg *m = NULL;
-    if (natsSubscription_NextMsg(&m, p->sub, wait_ms > 0 ? wait_ms : 1) != NATS_OK)
-        return NULL;
-    const char *status = status_of(m);
-    if (status == NULL)
-        return m;
-    *ended = ends_request(status);
-    natsMsg_Destroy(m);
-    return NULL;
-}
-
-/* What the stream holds for us, up to want, in one answer: the server writes a backlog in
- * one go instead of one message per delivery. */
-static int burst(dm_pull *p, natsMsg **out, int want, atomic_bool *stop)
-{
-    int n = 0;
-    if (want <= 0 || !send_request(p, want, true))
-        return 0;
-    /* The server answers a no-wait request at once; silence means the request was lost
-     * (a reconnect): what still comes is the next call's. */
-    bool ended = false;
-    while (n < want && !ended && !atomic_load(stop)) {
-        natsMsg *m = take_burst(p, DM_PULL_STEP_MS, &ended);
-        if (m)
-            out[n++] = m;
-        else if (!ended)
-            break;
-    }
-    return n;
-}
-
-/* Messages already in the inbox (late answers to earlier requests), without waiting. */
-static int take_queued(dm_pull *p, natsMsg **out, int max)
-{
-    int n = 0;
-    natsMsg *m;
-    while (n < max && queued(p) > 0)
-        if ((m = take(p, 0)) != NULL)
-            out[n++] = m;
-    return n;
-}
-
-/* Sleeps out what is left of the linger, then adds what came and what is pending. */
-static int top_up(dm_pull *p, natsMsg **out, int n, int max, int64_t linger_until,
-                  atomic_bool *stop)
-{
-    dm_sleep_ms(linger_until - dm_mono_ms(), stop);
-    n += take_queued(p, out + n, max - n);
-    return n + burst(p, out + n, max - n, stop);
-}
-
-int dm_pull_fetch_burst(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
-                        atomic_bool *stop)
-{
-    int64_t start = dm_mono_ms();
-    if (p->sub == NULL && subscribe(p) != NATS_OK) {
-        unsubscribe(p);
-        return 0;
-    }
-    int n = take_queued(p, out, max);
-    /* After a quiet call the waiting requests bring the first message: no need to ask. */
-    if (!p->quiet)
-        n += burst(p, out + n, max - n, stop);
-    /* Fewer than a batch: the rest of the linger may bring more (a steady stream is
-     * written a few milliseconds at a time, not a few messages at a time). */
-    if (n > 0 && n < max && dm_mono_ms() < start + linger_ms)
-        n = top_up(p, out, n, max, start + linger_ms, stop);
-    p->quiet = n == 0;
-    if (n > 0)
-        return n;
-    /* Nothing there: wait for one message on a request that lives DM_PULL_EXPIRES_MS, one
-     * more queued each DM_PULL_OVERLAP_AFTER_MS (see the top). */
-    while (n == 0 && !atomic_load(stop)) {
-        int64_t now = dm_mono_ms();
-        if (now - start >= wait_ms)
-            return 0;
-        if (p->left <= 0 || now - p->sent_ms >= DM_PULL_OVERLAP_AFTER_MS)
-            request(p, 1);
-        int64_t step = start + wait_ms - now;
-        natsMsg *m = take(p, step > DM_PULL_STEP_MS ? DM_PULL_STEP_MS : step);
-        if (m)
-            out[n++] = m;
-    }
-    if (n == 0)
-        return 0;
-    /* A message that ends a quiet spell is written at once unless the linger still runs. */
-    p->quiet = false;
-    return top_up(p, out, n, max, start + linger_ms, stop);
 }
 
 bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)

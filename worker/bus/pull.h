@@ -28,12 +28,6 @@ void dm_pull_destroy(dm_pull *p);
 int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
                   atomic_bool *stop);
 
-/* The same for consumers that need no stream order: what is pending comes in one no-wait
- * request (a backlog leaves the server in one write, not one per message); only when
- * nothing is, a waiting request brings the first message. */
-int dm_pull_fetch_burst(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
-                        atomic_bool *stop);
-
 /* Parsed from the reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...). */
 typedef struct {
     uint64_t delivered, stream_seq;
