@@ -375,7 +375,7 @@ table() {
         dup="$(pair "$name" dup) (+$(get "$name" clickhouse.unmerged) unmerged)"
         df="$(($(get "$name" dragonfly.keys) - $(get "$name" dragonfly.stale) - $(get "$name" dragonfly.missing)))/$(get "$name" dragonfly.keys)"
         reads="$(get "$name" read.p99_ms) ms ($(get "$name" read.failed)/$(get "$name" read.total) failed, gap $(get "$name" read.max_gap_ms) ms)"
-        fresh="$(get "$name" fresh.p50_ms)/$(get "$name" fresh.p99_ms)/$(get "$name" fresh.max_ms) ms, $(( $(get "$name" fresh_all.holes) + $(get "$name" fresh_all.forged) ))"
+        fresh="$(get "$name" fresh.p50_ms)/$(get "$name" fresh.p99_ms)/$(get "$name" fresh_all.max_ms) ms, $(( $(get "$name" fresh_all.holes) + $(get "$name" fresh_all.forged) ))"
         verdict=$(get "$name" result)
         ((rc == 0)) || verdict=fail
         # shellcheck disable=SC2059
@@ -396,9 +396,10 @@ newest acked value Redis holds. Reads: dm.v1.tick.latest, dm.v1.candles.latest a
 dm.v1.candles.history during the fault window (from the fault's start until the service
 is back); gap: the longest time without an answer. stale: how far behind the acked data
 the latest-value reads of the fault window were (a read sent at t answering an older value
-than one PubAcked at a < t is stale by t - a; 0 when it had the newest), p50/p99/max over
-those reads; holes: latest-N answers that skipped a published candle, or held a value
-never published, over the whole case (must be 0). A case fails when a read was staler
+than one PubAcked at a < t is stale by t - a; 0 when it had the newest), p50/p99 over
+those reads, max over every read of the case (the figure judged); holes: latest-N answers
+that skipped a published candle, or held a value never published, over the whole case
+(must be 0). A case fails when a read was staler
 than 1 s (worker-kill: 15 s, a dead worker's candle leases expire after 4 s and its tick
 batches return after the 10 s AckWait; nats-restart: 3 s; nats-leader-kill: 10 s, the
 stream's and consumers' elections). A gap counts as a hole when the skipped candle stood

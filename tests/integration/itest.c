@@ -959,6 +959,31 @@ static void both_workers_serve_a_new_candle_within_a_second(void)
     CHECK(fresh_in_a_row >= 40, "1 s after the publish, reads still return the old newest candle");
 }
 
+/* An operator who deletes the lease bucket must not stop every candle write for good: the
+ * holders find it gone and create it again. */
+static void a_deleted_lease_bucket_is_created_again_and_candles_flow(void)
+{
+    CHECK(js_DeleteKeyValue(g_js, "DM_LEASES") == NATS_OK, "could not delete the lease bucket");
+    kvStore *kv = NULL;
+    natsStatus s = NATS_NOT_FOUND;
+    for (int i = 0; i < 150 && s != NATS_OK; i++) { /* a holder renews every 500 ms */
+        nats_Sleep(100);
+        s = js_KeyValue(&kv, g_js, "DM_LEASES");
+    }
+    kvStore_Destroy(kv);
+    CHECK(s == NATS_OK, "15 s after it was deleted, the lease bucket was not created again");
+    CHECK(publish_hourly("LBD/USD", "LBDUSD", T0, 5) > 0, "publish");
+    long long stored = 0;
+    for (int i = 0; i < 150 && stored < 5; i++) {
+        nats_Sleep(100);
+        stored = pg_count("SELECT count(*) FROM candles WHERE symbol = $1", "LBD/USD");
+    }
+    CHECK(stored == 5, "%lld of 5 candles stored 15 s after the publish", stored);
+    CHECK(wait_idle(20), "drain");
+    const char *q = "{\"symbol\":\"LBD/USD\",\"timeframe\":\"1h\",\"limit\":5}";
+    CHECK(newest_ts(q, NULL, 0) == (double)(T0 + 4 * 3600000LL), "the newest candle is not served");
+}
+
 typedef struct {
     const char *q;
     int ok;
@@ -1746,6 +1771,7 @@ static const itest TESTS[] = {
     {"killed_worker_loses_no_tick", killed_worker_loses_no_tick},
     {"sigterm_mid_replay_finishes_in_flight_batches_and_exits", sigterm_mid_replay_finishes_in_flight_batches_and_exits},
     {"both_workers_serve_a_new_candle_within_a_second", both_workers_serve_a_new_candle_within_a_second},
+    {"a_deleted_lease_bucket_is_created_again_and_candles_flow", a_deleted_lease_bucket_is_created_again_and_candles_flow},
     {"concurrent_misses_make_one_database_query_per_worker", concurrent_misses_make_one_database_query_per_worker},
     {"strategy_edit_reroutes_reads_without_restart_or_failed_request", strategy_edit_reroutes_reads_without_restart_or_failed_request},
     {"strategy_edit_changes_write_fan_out", strategy_edit_changes_write_fan_out},

@@ -119,7 +119,7 @@ static void generic_encoder_writes_what_generated_code_writes(void **state)
 
 static const ProtobufCMessageDescriptor *example_type(const char *name, bool *request)
 {
-    char subject[128];
+    char subject[256]; /* a d_name */
     snprintf(subject, sizeof subject, "%s", name);
     char *dot = strstr(subject, ".payload.json");
     *request = strstr(subject, ".request.json") != NULL;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lease.h"
 #include "pipeline/ingest.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -130,6 +131,10 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_
     jsOptions_Init(&jo);
     jo.Wait = 10000;
     s = natsConnection_JetStream(&bus->js, bus->nc, &jo);
+    if (s == NATS_OK) {
+        jo.Wait = DM_LEASE_WAIT_MS;
+        s = natsConnection_JetStream(&bus->lease_js, bus->nc, &jo);
+    }
     if (s != NATS_OK)
         return nats_fail(err, "JetStream context", s);
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(cfg, "stream");
@@ -200,25 +205,32 @@ static dm_code ensure(dm_bus *bus, jsStreamConfig *sc, dm_err *err)
     return DM_OK;
 }
 
-#include "lease.h"
-
 /* On disk like the streams: a server restart keeps the leases, and their holders renew
  * them once reconnected. */
+static void lease_config(dm_bus *bus, kvConfig *kc)
+{
+    kvConfig_Init(kc);
+    kc->Bucket = DM_LEASE_BUCKET;
+    kc->History = 1;
+    kc->TTL = (int64_t)DM_LEASE_TTL_MS * 1000000LL;
+    kc->StorageType = js_FileStorage;
+    kc->Replicas = bus->replicas;
+}
+
+/* The bucket is created with js's long wait (a replicated one on a forming cluster takes
+ * a while) and bound through lease_js, whose wait every later lease request has. */
 dm_code dm_bus_ensure_leases(dm_bus *bus, dm_err *err)
 {
     kvConfig kc;
-    kvConfig_Init(&kc);
-    kc.Bucket = DM_LEASE_BUCKET;
-    kc.History = 1;
-    kc.TTL = (int64_t)DM_LEASE_TTL_MS * 1000000LL;
-    kc.StorageType = js_FileStorage;
-    kc.Replicas = bus->replicas;
+    lease_config(bus, &kc);
     natsStatus s = NATS_OK;
     for (int attempt = 1; attempt <= DM_ENSURE_ATTEMPTS; attempt++) {
         kvStore *kv = NULL;
         s = js_CreateKeyValue(&kv, bus->js, &kc); /* the existing one when it is the same */
-        if (s != NATS_OK)
-            s = js_KeyValue(&kv, bus->js, DM_LEASE_BUCKET);
+        kvStore_Destroy(kv);
+        kv = NULL;
+        if (s != NATS_OK || bus->leases == NULL)
+            s = js_KeyValue(&kv, bus->lease_js, DM_LEASE_BUCKET);
         if (s == NATS_OK && bus->leases == NULL)
             bus->leases = kv;
         else
@@ -230,6 +242,22 @@ dm_code dm_bus_ensure_leases(dm_bus *bus, dm_err *err)
     if (s != NATS_OK)
         return nats_fail(err, DM_LEASE_BUCKET, s);
     return DM_OK;
+}
+
+bool dm_bus_recreate_leases_if_gone(dm_bus *bus)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, bus->lease_js, "KV_" DM_LEASE_BUCKET, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    if (s != NATS_NOT_FOUND || jerr != JSStreamNotFoundErr)
+        return false;
+    kvConfig kc;
+    lease_config(bus, &kc);
+    kvStore *kv = NULL;
+    s = js_CreateKeyValue(&kv, bus->lease_js, &kc);
+    kvStore_Destroy(kv);
+    return s == NATS_OK;
 }
 
 dm_code dm_bus_ensure_streams(dm_bus *bus, const cJSON *cfg, dm_err *err)
@@ -283,6 +311,7 @@ void dm_bus_close(dm_bus *bus)
         natsConnection_Close(bus->nc);
     }
     kvStore_Destroy(bus->leases);
+    jsCtx_Destroy(bus->lease_js);
     jsCtx_Destroy(bus->js);
     natsConnection_Destroy(bus->nc);
     memset(bus, 0, sizeof *bus);

@@ -26,8 +26,11 @@ typedef struct {
      * acks, which nc keeps batching. */
     natsConnection *replies;
     jsCtx *js;
+    /* For the leases only: a short wait (DM_LEASE_WAIT_MS), so a lease request that meets a
+     * JetStream election holds a consumer thread for a second, not for js's ten. */
+    jsCtx *lease_js;
     int replicas;
-    kvStore *leases; /* DM_LEASES (bus/lease.h); NULL when the server offers no KV */
+    kvStore *leases; /* DM_LEASES (bus/lease.h), bound to lease_js; NULL when the server offers no KV */
     dm_link_fn on_link;
     void *link_ctx;
 } dm_bus;
@@ -61,6 +64,11 @@ typedef struct {
 bool dm_bus_consumer_lag(dm_bus *bus, const char *durable, dm_consumer_lag *out);
 /* Creates the lease bucket (bus/lease.h) when it is missing; binds bus->leases once. */
 dm_code dm_bus_ensure_leases(dm_bus *bus, dm_err *err);
+/* One quick look (no retries, lease_js's wait): creates the lease bucket again only when
+ * JetStream says its stream does not exist. True when it did. For a bucket deleted while
+ * workers run; during an election the bucket may merely look absent, and then nothing is
+ * done. */
+bool dm_bus_recreate_leases_if_gone(dm_bus *bus);
 /* Messages held in the DLQ stream; -1 when NATS does not answer. */
 int64_t dm_bus_dead_letters(dm_bus *bus);
 

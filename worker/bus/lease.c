@@ -37,13 +37,14 @@ static bool claim(dm_lease *l)
      * lease until it expires. */
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, kv, l->key);
-    if (s == NATS_NOT_FOUND && dm_mono_ms() >= l->next_repair_ms) {
-        /* No entry, yet it could not be created: the bucket itself is gone (deleted, or a
-         * server that lost it). Without it no candle would ever be written again. */
+    if (s != NATS_OK && dm_mono_ms() >= l->next_repair_ms) {
+        /* Neither created nor read: an election, or the bucket itself is gone (deleted, or
+         * a server that lost it), and then no candle would ever be written again. A read
+         * of a gone bucket is not always NOT_FOUND: its direct get has no responders. */
         l->next_repair_ms = dm_mono_ms() + 2000;
-        dm_err err = {0};
-        if (dm_bus_ensure_leases(l->bus, &err) == DM_OK)
-            DM_WARN("lease", "%s: the lease bucket was missing: created again", l->key);
+        if (!dm_bus_recreate_leases_if_gone(l->bus))
+            return false;
+        DM_WARN("lease", "%s: the lease bucket was missing: created again", l->key);
         return kvStore_CreateString(&l->rev, kv, l->key, l->holder) == NATS_OK;
     }
     if (s != NATS_OK)

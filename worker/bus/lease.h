@@ -27,6 +27,9 @@
 #define DM_LEASE_BUCKET "DM_LEASES"
 #define DM_LEASE_TTL_MS 4000
 #define DM_LEASE_RENEW_MS 500
+/* The longest a lease request waits for JetStream's answer: well inside the TTL, so a
+ * renewal that meets an election fails in time to be tried again before the lease lapses. */
+#define DM_LEASE_WAIT_MS 1000
 
 typedef struct dm_lease dm_lease;
 
