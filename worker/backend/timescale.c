@@ -212,15 +212,15 @@ static bool may_be_stale(const timescale *ts)
     return ts->conn != NULL && PQtransactionStatus(ts->conn) == PQTRANS_IDLE;
 }
 
-dm_bstatus ts_exec_prepared(timescale *ts, const char *stmt, int n, const char *const *vals,
-                                PGresult **out, dm_err *err)
+static dm_bstatus exec_params(timescale *ts, const char *stmt, int n, const char *const *vals,
+                              const int *lens, const int *fmts, PGresult **out, dm_err *err)
 {
     for (int attempt = 0;; attempt++) {
         bool reused = may_be_stale(ts);
         dm_bstatus st = ensure_conn(ts, err);
         if (st != DM_BS_OK)
             return st;
-        PGresult *r = PQexecPrepared(ts->conn, stmt, n, vals, NULL, NULL, 0);
+        PGresult *r = PQexecPrepared(ts->conn, stmt, n, vals, lens, fmts, 0);
         ExecStatusType es = PQresultStatus(r);
         if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
             st = fail(ts, r, stmt, err);
@@ -237,73 +237,39 @@ dm_bstatus ts_exec_prepared(timescale *ts, const char *stmt, int n, const char *
     }
 }
 
-/* Array literals. Text elements are double-quoted: unquoted, a source spelled NULL (valid:
- * letters only) is read as a null element and the row breaks the NOT NULL constraint.
- * Our strings are validated to letters, digits, '/', '.', '_', '-', ':' (symbols, sources,
- * timeframes); a quote or a backslash would still be escaped, so no value can end its
- * element. */
-void ts_arr_begin(timescale *ts, int ncols)
+dm_bstatus ts_exec_prepared(timescale *ts, const char *stmt, int n, const char *const *vals,
+                            PGresult **out, dm_err *err)
 {
+    return exec_params(ts, stmt, n, vals, NULL, NULL, out, err);
+}
+
+#define MAX_PARAMS 16
+
+dm_bstatus ts_exec_arrays(timescale *ts, const char *stmt, const char *const *vals, int first,
+                          int ncols, dm_err *err)
+{
+    const char *v[MAX_PARAMS];
+    int lens[MAX_PARAMS] = {0}, fmts[MAX_PARAMS] = {0};
+    int n = first + ncols;
+    if (n > MAX_PARAMS || ncols > (int)(sizeof ts->arrays / sizeof *ts->arrays))
+        return dm_bfail(err, DM_BS_PERMANENT, "", "%s: too many parameters", stmt);
+    for (int i = 0; i < first; i++)
+        v[i] = vals[i];
     for (int i = 0; i < ncols; i++) {
-        dm_buf_reset(&ts->arrays[i]);
-        dm_buf_put(&ts->arrays[i], "{", 1);
+        dm_pg_array *a = &ts->arrays[i];
+        if (!dm_pg_array_end(a))
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "%s: a batch over 1 GB, or out of memory", stmt);
+        v[first + i] = a->buf.data;
+        lens[first + i] = (int)a->buf.len;
+        fmts[first + i] = 1;
     }
+    return exec_params(ts, stmt, n, v, lens, fmts, NULL, err);
 }
 
-static void arr_sep(dm_buf *b)
+void ts_arr_begin(timescale *ts, const char *types)
 {
-    if (b->len > 1)
-        dm_buf_put(b, ",", 1);
-}
-
-void ts_arr_str(dm_buf *b, const char *s)
-{
-    arr_sep(b);
-    dm_buf_put(b, "\"", 1);
-    for (size_t n; *s; s += n) {
-        n = strcspn(s, "\"\\");
-        dm_buf_put(b, s, n);
-        if (s[n]) {
-            dm_buf_put(b, "\\", 1);
-            dm_buf_put(b, s + n, 1);
-            n++;
-        }
-    }
-    dm_buf_put(b, "\"", 1);
-}
-void ts_arr_i64(dm_buf *b, int64_t v) { arr_sep(b); dm_buf_printf(b, "%lld", (long long)v); }
-
-void ts_arr_f64(dm_buf *b, double v, bool present)
-{
-    arr_sep(b);
-    if (!present) {
-        dm_buf_put(b, "NULL", 4);
-        return;
-    }
-    char tmp[40];
-    /* %.17g: the database must store exactly the double that was sent. */
-    int n = snprintf(tmp, sizeof tmp, "%.17g", v);
-    dm_buf_put(b, tmp, (size_t)n);
-}
-
-/* Closes the array literals into vals; false when one ran out of memory. */
-static bool arr_end(timescale *ts, int ncols, const char **vals)
-{
-    for (int i = 0; i < ncols; i++) {
-        dm_buf_put(&ts->arrays[i], "}", 1);
-        if (ts->arrays[i].oom)
-            return false;
-        vals[i] = ts->arrays[i].data;
-    }
-    return true;
-}
-
-static dm_bstatus arr_exec(timescale *ts, const char *stmt, int ncols, dm_err *err)
-{
-    const char *vals[9];
-    if (!arr_end(ts, ncols, vals))
-        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-    return ts_exec_prepared(ts, stmt, ncols, vals, NULL, err);
+    for (int i = 0; types[i]; i++)
+        dm_pg_array_begin(&ts->arrays[i], types[i] == 't' ? DM_PG_TEXT : types[i] == 'i' ? DM_PG_INT8 : DM_PG_FLOAT8);
 }
 
 static dm_bstatus ts_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
@@ -311,23 +277,21 @@ static dm_bstatus ts_write_ticks(dm_backend *b, const dm_tick *t, size_t n,
 {
     (void)o;
     timescale *ts = (timescale *)b;
-    ts_arr_begin(ts, 7);
+    dm_pg_array *a = ts->arrays;
+    ts_arr_begin(ts, "tifffft"); /* t: text, i: int8, f: float8 */
     for (size_t i = 0; i < n; i++) {
-        ts_arr_str(&ts->arrays[0], t[i].symbol);
-        ts_arr_i64(&ts->arrays[1], t[i].ts);
-        ts_arr_f64(&ts->arrays[2], t[i].bid, true);
-        ts_arr_f64(&ts->arrays[3], t[i].ask, true);
-        ts_arr_f64(&ts->arrays[4], t[i].spread, true);
-        ts_arr_f64(&ts->arrays[5], t[i].volume, t[i].has_volume);
-        ts_arr_str(&ts->arrays[6], t[i].source);
+        dm_pg_array_text(&a[0], t[i].symbol);
+        dm_pg_array_i64(&a[1], t[i].ts);
+        dm_pg_array_f64(&a[2], t[i].bid, true);
+        dm_pg_array_f64(&a[3], t[i].ask, true);
+        dm_pg_array_f64(&a[4], t[i].spread, true);
+        dm_pg_array_f64(&a[5], t[i].volume, t[i].has_volume);
+        dm_pg_array_text(&a[6], t[i].source);
     }
-    const char *vals[7];
-    if (!arr_end(ts, 7, vals))
-        return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-    dm_bstatus st = ts_exec_prepared(ts, "insert_ticks", 7, vals, NULL, err);
+    dm_bstatus st = ts_exec_arrays(ts, "insert_ticks", NULL, 0, 7, err);
     if (st == DM_BS_PERMANENT && strcmp(ts->sqlstate, "23505") == 0) {
         dm_err_clear(err);
-        st = ts_exec_prepared(ts, "upsert_ticks", 7, vals, NULL, err);
+        st = ts_exec_arrays(ts, "upsert_ticks", NULL, 0, 7, err);
     }
     return st;
 }
@@ -337,19 +301,20 @@ static dm_bstatus ts_write_candles(dm_backend *b, const dm_candle *c, size_t n,
 {
     (void)o;
     timescale *ts = (timescale *)b;
-    ts_arr_begin(ts, 9);
+    dm_pg_array *a = ts->arrays;
+    ts_arr_begin(ts, "ttiffffft");
     for (size_t i = 0; i < n; i++) {
-        ts_arr_str(&ts->arrays[0], c[i].symbol);
-        ts_arr_str(&ts->arrays[1], dm_tf_name(c[i].tf));
-        ts_arr_i64(&ts->arrays[2], c[i].ts);
-        ts_arr_f64(&ts->arrays[3], c[i].open, true);
-        ts_arr_f64(&ts->arrays[4], c[i].high, true);
-        ts_arr_f64(&ts->arrays[5], c[i].low, true);
-        ts_arr_f64(&ts->arrays[6], c[i].close, true);
-        ts_arr_f64(&ts->arrays[7], c[i].volume, c[i].has_volume);
-        ts_arr_str(&ts->arrays[8], c[i].source);
+        dm_pg_array_text(&a[0], c[i].symbol);
+        dm_pg_array_text(&a[1], dm_tf_name(c[i].tf));
+        dm_pg_array_i64(&a[2], c[i].ts);
+        dm_pg_array_f64(&a[3], c[i].open, true);
+        dm_pg_array_f64(&a[4], c[i].high, true);
+        dm_pg_array_f64(&a[5], c[i].low, true);
+        dm_pg_array_f64(&a[6], c[i].close, true);
+        dm_pg_array_f64(&a[7], c[i].volume, c[i].has_volume);
+        dm_pg_array_text(&a[8], c[i].source);
     }
-    return arr_exec(ts, "upsert_candles", 9, err);
+    return ts_exec_arrays(ts, "upsert_candles", NULL, 0, 9, err);
 }
 
 static dm_bstatus simple(timescale *ts, const char *sql, dm_err *err)
@@ -438,7 +403,7 @@ static void ts_destroy(dm_backend *b)
     if (ts->conn)
         PQfinish(ts->conn);
     for (size_t i = 0; i < sizeof ts->arrays / sizeof *ts->arrays; i++)
-        dm_buf_free(&ts->arrays[i]);
+        dm_pg_array_free(&ts->arrays[i]);
     /* The password lived in this struct: do not leave it in freed memory. */
     explicit_bzero(ts->password, sizeof ts->password);
     free(ts);

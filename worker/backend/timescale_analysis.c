@@ -28,26 +28,21 @@ dm_bstatus ts_closes(dm_backend *b, dm_tf tf, const char *symbol, dm_close_sink 
 dm_bstatus ts_put_correlations(dm_backend *b, const dm_corr_snapshot *sn, dm_err *err)
 {
     timescale *ts = (timescale *)b;
-    ts_arr_begin(ts, 4);
+    dm_pg_array *a = ts->arrays;
+    ts_arr_begin(ts, "ttfi");
     for (size_t i = 0; i < sn->n_pairs; i++) {
-        ts_arr_str(&ts->arrays[0], sn->pairs[i].a);
-        ts_arr_str(&ts->arrays[1], sn->pairs[i].b);
-        ts_arr_f64(&ts->arrays[2], sn->pairs[i].r, true);
-        ts_arr_i64(&ts->arrays[3], sn->pairs[i].n);
+        dm_pg_array_text(&a[0], sn->pairs[i].a);
+        dm_pg_array_text(&a[1], sn->pairs[i].b);
+        dm_pg_array_f64(&a[2], sn->pairs[i].r, true);
+        dm_pg_array_i64(&a[3], sn->pairs[i].n);
     }
     char run[24], ws[24], we[24], wc[16];
     snprintf(run, sizeof run, "%lld", (long long)sn->run);
     snprintf(ws, sizeof ws, "%lld", (long long)sn->window_start);
     snprintf(we, sizeof we, "%lld", (long long)sn->window_end);
     snprintf(wc, sizeof wc, "%d", sn->window_candles);
-    const char *vals[9] = {dm_tf_name(sn->tf), run, ws, we, wc};
-    for (int i = 0; i < 4; i++) {
-        dm_buf_put(&ts->arrays[i], "}", 1);
-        if (ts->arrays[i].oom)
-            return dm_bfail(err, DM_BS_TRANSIENT, "", "out of memory");
-        vals[5 + i] = ts->arrays[i].data;
-    }
-    return ts_exec_prepared(ts, "put_correlations", 9, vals, NULL, err);
+    const char *vals[5] = {dm_tf_name(sn->tf), run, ws, we, wc};
+    return ts_exec_arrays(ts, "put_correlations", vals, 5, 4, err);
 }
 
 dm_bstatus ts_correlations_run(dm_backend *b, dm_tf tf, int64_t *run, dm_err *err)

@@ -1,6 +1,6 @@
 /* What the PostgreSQL adapter's files share (private to worker/backend/timescale*.c):
- * the connection, prepared statements, array literals, and the analysis operations that
- * live in timescale_analysis.c. */
+ * the connection, prepared statements, the column arrays of a batch, and the analysis
+ * operations that live in timescale_analysis.c. */
 #ifndef DM_TIMESCALE_PRIV_H
 #define DM_TIMESCALE_PRIV_H
 
@@ -8,13 +8,14 @@
 
 #include "codec/enc.h"
 #include "backend.h"
+#include "pg_array.h"
 
 typedef struct {
     dm_backend base;
     PGconn *conn;
     char host[256], port[16], dbname[64], user[64], password[256], app[64];
     char options[64];
-    dm_buf arrays[9]; /* array literals of the batch being written, one per column */
+    dm_pg_array arrays[9]; /* the batch being written, one binary array per column */
     char sqlstate[6]; /* of the last failed statement, "" when it had none */
 } timescale;
 
@@ -22,11 +23,12 @@ typedef struct {
  * connection when a reused one turned out dead. *out (may be NULL) gets the rows. */
 dm_bstatus ts_exec_prepared(timescale *ts, const char *stmt, int n, const char *const *vals,
                             PGresult **out, dm_err *err);
-/* Array literals of ncols columns, in ts->arrays. */
-void ts_arr_begin(timescale *ts, int ncols);
-void ts_arr_str(dm_buf *b, const char *s);
-void ts_arr_i64(dm_buf *b, int64_t v);
-void ts_arr_f64(dm_buf *b, double v, bool present);
+/* The same with the column arrays ts->arrays[0..ncols) as parameters first..first+ncols-1
+ * (binary); vals[0..first) are text parameters before them. */
+dm_bstatus ts_exec_arrays(timescale *ts, const char *stmt, const char *const *vals, int first,
+                          int ncols, dm_err *err);
+/* Starts one array per letter of types in ts->arrays: t text, i int8, f float8. */
+void ts_arr_begin(timescale *ts, const char *types);
 double ts_num(const PGresult *r, int row, int col);
 
 /* timescale_read.c: the reads of the route sources. */
