@@ -433,12 +433,23 @@ static void renew_hand(dm_consumer *c)
  * went meanwhile (everything handed back) or the worker stops. */
 static bool gather(dm_consumer *c)
 {
-    int64_t start = dm_mono_ms(), renewed = start;
+    int64_t start = dm_mono_ms(), renewed = start, told = start;
     for (;;) {
         dm_consumer_lag lag = {0};
-        if (dm_bus_consumer_lag(c->bus, c->durable, &lag) && lag.ack_pending <= c->hand.n)
+        bool known = dm_bus_consumer_lag(c->bus, c->durable, &lag);
+        if (known && lag.ack_pending <= c->hand.n)
             break;
         int64_t now = dm_mono_ms();
+        if (now - told >= 1000) { /* what a slow takeover waits for, in the log */
+            told = now;
+            if (known)
+                DM_INFO("lease", "%s: collecting: %llu outstanding, %zu in hand, ack floor %llu",
+                        c->durable, (unsigned long long)lag.ack_pending, c->hand.n,
+                        (unsigned long long)lag.ack_floor);
+            else
+                DM_INFO("lease", "%s: collecting: NATS did not say what is outstanding; %zu in hand",
+                        c->durable, c->hand.n);
+        }
         if (now - start > DM_GATHER_MAX_MS) {
             DM_WARN("lease", "%s: %llu message(s) outstanding, %zu in hand after %d ms: writing what is in hand, "
                              "and every later delivery as it comes",
