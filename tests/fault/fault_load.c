@@ -851,6 +851,7 @@ static read_stats read_figures(const reader *r, int64_t from, int64_t to)
 typedef struct {
     long reads, stale_50, holes, forged;
     double p50_ms, p99_ms, max_ms;
+    char worst[160]; /* the stalest read: what, which series, when, from where */
 } fresh_stats;
 
 static int series_index(int what, int sym, long r)
@@ -927,6 +928,12 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
         int64_t acked = mins[s->what][s->sym][first_newer];
         int64_t stale = acked < s->t_ms ? s->t_ms - acked : 0;
         f.stale_50 += stale > 50;
+        if (f.reads == 0 || stale > f.max_ms) {
+            f.max_ms = (double)stale;
+            snprintf(f.worst, sizeof f.worst, "%s sym %d, %lld ms after the fault began, served by %s",
+                     s->what == 0 ? "tick" : TF_NAME[s->what - 1], s->sym,
+                     (long long)(s->t_ms - atomic_load(&g_fault_start)), SRC_NAME[s->src]);
+        }
         st[f.reads++] = stale;
     }
     if (st && f.reads > 0) {
@@ -1485,7 +1492,8 @@ typedef struct {
 static void usage(void)
 {
     fprintf(stderr, "usage: fault_load --tag T --n N --duration S [--nats URLS] [--max-gap-ms MS]"
-                    " [--max-stale-ms MS] [--stale-after-pause-ms MS] [--settle-timeout S] [--seed X]\n"
+                    " [--max-stale-ms MS] [--stale-after-pause-ms MS] [--settle-timeout S]"
+                    " [--seed X]\n"
                     "       fault_load --leader [--nats URLS]\n");
     exit(2);
 }
@@ -1692,6 +1700,8 @@ int main(int argc, char **argv)
     if (rd.last_err[0])
         printf("read.last_error %s\n", rd.last_err);
     print_fresh("fresh", &fresh);
+    if (fresh_all.worst[0])
+        printf("fresh_all.worst %s\n", fresh_all.worst);
     print_fresh("fresh_all", &fresh_all);
     if (g_first_bad[0])
         printf("fresh.first_bad %s\n", g_first_bad);

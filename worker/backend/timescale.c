@@ -258,7 +258,8 @@ dm_bstatus ts_exec_arrays(timescale *ts, const char *stmt, const char *const *va
     for (int i = 0; i < ncols; i++) {
         dm_pg_array *a = &ts->arrays[i];
         if (!dm_pg_array_end(a))
-            return dm_bfail(err, DM_BS_TRANSIENT, "", "%s: a batch over 1 GB, or out of memory", stmt);
+            return dm_bfail(err, DM_BS_TRANSIENT, "", "%s: a batch over 1 GB, or out of memory",
+                            stmt);
         v[first + i] = a->buf.data;
         lens[first + i] = (int)a->buf.len;
         fmts[first + i] = 1;
@@ -269,7 +270,9 @@ dm_bstatus ts_exec_arrays(timescale *ts, const char *stmt, const char *const *va
 void ts_arr_begin(timescale *ts, const char *types)
 {
     for (int i = 0; types[i]; i++)
-        dm_pg_array_begin(&ts->arrays[i], types[i] == 't' ? DM_PG_TEXT : types[i] == 'i' ? DM_PG_INT8 : DM_PG_FLOAT8);
+        dm_pg_array_begin(&ts->arrays[i], types[i] == 't'   ? DM_PG_TEXT
+                                          : types[i] == 'i' ? DM_PG_INT8
+                                                            : DM_PG_FLOAT8);
 }
 
 static dm_bstatus ts_write_ticks(dm_backend *b, const dm_tick *t, size_t n,

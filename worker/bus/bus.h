@@ -30,7 +30,8 @@ typedef struct {
      * JetStream election holds a consumer thread for a second, not for js's ten. */
     jsCtx *lease_js;
     int replicas;
-    kvStore *leases; /* DM_LEASES (bus/lease.h), bound to lease_js; NULL when the server offers no KV */
+    /* DM_LEASES (bus/lease.h), bound to lease_js; NULL when the server offers no KV */
+    kvStore *leases;
     dm_link_fn on_link;
     void *link_ctx;
 } dm_bus;

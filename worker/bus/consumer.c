@@ -400,11 +400,15 @@ static void take_delivered(dm_consumer *c, int got)
         dm_pull_meta_of(m, &meta);
         if (c->last_cseq && meta.consumer_seq && meta.consumer_seq != c->last_cseq + 1 && !c->must_gather) {
             if (meta.consumer_seq > c->last_cseq)
-                DM_INFO("lease", "%s: deliveries %llu..%llu never reached this worker: collecting them first",
-                        c->durable, (unsigned long long)c->last_cseq + 1, (unsigned long long)meta.consumer_seq - 1);
+                DM_INFO("lease", "%s: deliveries %llu..%llu never reached this worker: "
+                                 "collecting them first",
+                        c->durable, (unsigned long long)c->last_cseq + 1,
+                        (unsigned long long)meta.consumer_seq - 1);
             else /* a new consumer leader whose count is behind the old one's */
-                DM_INFO("lease", "%s: delivery count went back from %llu to %llu: collecting what is outstanding first",
-                        c->durable, (unsigned long long)c->last_cseq, (unsigned long long)meta.consumer_seq);
+                DM_INFO("lease", "%s: delivery count went back from %llu to %llu: "
+                                 "collecting what is outstanding first",
+                        c->durable, (unsigned long long)c->last_cseq,
+                        (unsigned long long)meta.consumer_seq);
             c->must_gather = true;
         }
         if (meta.consumer_seq)

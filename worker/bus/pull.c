@@ -11,11 +11,14 @@
 /* nats-server 2.9 loses a redelivery it picked for a pull request that turns out to have
  * expired when no other request is waiting (it puts the message back as pending, not to
  * be redelivered before another AckWait), so newer messages overtake it; a dead worker's
- * requests stay queued, invalid, until they expire. A request here therefore lives 5 s
- * and the next one is queued behind it after 1 s (a request for one message when the
- * worker is still busy with what came): one that has not expired is always waiting while
- * the worker fetches. */
-#define DM_PULL_EXPIRES_MS 5000
+ * requests stay queued, invalid, until they expire, and take what is redelivered. A
+ * request here therefore lives 2.5 s and the next one is queued behind it after 1 s (a
+ * request for one message when the worker is still busy with what came): one that has not
+ * expired is always waiting while the worker fetches, and a dead worker's are gone before
+ * its candle leases expire (4 s), so the next holder collects its messages after their
+ * AckWait instead of after the dead requests (with 5 s, takeovers waited 4.4-5.1 s in the
+ * worker-kill case; with 2.5 s, 2.0-2.6 s, once 4.6 s). */
+#define DM_PULL_EXPIRES_MS 2500
 #define DM_PULL_OVERLAP_AFTER_MS 1000
 #define DM_PULL_MAX_BYTES (32 * 1024 * 1024)
 
