@@ -930,9 +930,11 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
         f.stale_50 += stale > 50;
         if (f.reads == 0 || stale > f.max_ms) {
             f.max_ms = (double)stale;
-            snprintf(f.worst, sizeof f.worst, "%s sym %d, %lld ms after the fault began, served by %s",
+            snprintf(f.worst, sizeof f.worst,
+                     "%s sym %d, %lld ms after the fault began, served by %s, newest ts %lld",
                      s->what == 0 ? "tick" : TF_NAME[s->what - 1], s->sym,
-                     (long long)(s->t_ms - atomic_load(&g_fault_start)), SRC_NAME[s->src]);
+                     (long long)(s->t_ms - atomic_load(&g_fault_start)), SRC_NAME[s->src],
+                     (long long)s->newest_ts);
         }
         st[f.reads++] = stale;
     }
@@ -1044,7 +1046,7 @@ static PGconn *pg(void)
         PQfinish(g_pg);
     const char *keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", NULL};
     const char *vals[] = {env_or("DM_PG_HOST", "127.0.0.1"),
-                          env_or("DM_PG_PORT", "45432"),
+                          env_or("DM_PG_PORT", "30432"),
                           "dm",
                           "dm",
                           env_or("DM_PG_PASSWORD", ""),
@@ -1500,7 +1502,7 @@ static void usage(void)
 
 static options parse_args(int argc, char **argv)
 {
-    options o = {.nats = env_or("DM_NATS_URL", "nats://127.0.0.1:44222"),
+    options o = {.nats = env_or("DM_NATS_URL", "nats://127.0.0.1:30222"),
                  .tag = "F0",
                  .n = 20000,
                  .duration_s = 10,

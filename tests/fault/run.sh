@@ -68,9 +68,11 @@ for c in "${ALL_CASES[@]}"; do selected "$c" && CASES+=("$c"); done
 T_SUITE=$SECONDS
 WORK=$(mktemp -d /tmp/dm-fault.XXXXXX)
 export DM_STACK_DIR=$WORK/stack
-export DM_NATS_PORT=44222 DM_NATS_MON_PORT=48222 DM_PG_PORT=45432 DM_REDIS_PORT=46379
-export DM_CH_HTTP_PORT=48123 DM_CH_TCP_PORT=49000 DM_HTTP_PORT=47460
-export DM_NATS_CLUSTER_PORT=44231 DM_NATS_CLUSTER_ROUTE_PORT=46231 DM_NATS_CLUSTER_MON_PORT=48231
+# Below Linux's ephemeral range (32768-60999): a port there can be held by any client
+# socket a moment, and a restarted worker then found its HTTP port taken.
+export DM_NATS_PORT=30222 DM_NATS_MON_PORT=31222 DM_PG_PORT=30432 DM_REDIS_PORT=30379
+export DM_CH_HTTP_PORT=31123 DM_CH_TCP_PORT=31000 DM_HTTP_PORT=30460
+export DM_NATS_CLUSTER_PORT=30231 DM_NATS_CLUSTER_ROUTE_PORT=30331 DM_NATS_CLUSTER_MON_PORT=31231
 
 export DM_STRATEGY=$WORK/strategy/strategy.json
 # With a sanitizer build a report must fail the run, not scroll past (ignored otherwise).
@@ -420,6 +422,7 @@ for row in "${ROWS[@]}"; do
                 echo equal || echo DIFFER)"
         [[ -n $(get "$name" dragonfly.problem) ]] && printf '  dragonfly: %s\n' "$(get "$name" dragonfly.problem)"
         [[ -n $(get "$name" read.last_error) ]] && printf '  last read error: %s\n' "$(get "$name" read.last_error)"
+        [[ -n $(get "$name" fresh_all.worst) ]] && printf '  stalest read: %s\n' "$(get "$name" fresh_all.worst)"
         [[ -n $(get "$name" pub_last_error) ]] && printf '  %s PubAck errors, last: %s\n' \
             "$(get "$name" pub_ack_errors)" "$(get "$name" pub_last_error)"
         grep -E '^(timescale|clickhouse)\.lost_keys |^consumer\.' "$WORK/$name.out" | sed 's/^/  /' || true
