@@ -617,6 +617,7 @@ typedef struct {
     int64_t gap_ts; /* the first open time a latest-N answer skipped; -1: none (judged at the
                      * end: hole_in) */
     uint8_t forged; /* a value that was never published */
+    uint8_t worker; /* K of the answering worker wK (its Dm-Worker header); 0: unknown */
 } sample;
 
 typedef struct {
@@ -745,6 +746,9 @@ static sample read_once(reader *r, unsigned k)
                     strcmp(status, "200") == 0;
         s.ok = good;
         s.src = (uint8_t)served_by(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
+        const char *w = NULL;
+        if (natsMsgHeader_Get(reply, "Dm-Worker", &w) == NATS_OK && w && w[0] == 'w')
+            s.worker = (uint8_t)atoi(w + 1);
         if (good && what != 3)
             judge_latest(&s, natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
         if (!good)
@@ -931,10 +935,10 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
         if (f.reads == 0 || stale > f.max_ms) {
             f.max_ms = (double)stale;
             snprintf(f.worst, sizeof f.worst,
-                     "%s sym %d, %lld ms after the fault began, served by %s, newest ts %lld",
+                     "%s sym %d, %lld ms after the fault began, served by %s of w%d, newest ts %lld",
                      s->what == 0 ? "tick" : TF_NAME[s->what - 1], s->sym,
                      (long long)(s->t_ms - atomic_load(&g_fault_start)), SRC_NAME[s->src],
-                     (long long)s->newest_ts);
+                     s->worker, (long long)s->newest_ts);
         }
         st[f.reads++] = stale;
     }

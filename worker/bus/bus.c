@@ -114,6 +114,7 @@ dm_code dm_bus_connect(dm_bus *bus, const cJSON *cfg, const char *name, dm_link_
                        void *link_ctx, dm_err *err)
 {
     memset(bus, 0, sizeof *bus);
+    snprintf(bus->name, sizeof bus->name, "%s", name);
     bus->on_link = on_link;
     bus->link_ctx = link_ctx;
     natsOptions *opts = NULL;

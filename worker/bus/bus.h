@@ -25,6 +25,7 @@ typedef struct {
      * link): right for replies, one at a time per request, and wrong for the consumers'
      * acks, which nc keeps batching. */
     natsConnection *replies;
+    char name[64]; /* this worker's (--name): replies carry it in a Dm-Worker header */
     jsCtx *js;
     /* For the leases only: a short wait (DM_LEASE_WAIT_MS), so a lease request that meets a
      * JetStream election holds a consumer thread for a second, not for js's ten. */

@@ -38,6 +38,9 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         s = natsMsgHeader_Set(out, "Content-Type", dm_content_type(r->reply.enc));
     if (s == NATS_OK)
         s = natsMsgHeader_Set(out, "Status", status);
+    /* Which worker answered: for an operator tracing an odd answer to its cache. */
+    if (s == NATS_OK && r->bus->name[0])
+        s = natsMsgHeader_Set(out, "Dm-Worker", r->bus->name);
     /* The micro protocol's error headers, beside the contract's own error body. */
     if (s == NATS_OK && r->reply.status >= 400)
         s = natsMsgHeader_Set(out, "Nats-Service-Error", r->reply.error);
