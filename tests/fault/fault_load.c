@@ -915,6 +915,8 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
         for (int k = 0; k < NSYM; k++)
             mins[w][k] = suffix_min_ack(w, k, &counts[w][k]);
     int64_t *st = malloc((rd->n + 1) * sizeof *st);
+    const sample *worst = NULL; /* the stalest read, named in f.worst */
+    int64_t worst_stale = 0;
     for (size_t i = 0; st && i < rd->n; i++) {
         const sample *s = &rd->v[i];
         if (s->t_ms < from || s->t_ms > to || !s->ok || s->what == 3 || mins[s->what][s->sym] == NULL)
@@ -932,16 +934,18 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
         int64_t acked = mins[s->what][s->sym][first_newer];
         int64_t stale = acked < s->t_ms ? s->t_ms - acked : 0;
         f.stale_50 += stale > 50;
-        if (f.reads == 0 || stale > f.max_ms) {
-            f.max_ms = (double)stale;
-            snprintf(f.worst, sizeof f.worst,
-                     "%s sym %d, %lld ms after the fault began, served by %s of w%d, newest ts %lld",
-                     s->what == 0 ? "tick" : TF_NAME[s->what - 1], s->sym,
-                     (long long)(s->t_ms - atomic_load(&g_fault_start)), SRC_NAME[s->src],
-                     s->worker, (long long)s->newest_ts);
+        if (worst == NULL || stale > worst_stale) {
+            worst = s;
+            worst_stale = stale;
         }
         st[f.reads++] = stale;
     }
+    if (worst)
+        snprintf(f.worst, sizeof f.worst,
+                 "%s sym %d, %lld ms after the fault began, served by %s of w%d, newest ts %lld",
+                 worst->what == 0 ? "tick" : TF_NAME[worst->what - 1], worst->sym,
+                 (long long)(worst->t_ms - atomic_load(&g_fault_start)), SRC_NAME[worst->src],
+                 worst->worker, (long long)worst->newest_ts);
     if (st && f.reads > 0) {
         qsort(st, (size_t)f.reads, sizeof *st, cmp_i64);
         f.p50_ms = (double)st[(f.reads - 1) * 50 / 100];
