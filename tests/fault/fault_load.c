@@ -855,7 +855,7 @@ static read_stats read_figures(const reader *r, int64_t from, int64_t to)
 typedef struct {
     long reads, stale_50, holes, forged;
     double p50_ms, p99_ms, max_ms;
-    char worst[160]; /* the stalest read: what, which series, when, from where */
+    char worst[224]; /* the stalest read: what, which series, when, from where */
 } fresh_stats;
 
 static int series_index(int what, int sym, long r)
@@ -916,7 +916,7 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
             mins[w][k] = suffix_min_ack(w, k, &counts[w][k]);
     int64_t *st = malloc((rd->n + 1) * sizeof *st);
     const sample *worst = NULL; /* the stalest read, named in f.worst */
-    int64_t worst_stale = 0;
+    int64_t worst_stale = 0, worst_acked = 0;
     for (size_t i = 0; st && i < rd->n; i++) {
         const sample *s = &rd->v[i];
         if (s->t_ms < from || s->t_ms > to || !s->ok || s->what == 3 || mins[s->what][s->sym] == NULL)
@@ -937,15 +937,21 @@ static fresh_stats fresh_figures(const reader *rd, int64_t from, int64_t to)
         if (worst == NULL || stale > worst_stale) {
             worst = s;
             worst_stale = stale;
+            worst_acked = acked;
         }
         st[f.reads++] = stale;
     }
-    if (worst)
-        snprintf(f.worst, sizeof f.worst,
-                 "%s sym %d, %lld ms after the fault began, served by %s of w%d, newest ts %lld",
-                 worst->what == 0 ? "tick" : TF_NAME[worst->what - 1], worst->sym,
-                 (long long)(worst->t_ms - atomic_load(&g_fault_start)), SRC_NAME[worst->src],
-                 worst->worker, (long long)worst->newest_ts);
+    if (worst) {
+        int64_t fault = atomic_load(&g_fault_start);
+        int k = snprintf(f.worst, sizeof f.worst,
+                         "%s sym %d, %lld ms after the fault began, served by %s of w%d, newest ts %lld",
+                         worst->what == 0 ? "tick" : TF_NAME[worst->what - 1], worst->sym,
+                         (long long)(worst->t_ms - fault), SRC_NAME[worst->src], worst->worker,
+                         (long long)worst->newest_ts);
+        if (worst_stale > 0 && k > 0 && (size_t)k < sizeof f.worst)
+            snprintf(f.worst + k, sizeof f.worst - (size_t)k, "; a newer one was acked %lld ms after the fault began",
+                     (long long)(worst_acked - fault));
+    }
     if (st && f.reads > 0) {
         qsort(st, (size_t)f.reads, sizeof *st, cmp_i64);
         f.p50_ms = (double)st[(f.reads - 1) * 50 / 100];
@@ -1496,13 +1502,15 @@ typedef struct {
     const char *nats, *tag;
     int n, duration_s, settle_s, max_gap_ms, max_stale_ms;
     int stale_after_pause_ms; /* > 0: the bound is at least the PubAck pause plus this */
+    int stale_after_publish_ms; /* > 0: and at least the publishing after the fault plus this */
     bool leader;
 } options;
 
 static void usage(void)
 {
     fprintf(stderr, "usage: fault_load --tag T --n N --duration S [--nats URLS] [--max-gap-ms MS]"
-                    " [--max-stale-ms MS] [--stale-after-pause-ms MS] [--settle-timeout S]"
+                    " [--max-stale-ms MS] [--stale-after-pause-ms MS] [--stale-after-publish-ms MS]"
+                    " [--settle-timeout S]"
                     " [--seed X]\n"
                     "       fault_load --leader [--nats URLS]\n");
     exit(2);
@@ -1524,6 +1532,7 @@ static options parse_args(int argc, char **argv)
                                           {"max-gap-ms", required_argument, 0, 'g'},
                                           {"max-stale-ms", required_argument, 0, 'f'},
                                           {"stale-after-pause-ms", required_argument, 0, 'p'},
+                                          {"stale-after-publish-ms", required_argument, 0, 'P'},
                                           {"settle-timeout", required_argument, 0, 's'},
                                           {"seed", required_argument, 0, 'x'},
                                           {"leader", no_argument, 0, 'l'},
@@ -1538,6 +1547,7 @@ static options parse_args(int argc, char **argv)
         case 'g': o.max_gap_ms = atoi(optarg); break;
         case 'f': o.max_stale_ms = atoi(optarg); break;
         case 'p': o.stale_after_pause_ms = atoi(optarg); break;
+        case 'P': o.stale_after_publish_ms = atoi(optarg); break;
         case 's': o.settle_s = atoi(optarg); break;
         case 'x': g_seed = strtoull(optarg, NULL, 0); break;
         case 'l': o.leader = true; break;
@@ -1725,6 +1735,13 @@ int main(int argc, char **argv)
     int64_t pause = atomic_load(&g_pub.max_ack_gap_ms);
     if (o.stale_after_pause_ms > 0 && pause + o.stale_after_pause_ms > stale_bound)
         stale_bound = pause + o.stale_after_pause_ms;
+    /* nats-server 2.9.10 delivers a taken-over consumer that lags in the first half of the
+     * stream's last block one message per recount of its pending messages (README, "Candles
+     * in stream order"): it catches up once the stream stops growing past it. Where the case
+     * allows for it, reads may lag until a little after the last publish. */
+    int64_t after_fault = t_published - fs;
+    if (o.stale_after_publish_ms > 0 && after_fault + o.stale_after_publish_ms > stale_bound)
+        stale_bound = after_fault + o.stale_after_publish_ms;
     printf("stale_bound_ms %" PRId64 "\n", stale_bound);
     bool pass = acked == o.n && ts_ok && ch_ok && store_clean(&ts) && store_clean(&ch) &&
                 cf.stale == 0 && cf.missing == 0 && during.total > 0 &&

@@ -28,9 +28,9 @@
 #                    /tmp/dm-fault-logs.<pid> even when every case passes (always kept
 #                    on a failure)
 #
-# Ports, all on 127.0.0.1: NATS 44222 (monitor 48222), PostgreSQL 45432, Redis 46379,
-# ClickHouse 48123 (native 49000); the cluster 44231-44233 (routes 46231-46233, monitor
-# 48231-48233).
+# Ports, all on 127.0.0.1 and below the ephemeral range: NATS 30222 (monitor 31222),
+# PostgreSQL 30432, Redis 30379, ClickHouse 31123 (native 31000), workers' HTTP from 30460;
+# the cluster 30231-30233 (routes 30331-30333, monitor 31231-31233).
 #
 # Judgement, per case (tests/fault/fault_load.c has the details): nothing acked is missing
 # from PostgreSQL or ClickHouse, no key is stored twice where a reader can see it (for
@@ -180,12 +180,14 @@ check_workers() {
 
 # Starts the load of case $1 (tag $2, publishing over $3 s, reads may pause $4 ms; $5: NATS
 # URLs; $6: how stale a read may be, from the PubAck of a newer value, default 1 s; $7: if
-# set, reads may also lag the longest PubAck pause plus $7 ms) and returns once it printed
-# "ready".
+# set, reads may also lag the longest PubAck pause plus $7 ms; $8: if set, reads may also
+# lag until $8 ms after the last publish) and returns once it printed "ready".
 load_start() {
-    local name=$1 tag=$2 span=$3 gap=$4 urls=${5:-$DM_NATS_URL} stale=${6:-1000} after=${7:-0} i
+    local name=$1 tag=$2 span=$3 gap=$4 urls=${5:-$DM_NATS_URL} stale=${6:-1000} after=${7:-0}
+    local after_publish=${8:-0} i
     "$LOAD" --tag "$tag" --n "$N" --duration "$span" --max-gap-ms "$gap" --nats "$urls" \
         --max-stale-ms "$stale" --stale-after-pause-ms "$after" \
+        --stale-after-publish-ms "$after_publish" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     LOAD_PID=$!
     for ((i = 0; i < 900; i++)); do
@@ -224,7 +226,7 @@ lease_holder() {
 }
 
 case_worker_kill() {
-    load_start worker-kill FK 12 3000 "$DM_NATS_URL" 15000
+    load_start worker-kill FK 12 3000 "$DM_NATS_URL" 15000 0 4000
     sleep 3
     local pid victim
     victim=$(lease_holder)
@@ -406,7 +408,9 @@ those reads, max over every read of the case (the figure judged); holes: latest-
 that skipped a published candle, or held a value never published, over the whole case
 (must be 0). A case fails when a read was staler
 than 1 s (worker-kill: 15 s, a dead worker's candle leases expire after 4 s and its tick
-batches return after the 10 s AckWait; nats-restart: 3 s; nats-leader-kill: 10 s, the
+batches return after the 10 s AckWait, or until 4 s after the last publish when that is
+more: nats-server 2.9.10 hands a lagging taken-over consumer its messages one at a time
+until the stream stops growing past it, see README; nats-restart: 3 s; nats-leader-kill: 10 s, the
 stream's and consumers' elections, or the longest PubAck pause (the stream's own election)
 plus 8 s when that is more). A gap counts as a hole when the skipped candle stood
 earlier in the stream than the newest one answered and was acked before the read.
