@@ -23,7 +23,7 @@ static struct {
     atomic_ullong hits[DM_BK_COUNT], misses[DM_BK_COUNT];
     atomic_ullong queries[DM_BK_COUNT], failures[DM_BK_COUNT];
     atomic_ullong acked[DM_KINDS][DM_BK_COUNT], dead[DM_KINDS][DM_BK_COUNT],
-        retried[DM_KINDS][DM_BK_COUNT];
+        retried[DM_KINDS][DM_BK_COUNT], batches[DM_KINDS][DM_BK_COUNT];
 } g_m;
 
 double dm_metrics_bucket_upper_ms(int i) { return 0.025 * pow(1.5, i); }
@@ -83,6 +83,7 @@ void dm_metrics_ingest(int kind, dm_backend_id id, unsigned acked, unsigned dead
     atomic_fetch_add_explicit(&g_m.acked[kind][id], acked, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_m.dead[kind][id], dead, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_m.retried[kind][id], retried, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_m.batches[kind][id], 1, memory_order_relaxed);
 }
 
 static unsigned long long ld(atomic_ullong *a) { return atomic_load_explicit(a, memory_order_relaxed); }
@@ -296,4 +297,11 @@ void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kin
                               "outcome=\"%s\"} %llu\n",
                               kind_names[k], dm_backend_name((dm_backend_id)b), outcomes[o], ld(v[o]));
         }
+    /* Messages over batches is the batch size the linger and the backlog gave. */
+    prom_head(out, "dm_ingest_batches_total", "counter", "Batches the write consumers settled.");
+    for (int k = 0; k < n_kinds && k < DM_KINDS; k++)
+        for (int b = 0; b < DM_BK_COUNT; b++)
+            if (ld(&g_m.batches[k][b]) > 0)
+                dm_buf_printf(out, "dm_ingest_batches_total{kind=\"%s\",backend=\"%s\"} %llu\n",
+                              kind_names[k], dm_backend_name((dm_backend_id)b), ld(&g_m.batches[k][b]));
 }
