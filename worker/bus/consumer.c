@@ -42,6 +42,7 @@ struct dm_consumer {
     atomic_bool stop;
     char durable[48];
     int failures; /* consecutive failed batches, for backoff */
+    bool behind;  /* the last fetch ended with a backlog at the server: linger longer */
     dm_ingest_msg *msgs;
     natsMsg **batch; /* the NATS message of each msgs[i] */
     int *batch_at;   /* batch[k] is got[batch_at[k]] of process() */
@@ -97,6 +98,13 @@ static natsStatus bind_consumer(dm_consumer *c, dm_err *err)
 }
 
 #define DM_FETCH_MAX 10000 /* the largest batch_size the strategy allows */
+/* A consumer this far behind (messages JetStream had yet to deliver to it, as its last
+ * delivery said) lingers at least DM_BEHIND_LINGER_MS: its messages are late already, and
+ * larger batches are what lets it catch up, since each batch costs a statement and a
+ * commit, a cache update, a burst of acks and nats-server's work on them whatever its
+ * size. A consumer that keeps up keeps the strategy's linger, and the freshness it buys. */
+#define DM_BEHIND_PENDING 1000
+#define DM_BEHIND_LINGER_MS 20
 
 /* Returns with as many messages as arrive within the linger (up to a batch). A consumer of
  * ticks or single candles lingers, so a steady stream is written a few milliseconds at a
@@ -114,7 +122,12 @@ static int fetch(dm_consumer *c)
     int linger = !small                                ? 0
                  : c->backend->id == DM_BK_CLICKHOUSE ? c->st->perf.clickhouse_batch_linger_ms
                                                       : c->st->perf.batch_linger_ms;
-    return dm_pull_fetch(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
+    if (small && c->behind && linger < DM_BEHIND_LINGER_MS)
+        linger = DM_BEHIND_LINGER_MS;
+    int n = dm_pull_fetch(c->pull, c->fetched, batch, DM_IDLE_WAIT_MS, linger, &c->stop);
+    dm_pull_meta last;
+    c->behind = n > 0 && dm_pull_meta_of(c->fetched[n - 1], &last) && last.pending >= DM_BEHIND_PENDING;
+    return n;
 }
 
 static void set_header(natsMsg *m, const char *k, const char *v)

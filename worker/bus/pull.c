@@ -176,6 +176,7 @@ bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)
     out->delivered = strtoull(tok[at], NULL, 10);
     out->stream_seq = strtoull(tok[at + 1], NULL, 10);
     out->consumer_seq = strtoull(tok[at + 2], NULL, 10);
+    out->pending = strtoull(tok[at + 4], NULL, 10);
     return out->delivered > 0 && out->stream_seq > 0;
 }
 
