@@ -298,7 +298,7 @@ void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kin
                               kind_names[k], dm_backend_name((dm_backend_id)b), outcomes[o], ld(v[o]));
         }
     /* Messages over batches is the batch size the linger and the backlog gave. */
-    prom_head(out, "dm_ingest_batches_total", "counter", "Batches the write consumers settled.");
+    prom_head(out, "dm_ingest_batches_total", "counter", "Batches the write consumers processed.");
     for (int k = 0; k < n_kinds && k < DM_KINDS; k++)
         for (int b = 0; b < DM_BK_COUNT; b++)
             if (ld(&g_m.batches[k][b]) > 0)
