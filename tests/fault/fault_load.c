@@ -1736,8 +1736,8 @@ int main(int argc, char **argv)
     if (o.stale_after_pause_ms > 0 && pause + o.stale_after_pause_ms > stale_bound)
         stale_bound = pause + o.stale_after_pause_ms;
     /* nats-server 2.9.10 delivers a taken-over consumer that lags in the first half of the
-     * stream's last block one message per recount of its pending messages (README, "Candles
-     * in stream order"): it catches up once the stream stops growing past it. Where the case
+     * stream's last block one message per recount of its pending messages (README, "Faults,
+     * fuzzing, security"): it catches up once the stream stops growing past it. Where the case
      * allows for it, reads may lag until a little after the last publish. */
     int64_t after_fault = t_published - fs;
     if (o.stale_after_publish_ms > 0 && after_fault + o.stale_after_publish_ms > stale_bound)
