@@ -50,6 +50,12 @@ static void a_reply_that_is_no_delivery_is_refused(void **state)
     assert_false(meta_of_reply("_INBOX.abc.def", &meta));
     assert_false(meta_of_reply("$JS.ACK.MARKET.c.1.2", &meta));
     assert_false(meta_of_reply("$JS.ACK.MARKET.c.0.2.3.4.5", &meta)); /* never delivered */
+    assert_false(meta_of_reply("$JS.ACK.MARKET.c.1.2x.3.4.5", &meta)); /* not a number */
+    assert_false(meta_of_reply("$JS.ACK.MARKET.c.1..3.4.5", &meta));   /* empty */
+    assert_false(meta_of_reply("$JS.ACK.MARKET.c.1.-2.3.4.5", &meta)); /* signed */
+    assert_false(meta_of_reply("$JS.ACK.MARKET.c.1.18446744073709551616.3.4.5", &meta)); /* 2^64 */
+    assert_true(meta_of_reply("$JS.ACK.MARKET.c.1.18446744073709551615.3.4.5", &meta));
+    assert_true(meta.stream_seq == UINT64_MAX);
     natsMsg *m = NULL;
     assert_int_equal(natsMsg_Create(&m, "market.tick.EURUSD", NULL, "{}", 2), NATS_OK);
     assert_false(dm_pull_meta_of(m, &meta));

@@ -3,11 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/model.h"
 
 #define NS_PER_MS ((int64_t)1000000)
 #define DM_PULL_STEP_MS 100 /* longest wait between looks at the stop flag */
+/* A lingering fetch looks for more this often: short enough that a request running dry
+ * is renewed at once and a full batch leaves without waiting out the linger. */
+#define DM_PULL_NAP_MS 1
 /* nats-server 2.9 loses a redelivery it picked for a pull request that turns out to have
  * expired when no other request is waiting (it puts the message back as pending, not to
  * be redelivered before another AckWait), so newer messages overtake it; a dead worker's
@@ -132,6 +136,12 @@ static natsMsg *take(dm_pull *p, int64_t wait_ms)
     return m;
 }
 
+static void nap_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * NS_PER_MS};
+    nanosleep(&ts, NULL);
+}
+
 int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
                   atomic_bool *stop)
 {
@@ -144,14 +154,31 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
     while (n < max && !atomic_load(stop)) {
         int64_t now = dm_mono_ms();
         int64_t until = n == 0 ? first_by : linger_by;
-        if (now >= until && queued(p) == 0)
+        int q = queued(p);
+        if (now >= until && q == 0)
             break;
         bool aging = now - p->sent_ms >= DM_PULL_OVERLAP_AFTER_MS;
-        if (queued(p) == 0 && (p->left <= 0 || aging))
+        if (q == 0 && (p->left <= 0 || aging))
             request(p, max - n);
         else if (aging) /* busy with what came: a small request keeps one waiting */
             request(p, 1);
+        if (q > 0) { /* what is queued is taken without waiting */
+            for (; q > 0 && n < max; q--) {
+                natsMsg *m = take(p, 1);
+                if (m)
+                    out[n++] = m;
+            }
+            continue;
+        }
         int64_t step = until - now;
+        if (n > 0) {
+            /* Lingering: nap, then take what came meanwhile. Waiting on the subscription
+             * instead wakes this thread for nearly every message (the reader signals
+             * whenever the queue was empty), and on a VM a wakeup costs more than the
+             * message. */
+            nap_ms(step > DM_PULL_NAP_MS ? DM_PULL_NAP_MS : step);
+            continue;
+        }
         natsMsg *m = take(p, step > DM_PULL_STEP_MS ? DM_PULL_STEP_MS : step);
         if (m)
             out[n++] = m;
@@ -159,6 +186,22 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
     return n;
 }
 
+/* A decimal token up to the next '.' or the end; false on anything else or overflow. */
+static bool token_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    return p > s && (*p == '.' || *p == '\0');
+}
+
+/* Called for every delivery, twice: one pass over the subject, no strtoull (whose
+ * locale-aware generality cost more than the rest of the message's bookkeeping). */
 bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)
 {
     const char *reply = natsMsg_GetReply(m);
@@ -168,15 +211,18 @@ bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)
      * v2 adds <domain>.<account hash> before the stream and a token at the end. */
     const char *tok[16];
     int n = 0;
-    for (const char *s = reply; s && n < 16; s = strchr(s, '.') ? strchr(s, '.') + 1 : NULL)
-        tok[n++] = s;
+    tok[n++] = reply;
+    for (const char *s = reply; *s && n < 16; s++)
+        if (*s == '.')
+            tok[n++] = s + 1;
     int at = n == 9 ? 4 : n >= 11 ? 6 : -1;
     if (at < 0)
         return false;
-    out->delivered = strtoull(tok[at], NULL, 10);
-    out->stream_seq = strtoull(tok[at + 1], NULL, 10);
-    out->consumer_seq = strtoull(tok[at + 2], NULL, 10);
-    out->pending = strtoull(tok[at + 4], NULL, 10);
+    uint64_t ts = 0;
+    if (!token_u64(tok[at], &out->delivered) || !token_u64(tok[at + 1], &out->stream_seq) ||
+        !token_u64(tok[at + 2], &out->consumer_seq) || !token_u64(tok[at + 3], &ts) ||
+        !token_u64(tok[at + 4], &out->pending))
+        return false;
     return out->delivered > 0 && out->stream_seq > 0;
 }
 
