@@ -142,7 +142,9 @@ static dm_code parse_subject(dm_kind kind, const char *subject, subject_tokens *
             (!dot || (strlen(dot + 1) < sizeof st->tf && !strchr(dot + 1, '.')))) {
             memcpy(st->a, a, alen);
             st->a[alen] = '\0';
-            snprintf(st->tf, sizeof st->tf, "%s", dot ? dot + 1 : "");
+            size_t tflen = dot ? strlen(dot + 1) : 0; /* < sizeof st->tf, checked above */
+            memcpy(st->tf, dot ? dot + 1 : "", tflen);
+            st->tf[tflen] = '\0';
             return DM_OK;
         }
     }
