@@ -76,6 +76,7 @@ struct worker {
     atomic_uint consumers_running; /* bit kind * DM_BK_COUNT + backend; written by main */
     char app_name[64];
     dm_consumer *consumers[DM_KIND_COUNT][DM_BK_COUNT]; /* owner: main thread */
+    dm_tick_share *ticks; /* what the tick consumers decoded; outlives them (NULL: none) */
     dm_pool *pools[DM_BK_COUNT]; /* request connections per configured database */
     pool_ctx pool_ctx[DM_BK_COUNT];
     pthread_t keeper;            /* checks and refills the pools once a second */
@@ -303,7 +304,8 @@ static int reconcile_consumers(worker *w, dm_bus *bus)
                 continue;
             }
             dm_err err = {0};
-            *slot = dm_consumer_start(bus, (dm_kind)k, b, w->strategies, w->breakers[id], &err);
+            *slot = dm_consumer_start(bus, (dm_kind)k, b, w->strategies, w->breakers[id], w->ticks,
+                                      &err);
             if (*slot == NULL) {
                 DM_ERROR("main", "%s", err.message);
                 failures++;
@@ -434,6 +436,7 @@ static void free_worker(worker *w)
     dm_series_destroy(w->series);
     dm_history_destroy(w->history);
     dm_flight_destroy(w->flight);
+    dm_tick_share_destroy(w->ticks);
 }
 
 /* L1 keeps a value no longer than L2 would: the L1 TTL, capped by the kind's cache TTL. */
@@ -622,12 +625,15 @@ int main(int argc, char **argv)
     w.series = dm_series_create((size_t)w.initial.patterns.max_closes);
     w.flight = dm_flight_create();
     w.history = dm_history_create();
+    /* Room for the distance between a worker's two tick consumers in a backlog of tens of
+     * thousands of ticks; beyond it each decodes its own. */
+    w.ticks = dm_tick_share_create(DM_TICK_SHARE_SLOTS);
     bool breakers_ok = true;
     for (int id = 0; id < DM_BK_COUNT; id++)
         if (w.cfg[id] && (w.breakers[id] = dm_breaker_create()) == NULL)
             breakers_ok = false;
     if (w.strategies == NULL || w.l1 == NULL || w.series == NULL || w.flight == NULL ||
-        w.history == NULL || !breakers_ok ||
+        w.history == NULL || w.ticks == NULL || !breakers_ok ||
         !create_pools(&w)) {
         DM_ERROR("main", "out of memory");
         free_worker(&w);

@@ -271,6 +271,88 @@ static void acks_good_ticks_and_dead_letters_the_bad_one(void **state)
     fixture_free(x);
 }
 
+/* Two tick ingests of one worker share a ring: the second takes the first's ticks by
+ * (stream sequence, stored time) and parses nothing, which a payload it could not parse
+ * shows. A message stored at another time is not the same message. */
+static void second_tick_consumer_takes_what_the_first_decoded(void **state)
+{
+    (void)state;
+    dm_tick_share *share = dm_tick_share_create(64);
+    assert_non_null(share);
+    fixture *a = fixture_new(DM_KIND_TICK), *b = fixture_new(DM_KIND_TICK);
+    dm_ingest_share_ticks(a->ing, share);
+    dm_ingest_share_ticks(b->ing, share);
+    dm_ingest_msg ma[3] = {
+        msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 1000, 1.10321, 1.10335)),
+        msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 2000, 1.10340, 1.10330)), /* bad */
+        msg("market.tick.USDJPY", tick_json("USD/JPY", T0 + 3000, 109.512, 109.515)),
+    };
+    for (int i = 0; i < 3; i++) {
+        ma[i].seq = 500 + (uint64_t)i;
+        ma[i].stored_ns = 1733200000000000000ULL + (uint64_t)i;
+    }
+    dm_ingest_batch(a->ing, ma, 3, &a->opts);
+    assert_verdict(ma[0], DM_V_ACK);
+    assert_verdict(ma[1], DM_V_DEAD);
+    assert_verdict(ma[2], DM_V_ACK);
+
+    dm_ingest_msg mb[4];
+    for (int i = 0; i < 3; i++) {
+        mb[i] = msg(ma[i].subject, strdup("not json"));
+        mb[i].seq = ma[i].seq;
+        mb[i].stored_ns = ma[i].stored_ns;
+    }
+    mb[3] = msg("market.tick.USDJPY", strdup("not json either"));
+    mb[3].seq = ma[2].seq;
+    mb[3].stored_ns = ma[2].stored_ns + 1; /* same sequence, another stream's message */
+    dm_ingest_batch(b->ing, mb, 4, &b->opts);
+    assert_verdict(mb[0], DM_V_ACK);
+    assert_verdict(mb[1], DM_V_DEAD); /* only valid ticks are shared: parsed here, refused */
+    assert_int_equal(mb[1].err.code, DM_E_INVALID_JSON);
+    assert_verdict(mb[2], DM_V_ACK);
+    assert_verdict(mb[3], DM_V_DEAD);
+    assert_int_equal(b->f.n_ticks, 2);
+    assert_memory_equal(&b->f.ticks[0], &a->f.ticks[0], sizeof(dm_tick));
+    assert_memory_equal(&b->f.ticks[1], &a->f.ticks[1], sizeof(dm_tick));
+    assert_int_equal(b->f.last_seqs[1], 502);
+
+    free_msgs(ma, 3);
+    free_msgs(mb, 4);
+    fixture_free(a);
+    fixture_free(b);
+    dm_tick_share_destroy(share);
+}
+
+/* Without a stored time (a delivery whose ack subject could not be read) nothing is
+ * shared either way, and the content type is asked of the message only when parsing. */
+static const char *json_header(const void *src, const char *name)
+{
+    (*(int *)src)++;
+    return strcmp(name, "Content-Type") == 0 ? "application/json" : NULL;
+}
+
+static void unkeyed_ticks_are_parsed_and_the_header_asked_once_each(void **state)
+{
+    (void)state;
+    dm_tick_share *share = dm_tick_share_create(64);
+    fixture *x = fixture_new(DM_KIND_TICK);
+    dm_ingest_share_ticks(x->ing, share);
+    int asked = 0;
+    for (int round = 0; round < 2; round++) {
+        dm_ingest_msg m = msg("market.tick.EURUSD", tick_json("EUR/USD", T0 + 1000, 1.10321, 1.10335));
+        m.seq = 700; /* stored_ns unknown */
+        m.header = json_header;
+        m.src = &asked;
+        dm_ingest_batch(x->ing, &m, 1, &x->opts);
+        assert_verdict(m, DM_V_ACK);
+        free_msgs(&m, 1);
+    }
+    assert_int_equal(asked, 2);
+    assert_int_equal(x->f.n_ticks, 2);
+    fixture_free(x);
+    dm_tick_share_destroy(share);
+}
+
 static void dead_letters_tick_whose_symbol_disagrees_with_subject(void **state)
 {
     (void)state;
@@ -920,6 +1002,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(acks_good_ticks_and_dead_letters_the_bad_one),
+        cmocka_unit_test(second_tick_consumer_takes_what_the_first_decoded),
+        cmocka_unit_test(unkeyed_ticks_are_parsed_and_the_header_asked_once_each),
         cmocka_unit_test(dead_letters_tick_whose_symbol_disagrees_with_subject),
         cmocka_unit_test(dead_letters_messages_on_malformed_subjects),
         cmocka_unit_test(dead_letters_unparseable_payloads_with_their_code),

@@ -29,6 +29,7 @@ static void the_short_layout_gives_every_counter(void **state)
     assert_int_equal(meta.delivered, 3);
     assert_int_equal(meta.stream_seq, 81234);
     assert_int_equal(meta.consumer_seq, 77);
+    assert_true(meta.stored_ns == 1733200000000000000ULL);
     assert_int_equal(meta.pending, 4521);
 }
 

@@ -325,6 +325,15 @@ static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts
 
 /* Writes got[0..total). keep (ordered kinds) receives the messages held for another
  * attempt; the others are settled (acked, dead-lettered, or handed back). */
+/* A header of the message, for the ingest (which never sees NATS); NULL when absent.
+ * nats.c parses all of a message's headers on the first lookup, which a tick taken from
+ * the worker's tick share never needs. */
+static const char *header_of(const void *src, const char *name)
+{
+    const char *v = NULL;
+    return natsMsgHeader_Get((natsMsg *)src, name, &v) == NATS_OK ? v : NULL;
+}
+
 static void process(dm_consumer *c, natsMsg **got, int total, bool *keep)
 {
     if (!reserve_msgs(c, (size_t)total)) {
@@ -346,10 +355,13 @@ static void process(dm_consumer *c, natsMsg **got, int total, bool *keep)
         im->subject = natsMsg_GetSubject(m);
         im->data = natsMsg_GetData(m);
         im->len = (size_t)natsMsg_GetDataLength(m);
-        if (natsMsgHeader_Get(m, "Content-Type", &im->content_type) != NATS_OK)
-            im->content_type = NULL;
+        im->header = header_of; /* asked only when the payload is parsed */
+        im->src = m;
         dm_pull_meta meta;
-        im->seq = dm_pull_meta_of(m, &meta) ? meta.stream_seq : 0;
+        if (dm_pull_meta_of(m, &meta)) {
+            im->seq = meta.stream_seq;
+            im->stored_ns = meta.stored_ns;
+        }
     }
     if (n > 0) {
         const dm_backoff in_place = {100, c->st->perf.retry_backoff_multiplier, 2000};
@@ -609,7 +621,8 @@ dm_backend_id dm_consumer_backend(const dm_consumer *c) { return c->backend->id;
 dm_kind dm_consumer_kind(const dm_consumer *c) { return c->kind; }
 
 dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
-                               dm_strategy_holder *strategies, dm_breaker *breaker, dm_err *err)
+                               dm_strategy_holder *strategies, dm_breaker *breaker,
+                               dm_tick_share *ticks, dm_err *err)
 {
     dm_consumer *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -626,6 +639,8 @@ dm_consumer *dm_consumer_start(dm_bus *bus, dm_kind kind, dm_backend *backend,
     atomic_init(&c->stop, false);
     snprintf(c->durable, sizeof c->durable, "%s-%s", dm_backend_label(backend), dm_kind_name(kind));
     c->ingest = dm_ingest_create(kind, backend);
+    if (c->ingest && kind == DM_KIND_TICK)
+        dm_ingest_share_ticks(c->ingest, ticks);
     if (ordered(c)) {
         char host[64] = "", holder[96];
         gethostname(host, sizeof host - 1);

@@ -218,9 +218,8 @@ bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out)
     int at = n == 9 ? 4 : n >= 11 ? 6 : -1;
     if (at < 0)
         return false;
-    uint64_t ts = 0;
     if (!token_u64(tok[at], &out->delivered) || !token_u64(tok[at + 1], &out->stream_seq) ||
-        !token_u64(tok[at + 2], &out->consumer_seq) || !token_u64(tok[at + 3], &ts) ||
+        !token_u64(tok[at + 2], &out->consumer_seq) || !token_u64(tok[at + 3], &out->stored_ns) ||
         !token_u64(tok[at + 4], &out->pending))
         return false;
     return out->delivered > 0 && out->stream_seq > 0;

@@ -32,6 +32,7 @@ int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t l
 typedef struct {
     uint64_t delivered, stream_seq;
     uint64_t consumer_seq; /* the consumer's delivery counter: +1 per delivery to anyone */
+    uint64_t stored_ns;    /* when the stream stored it (Unix ns) */
     uint64_t pending;      /* messages the consumer had yet to deliver when this one went out */
 } dm_pull_meta;
 bool dm_pull_meta_of(natsMsg *m, dm_pull_meta *out);

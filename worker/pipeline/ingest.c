@@ -25,6 +25,13 @@ struct dm_ingest {
     dm_backoff backoff;
     int64_t budget_ms;
     const atomic_bool *stop;
+    /* ticks decoded by this worker's other tick consumer (NULL: none); per batch, the
+     * messages' keys, which were found there and their ticks, and what is new to it */
+    dm_tick_share *share;
+    dm_tick_key *keys, *new_keys;
+    bool *found;
+    dm_tick *shared, *new_ticks;
+    size_t share_cap;
 };
 
 static const char *const KIND_NAMES[DM_KIND_COUNT] = {"tick", "candle", "candles", "event"};
@@ -97,6 +104,11 @@ void dm_ingest_destroy(dm_ingest *ing)
     clear_rejects(ing);
     free(ing->rejects);
     free(ing->seqs);
+    free(ing->keys);
+    free(ing->new_keys);
+    free(ing->found);
+    free(ing->shared);
+    free(ing->new_ticks);
     free(ing->ticks);
     free(ing->candles);
     free(ing->events);
@@ -253,7 +265,10 @@ static dm_code decode_one(dm_ingest *ing, dm_ingest_msg *m, int64_t now, dm_err 
     if (parse_subject(ing->kind, m->subject, &st, err))
         return err->code;
     cJSON *root = NULL;
-    dm_encoding enc = dm_doc_detect(m->content_type, m->data, m->len);
+    const char *ct = m->content_type;
+    if (ct == NULL && m->header)
+        ct = m->header(m->src, "Content-Type");
+    dm_encoding enc = dm_doc_detect(ct, m->data, m->len);
     /* Payloads ignore unknown protobuf fields, as they ignore unknown JSON members. */
     if (dm_pb_parse_body(m->data, m->len, enc, DM_INGEST_MAX_BYTES, dm_pb_payload_type(m->subject), false,
                          &root, err))
@@ -362,11 +377,65 @@ static void write_one_by_one(dm_ingest *ing, dm_ingest_msg *msgs, size_t n, cons
     }
 }
 
+static bool reserve_share(dm_ingest *ing, size_t n)
+{
+    if (n <= ing->share_cap)
+        return true;
+    size_t cap = ing->share_cap ? ing->share_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    dm_tick_key *k = realloc(ing->keys, cap * sizeof *k);
+    if (k)
+        ing->keys = k;
+    dm_tick_key *nk = realloc(ing->new_keys, cap * sizeof *nk);
+    if (nk)
+        ing->new_keys = nk;
+    bool *f = realloc(ing->found, cap * sizeof *f);
+    if (f)
+        ing->found = f;
+    dm_tick *t = realloc(ing->shared, cap * sizeof *t);
+    if (t)
+        ing->shared = t;
+    dm_tick *nt = realloc(ing->new_ticks, cap * sizeof *nt);
+    if (nt)
+        ing->new_ticks = nt;
+    if (!k || !nk || !f || !t || !nt)
+        return false;
+    ing->share_cap = cap;
+    return true;
+}
+
+/* Which of the batch's ticks this worker's other tick consumer has decoded already. */
+static bool look_up_shared(dm_ingest *ing, const dm_ingest_msg *msgs, size_t n)
+{
+    if (ing->share == NULL || ing->kind != DM_KIND_TICK || !reserve_share(ing, n))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        ing->keys[i] = (dm_tick_key){msgs[i].seq, msgs[i].stored_ns};
+    dm_tick_share_find(ing->share, ing->keys, n, ing->shared, ing->found);
+    return true;
+}
+
+/* Leaves the ticks decoded here (not taken from the share) for the other consumer. */
+static void share_decoded(dm_ingest *ing, const dm_ingest_msg *msgs, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ing->found[i] || msgs[i].verdict != DM_V_ACK || msgs[i].row_count != 1)
+            continue;
+        ing->new_keys[k] = ing->keys[i];
+        ing->new_ticks[k++] = ing->ticks[msgs[i].row_start];
+    }
+    if (k > 0)
+        dm_tick_share_put(ing->share, ing->new_keys, ing->new_ticks, k);
+}
+
 /* Decodes every message into the row buffer; returns how many have rows to write. */
 static size_t decode_all(dm_ingest *ing, dm_ingest_msg *msgs, size_t n)
 {
     int64_t now = dm_now_ms();
     size_t with_rows = 0;
+    bool sharing = look_up_shared(ing, msgs, n);
     for (size_t i = 0; i < n; i++) {
         dm_ingest_msg *m = &msgs[i];
         m->verdict = DM_V_ACK;
@@ -376,6 +445,17 @@ static size_t decode_all(dm_ingest *ing, dm_ingest_msg *msgs, size_t n)
         m->row_count = 0;
         m->refused_by_backend = false;
         dm_err_clear(&m->err);
+        if (sharing && ing->found[i]) {
+            if (!reserve_rows(ing, 1)) {
+                dm_fail(&m->err, DM_E_INTERNAL, "", "out of memory");
+                m->verdict = DM_V_RETRY;
+                continue;
+            }
+            ing->ticks[ing->rows++] = ing->shared[i];
+            m->row_count = 1;
+            with_rows++;
+            continue;
+        }
         if (decode_one(ing, m, now, &m->err) != DM_OK) {
             ing->rows = m->row_start; /* drop any partial rows */
             m->row_count = 0;
@@ -385,7 +465,14 @@ static size_t decode_all(dm_ingest *ing, dm_ingest_msg *msgs, size_t n)
             with_rows++;
         }
     }
+    if (sharing)
+        share_decoded(ing, msgs, n);
     return with_rows;
+}
+
+void dm_ingest_share_ticks(dm_ingest *ing, dm_tick_share *share)
+{
+    ing->share = share;
 }
 
 /* Bulk rejects were appended while the array could still grow: fix their pointers. */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "backend/backend.h"
+#include "pipeline/tick_share.h"
 #include "util/backoff.h"
 #include "util/err.h"
 
@@ -39,8 +40,11 @@ typedef struct {
     const char *subject;
     const char *data;
     size_t len;
-    const char *content_type; /* NULL: detect */
-    uint64_t seq;             /* its MARKET stream sequence (0: unknown), for coherence */
+    const char *content_type; /* NULL: asked of header (when set) if needed, else detected */
+    const char *(*header)(const void *src, const char *name);
+    const void *src;     /* header's argument: the message the payload came in */
+    uint64_t seq;        /* its MARKET stream sequence (0: unknown), for coherence */
+    uint64_t stored_ns;  /* when the stream stored it (0: unknown): with seq, its identity */
     /* out */
     dm_verdict verdict;
     dm_err err;
@@ -54,6 +58,9 @@ typedef struct {
 typedef struct dm_ingest dm_ingest;
 
 dm_ingest *dm_ingest_create(dm_kind kind, dm_backend *backend);
+/* Tick ingests of one worker share what they decode (pipeline/tick_share.h); share (may be
+ * NULL) outlives the ingest. */
+void dm_ingest_share_ticks(dm_ingest *ing, dm_tick_share *share);
 void dm_ingest_destroy(dm_ingest *ing);
 /* Transient write failures are retried in place up to `attempts` times in all (1: no
  * retry), waiting by `backoff` between them, while the waits add up to at most budget_ms
