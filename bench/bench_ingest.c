@@ -842,7 +842,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_ingest [--ticks N] [--rounds R] [--timeout S] [--workers K]\n"
                     "  --ticks N    ticks per measurement (default 100000)\n"
-                    "  --rounds R   raw/Data Manager rounds, best of each reported (default 3)\n"
+                    "  --rounds R   raw/Data Manager rounds, best of each reported (default 5)\n"
                     "  --timeout S  give up on one measurement after S seconds (default 120)\n"
                     "  --workers K  workers the stack runs = raw consumer threads (default 2)\n");
 }
@@ -854,7 +854,7 @@ typedef struct {
 /* 0 to run, else the exit code (usage printed). */
 static int parse_args(int argc, char **argv, ingest_args *a)
 {
-    *a = (ingest_args){.n = 100000, .rounds = 3, .timeout_s = 120, .workers = 2};
+    *a = (ingest_args){.n = 100000, .rounds = 5, .timeout_s = 120, .workers = 2};
     static const struct option opts[] = {{"ticks", required_argument, 0, 'n'},
                                          {"rounds", required_argument, 0, 'r'},
                                          {"timeout", required_argument, 0, 't'},

@@ -10,7 +10,8 @@
 #                [--only ingest|latest|mix|stale|patterns|correlations|history|fault]
 #
 #   --ticks N      ticks per ingest measurement (default 100000)
-#   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 3)
+#   --rounds R     ingest rounds (raw + Data Manager each), best reported (default 5: rounds
+#                  on this kind of shared machine differ by up to half)
 #                  (ingest runs with 1, 2 and 3 workers: the scaling table)
 #   --requests N   timed candles.latest requests per series (default 20000)
 #   --warmup N     untimed requests per series first (default 1000)
@@ -46,7 +47,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BUILD=$(realpath -m -- "${DM_BUILD_DIR:-$ROOT/build}")
-TICKS=100000 ROUNDS=3 REQUESTS=20000 WARMUP=1000 MIX_SECONDS=20 ONLY=''
+TICKS=100000 ROUNDS=5 REQUESTS=20000 WARMUP=1000 MIX_SECONDS=20 ONLY=''
 HISTORY_REPEATS=5 BULK_ROUNDS=5 PATTERN_QUERIES=200 CORR_REQUESTS=300
 
 while (($#)); do

@@ -323,8 +323,6 @@ static bool expire_if_over_delivered(dm_consumer *c, natsMsg *m, unsigned counts
     return true;
 }
 
-/* Writes got[0..total). keep (ordered kinds) receives the messages held for another
- * attempt; the others are settled (acked, dead-lettered, or handed back). */
 /* A header of the message, for the ingest (which never sees NATS); NULL when absent.
  * nats.c parses all of a message's headers on the first lookup, which a tick taken from
  * the worker's tick share never needs. */
@@ -334,6 +332,8 @@ static const char *header_of(const void *src, const char *name)
     return natsMsgHeader_Get((natsMsg *)src, name, &v) == NATS_OK ? v : NULL;
 }
 
+/* Writes got[0..total). keep (ordered kinds) receives the messages held for another
+ * attempt; the others are settled (acked, dead-lettered, or handed back). */
 static void process(dm_consumer *c, natsMsg **got, int total, bool *keep)
 {
     if (!reserve_msgs(c, (size_t)total)) {
