@@ -384,25 +384,24 @@ static bool reserve_share(dm_ingest *ing, size_t n)
     size_t cap = ing->share_cap ? ing->share_cap : 256;
     while (cap < n)
         cap *= 2;
-    dm_tick_key *k = realloc(ing->keys, cap * sizeof *k);
-    if (k)
-        ing->keys = k;
-    dm_tick_key *nk = realloc(ing->new_keys, cap * sizeof *nk);
-    if (nk)
-        ing->new_keys = nk;
-    bool *f = realloc(ing->found, cap * sizeof *f);
-    if (f)
-        ing->found = f;
-    dm_tick *t = realloc(ing->shared, cap * sizeof *t);
-    if (t)
-        ing->shared = t;
-    dm_tick *nt = realloc(ing->new_ticks, cap * sizeof *nt);
-    if (nt)
-        ing->new_ticks = nt;
-    if (!k || !nk || !f || !t || !nt)
-        return false;
-    ing->share_cap = cap;
-    return true;
+    bool ok = true;
+    /* each array grows or stays as it was */
+#define GROW(field)                                                                             \
+    do {                                                                                        \
+        void *q = realloc(ing->field, cap * sizeof *ing->field);                                \
+        if (q)                                                                                  \
+            ing->field = q;                                                                     \
+        ok = ok && q;                                                                           \
+    } while (0)
+    GROW(keys);
+    GROW(new_keys);
+    GROW(found);
+    GROW(shared);
+    GROW(new_ticks);
+#undef GROW
+    if (ok)
+        ing->share_cap = cap;
+    return ok;
 }
 
 /* Which of the batch's ticks this worker's other tick consumer has decoded already. */

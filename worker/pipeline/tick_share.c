@@ -53,8 +53,8 @@ size_t dm_tick_share_find(dm_tick_share *s, const dm_tick_key *keys, size_t n, d
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n; i++) {
         const slot *x = &s->slots[keys[i].seq & s->mask];
-        found[i] = usable(&keys[i]) && x->key.seq == keys[i].seq &&
-                   x->key.stored_ns == keys[i].stored_ns;
+        found[i] =
+            usable(&keys[i]) && x->key.seq == keys[i].seq && x->key.stored_ns == keys[i].stored_ns;
         if (found[i]) {
             out[i] = x->tick;
             hits++;
