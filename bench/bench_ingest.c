@@ -721,7 +721,8 @@ static bool run_dm(natsConnection *nc, const tickset *t, int timeout_s, dmresult
         }
         fprintf(stderr,
                 "  dm:  %d ticks in %.3f s = %.0f/s (PubAcks done %.3f s = %.0f/s; Redis latest "
-                "at %.3f s; PostgreSQL %d rows at %.3f s, 10%%-90%% at %.0f rows/s",
+                "at %.3f s; PostgreSQL %d rows at %.3f s, newest stored tick from 10%% to 90%% "
+                "at %.0f ticks/s",
                 t->n, out->secs, out->rate, out->pub_secs, t->n / out->pub_secs, out->redis_secs,
                 t->n, out->pg_secs, out->pg_mid_rate);
         for (int j = 0; j < m->ncons; j++)
@@ -991,7 +992,8 @@ static void report_timings(const ingest_args *a, const ingest_results *res)
     bench_note("ingest %d: rounds (dm/raw/raw with 2 consumers ticks/s): %s; best of each reported",
                a->workers, all);
     bench_note("ingest %d: best dm round: PubAcks in %.3f s (%s/s publish-only), Redis latest "
-               "at %.3f s, PostgreSQL %d rows at %.3f s (10%%-90%% of rows at %s rows/s)",
+               "at %.3f s, PostgreSQL %d rows at %.3f s (the newest stored tick went from 10%% to "
+               "90%% at %s ticks/s)",
                a->workers, dm->pub_secs, bench_thousands(n / dm->pub_secs, x, sizeof x), dm->redis_secs, n,
                dm->pg_secs,
                dm->pg_mid_rate > 0 ? bench_thousands(dm->pg_mid_rate, y, sizeof y) : "n/a");
