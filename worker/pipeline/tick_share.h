@@ -5,8 +5,9 @@
  * in the same worker, the consumer that comes second takes the tick the first one decoded
  * and validated. Entries are keyed by the message's stream sequence and the time the
  * stream stored it (both in every delivery's ack subject): a stream made anew restarts its
- * sequences, never at the same nanosecond. Only ticks that passed validation are kept; a
- * tick whose validation depends on the clock (at most a day ahead) stays valid later.
+ * sequences, never at the same nanosecond. Only ticks that passed validation are kept; the
+ * only check that reads the clock (a timestamp at most a day ahead) may see the two
+ * consumers' clocks a batch apart, against a bound of a day.
  *
  * A fixed ring of slots (a newer tick takes an older one's slot). Shared by the consumer
  * threads of one worker under one mutex, taken once per batch to look up and once to
