@@ -64,14 +64,21 @@ static void unknown_keys_are_never_kept_or_found(void **state)
 {
     (void)state;
     dm_tick_share *s = dm_tick_share_create(16);
+    /* A kept tick in the slot an unknown key would take: it must survive the put. */
+    dm_tick_key kept = {4, 7};
+    dm_tick t0 = tick(7);
+    dm_tick_share_put(s, &kept, &t0, 1);
     dm_tick_key k[2] = {{0, 9}, {4, 0}};
     dm_tick t[2] = {tick(1), tick(2)};
     dm_tick_share_put(s, k, t, 2);
-    dm_tick out[2];
-    bool found[2];
-    assert_int_equal(dm_tick_share_find(s, k, 2, out, found), 0); /* a fresh slot is {0, 0} */
+    dm_tick out[3];
+    bool found[3];
+    dm_tick_key ask[3] = {{0, 9}, {4, 0}, {4, 7}};
+    assert_int_equal(dm_tick_share_find(s, ask, 3, out, found), 1);
     assert_false(found[0]);
-    assert_false(found[1]);
+    assert_false(found[1]); /* a fresh slot is {0, 0}: an unknown key must not match it */
+    assert_true(found[2]);
+    assert_int_equal(out[2].ts, 7);
     dm_tick_share_destroy(s);
 }
 
