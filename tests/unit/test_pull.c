@@ -63,12 +63,28 @@ static void a_reply_that_is_no_delivery_is_refused(void **state)
     natsMsg_Destroy(m);
 }
 
+/* Requests overlap: a new one goes out while the last still waits, and every expiry
+ * comes back on the one inbox. Only the newest's own expiry (or any other status) may
+ * count as the end of what is open; an older one's must not make another request. */
+static void only_the_newest_requests_expiry_ends_it(void **state)
+{
+    (void)state;
+    assert_false(dm_pull_status_ends_newest("408", 1000)); /* an older request's */
+    assert_false(dm_pull_status_ends_newest("408", 2499));
+    assert_true(dm_pull_status_ends_newest("408", 2500));
+    assert_true(dm_pull_status_ends_newest("408", 60000));
+    assert_true(dm_pull_status_ends_newest("409", 10)); /* leadership or consumer change */
+    assert_true(dm_pull_status_ends_newest("404", 10));
+    assert_false(dm_pull_status_ends_newest("100", 60000)); /* a heartbeat ends nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_short_layout_gives_every_counter),
         cmocka_unit_test(the_long_layout_with_domain_and_account_gives_the_same),
         cmocka_unit_test(a_reply_that_is_no_delivery_is_refused),
+        cmocka_unit_test(only_the_newest_requests_expiry_ends_it),
     };
     if (nats_Open(-1) != NATS_OK)
         return 1;

@@ -101,15 +101,28 @@ static void request(dm_pull *p, int batch)
     }
 }
 
-/* A status message (no payload, a Status header) ends the open request: 404 nothing
- * pending, 408 expired, 409 leadership or consumer changes. 100 is a heartbeat. */
+bool dm_pull_status_ends_newest(const char *status, int64_t newest_age_ms)
+{
+    if (strcmp(status, "100") == 0)
+        return false;
+    /* Requests overlap (see DM_PULL_OVERLAP_AFTER_MS), and all share the inbox: an expiry
+     * that comes before the newest request can have expired is an older one's. Taking it
+     * for the newest's sent one more request for every expiry, so each request made
+     * another before it went and the queue at the server only grew (3 workers, idle after
+     * a burst: 68-116 requests waiting, 49 new ones a second, against 2.5 per consumer
+     * thread). */
+    return strcmp(status, "408") != 0 || newest_age_ms >= DM_PULL_EXPIRES_MS;
+}
+
+/* A status message (no payload, a Status header) ends a request: 404 nothing pending,
+ * 408 expired, 409 leadership or consumer changes. 100 is a heartbeat. */
 static bool is_status(dm_pull *p, natsMsg *m)
 {
     const char *status = NULL;
     if (natsMsg_GetDataLength(m) != 0 || natsMsgHeader_Get(m, "Status", &status) != NATS_OK ||
         !status)
         return false;
-    if (strcmp(status, "100") != 0)
+    if (dm_pull_status_ends_newest(status, dm_mono_ms() - p->sent_ms))
         p->sent_ms = 0;
     return true;
 }

@@ -28,6 +28,11 @@ void dm_pull_destroy(dm_pull *p);
 int dm_pull_fetch(dm_pull *p, natsMsg **out, int max, int64_t wait_ms, int64_t linger_ms,
                   atomic_bool *stop);
 
+/* Whether a status message ends the newest pull request, sent newest_age_ms ago (the rest
+ * of its batch will not come): any status but a heartbeat, except an expiry that must be
+ * an older request's. */
+bool dm_pull_status_ends_newest(const char *status, int64_t newest_age_ms);
+
 /* Parsed from the reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...). */
 typedef struct {
     uint64_t delivered, stream_seq;
