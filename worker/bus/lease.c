@@ -30,31 +30,35 @@ dm_lease *dm_lease_create(dm_bus *bus, const char *durable, const char *holder)
 static bool claim(dm_lease *l)
 {
     kvStore *kv = l->bus->leases;
-    if (kvStore_CreateString(&l->rev, kv, l->key, l->holder) == NATS_OK)
-        return true;
-    /* Present: free when its holder released it (an empty value), or ours already: a
-     * renewal that failed while NATS was away must not lock this worker out of its own
-     * lease until it expires. */
+    /* Read first: all workers but the holder ask twice a second, and while the lease is
+     * held a read is their one request (a create first failed, then read: two). */
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, kv, l->key);
-    if (s != NATS_OK && dm_mono_ms() >= l->next_repair_ms) {
-        /* Neither created nor read: an election, or the bucket itself is gone (deleted, or
-         * a server that lost it), and then no candle would ever be written again. A read
-         * of a gone bucket is not always NOT_FOUND: its direct get has no responders. */
-        l->next_repair_ms = dm_mono_ms() + 2000;
-        if (!dm_bus_recreate_leases_if_gone(l->bus))
-            return false;
-        DM_WARN("lease", "%s: the lease bucket was missing: created again", l->key);
-        return kvStore_CreateString(&l->rev, kv, l->key, l->holder) == NATS_OK;
+    if (s == NATS_OK) {
+        /* Free when its holder released it (an empty value), or ours already: a renewal
+         * that failed while NATS was away must not lock this worker out of its own lease
+         * until it expires. */
+        int n = kvEntry_ValueLen(e);
+        bool free_now = n == 0 || ((size_t)n == strlen(l->holder) &&
+                                   memcmp(kvEntry_Value(e), l->holder, (size_t)n) == 0);
+        uint64_t last = kvEntry_Revision(e);
+        kvEntry_Destroy(e);
+        return free_now && kvStore_UpdateString(&l->rev, kv, l->key, l->holder, last) == NATS_OK;
     }
-    if (s != NATS_OK)
+    /* Absent (expired, or never taken): the first to create it holds it. */
+    if (s == NATS_NOT_FOUND && kvStore_CreateString(&l->rev, kv, l->key, l->holder) == NATS_OK)
+        return true;
+    if (dm_mono_ms() < l->next_repair_ms)
         return false;
-    int n = kvEntry_ValueLen(e);
-    bool free_now = n == 0 || ((size_t)n == strlen(l->holder) &&
-                               memcmp(kvEntry_Value(e), l->holder, (size_t)n) == 0);
-    uint64_t last = kvEntry_Revision(e);
-    kvEntry_Destroy(e);
-    return free_now && kvStore_UpdateString(&l->rev, kv, l->key, l->holder, last) == NATS_OK;
+    /* Neither read nor created: an election, another worker's create just before ours, or
+     * the bucket itself is gone (deleted, or a server that lost it), and then no candle
+     * would ever be written again. A read of a gone bucket is not always NOT_FOUND: its
+     * direct get has no responders. */
+    l->next_repair_ms = dm_mono_ms() + 2000;
+    if (!dm_bus_recreate_leases_if_gone(l->bus))
+        return false;
+    DM_WARN("lease", "%s: the lease bucket was missing: created again", l->key);
+    return kvStore_CreateString(&l->rev, kv, l->key, l->holder) == NATS_OK;
 }
 
 bool dm_lease_hold(dm_lease *l, bool *taken)
