@@ -15,9 +15,11 @@
  *  dm   The same payloads to market.tick.<TOKEN> (a fresh symbol per round), then
  *       polling until PostgreSQL holds N rows for the symbol and Redis'
  *       tick:latest:{TOKEN} holds the newest tick. Time: first publish -> both true. The
- *       poll is light (an index probe every 10 ms; the row count and the consumer list,
- *       which makes nats-server compute every consumer's pending count, every 200 ms):
- *       the raw rounds have no observer to pay for.
+ *       poll is light (a prepared probe of the newest stored tick every 10 ms, the rows
+ *       counted once it is there; the consumer list, which makes nats-server compute every
+ *       consumer's pending count, every 200 ms): the raw rounds have no observer to pay for. Before it MARKET's duplicate window
+ *       goes to 100 ms and back, so nats-server forgets the earlier rounds' message ids
+ *       (the raw round's fresh stream has none; see forget_msg_ids).
  *
  * Both publish with js_PublishMsgAsync (MaxPending 4000, like dmctl) and wait for every
  * PubAck. The best round of each is reported (least disturbed by the shared machine);
