@@ -746,6 +746,38 @@ static void two_workers_share_the_load_and_write_nothing_twice(void)
     CHECK(a + b == 20000, "w1 acked %d + w2 acked %d != 20000 published", a, b);
 }
 
+/* Idle, a consumer thread keeps two or three pull requests waiting at nats-server (one
+ * sent each second, each living 2.5 s). Bursts must leave no more behind: the expiry of an
+ * older request once counted as the newest's end and made another request, so every extra
+ * request of a burst stayed for good, and the queue at nats-server only grew. */
+static void bursts_leave_no_extra_pull_requests_waiting(void)
+{
+    static const char *const symbols[] = {"PQA/USD", "PQB/USD", "PQC/USD", "PQD/USD", "PQE/USD"};
+    for (size_t i = 0; i < sizeof symbols / sizeof *symbols; i++) {
+        CHECK(run_cmd("%s publish-ticks --symbol %s --file %s --per-minute 2 --limit 3000 --quiet "
+                      ">/dev/null",
+                      dmctl(), symbols[i], M1_FILE) == 0,
+              "dmctl publish-ticks failed");
+        nats_Sleep(1500);
+    }
+    CHECK(wait_idle(60), "drain");
+    nats_Sleep(6000); /* every request of the bursts has expired by now */
+    jsConsumerInfoList *list = NULL;
+    jsErrCode jerr = 0;
+    CHECK(js_Consumers(&list, g_js, "MARKET", NULL, &jerr) == NATS_OK, "consumer list (%d)", (int)jerr);
+    char worst[64] = "";
+    int64_t most = -1;
+    for (int k = 0; k < list->Count; k++) {
+        if (list->List[k]->NumWaiting > most) {
+            most = list->List[k]->NumWaiting;
+            snprintf(worst, sizeof worst, "%s", list->List[k]->Name);
+        }
+    }
+    jsConsumerInfoList_Destroy(list);
+    /* Two workers: at most three live requests per thread, and one sent as we counted. */
+    CHECK(most >= 0 && most <= 7, "%s: %lld pull requests waiting", worst, (long long)most);
+}
+
 static pid_t read_pid(const char *name)
 {
     char path[512];
@@ -1768,6 +1800,7 @@ static const itest TESTS[] = {
     {"bad_publishes_are_dead_lettered_once_and_never_stored", bad_publishes_are_dead_lettered_once_and_never_stored},
     {"bulk_keeps_valid_candles_and_dead_letters_the_rest", bulk_keeps_valid_candles_and_dead_letters_the_rest},
     {"two_workers_share_the_load_and_write_nothing_twice", two_workers_share_the_load_and_write_nothing_twice},
+    {"bursts_leave_no_extra_pull_requests_waiting", bursts_leave_no_extra_pull_requests_waiting},
     {"killed_worker_loses_no_tick", killed_worker_loses_no_tick},
     {"sigterm_mid_replay_finishes_in_flight_batches_and_exits", sigterm_mid_replay_finishes_in_flight_batches_and_exits},
     {"both_workers_serve_a_new_candle_within_a_second", both_workers_serve_a_new_candle_within_a_second},
