@@ -7,11 +7,11 @@
  *
  *  raw  A throwaway file-storage stream BENCH_RAW on benchraw.> with one durable pull
  *       consumer, drained by K threads (like K workers; --workers, default 2, the
- *       number of workers the stack runs), each on its own connection, fetching batches of 1000 with nats.c's own pull API
- *       and acking every message on its own. Time: first publish -> the N-th ack. The
- *       worker's pull loop (worker/bus/pull.c) in these threads instead was no cheaper: best
- *       of 8 one-consumer rounds each, 34.6 (5 ms linger) and 41.7 (none) against 34.5 us
- *       per tick, on one machine.
+ *       number of workers the stack runs), each on its own connection, fetching batches
+ *       of 1000 with nats.c's own pull API and acking every message on its own. Time:
+ *       first publish -> the N-th ack. The worker's pull loop (worker/bus/pull.c) in these
+ *       threads instead was no cheaper: best of 8 one-consumer rounds each, 34.6 (5 ms
+ *       linger) and 41.7 (none) against 34.5 us per tick, on one machine.
  *  raw2 An extra row, not a baseline: the same with two durable consumers that each take
  *       every message (K threads each), as the worker's timescale-tick and dragonfly-tick
  *       do: what the design's fan-out costs bare JetStream.
