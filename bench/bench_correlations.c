@@ -229,7 +229,8 @@ static bool prepare(natsConnection *nc, natsConnection *echo_nc, kind kd[K_COUNT
         kd[k].first_ms = (double)(bench_now_ns() - t) / 1e6;
         fprintf(stderr, "correlations: first %s answer %d bytes in %.1f ms\n", kd[k].subject,
                 kd[k].first_len, kd[k].first_ms);
-        if ((kd[k].echo = bench_echo_start(echo_nc, kd[k].echo_subject, kd[k].first_len)) == NULL)
+        if ((kd[k].echo = bench_echo_start(echo_nc, kd[k].echo_subject, kd[k].first_len,
+                                           "application/json")) == NULL)
             return false;
     }
     return true;

@@ -632,6 +632,7 @@ typedef struct {
     /* echo */
     natsConnection *echo_nc;
     natsSubscription *echo_sub;
+    bench_done echo_done; /* only echo_sub's delivery thread touches it */
     char *echo_buf;
     size_t echo_cap;
 } hist;
@@ -1041,23 +1042,14 @@ static bool pg_fetch(hist *h, bool paged, pass *out)
 static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)sub;
-    const hist *h = closure;
-    const char *reply_to = natsMsg_GetReply(msg);
+    hist *h = closure;
     const char *ct = NULL;
     natsMsgHeader_Get(msg, DM_HDR_CONTENT_TYPE, &ct);
     long want = natsMsg_GetData(msg) ? atol(natsMsg_GetData(msg)) : 0;
-    if (reply_to && *reply_to && want > 0 && (size_t)want <= h->echo_cap) {
-        natsMsg *out = NULL;
-        natsStatus s = natsMsg_Create(&out, reply_to, NULL, h->echo_buf, (int)want);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, DM_HDR_CONTENT_TYPE, ct ? ct : DM_CT_JSON);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Status", "200");
-        if (s == NATS_OK)
-            natsConnection_PublishMsg(nc, out);
-        natsMsg_Destroy(out);
-    }
-    natsMsg_Destroy(msg);
+    if (want > 0 && (size_t)want <= h->echo_cap)
+        bench_echo_answer(nc, msg, h->echo_buf, (int)want, ct ? ct : DM_CT_JSON, &h->echo_done);
+    else
+        bench_done_add(&h->echo_done, msg);
 }
 
 static bool echo_start(hist *h, size_t cap)
@@ -2222,10 +2214,7 @@ static bool run_history(hist *h, phase *ph, const hist_args *a)
 
 static void hist_free(hist *h)
 {
-    if (h->echo_sub) {
-        natsSubscription_Unsubscribe(h->echo_sub);
-        natsSubscription_Destroy(h->echo_sub);
-    }
+    bench_sub_close(h->echo_sub, &h->echo_done);
     natsConnection_Destroy(h->echo_nc);
     free(h->echo_buf);
     natsConnection_Destroy(h->nc);

@@ -53,31 +53,6 @@ static const char *const SERIES_NAMES[S_COUNT] = {"echo json", "real json", "ech
                                                   "real msgpack", "slow echo json"};
 
 typedef struct {
-    char *data; /* reply body of the echo */
-    int len;
-    const char *content_type;
-} echo_reply;
-
-static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)sub;
-    const echo_reply *e = closure;
-    const char *reply_to = natsMsg_GetReply(msg);
-    if (reply_to && *reply_to) {
-        natsMsg *out = NULL;
-        natsStatus s = natsMsg_Create(&out, reply_to, NULL, e->data, e->len);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Content-Type", e->content_type);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Status", "200");
-        if (s == NATS_OK)
-            natsConnection_PublishMsg(nc, out);
-        natsMsg_Destroy(out);
-    }
-    natsMsg_Destroy(msg);
-}
-
-typedef struct {
     const char *subject;
     const char *body;
     int body_len;
@@ -317,8 +292,7 @@ static void init_series(series s[S_COUNT], const char *mp_body, int mp_len)
 
 typedef struct {
     natsConnection *nc, *floor_nc, *slow_nc; /* floor: SendAsap; slow: library defaults */
-    echo_reply er_json, er_mp;
-    natsSubscription *sub_json, *sub_mp, *sub_slow;
+    bench_echo *json, *mp, *slow;
 } echoes;
 
 /* Sizes the echo's replies like the real ones (so it moves the same bytes) and starts it. */
@@ -333,30 +307,13 @@ static bool start_echo(echoes *e, series s[S_COUNT])
     }
     fprintf(stderr, "latest: real reply %d bytes (json), %d bytes (msgpack)\n", json_len,
             mp_reply_len);
-    e->er_json = (echo_reply){malloc((size_t)json_len), json_len, DM_CT_JSON};
-    e->er_mp = (echo_reply){malloc((size_t)mp_reply_len), mp_reply_len, DM_CT_MSGPACK};
-    if (!e->er_json.data || !e->er_mp.data)
-        return false;
-    memset(e->er_json.data, 'x', (size_t)json_len);
-    memset(e->er_mp.data, 'x', (size_t)mp_reply_len);
     s[S_ECHO_JSON].expect_len = json_len;
     s[S_ECHO_MP].expect_len = mp_reply_len;
     s[S_ECHO_SLOW].expect_len = json_len;
-    natsStatus st = natsConnection_Subscribe(&e->sub_json, e->floor_nc, SUBJ_ECHO_JSON, on_echo,
-                                             &e->er_json);
-    if (st == NATS_OK)
-        st = natsConnection_Subscribe(&e->sub_mp, e->floor_nc, SUBJ_ECHO_MSGPACK, on_echo,
-                                      &e->er_mp);
-    if (st == NATS_OK)
-        st = natsConnection_Subscribe(&e->sub_slow, e->slow_nc, SUBJ_ECHO_SLOW, on_echo,
-                                      &e->er_json);
-    if (st == NATS_OK)
-        st = natsConnection_Flush(e->floor_nc);
-    if (st == NATS_OK)
-        st = natsConnection_Flush(e->slow_nc);
-    if (st != NATS_OK)
-        bench_nats_fail("echo subscribe", st);
-    return st == NATS_OK;
+    e->json = bench_echo_start(e->floor_nc, SUBJ_ECHO_JSON, json_len, DM_CT_JSON);
+    e->mp = bench_echo_start(e->floor_nc, SUBJ_ECHO_MSGPACK, mp_reply_len, DM_CT_MSGPACK);
+    e->slow = bench_echo_start(e->slow_nc, SUBJ_ECHO_SLOW, json_len, DM_CT_JSON);
+    return e->json && e->mp && e->slow;
 }
 
 /* Warm-up, then the series in turn, a block each, until n requests each or the time
@@ -444,16 +401,14 @@ int main(int argc, char **argv)
         return 1;
     run(e.nc, s, &o);
     rc = report(s);
-    natsSubscription_Destroy(e.sub_json);
-    natsSubscription_Destroy(e.sub_mp);
-    natsSubscription_Destroy(e.sub_slow);
+    bench_echo_stop(e.json);
+    bench_echo_stop(e.mp);
+    bench_echo_stop(e.slow);
     natsConnection_Destroy(e.floor_nc);
     natsConnection_Destroy(e.slow_nc);
     natsConnection_Destroy(e.nc);
     for (int k = 0; k < S_COUNT; k++)
         bench_samples_free(&s[k].lat);
-    free(e.er_json.data);
-    free(e.er_mp.data);
     free(mp_body);
     nats_Close();
     return rc;

@@ -669,30 +669,6 @@ static void *engine_run(void *arg)
 
 /* ------------------------------------------------------------ baseline --- */
 
-typedef struct {
-    char *data;
-    int len;
-} echo_reply;
-
-static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)sub;
-    const echo_reply *e = closure;
-    const char *reply_to = natsMsg_GetReply(msg);
-    if (reply_to && *reply_to) {
-        natsMsg *out = NULL;
-        natsStatus s = natsMsg_Create(&out, reply_to, NULL, e->data, e->len);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Content-Type", DM_CT_JSON);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Status", "200");
-        if (s == NATS_OK)
-            natsConnection_PublishMsg(nc, out);
-        natsMsg_Destroy(out);
-    }
-    natsMsg_Destroy(msg);
-}
-
 /* B_ECHO_SLOW: the candles-size echo on a connection with nats.c's defaults (its flusher
  * coalesces writes), an extra row beside the floor, never a verdict's baseline. */
 enum { B_ECHO_CANDLES, B_ECHO_TICK, B_REDIS, B_ECHO_SLOW, B_COLD, B_COUNT };
@@ -1118,8 +1094,8 @@ typedef struct {
     char (*cold)[COLD_SYMBOL_LEN];
     int64_t cold_newest;
     collector *col;
-    echo_reply er[2];
-    natsSubscription *echo_sub[2], *slow_sub;
+    int echo_len[2]; /* reply sizes: candles, tick */
+    bench_echo *echo[2], *slow;
     atomic_bool stop;
     engine *eng;
     baseline base;
@@ -1361,29 +1337,20 @@ static bool wait_ticks(mix *m)
 /* The echo responder answers with as many bytes as the real replies. */
 static bool start_echo(mix *m)
 {
-    echo_reply *er = m->er;
     char body[128];
     rinfo ri;
     candles_body(body, sizeof body, SYMBOLS[0], "1m", LIMIT);
     bool ok = ask(m->nc, SUBJ_CANDLES, body, &ri);
-    er[0].len = ri.len;
+    m->echo_len[0] = ri.len;
     snprintf(body, sizeof body, "{\"symbol\":\"%s\"}", SYMBOLS[0]);
     ok = ok && ask(m->nc, SUBJ_TICK, body, &ri);
-    er[1].len = ri.len;
-    for (int k = 0; k < 2 && ok; k++) {
-        ok = er[k].len > 0 && (er[k].data = malloc((size_t)er[k].len)) != NULL;
-        if (ok) {
-            memset(er[k].data, 'x', (size_t)er[k].len);
-            natsStatus st = natsConnection_Subscribe(&m->echo_sub[k], m->echo_nc,
-                                                     k ? SUBJ_ECHO_TICK : SUBJ_ECHO_CANDLES,
-                                                     on_echo, &er[k]);
-            ok = st == NATS_OK;
-        }
-    }
-    ok = ok && natsConnection_Subscribe(&m->slow_sub, m->slow_nc, SUBJ_ECHO_SLOW, on_echo,
-                                        &er[0]) == NATS_OK;
-    ok = ok && natsConnection_Flush(m->echo_nc) == NATS_OK &&
-         natsConnection_Flush(m->slow_nc) == NATS_OK;
+    m->echo_len[1] = ri.len;
+    ok = ok && m->echo_len[0] > 0 && m->echo_len[1] > 0;
+    for (int k = 0; k < 2 && ok; k++)
+        ok = (m->echo[k] = bench_echo_start(m->echo_nc, k ? SUBJ_ECHO_TICK : SUBJ_ECHO_CANDLES,
+                                            m->echo_len[k], DM_CT_JSON)) != NULL;
+    ok = ok && (m->slow = bench_echo_start(m->slow_nc, SUBJ_ECHO_SLOW, m->echo_len[0],
+                                           DM_CT_JSON)) != NULL;
     if (!ok)
         fprintf(stderr, "bench: sizing or starting the echo failed\n");
     return ok;
@@ -1430,7 +1397,7 @@ static bool warm_up(mix *m)
 static void init_baseline(mix *m, bool warm)
 {
     m->base = (baseline){.nc = m->base_nc, .rc = m->rc, .stop = &m->stop, .block = m->o.block,
-                         .echo_len = {m->er[0].len, m->er[1].len}, .cold = m->cold,
+                         .echo_len = {m->echo_len[0], m->echo_len[1]}, .cold = m->cold,
                          .n_cold = m->o.cold_n, .cold_newest = m->cold_newest};
     if (warm)
         for (int k = 0; k < B_COLD; k++)
@@ -1526,9 +1493,12 @@ static void stop_all(mix *m, bool ran)
         natsSubscription_Destroy(m->pr[k].upd_sub);
         m->pr[k].upd_sub = NULL;
     }
-    for (int k = 0; k < 2; k++)
-        natsSubscription_Destroy(m->echo_sub[k]);
-    natsSubscription_Destroy(m->slow_sub);
+    for (int k = 0; k < 2; k++) {
+        bench_echo_stop(m->echo[k]);
+        m->echo[k] = NULL;
+    }
+    bench_echo_stop(m->slow);
+    m->slow = NULL;
 }
 
 /* The engine threads' figures merged, the baselines' percentiles and the L2 samples. */
@@ -1608,12 +1578,12 @@ static void report_baseline(mix *m)
     fprintf(stderr, " baseline (1 thread alongside the engine, blocks of %d; errors %ld%s%s):\n",
             m->o.block, base->errors, base->errors ? ", last: " : "", base->last_error);
     char what[64];
-    snprintf(what, sizeof what, "echo %d B (candles size)", m->er[0].len);
+    snprintf(what, sizeof what, "echo %d B (candles size)", m->echo_len[0]);
     pct_line(what, &base->lat[B_ECHO_CANDLES]);
-    snprintf(what, sizeof what, "echo %d B (tick size)", m->er[1].len);
+    snprintf(what, sizeof what, "echo %d B (tick size)", m->echo_len[1]);
     pct_line(what, &base->lat[B_ECHO_TICK]);
     pct_line("redis GET (16 B value)", &base->lat[B_REDIS]);
-    snprintf(what, sizeof what, "slow echo %d B (default conn)", m->er[0].len);
+    snprintf(what, sizeof what, "slow echo %d B (default conn)", m->echo_len[0]);
     pct_line(what, &base->lat[B_ECHO_SLOW]);
     opstats *cs = &base->cold_stats;
     if (m->o.cold_n) {
@@ -1849,7 +1819,7 @@ static void notes_baseline(mix *m)
                "p99 %.3f ms, Redis GET p50 %.3f / p99 %.3f ms; L2 budget = echo p99 + 2 x GET "
                "p99 = %.3f ms; candles L2 answers: %zu from the cold series + %zu from the "
                "engine%s (and %zu from the gap probe, in their own row)",
-               m->o.block, m->er[0].len, m->echo50[0], m->echo99[0], m->er[1].len, m->echo50[1],
+               m->o.block, m->echo_len[0], m->echo50[0], m->echo99[0], m->echo_len[1], m->echo50[1],
                m->echo99[1], m->redis50, m->redis99, m->l2_budget, cs->lat[LV_DF].n,
                m->tot[OP_CANDLES].lat[LV_DF].n, m->l2c.n < 100 ? " (under 100: no verdict)" : "",
                m->l2g->n);
@@ -1866,7 +1836,7 @@ static void notes_baseline(mix *m)
                "%.3f); L2 budget %.3f + 2 x %.3f = %.3f ms; errors %ld%s%s",
                m->o.cold_n, sv, bench_pct_ms(&cs->lat[LV_DF], 50),
                bench_pct_ms(&cs->lat[LV_DF], 99), bench_pct_ms(&cs->lat[LV_L1], 50),
-               bench_pct_ms(&cs->lat[LV_L1], 99), m->er[0].len,
+               bench_pct_ms(&cs->lat[LV_L1], 99), m->echo_len[0],
                bench_pct_ms(&base->amid_echo, 50), m->aecho99, bench_pct_ms(&base->amid_get, 50),
                m->aget99, m->echo50[0], m->echo99[0], m->redis50, m->redis99, m->aecho99,
                m->aget99, m->l2_budget_amid, cs->errors, cs->errors ? "; last: " : "",
@@ -2005,7 +1975,8 @@ static void cleanup(mix *m)
     free(m->col->cand_ack);
     free(m->col->cand_upd);
     for (int k = 0; k < 2; k++)
-        free(m->er[k].data);
+        bench_echo_stop(m->echo[k]); /* a run that stopped early */
+    bench_echo_stop(m->slow);
     free(m->eng);
     jsCtx_Destroy(m->col->js);
     pthread_mutex_destroy(&m->col->mu);
@@ -2041,7 +2012,7 @@ int main(int argc, char **argv)
         ok = start_echo(m);
     fprintf(stderr,
             "mix: real replies %d bytes (candles.latest limit %d), %d bytes (tick.latest)\n",
-            m->er[0].len, LIMIT, m->er[1].len);
+            m->echo_len[0], LIMIT, m->echo_len[1]);
     atomic_init(&m->stop, false);
     if ((m->eng = calloc((size_t)m->o.threads, sizeof *m->eng)) == NULL)
         return 1;

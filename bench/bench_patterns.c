@@ -567,7 +567,8 @@ static bool prepare_sets(const store *st, natsConnection *nc, natsConnection *ec
             return false;
         }
         s->errors = 0;
-        if ((s->echo_responder = bench_echo_start(echo_nc, s->echo_subject, s->reply_len)) == NULL)
+        if ((s->echo_responder = bench_echo_start(echo_nc, s->echo_subject, s->reply_len,
+                                                  "application/json")) == NULL)
             return false;
         fprintf(stderr, "patterns: %s: %d queries, reply %d bytes, warm-up max %.1f ms\n", s->name,
                 o->n, s->reply_len, s->warm_max_ms);

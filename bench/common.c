@@ -339,32 +339,71 @@ void bench_note(const char *fmt, ...)
     fflush(stdout);
 }
 
+void bench_done_add(bench_done *d, natsMsg *m)
+{
+    if (m == NULL)
+        return;
+    d->m[d->n++] = m;
+    d->bytes += (size_t)natsMsg_GetDataLength(m);
+    if (d->n == BENCH_DONE_MAX || d->bytes >= BENCH_DONE_BYTES) {
+        for (int i = 0; i < d->n; i++)
+            natsMsg_Destroy(d->m[i]);
+        d->n = 0;
+        d->bytes = 0;
+    }
+}
+
+void bench_sub_close(natsSubscription *sub, bench_done *d)
+{
+    if (sub) {
+        if (natsSubscription_Drain(sub) != NATS_OK ||
+            natsSubscription_WaitForDrainCompletion(sub, 5000) != NATS_OK)
+            natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    for (int i = 0; d && i < d->n; i++)
+        natsMsg_Destroy(d->m[i]);
+    if (d) {
+        d->n = 0;
+        d->bytes = 0;
+    }
+}
+
+void bench_echo_answer(natsConnection *nc, natsMsg *msg, const char *data, int len,
+                       const char *content_type, bench_done *d)
+{
+    const char *reply_to = natsMsg_GetReply(msg);
+    if (reply_to && *reply_to) {
+        natsMsg *out = NULL;
+        natsStatus s = natsMsg_Create(&out, reply_to, NULL, data, len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, "Content-Type", content_type);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, "Status", "200");
+        if (s == NATS_OK)
+            natsConnection_PublishMsg(nc, out);
+        bench_done_add(d, out);
+    }
+    bench_done_add(d, msg);
+}
+
 struct bench_echo {
     natsSubscription *sub;
     char *data;
     int len;
+    const char *content_type;
+    bench_done done;
 };
 
 static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)sub;
-    const bench_echo *e = closure;
-    const char *reply_to = natsMsg_GetReply(msg);
-    if (reply_to && *reply_to) {
-        natsMsg *out = NULL;
-        natsStatus s = natsMsg_Create(&out, reply_to, NULL, e->data, e->len);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Content-Type", "application/json");
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(out, "Status", "200");
-        if (s == NATS_OK)
-            natsConnection_PublishMsg(nc, out);
-        natsMsg_Destroy(out);
-    }
-    natsMsg_Destroy(msg);
+    bench_echo *e = closure;
+    bench_echo_answer(nc, msg, e->data, e->len, e->content_type, &e->done);
 }
 
-bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len)
+bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len,
+                             const char *content_type)
 {
     bench_echo *e = calloc(1, sizeof *e);
     if (e == NULL || len < 0 || (e->data = malloc(len > 0 ? (size_t)len : 1)) == NULL) {
@@ -374,6 +413,7 @@ bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len)
     }
     memset(e->data, 'x', (size_t)len);
     e->len = len;
+    e->content_type = content_type;
     natsStatus s = natsConnection_Subscribe(&e->sub, nc, subject, on_echo, e);
     if (s == NATS_OK)
         s = natsConnection_Flush(nc);
@@ -389,10 +429,7 @@ void bench_echo_stop(bench_echo *e)
 {
     if (e == NULL)
         return;
-    if (e->sub) {
-        natsSubscription_Unsubscribe(e->sub);
-        natsSubscription_Destroy(e->sub);
-    }
+    bench_sub_close(e->sub, &e->done);
     free(e->data);
     free(e);
 }

@@ -41,13 +41,34 @@ enum { BENCH_CPU_WORKERS, BENCH_CPU_NATS, BENCH_CPU_PG, BENCH_CPU_REDIS, BENCH_C
 extern const char *const bench_cpu_names[BENCH_CPU_COUNT];
 void bench_cpu_snapshot(double out[BENCH_CPU_COUNT]);
 
+/* Messages a responder's callback is done with, destroyed in groups of BENCH_DONE_MAX:
+ * libnats wakes its collector thread for every message destroyed while that thread sleeps,
+ * a wakeup per request at one request at a time. The worker's responder does the same
+ * (worker/bus/responder.c), so a floor does too. One per subscription: only its delivery
+ * thread touches it, and bench_sub_close releases it once the callback has returned. */
+#define BENCH_DONE_MAX 32
+#define BENCH_DONE_BYTES (1024 * 1024) /* or fewer, when they hold this much data */
+typedef struct {
+    natsMsg *m[BENCH_DONE_MAX];
+    int n;
+    size_t bytes;
+} bench_done;
+void bench_done_add(bench_done *d, natsMsg *m);
+/* Drains and destroys sub (NULL: nothing), then destroys what d holds. */
+void bench_sub_close(natsSubscription *sub, bench_done *d);
+/* Answers msg on nc with len bytes of data and the headers the worker sets (Content-Type,
+ * Status 200); the request and the answer go to d. */
+void bench_echo_answer(natsConnection *nc, natsMsg *msg, const char *data, int len,
+                       const char *content_type, bench_done *d);
+
 /* A NATS echo responder on its own connection: answers every request on `subject` at once
- * with `len` bytes of body and the headers the worker sets (Content-Type
- * application/json, Status 200). On a connection made with send_asap it is the floor a
- * real reply of that size cannot beat; the verdicts compare with that one. NULL +
- * message on error. The bytes are a copy; bench_echo_stop unsubscribes and frees. */
+ * with `len` bytes of body and the headers the worker sets (Content-Type content_type,
+ * Status 200). On a connection made with send_asap it is the floor a real reply of that
+ * size cannot beat; the verdicts compare with that one. NULL + message on error. The
+ * bytes are a copy; bench_echo_stop drains the subscription and frees. */
 typedef struct bench_echo bench_echo;
-bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len);
+bench_echo *bench_echo_start(natsConnection *nc, const char *subject, int len,
+                             const char *content_type);
 void bench_echo_stop(bench_echo *e);
 
 /* One request/reply round trip with a JSON body; *ns is the round trip alone (message
