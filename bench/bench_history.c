@@ -632,7 +632,7 @@ typedef struct {
     /* echo */
     natsConnection *echo_nc;
     natsSubscription *echo_sub;
-    bench_done echo_done; /* only echo_sub's delivery thread touches it */
+    dm_done echo_done; /* only echo_sub's delivery thread touches it */
     char *echo_buf;
     size_t echo_cap;
 } hist;
@@ -1049,7 +1049,7 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     if (want > 0 && (size_t)want <= h->echo_cap)
         bench_echo_answer(nc, msg, h->echo_buf, (int)want, ct ? ct : DM_CT_JSON, &h->echo_done);
     else
-        bench_done_add(&h->echo_done, msg);
+        dm_done_add(&h->echo_done, msg);
 }
 
 static bool echo_start(hist *h, size_t cap)

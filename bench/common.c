@@ -339,21 +339,7 @@ void bench_note(const char *fmt, ...)
     fflush(stdout);
 }
 
-void bench_done_add(bench_done *d, natsMsg *m)
-{
-    if (m == NULL)
-        return;
-    d->m[d->n++] = m;
-    d->bytes += (size_t)natsMsg_GetDataLength(m);
-    if (d->n == BENCH_DONE_MAX || d->bytes >= BENCH_DONE_BYTES) {
-        for (int i = 0; i < d->n; i++)
-            natsMsg_Destroy(d->m[i]);
-        d->n = 0;
-        d->bytes = 0;
-    }
-}
-
-void bench_sub_close(natsSubscription *sub, bench_done *d)
+void bench_sub_close(natsSubscription *sub, dm_done *d)
 {
     if (sub) {
         if (natsSubscription_Drain(sub) != NATS_OK ||
@@ -361,16 +347,12 @@ void bench_sub_close(natsSubscription *sub, bench_done *d)
             natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
-    for (int i = 0; d && i < d->n; i++)
-        natsMsg_Destroy(d->m[i]);
-    if (d) {
-        d->n = 0;
-        d->bytes = 0;
-    }
+    if (d)
+        dm_done_release(d);
 }
 
 void bench_echo_answer(natsConnection *nc, natsMsg *msg, const char *data, int len,
-                       const char *content_type, bench_done *d)
+                       const char *content_type, dm_done *d)
 {
     const char *reply_to = natsMsg_GetReply(msg);
     if (reply_to && *reply_to) {
@@ -382,9 +364,9 @@ void bench_echo_answer(natsConnection *nc, natsMsg *msg, const char *data, int l
             s = natsMsgHeader_Set(out, "Status", "200");
         if (s == NATS_OK)
             natsConnection_PublishMsg(nc, out);
-        bench_done_add(d, out);
+        dm_done_add(d, out);
     }
-    bench_done_add(d, msg);
+    dm_done_add(d, msg);
 }
 
 struct bench_echo {
@@ -392,7 +374,7 @@ struct bench_echo {
     char *data;
     int len;
     const char *content_type;
-    bench_done done;
+    dm_done done;
 };
 
 static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus/msg_done.h"
+
 /* Monotonic time. */
 int64_t bench_now_ns(void);
 double bench_now_s(void);
@@ -41,25 +43,14 @@ enum { BENCH_CPU_WORKERS, BENCH_CPU_NATS, BENCH_CPU_PG, BENCH_CPU_REDIS, BENCH_C
 extern const char *const bench_cpu_names[BENCH_CPU_COUNT];
 void bench_cpu_snapshot(double out[BENCH_CPU_COUNT]);
 
-/* Messages a responder's callback is done with, destroyed in groups of BENCH_DONE_MAX:
- * libnats wakes its collector thread for every message destroyed while that thread sleeps,
- * a wakeup per request at one request at a time. The worker's responder does the same
- * (worker/bus/responder.c), so a floor does too. One per subscription: only its delivery
- * thread touches it, and bench_sub_close releases it once the callback has returned. */
-#define BENCH_DONE_MAX 32
-#define BENCH_DONE_BYTES (1024 * 1024) /* or fewer, when they hold this much data */
-typedef struct {
-    natsMsg *m[BENCH_DONE_MAX];
-    int n;
-    size_t bytes;
-} bench_done;
-void bench_done_add(bench_done *d, natsMsg *m);
-/* Drains and destroys sub (NULL: nothing), then destroys what d holds. */
-void bench_sub_close(natsSubscription *sub, bench_done *d);
+/* An echo's callback frees its messages in groups, as the worker's responder does
+ * (worker/bus/msg_done.h): a floor must not pay a wakeup the worker does not.
+ * bench_sub_close drains and destroys sub (NULL: nothing), then destroys what d holds. */
+void bench_sub_close(natsSubscription *sub, dm_done *d);
 /* Answers msg on nc with len bytes of data and the headers the worker sets (Content-Type,
  * Status 200); the request and the answer go to d. */
 void bench_echo_answer(natsConnection *nc, natsMsg *msg, const char *data, int len,
-                       const char *content_type, bench_done *d);
+                       const char *content_type, dm_done *d);
 
 /* A NATS echo responder on its own connection: answers every request on `subject` at once
  * with `len` bytes of body and the headers the worker sets (Content-Type content_type,

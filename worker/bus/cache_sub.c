@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "bus/msg_done.h"
 #include "pipeline/coherence.h"
 #include "util/log.h"
 
@@ -9,6 +10,7 @@ struct dm_cache_sub {
     natsSubscription *sub;
     dm_l1_cache *l1;
     dm_series_store *series;
+    dm_done done; /* only the subscription's delivery thread touches it */
 };
 
 static void on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -18,7 +20,7 @@ static void on_update(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     dm_err err = {0};
     if (dm_coherence_apply(s->l1, s->series, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &err))
         DM_WARN("cache", "cache update ignored: %s", err.message);
-    natsMsg_Destroy(msg);
+    dm_done_add(&s->done, msg); /* one update per batch written: a wakeup saved for each */
 }
 
 dm_cache_sub *dm_cache_sub_start(dm_bus *bus, dm_l1_cache *l1, dm_series_store *series, dm_err *err)
@@ -51,5 +53,6 @@ void dm_cache_sub_stop(dm_cache_sub *s)
     if (natsSubscription_Drain(s->sub) == NATS_OK)
         natsSubscription_WaitForDrainCompletion(s->sub, 5000);
     natsSubscription_Destroy(s->sub);
+    dm_done_release(&s->done);
     free(s);
 }

@@ -3,15 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus/msg_done.h"
 #include "util/log.h"
 
 #define DM_SUBJ_REQUESTS "dm.v1.>"
-
-/* natsMsg_Destroy hands a message to libnats' collector thread and wakes it when it sleeps:
- * one request at a time, that is a wakeup of another thread per request (the most CPU of
- * any worker thread under cached reads). Messages done with wait here and go in groups. */
-#define DM_DONE_MAX 32
-#define DM_DONE_BYTES (1024 * 1024)
 
 struct dm_responder {
     dm_bus *bus;
@@ -19,28 +14,8 @@ struct dm_responder {
     natsSubscription *sub;
     /* Only the subscription's delivery thread touches these. */
     dm_reply reply; /* reused */
-    natsMsg *done[DM_DONE_MAX];
-    int ndone;
-    size_t done_bytes;
+    dm_done done;
 };
-
-static void release_done(dm_responder *r)
-{
-    for (int i = 0; i < r->ndone; i++)
-        natsMsg_Destroy(r->done[i]);
-    r->ndone = 0;
-    r->done_bytes = 0;
-}
-
-static void done_with(dm_responder *r, natsMsg *m)
-{
-    if (m == NULL)
-        return;
-    r->done[r->ndone++] = m;
-    r->done_bytes += (size_t)natsMsg_GetDataLength(m);
-    if (r->ndone == DM_DONE_MAX || r->done_bytes >= DM_DONE_BYTES)
-        release_done(r);
-}
 
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
@@ -48,7 +23,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     dm_responder *r = closure;
     const char *reply_to = natsMsg_GetReply(msg);
     if (reply_to == NULL || *reply_to == '\0') {
-        done_with(r, msg); /* nobody is waiting for an answer */
+        dm_done_add(&r->done, msg); /* nobody is waiting for an answer */
         return;
     }
     const char *ct = NULL, *accept = NULL;
@@ -78,8 +53,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         s = natsConnection_PublishMsg(nc, out);
     if (s != NATS_OK)
         DM_WARN("serve", "reply to %s failed: %s", natsMsg_GetSubject(msg), natsStatus_GetText(s));
-    done_with(r, out);
-    done_with(r, msg);
+    dm_done_add(&r->done, out);
+    dm_done_add(&r->done, msg);
 }
 
 dm_responder *dm_responder_start(dm_bus *bus, dm_serve *serve, dm_err *err)
@@ -115,7 +90,7 @@ void dm_responder_destroy(dm_responder *r)
             natsSubscription_WaitForDrainCompletion(r->sub, 10000);
         natsSubscription_Destroy(r->sub);
     }
-    release_done(r); /* the delivery thread is gone */
+    dm_done_release(&r->done); /* the delivery thread is gone */
     dm_serve_destroy(r->serve);
     dm_buf_free(&r->reply.body);
     free(r);
