@@ -347,8 +347,7 @@ void bench_sub_close(natsSubscription *sub, dm_done *d)
             natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
-    if (d)
-        dm_done_release(d);
+    dm_done_release(d);
 }
 
 void bench_echo_answer(natsConnection *nc, natsMsg *msg, const char *data, int len,
