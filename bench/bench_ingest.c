@@ -20,9 +20,11 @@
  *       tick:latest:{TOKEN} holds the newest tick. Time: first publish -> both true. The
  *       poll is light (a prepared probe of the newest stored tick every 10 ms, the rows
  *       counted once it is there; the consumer list, which makes nats-server compute every
- *       consumer's pending count, every 200 ms): the raw rounds have no observer to pay for. Before it MARKET's duplicate window
- *       goes to 100 ms and back, so nats-server forgets the earlier rounds' message ids
- *       (the raw round's fresh stream has none; see forget_msg_ids).
+ *       consumer's pending count, every 200 ms): the raw rounds have no observer to pay
+ *       for. The CPU is read when the work is seen done, before the count that finds
+ *       every row (that count costs PostgreSQL tens of milliseconds). Before it MARKET's
+ *       duplicate window goes to 100 ms and back, so nats-server forgets the earlier
+ *       rounds' message ids (the raw round's fresh stream has none; see forget_msg_ids).
  *
  * Both publish with js_PublishMsgAsync (MaxPending 4000, like dmctl) and wait for every
  * PubAck. The best round of each is reported (least disturbed by the shared machine);
@@ -489,6 +491,10 @@ typedef struct {
     /* results */
     int64_t t_redis, t_pg, t_done;
     long long pg_final;
+    int pg_counts; /* full counts of the symbol's rows the monitor made */
+    /* CPU when the Data Manager was seen done: before the count that found every row, or
+     * when Redis was seen to hold the newest tick if that came last */
+    double cpu_end[BENCH_CPU_COUNT];
     consstate cons[MAX_CONSUMERS];
     int ncons;
     /* PostgreSQL progress samples: (time, position of the newest stored tick) */
@@ -614,8 +620,11 @@ static void *monitor_run(void *arg)
             m->failed = true;
             break;
         }
-        if (!m->t_redis && redis_has_latest(rc, m->t))
+        if (!m->t_redis && redis_has_latest(rc, m->t)) {
             m->t_redis = now;
+            if (m->t_pg)
+                bench_cpu_snapshot(m->cpu_end);
+        }
         /* The observer must not load what it measures (the raw round has none): the
          * consumer list makes nats-server compute every consumer's pending count, so it is
          * sampled every 200 ms; every 10 ms there is only an index probe for the newest
@@ -633,11 +642,19 @@ static void *monitor_run(void *arg)
                 m->pg_n[m->pg_samples++] = reach;
             }
             if (reach == m->t->n) { /* the count's snapshot is taken when it is asked */
+                /* Counting 100,000 fresh rows costs PostgreSQL tens of milliseconds (a
+                 * heap fetch per row): the observer's, so the CPU is read before it. */
+                double before[BENCH_CPU_COUNT];
+                bench_cpu_snapshot(before);
                 int64_t asked = bench_now_ns();
                 long long n = pg_count(pg, m->t->symbol);
+                m->pg_counts++;
                 m->pg_final = n;
-                if (n == m->t->n)
+                if (n == m->t->n) {
                     m->t_pg = asked;
+                    if (m->t_redis)
+                        memcpy(m->cpu_end, before, sizeof before);
+                }
             }
         }
         bench_sleep_ms(10);
@@ -694,6 +711,9 @@ static bool run_dm(natsConnection *nc, const tickset *t, int timeout_s, dmresult
     atomic_store(&m->published, true);
     pthread_join(th, NULL);
     cpu_delta(cpu0, out->cpu);
+    if (ok && !m->failed) /* up to the moment the work was seen done, not the monitor's tail */
+        for (int i = 0; i < BENCH_CPU_COUNT; i++)
+            out->cpu[i] = m->cpu_end[i] - cpu0[i];
     if (ok && m->failed) {
         fprintf(stderr,
                 "bench: Data Manager did not finish within %d s: PostgreSQL has %lld of %d rows, "
@@ -727,9 +747,9 @@ static bool run_dm(natsConnection *nc, const tickset *t, int timeout_s, dmresult
         fprintf(stderr,
                 "  dm:  %d ticks in %.3f s = %.0f/s (PubAcks done %.3f s = %.0f/s; Redis latest "
                 "at %.3f s; PostgreSQL %d rows at %.3f s, newest stored tick from 10%% to 90%% "
-                "at %.0f ticks/s",
+                "at %.0f ticks/s; rows counted %d time%s",
                 t->n, out->secs, out->rate, out->pub_secs, t->n / out->pub_secs, out->redis_secs,
-                t->n, out->pg_secs, out->pg_mid_rate);
+                t->n, out->pg_secs, out->pg_mid_rate, m->pg_counts, m->pg_counts == 1 ? "" : "s");
         for (int j = 0; j < m->ncons; j++)
             if (m->cons[j].t_idle)
                 fprintf(stderr, "; %s idle at %.3f s", m->cons[j].name,
