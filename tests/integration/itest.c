@@ -1039,6 +1039,8 @@ static void concurrent_misses_make_one_database_query_per_worker(void)
     CHECK(redis_del("candle:latest:{SFLUSD}:1h") == 1, "cache key missing");
     double before = worker_metric("w1", "backends", "timescale", "queries") +
                     worker_metric("w2", "backends", "timescale", "queries");
+    double ms_before = worker_metric("w1", "backends", "timescale", "query_ms") +
+                       worker_metric("w2", "backends", "timescale", "query_ms");
     enum { N = 100 };
     pthread_t th[N];
     flight_arg args[N];
@@ -1053,7 +1055,12 @@ static void concurrent_misses_make_one_database_query_per_worker(void)
     }
     double after = worker_metric("w1", "backends", "timescale", "queries") +
                    worker_metric("w2", "backends", "timescale", "queries");
+    double ms_after = worker_metric("w1", "backends", "timescale", "query_ms") +
+                      worker_metric("w2", "backends", "timescale", "query_ms");
     CHECK(ok == N, "%d of %d concurrent requests got 100 candles", ok, N);
+    /* The queries' time is counted too: more than nothing, less than the whole wait. */
+    CHECK(!isnan(ms_before) && ms_after > ms_before && ms_after - ms_before < 5000,
+          "timescale query_ms moved %.3f ms over the queries", ms_after - ms_before);
     CHECK(!isnan(before) && after - before >= 1 && after - before <= 2,
           "100 concurrent misses made %.0f database queries (want 1 or 2: one per worker at most)",
           after - before);

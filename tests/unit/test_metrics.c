@@ -54,9 +54,31 @@ static void a_kind_outside_the_table_counts_nothing(void **state)
     dm_buf_free(&b);
 }
 
+/* The time spent in read calls adds up per backend, in seconds, so an operator sees which
+ * database a request's time went to (a backend's average: the seconds over its queries). */
+static void read_call_time_adds_up_per_backend(void **state)
+{
+    (void)state;
+    dm_buf b;
+    dm_buf_init(&b);
+    dm_metrics_backend(DM_BK_CLICKHOUSE, false, 40 * 1000000LL);
+    dm_metrics_backend(DM_BK_CLICKHOUSE, true, 2500000LL);
+    dm_metrics_backend(DM_BK_TIMESCALE, false, 1000);
+    dm_metrics_backend(DM_BK_TIMESCALE, false, -5); /* a clock that went back adds nothing */
+    const char *text = scrape(&b);
+    assert_non_null(strstr(text, "# TYPE dm_backend_query_seconds_total counter\n"));
+    assert_non_null(strstr(text, "dm_backend_query_seconds_total{backend=\"clickhouse\"} 0.042500\n"));
+    assert_non_null(strstr(text, "dm_backend_query_seconds_total{backend=\"timescale\"} 0.000001\n"));
+    assert_non_null(strstr(text, "dm_backend_queries_total{backend=\"clickhouse\"} 2\n"));
+    assert_non_null(strstr(text, "dm_backend_failures_total{backend=\"clickhouse\"} 1\n"));
+    assert_non_null(strstr(text, "dm_backend_query_seconds_total{backend=\"dragonfly\"} 0.000000\n"));
+    dm_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(read_call_time_adds_up_per_backend),
         cmocka_unit_test(every_settled_batch_is_counted_once_with_its_messages),
         cmocka_unit_test(a_kind_outside_the_table_counts_nothing),
     };

@@ -174,6 +174,13 @@ int64_t dm_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t dm_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static dm_code check_ts(int64_t ts, int64_t max, const char *field, dm_err *err)
 {
     if (ts < DM_TS_MIN_MS)

@@ -86,6 +86,7 @@ bool dm_is_text(const char *s, size_t max); /* valid UTF-8, no control character
 
 int64_t dm_now_ms(void);  /* wall clock: timestamps */
 int64_t dm_mono_ms(void); /* monotonic: deadlines and intervals */
+int64_t dm_mono_ns(void); /* monotonic, for timing calls */
 
 dm_code dm_tick_validate(const dm_tick *t, int64_t now_ms, dm_err *err);
 dm_code dm_candle_validate(const dm_candle *c, int64_t now_ms, dm_err *err);

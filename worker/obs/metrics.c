@@ -21,7 +21,7 @@ static struct {
     op_stats ops[DM_OP_COUNT];
     atomic_ullong served[DM_BK_COUNT];
     atomic_ullong hits[DM_BK_COUNT], misses[DM_BK_COUNT];
-    atomic_ullong queries[DM_BK_COUNT], failures[DM_BK_COUNT];
+    atomic_ullong queries[DM_BK_COUNT], failures[DM_BK_COUNT], query_ns[DM_BK_COUNT];
     atomic_ullong acked[DM_KINDS][DM_BK_COUNT], dead[DM_KINDS][DM_BK_COUNT],
         retried[DM_KINDS][DM_BK_COUNT], batches[DM_KINDS][DM_BK_COUNT];
 } g_m;
@@ -69,9 +69,12 @@ void dm_metrics_cache(dm_backend_id level, bool hit)
     atomic_fetch_add_explicit(hit ? &g_m.hits[level] : &g_m.misses[level], 1, memory_order_relaxed);
 }
 
-void dm_metrics_backend(dm_backend_id id, bool failed)
+void dm_metrics_backend(dm_backend_id id, bool failed, int64_t elapsed_ns)
 {
     atomic_fetch_add_explicit(&g_m.queries[id], 1, memory_order_relaxed);
+    if (elapsed_ns > 0)
+        atomic_fetch_add_explicit(&g_m.query_ns[id], (unsigned long long)elapsed_ns,
+                                  memory_order_relaxed);
     if (failed)
         atomic_fetch_add_explicit(&g_m.failures[id], 1, memory_order_relaxed);
 }
@@ -143,9 +146,10 @@ static void encode_backends(dm_enc *e)
     dm_enc_map(e, DM_BK_COUNT);
     for (int i = 0; i < DM_BK_COUNT; i++) {
         dm_enc_key(e, dm_backend_name((dm_backend_id)i));
-        dm_enc_map(e, 5);
+        dm_enc_map(e, 6);
         dm_enc_key(e, "queries"); dm_enc_i64(e, (int64_t)ld(&g_m.queries[i]));
         dm_enc_key(e, "failures"); dm_enc_i64(e, (int64_t)ld(&g_m.failures[i]));
+        dm_enc_key(e, "query_ms"); dm_enc_f64(e, (double)ld(&g_m.query_ns[i]) / 1e6);
         dm_enc_key(e, "served"); dm_enc_i64(e, (int64_t)ld(&g_m.served[i]));
         dm_enc_key(e, "cache_hits"); dm_enc_i64(e, (int64_t)ld(&g_m.hits[i]));
         dm_enc_key(e, "cache_misses"); dm_enc_i64(e, (int64_t)ld(&g_m.misses[i]));
@@ -283,6 +287,10 @@ void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kin
     prom_per_backend(out, "dm_cache_misses_total", "Cache lookups that missed, per level.", g_m.misses, true);
     prom_per_backend(out, "dm_backend_queries_total", "Read calls made to each backend.", g_m.queries, false);
     prom_per_backend(out, "dm_backend_failures_total", "Read calls that failed.", g_m.failures, false);
+    prom_head(out, "dm_backend_query_seconds_total", "counter", "Time spent in read calls to each backend.");
+    for (int i = 0; i < DM_BK_COUNT; i++)
+        dm_buf_printf(out, "dm_backend_query_seconds_total{backend=\"%s\"} %.6f\n",
+                      dm_backend_name((dm_backend_id)i), (double)ld(&g_m.query_ns[i]) / 1e9);
     prom_head(out, "dm_ingest_messages_total", "counter",
               "Messages settled by the write consumers: acked, dead_lettered, retried.");
     static const char *const outcomes[] = {"acked", "dead_lettered", "retried"};

@@ -35,7 +35,9 @@ double dm_metrics_quantile_ms(const unsigned long long buckets[DM_LAT_BUCKETS],
                               unsigned long long total, double q);
 void dm_metrics_served(dm_backend_id id);            /* which source answered */
 void dm_metrics_cache(dm_backend_id level, bool hit); /* l1 / dragonfly hit or miss */
-void dm_metrics_backend(dm_backend_id id, bool failed);
+/* A read call to a source while serving, and how long it took (monotonic ns): where a
+ * request's time went, per database. */
+void dm_metrics_backend(dm_backend_id id, bool failed, int64_t elapsed_ns);
 void dm_metrics_ingest(int kind, dm_backend_id id, unsigned acked, unsigned dead, unsigned retried);
 /* Writes four members, "cache", "operations", "backends" and "ingest", into a map the
  * caller opened (msgpack: counted as 4 entries). */
@@ -43,7 +45,7 @@ void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds);
 /* The same counters in the Prometheus text format (version 0.0.4), appended to out:
  * dm_requests_total, dm_request_errors_total, dm_request_duration_seconds (histogram),
  * dm_served_total, dm_cache_hits_total, dm_cache_misses_total, dm_backend_queries_total,
- * dm_backend_failures_total, dm_ingest_messages_total{outcome}, dm_ingest_batches_total. */
+ * dm_backend_failures_total, dm_backend_query_seconds_total, dm_ingest_messages_total{outcome}, dm_ingest_batches_total. */
 void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kinds);
 
 #endif

@@ -50,10 +50,12 @@ static bool agg_cache_get(dm_serve *s, const char *key, dm_agg_vec *out)
     dm_backend *d = serve_borrow(s, DM_BK_DRAGONFLY, &e);
     if (d == NULL)
         return false;
+    int64_t t0 = dm_mono_ns();
     dm_bstatus st = dm_backend_blob_get(d, key, &blob, &len, &e);
+    int64_t took = dm_mono_ns() - t0;
     serve_note_status(s, DM_BK_DRAGONFLY, st);
     bool failed = st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT;
-    dm_metrics_backend(DM_BK_DRAGONFLY, failed);
+    dm_metrics_backend(DM_BK_DRAGONFLY, failed, took);
     if (failed)
         DM_WARN("serve", "aggregates cache read failed, computing instead: %s [%s:%d]", e.message,
                 e.file ? e.file : "?", e.line);
