@@ -330,7 +330,7 @@ void bench_row(const char *name, const char *value, const char *baseline, double
 
 void bench_note(const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
