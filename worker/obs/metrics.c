@@ -287,7 +287,8 @@ void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kin
     prom_per_backend(out, "dm_cache_misses_total", "Cache lookups that missed, per level.", g_m.misses, true);
     prom_per_backend(out, "dm_backend_queries_total", "Read calls made to each backend.", g_m.queries, false);
     prom_per_backend(out, "dm_backend_failures_total", "Read calls that failed.", g_m.failures, false);
-    prom_head(out, "dm_backend_query_seconds_total", "counter", "Time spent in read calls to each backend.");
+    prom_head(out, "dm_backend_query_seconds_total", "counter",
+              "Time spent in read calls to each backend.");
     for (int i = 0; i < DM_BK_COUNT; i++)
         dm_buf_printf(out, "dm_backend_query_seconds_total{backend=\"%s\"} %.6f\n",
                       dm_backend_name((dm_backend_id)i), (double)ld(&g_m.query_ns[i]) / 1e9);

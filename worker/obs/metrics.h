@@ -45,7 +45,8 @@ void dm_metrics_encode(dm_enc *e, const char *const *kind_names, int n_kinds);
 /* The same counters in the Prometheus text format (version 0.0.4), appended to out:
  * dm_requests_total, dm_request_errors_total, dm_request_duration_seconds (histogram),
  * dm_served_total, dm_cache_hits_total, dm_cache_misses_total, dm_backend_queries_total,
- * dm_backend_failures_total, dm_backend_query_seconds_total, dm_ingest_messages_total{outcome}, dm_ingest_batches_total. */
+ * dm_backend_failures_total, dm_backend_query_seconds_total,
+ * dm_ingest_messages_total{outcome}, dm_ingest_batches_total. */
 void dm_metrics_prometheus(dm_buf *out, const char *const *kind_names, int n_kinds);
 
 #endif
