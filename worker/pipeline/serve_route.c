@@ -148,14 +148,17 @@ dm_code serve_walk(dm_serve *s, dm_op op, size_t op_offset, serve_try_fn fn, voi
             append_failure(failures, sizeof failures, &flen, e.message);
             continue;
         }
-        int64_t t0 = dm_mono_ns();
+        /* L1 is not a database: its lookups are neither counted nor timed (no clock reads
+         * on the cached path). */
+        bool counted = b->id != DM_BK_L1;
+        int64_t t0 = counted ? dm_mono_ns() : 0;
         dm_bstatus st = fn(b, q, &e);
-        int64_t took = dm_mono_ns() - t0;
+        int64_t took = counted ? dm_mono_ns() - t0 : 0;
         serve_note_status(s, id, st);
         if (br)
             dm_breaker_report(br, st != DM_BS_TRANSIENT, dm_now_ms(), s->st->perf.circuit_breaker_threshold);
         bool cache = b->id == DM_BK_DRAGONFLY || b->id == DM_BK_L1;
-        if (b->id != DM_BK_L1)
+        if (counted)
             dm_metrics_backend(b->id, st == DM_BS_TRANSIENT || st == DM_BS_PERMANENT, took);
         if (cache && (st == DM_BS_OK || st == DM_BS_MISS))
             dm_metrics_cache(b->id, st == DM_BS_OK);
